@@ -1,0 +1,56 @@
+//! The `zentoo` command line.
+
+mod plan;
+mod site;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Gentoo as immutable infrastructure: a git repository of portage configs becomes published
+/// OCI images and stage tarballs.
+#[derive(Debug, Parser)]
+#[command(name = "zentoo", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the images a site defines, their inputs digests and what changed.
+    Plan(plan::PlanArgs),
+    /// Work with site repositories.
+    #[command(subcommand)]
+    Site(site::SiteCommand),
+}
+
+/// Exit code for "the site could not be read at all" and other fatal errors.
+pub const EXIT_FATAL: u8 = 2;
+
+/// Parses the command line and runs it.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Plan(args) => plan::run(args),
+        Command::Site(cmd) => site::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("zentoo: {}", one_line(&e));
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+/// An error and its causes on one line.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}

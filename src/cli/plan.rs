@@ -1,0 +1,115 @@
+//! `zentoo plan`: what a site defines, and what changed since an earlier plan.
+
+use crate::plan::{PlanOptions, SitePlan, parse_earlier, plan_site};
+use crate::site::{Prefixes, ReadOptions, SiteRepo};
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The site repository (work tree or bare).
+    #[arg(long, default_value = ".")]
+    site: PathBuf,
+    /// Branch holding `tuples`, `sets/` and `cpus.yaml` (default: the branch HEAD points to).
+    #[arg(long = "ref")]
+    tracked_ref: Option<String>,
+    /// Prefix of portage config branches.
+    #[arg(long, default_value = "portage/")]
+    portage_prefix: String,
+    /// Prefix of buildhooks branches.
+    #[arg(long, default_value = "buildhooks/")]
+    buildhooks_prefix: String,
+    /// An earlier `--output json` plan: mark only what changed since.
+    #[arg(long, value_name = "PLAN.json")]
+    against: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let prefixes = Prefixes::new(&args.portage_prefix, &args.buildhooks_prefix)
+        .map_err(anyhow::Error::msg)?;
+    let earlier = match &args.against {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--against {}", path.display()))?;
+            Some(parse_earlier(&text).map_err(anyhow::Error::msg).with_context(|| {
+                format!("--against {}", path.display())
+            })?)
+        }
+        None => None,
+    };
+    let repo = SiteRepo::open(&args.site)?;
+    let snapshot = repo.snapshot(&ReadOptions { tracked_ref: args.tracked_ref, prefixes })?;
+    let mut plan = plan_site(&snapshot, &PlanOptions::default());
+    if let Some(earlier) = &earlier {
+        plan.compare_with(earlier);
+    }
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        Output::Table => print!("{}", table(&plan)),
+    }
+    Ok(if plan.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// The plan as a table a person reads, errors under it.
+fn table(plan: &SitePlan) -> String {
+    let short = &plan.revision[..plan.revision.len().min(12)];
+    let mut out = format!("site {short} ({})\n", plan.tracked_ref);
+    let mut rows = vec![[
+        "NAME", "CPU", "ARCH", "PORTAGE", "BUILDHOOKS", "SET", "INPUTS", "CHANGED",
+    ]
+    .map(String::from)];
+    for i in &plan.images {
+        let digest = i.inputs_digest.trim_start_matches("sha256:");
+        let changed = match (i.changed, i.reasons.is_empty()) {
+            (false, _) => "no".to_string(),
+            (true, true) => "yes".to_string(),
+            (true, false) => format!("yes: {}", i.reasons.join("; ")),
+        };
+        rows.push([
+            i.name.clone(),
+            i.cpu.clone(),
+            i.arch.clone(),
+            i.portage.clone(),
+            i.buildhooks.clone().unwrap_or_else(|| "-".into()),
+            i.set.clone(),
+            digest[..digest.len().min(12)].to_string(),
+            changed,
+        ]);
+    }
+    let widths: Vec<usize> =
+        (0..8).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    for row in &rows {
+        let cells: Vec<String> =
+            row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    let changed = plan.images.iter().filter(|i| i.changed).count();
+    out.push_str(&format!(
+        "\n{} image{}, {changed} to build",
+        plan.images.len(),
+        if plan.images.len() == 1 { "" } else { "s" }
+    ));
+    if !plan.removed.is_empty() {
+        out.push_str(&format!(", removed: {}", plan.removed.join(", ")));
+    }
+    out.push('\n');
+    if !plan.errors.is_empty() {
+        out.push_str(&format!("\n{} error{}:\n", plan.errors.len(), if plan.errors.len() == 1 { "" } else { "s" }));
+        for e in &plan.errors {
+            out.push_str(&format!("  {e}\n"));
+        }
+    }
+    out
+}

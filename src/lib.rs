@@ -1,0 +1,11 @@
+//! zentoo: Gentoo as immutable infrastructure.
+//!
+//! A git repository of portage configs, buildhooks, package sets and system tuples becomes
+//! published OCI images and stage tarballs. This crate holds the pure core (site, plan) and
+//! the `zentoo` CLI.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod plan;
+pub mod site;

@@ -1,0 +1,337 @@
+//! Package sets: Portage user-set files (`sets/<name>`), one atom or `@set` per line.
+//!
+//! `@name` that names another file in `sets/` is followed, recursively; Portage's own sets
+//! (`@system`, `@world`, ...) pass through untouched for emerge to expand.
+
+use super::atom::atom_problem;
+use super::snapshot::TextFile;
+use super::tuples::strip_comment;
+use super::SiteError;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+/// Directory of set files in the tracked branch.
+pub const SETS_DIR: &str = "sets";
+
+/// Sets Portage defines itself (its `sets.conf`); they are left for emerge to expand.
+pub const PORTAGE_SETS: &[&str] = &[
+    "changed-deps",
+    "changed-subslot",
+    "downgrade",
+    "everything",
+    "installed",
+    "live-rebuild",
+    "module-rebuild",
+    "preserved-rebuild",
+    "profile",
+    "rebuilt-binaries",
+    "security",
+    "selected",
+    "selected-packages",
+    "selected-sets",
+    "system",
+    "unavailable",
+    "unavailable-binaries",
+    "world",
+    "x11-module-rebuild",
+];
+
+/// True when `@name` is one of Portage's own sets.
+pub fn is_portage_set(name: &str) -> bool {
+    PORTAGE_SETS.contains(&name)
+}
+
+/// One entry of a set file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SetEntry {
+    /// A package atom, as written.
+    Atom(String),
+    /// `@name`: another set, without the `@`.
+    Set(String),
+}
+
+/// Parses a set file into its entries with their line numbers, and errors for bad lines.
+pub fn parse_set(file: &str, text: &str) -> (Vec<(u32, SetEntry)>, Vec<SiteError>) {
+    let mut entries = Vec::new();
+    let mut errors = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        let body = strip_comment(raw);
+        if body.is_empty() {
+            continue;
+        }
+        if body.split_whitespace().nth(1).is_some() {
+            errors.push(SiteError::new(
+                file,
+                Some(line),
+                "atom",
+                format!("`{body}`: write one atom or @set per line"),
+            ));
+        } else if let Some(name) = body.strip_prefix('@') {
+            match set_name_problem(name) {
+                None => entries.push((line, SetEntry::Set(name.to_string()))),
+                Some(p) => errors.push(SiteError::new(file, Some(line), "set", p)),
+            }
+        } else {
+            match atom_problem(body) {
+                None => entries.push((line, SetEntry::Atom(body.to_string()))),
+                Some(p) => errors.push(SiteError::new(
+                    file,
+                    Some(line),
+                    "atom",
+                    format!("`{body}`: {p}"),
+                )),
+            }
+        }
+    }
+    (entries, errors)
+}
+
+/// Set names in `@name` follow Portage: letters, digits and `_.+-`, not starting with `-`.
+fn set_name_problem(name: &str) -> Option<String> {
+    let mut chars = name.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c));
+    (!ok).then(|| format!("`@{name}` is not a set name"))
+}
+
+/// A set with its includes followed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedSet {
+    /// Atoms and Portage sets in order of first appearance, includes expanded in place.
+    pub atoms: Vec<String>,
+    /// Blob id of this set's file and of every set file it includes, by set name.
+    pub blobs: BTreeMap<String, String>,
+}
+
+/// Why a set cannot be used; the message names where to look.
+pub type SetFailure = String;
+
+/// Resolves sets of one snapshot, each once, collecting each set file's errors once.
+pub struct SetResolver<'a> {
+    files: &'a BTreeMap<String, TextFile>,
+    done: HashMap<String, Result<Rc<ResolvedSet>, SetFailure>>,
+    errors: Vec<SiteError>,
+}
+
+impl<'a> SetResolver<'a> {
+    /// A resolver over the set files of a snapshot, by set name.
+    pub fn new(files: &'a BTreeMap<String, TextFile>) -> Self {
+        SetResolver {
+            files,
+            done: HashMap::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// True when `sets/<name>` exists.
+    pub fn exists(&self, name: &str) -> bool {
+        self.files.contains_key(name)
+    }
+
+    /// The resolved set `name`, or why it cannot be used.
+    pub fn resolve(&mut self, name: &str) -> Result<Rc<ResolvedSet>, SetFailure> {
+        self.resolve_in(name, &mut Vec::new())
+    }
+
+    /// Errors found in the set files resolved so far, each once.
+    pub fn into_errors(self) -> Vec<SiteError> {
+        self.errors
+    }
+
+    fn resolve_in(
+        &mut self,
+        name: &str,
+        stack: &mut Vec<String>,
+    ) -> Result<Rc<ResolvedSet>, SetFailure> {
+        if let Some(done) = self.done.get(name) {
+            return done.clone();
+        }
+        let result = self.resolve_file(name, stack);
+        self.done.insert(name.to_string(), result.clone());
+        result
+    }
+
+    fn resolve_file(
+        &mut self,
+        name: &str,
+        stack: &mut Vec<String>,
+    ) -> Result<Rc<ResolvedSet>, SetFailure> {
+        let file = self.files.get(name).ok_or_else(|| format!("no file {SETS_DIR}/{name}"))?;
+        let path = file.path.clone();
+        let text = match &file.text {
+            Ok(text) => text,
+            Err(why) => {
+                self.errors
+                    .push(SiteError::new(&path, None, "set", why.clone()));
+                return Err(format!("{path} cannot be read"));
+            }
+        };
+        let (entries, errors) = parse_set(&path, text);
+        let mut failure = errors.first().map(|e| format!("{path} has errors (see {e})"));
+        self.errors.extend(errors);
+
+        stack.push(name.to_string());
+        let mut resolved = ResolvedSet {
+            atoms: Vec::new(),
+            blobs: BTreeMap::from([(name.to_string(), file.id.clone())]),
+        };
+        let push = |atoms: &mut Vec<String>, atom: &str| {
+            if !atoms.iter().any(|a| a == atom) {
+                atoms.push(atom.to_string());
+            }
+        };
+        for (line, entry) in entries {
+            match entry {
+                SetEntry::Atom(atom) => push(&mut resolved.atoms, &atom),
+                SetEntry::Set(child) if stack.contains(&child) => {
+                    let start = stack.iter().position(|s| *s == child).unwrap_or(0);
+                    let mut cycle: Vec<String> =
+                        stack[start..].iter().map(|s| format!("@{s}")).collect();
+                    cycle.push(format!("@{child}"));
+                    let message = format!("include cycle: {}", cycle.join(" -> "));
+                    let e = SiteError::new(&path, Some(line), "set", message);
+                    failure.get_or_insert_with(|| format!("{path} has errors (see {e})"));
+                    self.errors.push(e);
+                }
+                SetEntry::Set(child) if self.files.contains_key(&child) => {
+                    match self.resolve_in(&child, stack) {
+                        Ok(inner) => {
+                            for atom in &inner.atoms {
+                                push(&mut resolved.atoms, atom);
+                            }
+                            resolved.blobs.extend(inner.blobs.clone());
+                        }
+                        Err(why) => {
+                            failure.get_or_insert(format!(
+                                "@{child} included at {path}:{line} cannot be used: {why}"
+                            ));
+                        }
+                    }
+                }
+                SetEntry::Set(child) if is_portage_set(&child) => {
+                    push(&mut resolved.atoms, &format!("@{child}"))
+                }
+                SetEntry::Set(child) => {
+                    let e = SiteError::new(
+                        &path,
+                        Some(line),
+                        "set",
+                        format!(
+                            "unknown set @{child}: there is no {SETS_DIR}/{child} and it is not \
+                             one of Portage's own sets"
+                        ),
+                    );
+                    failure.get_or_insert_with(|| format!("{path} has errors (see {e})"));
+                    self.errors.push(e);
+                }
+            }
+        }
+        stack.pop();
+        match failure {
+            Some(why) => Err(why),
+            None => Ok(Rc::new(resolved)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(sets: &[(&str, &str)]) -> BTreeMap<String, TextFile> {
+        sets.iter()
+            .map(|(name, text)| {
+                (name.to_string(), TextFile {
+                    path: format!("sets/{name}"),
+                    id: format!("blob-{name}"),
+                    text: Ok(text.to_string()),
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parses_atoms_sets_and_comments() {
+        let (entries, errors) =
+            parse_set("sets/x", "# c\napp-misc/hello # hi\n\n@base\n  @system  \n");
+        assert!(errors.is_empty());
+        assert_eq!(entries, [
+            (2, SetEntry::Atom("app-misc/hello".into())),
+            (4, SetEntry::Set("base".into())),
+            (5, SetEntry::Set("system".into())),
+        ]);
+    }
+
+    #[test]
+    fn bad_lines_name_file_line_and_field() {
+        let (_, errors) = parse_set("sets/x", "ok/pkg\nnano\n@bad$name\na/b c/d\n");
+        let at: Vec<(Option<u32>, &str)> =
+            errors.iter().map(|e| (e.line, e.field.as_str())).collect();
+        assert_eq!(at, [(Some(2), "atom"), (Some(3), "set"), (Some(4), "atom")]);
+        assert!(errors[0].message.contains("category/package"));
+    }
+
+    #[test]
+    fn includes_are_followed_in_order_without_duplicates() {
+        let f = files(&[
+            ("web", "www-servers/nginx\n@base\napp-misc/hello\n@world\n"),
+            ("base", "app-misc/hello\napp-editors/nano\n@system\n"),
+        ]);
+        let mut r = SetResolver::new(&f);
+        let web = r.resolve("web").unwrap();
+        assert_eq!(web.atoms, [
+            "www-servers/nginx",
+            "app-misc/hello",
+            "app-editors/nano",
+            "@system",
+            "@world"
+        ]);
+        assert_eq!(
+            web.blobs.keys().collect::<Vec<_>>(),
+            ["base", "web"],
+            "the set and what it includes"
+        );
+        assert!(r.into_errors().is_empty());
+    }
+
+    #[test]
+    fn include_cycles_are_errors_naming_the_path() {
+        let f = files(&[("a", "@b\n"), ("b", "x/y\n@c\n"), ("c", "@a\n"), ("d", "@d\n")]);
+        let mut r = SetResolver::new(&f);
+        let why = r.resolve("a").unwrap_err();
+        assert!(why.contains("cannot be used"), "{why}");
+        assert!(r.resolve("b").is_err());
+        assert!(r.resolve("d").is_err());
+        let errors = r.into_errors();
+        assert_eq!(errors.len(), 2, "each cycle reported once: {errors:?}");
+        assert_eq!(errors[0].file, "sets/c");
+        assert_eq!(errors[0].message, "include cycle: @a -> @b -> @c -> @a");
+        assert_eq!(errors[1].message, "include cycle: @d -> @d");
+    }
+
+    #[test]
+    fn unknown_sets_and_broken_includes_fail_their_users() {
+        let f = files(&[("top", "@mid\n"), ("mid", "@nosuch\n"), ("bad", "nano\n")]);
+        let mut r = SetResolver::new(&f);
+        assert!(r.resolve("top").unwrap_err().contains("@mid included at sets/top:1"));
+        assert!(r.resolve("bad").unwrap_err().contains("sets/bad:1"));
+        assert!(r.resolve("missing").unwrap_err().contains("no file sets/missing"));
+        let errors = r.into_errors();
+        assert!(errors[0].message.contains("unknown set @nosuch"));
+    }
+
+    #[test]
+    fn portage_sets_pass_through() {
+        let f = files(&[("s", "@world\n@preserved-rebuild\n")]);
+        let s = SetResolver::new(&f).resolve("s").unwrap();
+        assert_eq!(s.atoms, ["@world", "@preserved-rebuild"]);
+    }
+
+    #[test]
+    fn a_site_set_shadows_a_portage_set_of_the_same_name() {
+        let f = files(&[("s", "@system\n"), ("system", "a/b\n")]);
+        let s = SetResolver::new(&f).resolve("s").unwrap();
+        assert_eq!(s.atoms, ["a/b"]);
+    }
+}
