@@ -61,7 +61,11 @@ fn changes_nothing_consumed() {
         );
     });
     assert_unchanged("the order of lines in tuples", |s| {
-        s.write("main", "tuples", "# reordered\n\nznver3-server-nodocs-web\n   desktop-none-kde # hi\n");
+        s.write(
+            "main",
+            "tuples",
+            "# reordered\n\nznver3-server-nodocs-web\n   desktop-none-kde # hi\n",
+        );
     });
     assert_unchanged("a commit with only a message", |s| {
         s.commit("main", &[]);
@@ -91,19 +95,33 @@ fn changes_exactly_the_consumers() {
         s.write("portage/server", "make.conf", "USE=\"ssl\"\n");
     });
     assert_changes("buildhooks/nodocs", [false, true], |s| {
-        s.commit("buildhooks/nodocs", &[Change::exec("post-build", "#!/bin/sh\n")]);
+        s.commit(
+            "buildhooks/nodocs",
+            &[Change::exec("post-build", "#!/bin/sh\n")],
+        );
     });
     assert_changes("a hook's mode only", [false, true], |s| {
-        s.commit("buildhooks/nodocs", &[Change::file("pre-pack", "#!/bin/sh\n")]);
+        s.commit(
+            "buildhooks/nodocs",
+            &[Change::file("pre-pack", "#!/bin/sh\n")],
+        );
     });
     assert_changes("set kde", [true, false], |s| {
-        s.write("main", "sets/kde", "@base\nkde-plasma/plasma-meta\nkde-apps/dolphin\n");
+        s.write(
+            "main",
+            "sets/kde",
+            "@base\nkde-plasma/plasma-meta\nkde-apps/dolphin\n",
+        );
     });
     assert_changes("set base, included by both", [true, true], |s| {
         s.write("main", "sets/base", "app-misc/hello\napp-editors/vim\n");
     });
     assert_changes("the znver3 cpu", [false, true], |s| {
-        s.write("main", "cpus.yaml", "znver3:\n  arch: amd64\n  cflags: -O3 -march=znver3\na72:\n  arch: arm64\n");
+        s.write(
+            "main",
+            "cpus.yaml",
+            "znver3:\n  arch: amd64\n  cflags: -O3 -march=znver3\na72:\n  arch: arm64\n",
+        );
     });
     assert_changes("the default cpu", [true, false], |s| {
         s.write(
@@ -126,7 +144,10 @@ fn against_an_earlier_plan_says_why() {
 
     let by_name = |n: &str| second.images.iter().find(|i| i.name == n).unwrap();
     assert!(by_name("desktop-none-kde").changed);
-    assert_eq!(by_name("desktop-none-kde").reasons, ["set kde changed via @base"]);
+    assert_eq!(
+        by_name("desktop-none-kde").reasons,
+        ["set kde changed via @base"]
+    );
     assert_eq!(by_name("server-nodocs-web").reasons, ["new tuple"]);
     assert_eq!(second.removed, ["znver3-server-nodocs-web"]);
 }

@@ -9,7 +9,10 @@ use std::process::{Command, Output};
 use zentoo::site::write::Change;
 
 fn zentoo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zentoo")).args(args).output().expect("run zentoo")
+    Command::new(env!("CARGO_BIN_EXE_zentoo"))
+        .args(args)
+        .output()
+        .expect("run zentoo")
 }
 
 fn plan_json(site: &Path, against: Option<&Path>) -> (i32, Value) {
@@ -29,18 +32,37 @@ fn site_init_then_plan_works_for_a_new_user() {
     let dir = tempfile::TempDir::new().unwrap();
     let site = dir.path().join("s");
     let out = zentoo(&["site", "init", site.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(site.join("tuples").is_file(), "main is checked out");
 
     let out = zentoo(&["plan", "--site", site.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let table = String::from_utf8(out.stdout).unwrap();
-    for want in ["NAME", "base-none-base", "server-nodocs-web", "znver3-server-nodocs-web", "3 images, 3 to build"] {
+    for want in [
+        "NAME",
+        "base-none-base",
+        "server-nodocs-web",
+        "znver3-server-nodocs-web",
+        "3 images, 3 to build",
+    ] {
         assert!(table.contains(want), "{want} missing in\n{table}");
     }
 
     let again = zentoo(&["site", "init", site.to_str().unwrap()]);
-    assert_eq!(again.status.code(), Some(2), "never overwrites an existing site");
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "never overwrites an existing site"
+    );
 }
 
 #[test]
@@ -50,7 +72,19 @@ fn json_has_the_documented_shape() {
     assert_eq!(code, 0);
     assert_eq!(plan["revision"].as_str().unwrap().len(), 40);
     let image = &plan["images"][0];
-    for key in ["name", "cpu", "arch", "portage", "buildhooks", "set", "atoms", "inputs", "inputsDigest", "changed", "reasons"] {
+    for key in [
+        "name",
+        "cpu",
+        "arch",
+        "portage",
+        "buildhooks",
+        "set",
+        "atoms",
+        "inputs",
+        "inputsDigest",
+        "changed",
+        "reasons",
+    ] {
         assert!(image.get(key).is_some(), "images[].{key} missing: {image}");
     }
     assert_eq!(image["buildhooks"], Value::Null);
@@ -72,22 +106,47 @@ fn exit_codes_tell_errors_from_fatal_problems() {
 
     let out = zentoo(&["plan", "--site", site.path().to_str().unwrap()]);
     let table = String::from_utf8(out.stdout).unwrap();
-    assert!(table.contains("tuples:2: portage: no branch portage/nosuch"), "{table}");
+    assert!(
+        table.contains("tuples:2: portage: no branch portage/nosuch"),
+        "{table}"
+    );
 
     let tmp = tempfile::TempDir::new().unwrap();
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["--site".into(), "/nonexistent/site".into()], "no such directory"),
-        (vec!["--site".into(), tmp.path().display().to_string()], "not a git repository"),
         (
-            vec!["--site".into(), site.path().display().to_string(), "--against".into(), "/nonexistent.json".into()],
+            vec!["--site".into(), "/nonexistent/site".into()],
+            "no such directory",
+        ),
+        (
+            vec!["--site".into(), tmp.path().display().to_string()],
+            "not a git repository",
+        ),
+        (
+            vec![
+                "--site".into(),
+                site.path().display().to_string(),
+                "--against".into(),
+                "/nonexistent.json".into(),
+            ],
             "--against /nonexistent.json",
         ),
-        (vec!["--site".into(), site.path().display().to_string(), "--ref".into(), "nope".into()], "no branch or ref"),
+        (
+            vec![
+                "--site".into(),
+                site.path().display().to_string(),
+                "--ref".into(),
+                "nope".into(),
+            ],
+            "no branch or ref",
+        ),
     ];
     for (args, why) in cases {
         let mut full = vec!["plan".to_string()];
         full.extend(args);
-        let out = Command::new(env!("CARGO_BIN_EXE_zentoo")).args(&full).output().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_zentoo"))
+            .args(&full)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{full:?}");
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
@@ -96,7 +155,13 @@ fn exit_codes_tell_errors_from_fatal_problems() {
 
     let garbage = tmp.path().join("plan.json");
     std::fs::write(&garbage, "{not json").unwrap();
-    let out = zentoo(&["plan", "--site", site.path().to_str().unwrap(), "--against", garbage.to_str().unwrap()]);
+    let out = zentoo(&[
+        "plan",
+        "--site",
+        site.path().to_str().unwrap(),
+        "--against",
+        garbage.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -110,17 +175,39 @@ fn push_by_push_against_the_previous_plan() {
     std::fs::write(&saved, first.to_string()).unwrap();
 
     type Push = Box<dyn Fn(&Site)>;
-    let pushes: Vec<(&str, Push, Vec<(&str, &str)>, Vec<&str>)> = vec![
-        ("nothing consumed", Box::new(|s| { s.write("portage/unused", "make.conf", ""); }), vec![], vec![]),
+    type Changed = Vec<(&'static str, &'static str)>;
+    let pushes: Vec<(&str, Push, Changed, Vec<&str>)> = vec![
+        (
+            "nothing consumed",
+            Box::new(|s| {
+                s.write("portage/unused", "make.conf", "");
+            }),
+            vec![],
+            vec![],
+        ),
         (
             "server config",
-            Box::new(|s| { s.write("portage/server", "package.use/nginx", "www-servers/nginx ssl\n"); }),
-            vec![("a72-server-none-web", "portage/server tree changed"), ("server-nodocs-web", "portage/server tree changed")],
+            Box::new(|s| {
+                s.write(
+                    "portage/server",
+                    "package.use/nginx",
+                    "www-servers/nginx ssl\n",
+                );
+            }),
+            vec![
+                ("a72-server-none-web", "portage/server tree changed"),
+                ("server-nodocs-web", "portage/server tree changed"),
+            ],
             vec![],
         ),
         (
             "hooks",
-            Box::new(|s| { s.commit("buildhooks/nodocs", &[Change::exec("post-build", "#!/bin/sh\n")]); }),
+            Box::new(|s| {
+                s.commit(
+                    "buildhooks/nodocs",
+                    &[Change::exec("post-build", "#!/bin/sh\n")],
+                );
+            }),
             vec![("server-nodocs-web", "buildhooks/nodocs tree changed")],
             vec![],
         ),
@@ -134,19 +221,33 @@ fn push_by_push_against_the_previous_plan() {
         ),
         (
             "new and removed tuples",
-            Box::new(|s| { s.write("main", "tuples", "desktop-none-kde\nserver-nodocs-web\nserver-none-base\n"); }),
+            Box::new(|s| {
+                s.write(
+                    "main",
+                    "tuples",
+                    "desktop-none-kde\nserver-nodocs-web\nserver-none-base\n",
+                );
+            }),
             vec![("server-none-base", "new tuple")],
             vec!["a72-server-none-web"],
         ),
         (
             "an included set",
-            Box::new(|s| { s.write("main", "sets/base", "app-misc/hello\n"); }),
-            vec![("desktop-none-kde", "set kde changed via @base"), ("server-nodocs-web", "set web changed via @base"), ("server-none-base", "set base changed")],
+            Box::new(|s| {
+                s.write("main", "sets/base", "app-misc/hello\n");
+            }),
+            vec![
+                ("desktop-none-kde", "set kde changed via @base"),
+                ("server-nodocs-web", "set web changed via @base"),
+                ("server-none-base", "set base changed"),
+            ],
             vec![],
         ),
         (
             "a tuple broken by a bad set is not removed",
-            Box::new(|s| { s.write("main", "sets/web", "@base\nnginx\n"); }),
+            Box::new(|s| {
+                s.write("main", "sets/web", "@base\nnginx\n");
+            }),
             vec![],
             vec![],
         ),
@@ -159,11 +260,29 @@ fn push_by_push_against_the_previous_plan() {
             .unwrap()
             .iter()
             .filter(|i| i["changed"] == true)
-            .map(|i| (i["name"].as_str().unwrap().to_string(), i["reasons"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect::<Vec<_>>().join("; ")))
+            .map(|i| {
+                (
+                    i["name"].as_str().unwrap().to_string(),
+                    i["reasons"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.as_str().unwrap())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })
             .collect();
-        let expected: Vec<(String, String)> = expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         assert_eq!(changed, expected, "after push: {what}");
-        assert_eq!(plan["removed"], serde_json::json!(removed), "after push: {what}");
+        assert_eq!(
+            plan["removed"],
+            serde_json::json!(removed),
+            "after push: {what}"
+        );
         std::fs::write(&saved, plan.to_string()).unwrap();
     }
 }

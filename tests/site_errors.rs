@@ -6,8 +6,15 @@ use fixture::{Site, names};
 use zentoo::site::write::Change;
 use zentoo::site::{ReadOptions, SiteRepo};
 
-fn error_at<'a>(plan: &'a zentoo::plan::SitePlan, file: &str, line: u32) -> Vec<&'a zentoo::site::SiteError> {
-    plan.errors.iter().filter(|e| e.file == file && e.line == Some(line)).collect()
+fn error_at<'a>(
+    plan: &'a zentoo::plan::SitePlan,
+    file: &str,
+    line: u32,
+) -> Vec<&'a zentoo::site::SiteError> {
+    plan.errors
+        .iter()
+        .filter(|e| e.file == file && e.line == Some(line))
+        .collect()
 }
 
 #[test]
@@ -29,7 +36,11 @@ fn each_bad_tuple_is_reported_and_the_good_ones_are_still_planned() {
 
     let expect = [
         (2, "cpu", "unknown cpu `znver9`"),
-        (3, "portage", "no branch portage/nosuch (branches under portage/: desktop, server)"),
+        (
+            3,
+            "portage",
+            "no branch portage/nosuch (branches under portage/: desktop, server)",
+        ),
         (4, "buildhooks", "no branch buildhooks/nohooks"),
         (5, "set", "no set `nosuchset`"),
         (6, "tuple", "2 fields"),
@@ -41,11 +52,18 @@ fn each_bad_tuple_is_reported_and_the_good_ones_are_still_planned() {
         let at = error_at(&plan, "tuples", line);
         assert_eq!(at.len(), 1, "line {line}: {at:?}");
         assert_eq!(at[0].field, field, "line {line}");
-        assert!(at[0].message.contains(text), "line {line}: {}", at[0].message);
+        assert!(
+            at[0].message.contains(text),
+            "line {line}: {}",
+            at[0].message
+        );
     }
     assert_eq!(plan.errors.len(), expect.len(), "{:#?}", plan.errors);
     let shown = plan.errors[0].to_string();
-    assert!(shown.starts_with("tuples:2: cpu: unknown cpu `znver9`"), "{shown}");
+    assert!(
+        shown.starts_with("tuples:2: cpu: unknown cpu `znver9`"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -59,7 +77,11 @@ fn a_bad_set_stops_only_the_tuples_that_use_it() {
     assert_eq!(set_error[0].field, "atom");
     let tuple_error = error_at(&plan, "tuples", 1);
     assert_eq!(tuple_error[0].field, "set");
-    assert!(tuple_error[0].message.contains("sets/kde:2"), "{}", tuple_error[0].message);
+    assert!(
+        tuple_error[0].message.contains("sets/kde:2"),
+        "{}",
+        tuple_error[0].message
+    );
     assert_eq!(tuple_error[0].tuple.as_deref(), Some("desktop-none-kde"));
 }
 
@@ -69,38 +91,68 @@ fn include_cycles_are_reported_once_with_their_path() {
     site.write("main", "sets/base", "@kde\napp-misc/hello\n");
     let plan = site.plan();
     assert!(plan.images.is_empty(), "both sets include the cycle");
-    let cycles: Vec<_> = plan.errors.iter().filter(|e| e.file.starts_with("sets/")).collect();
+    let cycles: Vec<_> = plan
+        .errors
+        .iter()
+        .filter(|e| e.file.starts_with("sets/"))
+        .collect();
     assert_eq!(cycles.len(), 1, "{:#?}", plan.errors);
     assert_eq!(cycles[0].message, "include cycle: @kde -> @base -> @kde");
-    assert_eq!((cycles[0].file.as_str(), cycles[0].line), ("sets/base", Some(1)));
+    assert_eq!(
+        (cycles[0].file.as_str(), cycles[0].line),
+        ("sets/base", Some(1))
+    );
 }
 
 #[test]
 fn portage_sets_pass_through_and_includes_expand_in_order() {
     let site = Site::standard("server-none-web\n");
     let plan = site.plan();
-    assert_eq!(plan.images[0].atoms, ["app-misc/hello", "@system", "www-servers/nginx"]);
+    assert_eq!(
+        plan.images[0].atoms,
+        ["app-misc/hello", "@system", "www-servers/nginx"]
+    );
 }
 
 #[test]
 fn cpus_yaml_problems_stop_only_tuples_using_that_cpu() {
     let site = Site::standard("znver3-desktop-none-kde\na72-server-none-web\nserver-none-web\n");
-    site.write("main", "cpus.yaml", "znver3:\n  arch: amd64\n  cflgs: -O3\na72:\n  arch: arm64\n");
+    site.write(
+        "main",
+        "cpus.yaml",
+        "znver3:\n  arch: amd64\n  cflgs: -O3\na72:\n  arch: arm64\n",
+    );
     let plan = site.plan();
     assert_eq!(names(&plan), ["a72-server-none-web", "server-none-web"]);
     let yaml = error_at(&plan, "cpus.yaml", 3);
     assert_eq!(yaml[0].field, "znver3.cflgs");
     let tuple = error_at(&plan, "tuples", 1);
-    assert!(tuple[0].message.contains("cpus.yaml:3"), "{}", tuple[0].message);
+    assert!(
+        tuple[0].message.contains("cpus.yaml:3"),
+        "{}",
+        tuple[0].message
+    );
 }
 
 #[test]
 fn a_broken_cpus_yaml_stops_tuples_relying_on_the_default_cpu() {
     let site = Site::standard("desktop-none-kde\narm64-server-none-web\n");
-    site.write("main", "cpus.yaml", "default: znver3\nznver3: {arch: amd64\n");
+    site.write(
+        "main",
+        "cpus.yaml",
+        "default: znver3\nznver3: {arch: amd64\n",
+    );
     let plan = site.plan();
-    assert_eq!(names(&plan), ["arm64-server-none-web"], "built-in cpus still work");
-    assert!(error_at(&plan, "tuples", 1)[0].message.contains("default cpu is unknown"));
+    assert_eq!(
+        names(&plan),
+        ["arm64-server-none-web"],
+        "built-in cpus still work"
+    );
+    assert!(
+        error_at(&plan, "tuples", 1)[0]
+            .message
+            .contains("default cpu is unknown")
+    );
 }
 
 #[test]
@@ -111,15 +163,29 @@ fn oversized_non_utf8_and_symlinked_sets_are_errors_not_panics() {
         "main",
         &[
             Change::file("sets/kde", &big),
-            Change::File { path: "sets/web", content: b"\xff\xfe", executable: false },
-            Change::Symlink { path: "sets/base", target: "/etc/passwd" },
+            Change::File {
+                path: "sets/web",
+                content: b"\xff\xfe",
+                executable: false,
+            },
+            Change::Symlink {
+                path: "sets/base",
+                target: "/etc/passwd",
+            },
         ],
     );
     let plan = site.plan();
     assert!(plan.images.is_empty());
     let messages: Vec<String> = plan.errors.iter().map(ToString::to_string).collect();
-    for want in ["sets/kde: set: is 1200000 bytes", "sets/web: set: is not UTF-8", "sets/base: set: is a symbolic link"] {
-        assert!(messages.iter().any(|m| m.contains(want)), "{want} not in {messages:#?}");
+    for want in [
+        "sets/kde: set: is 1200000 bytes",
+        "sets/web: set: is not UTF-8",
+        "sets/base: set: is a symbolic link",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(want)),
+            "{want} not in {messages:#?}"
+        );
     }
 }
 
@@ -142,28 +208,47 @@ fn bare_repositories_and_other_refs_and_prefixes_work() {
     assert_eq!(snapshot.tracked_ref, "refs/heads/main");
     let plan = zentoo::plan::plan_site(&snapshot, &Default::default());
     assert_eq!(names(&plan), ["desktop-x-kde"], "{:?}", plan.errors);
-    assert_eq!(plan.images[0].inputs.portage.branch, "config/portage/desktop");
+    assert_eq!(
+        plan.images[0].inputs.portage.branch,
+        "config/portage/desktop"
+    );
 
-    let staging = site.plan_with(&ReadOptions { tracked_ref: Some("staging".into()), ..options });
+    let staging = site.plan_with(&ReadOptions {
+        tracked_ref: Some("staging".into()),
+        ..options
+    });
     assert_eq!(names(&staging), ["desktop-none-kde"]);
 }
 
 #[test]
 fn unreadable_sites_are_fatal_with_a_reason() {
     let empty = Site::new();
-    let err = SiteRepo::open(empty.path()).unwrap().snapshot(&ReadOptions::default()).err();
+    let err = SiteRepo::open(empty.path())
+        .unwrap()
+        .snapshot(&ReadOptions::default())
+        .err();
     assert!(err.unwrap().to_string().contains("no commits yet"));
 
     let site = Site::standard("desktop-none-kde\n");
     site.commit("main", &[Change::Remove("tuples")]);
-    let err = SiteRepo::open(site.path()).unwrap().snapshot(&ReadOptions::default()).err();
+    let err = SiteRepo::open(site.path())
+        .unwrap()
+        .snapshot(&ReadOptions::default())
+        .err();
     assert!(err.unwrap().to_string().contains("no `tuples` file"));
 
     let err = SiteRepo::open(site.path())
         .unwrap()
-        .snapshot(&ReadOptions { tracked_ref: Some("nosuch".into()), ..Default::default() })
+        .snapshot(&ReadOptions {
+            tracked_ref: Some("nosuch".into()),
+            ..Default::default()
+        })
         .err();
-    assert!(err.unwrap().to_string().contains("no branch or ref `nosuch`"));
+    assert!(
+        err.unwrap()
+            .to_string()
+            .contains("no branch or ref `nosuch`")
+    );
 
     let not_git = tempfile::TempDir::new().unwrap();
     let err = SiteRepo::open(not_git.path()).err().unwrap().to_string();

@@ -36,20 +36,25 @@ enum Output {
 }
 
 pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let prefixes = Prefixes::new(&args.portage_prefix, &args.buildhooks_prefix)
-        .map_err(anyhow::Error::msg)?;
+    let prefixes =
+        Prefixes::new(&args.portage_prefix, &args.buildhooks_prefix).map_err(anyhow::Error::msg)?;
     let earlier = match &args.against {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("--against {}", path.display()))?;
-            Some(parse_earlier(&text).map_err(anyhow::Error::msg).with_context(|| {
-                format!("--against {}", path.display())
-            })?)
+            Some(
+                parse_earlier(&text)
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("--against {}", path.display()))?,
+            )
         }
         None => None,
     };
     let repo = SiteRepo::open(&args.site)?;
-    let snapshot = repo.snapshot(&ReadOptions { tracked_ref: args.tracked_ref, prefixes })?;
+    let snapshot = repo.snapshot(&ReadOptions {
+        tracked_ref: args.tracked_ref,
+        prefixes,
+    })?;
     let mut plan = plan_site(&snapshot, &PlanOptions::default());
     if let Some(earlier) = &earlier {
         plan.compare_with(earlier);
@@ -58,17 +63,30 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         Output::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
         Output::Table => print!("{}", table(&plan)),
     }
-    Ok(if plan.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if plan.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// The plan as a table a person reads, errors under it.
 fn table(plan: &SitePlan) -> String {
     let short = &plan.revision[..plan.revision.len().min(12)];
     let mut out = format!("site {short} ({})\n", plan.tracked_ref);
-    let mut rows = vec![[
-        "NAME", "CPU", "ARCH", "PORTAGE", "BUILDHOOKS", "SET", "INPUTS", "CHANGED",
-    ]
-    .map(String::from)];
+    let mut rows = vec![
+        [
+            "NAME",
+            "CPU",
+            "ARCH",
+            "PORTAGE",
+            "BUILDHOOKS",
+            "SET",
+            "INPUTS",
+            "CHANGED",
+        ]
+        .map(String::from),
+    ];
     for i in &plan.images {
         let digest = i.inputs_digest.trim_start_matches("sha256:");
         let changed = match (i.changed, i.reasons.is_empty()) {
@@ -87,11 +105,15 @@ fn table(plan: &SitePlan) -> String {
             changed,
         ]);
     }
-    let widths: Vec<usize> =
-        (0..8).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..8)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
     for row in &rows {
-        let cells: Vec<String> =
-            row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
@@ -106,7 +128,11 @@ fn table(plan: &SitePlan) -> String {
     }
     out.push('\n');
     if !plan.errors.is_empty() {
-        out.push_str(&format!("\n{} error{}:\n", plan.errors.len(), if plan.errors.len() == 1 { "" } else { "s" }));
+        out.push_str(&format!(
+            "\n{} error{}:\n",
+            plan.errors.len(),
+            if plan.errors.len() == 1 { "" } else { "s" }
+        ));
         for e in &plan.errors {
             out.push_str(&format!("  {e}\n"));
         }

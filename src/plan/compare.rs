@@ -31,8 +31,11 @@ impl SitePlan {
     /// Marks images changed exactly when they are new or their inputs digest differs from
     /// `earlier`, says why, and lists earlier images whose tuple left the tuples file.
     pub fn compare_with(&mut self, earlier: &EarlierPlan) {
-        let before: BTreeMap<&str, &EarlierImage> =
-            earlier.images.iter().map(|i| (i.name.as_str(), i)).collect();
+        let before: BTreeMap<&str, &EarlierImage> = earlier
+            .images
+            .iter()
+            .map(|i| (i.name.as_str(), i))
+            .collect();
         for image in &mut self.images {
             match before.get(image.name.as_str()) {
                 None => {

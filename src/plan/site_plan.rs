@@ -10,6 +10,9 @@ use crate::site::tuples::{Tuple, parse_tuples};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
+/// What makes two tuples the same image: cpu, portage, buildhooks, set.
+type TupleKey = (String, String, Option<String>, String);
+
 /// How to plan a site.
 #[derive(Clone, Debug, Default)]
 pub struct PlanOptions {
@@ -65,15 +68,13 @@ pub struct SitePlan {
 
 /// Plans every tuple of `snapshot`. Pure: no I/O.
 pub fn plan_site(snapshot: &SiteSnapshot, options: &PlanOptions) -> SitePlan {
-    let (cpus, mut errors) =
-        parse_cpus(snapshot.cpus.as_ref().map(|f| (f.path.as_str(), &f.text)));
+    let (cpus, mut errors) = parse_cpus(snapshot.cpus.as_ref().map(|f| (f.path.as_str(), &f.text)));
     let tuples_text = snapshot.tuples.text.as_deref().unwrap_or_default();
     let (tuples, tuple_errors) = parse_tuples(&snapshot.tuples.path, tuples_text);
     errors.extend(tuple_errors);
 
     let mut resolver = SetResolver::new(&snapshot.sets);
-    let mut first_seen: HashMap<(String, String, Option<String>, String), (u32, String)> =
-        HashMap::new();
+    let mut first_seen: HashMap<TupleKey, (u32, String)> = HashMap::new();
     let mut images = Vec::new();
     for tuple in &tuples {
         let mut problems: Vec<(&str, String)> = Vec::new();
@@ -89,7 +90,12 @@ pub fn plan_site(snapshot: &SiteSnapshot, options: &PlanOptions) -> SitePlan {
             (None, Some(raw)) => raw.clone(),
             (None, None) => String::new(),
         };
-        let key = (cpu_key, tuple.portage.clone(), tuple.buildhooks.clone(), tuple.set.clone());
+        let key = (
+            cpu_key,
+            tuple.portage.clone(),
+            tuple.buildhooks.clone(),
+            tuple.set.clone(),
+        );
         if let Some((line, name)) = first_seen.get(&key) {
             let same = if *name == tuple.name {
                 String::new()
@@ -100,9 +106,13 @@ pub fn plan_site(snapshot: &SiteSnapshot, options: &PlanOptions) -> SitePlan {
         } else {
             first_seen.insert(key, (tuple.line, tuple.name.clone()));
         }
-        let portage = branch(&snapshot.portage, &snapshot.prefixes.portage, &tuple.portage)
-            .map_err(|why| problems.push(("portage", why)))
-            .ok();
+        let portage = branch(
+            &snapshot.portage,
+            &snapshot.prefixes.portage,
+            &tuple.portage,
+        )
+        .map_err(|why| problems.push(("portage", why)))
+        .ok();
         let buildhooks = match &tuple.buildhooks {
             None => Some(None),
             Some(name) => branch(&snapshot.buildhooks, &snapshot.prefixes.buildhooks, name)
@@ -113,14 +123,21 @@ pub fn plan_site(snapshot: &SiteSnapshot, options: &PlanOptions) -> SitePlan {
         let set = if resolver.exists(&tuple.set) {
             resolver
                 .resolve(&tuple.set)
-                .map_err(|why| problems.push(("set", format!("set `{}` cannot be used: {why}", tuple.set))))
+                .map_err(|why| {
+                    problems.push(("set", format!("set `{}` cannot be used: {why}", tuple.set)))
+                })
                 .ok()
         } else {
             let known: Vec<&str> = snapshot.sets.keys().map(String::as_str).take(20).collect();
             problems.push((
                 "set",
-                format!("no set `{}`: there is no file {SETS_DIR}/{} on {} (sets: {})",
-                    tuple.set, tuple.set, snapshot.tracked_ref, list_or_none(&known)),
+                format!(
+                    "no set `{}`: there is no file {SETS_DIR}/{} on {} (sets: {})",
+                    tuple.set,
+                    tuple.set,
+                    snapshot.tracked_ref,
+                    list_or_none(&known)
+                ),
             ));
             None
         };
@@ -132,10 +149,19 @@ pub fn plan_site(snapshot: &SiteSnapshot, options: &PlanOptions) -> SitePlan {
                     buildhooks,
                     set: tuple.set.clone(),
                     sets: set.blobs.clone(),
-                    cpu: CpuInput { name: cpu_name.clone(), profile: profile.clone() },
+                    cpu: CpuInput {
+                        name: cpu_name.clone(),
+                        profile: profile.clone(),
+                    },
                     spec: options.defaults.for_arch(&profile.arch),
                 };
-                images.push(image(tuple, cpu_name, profile.arch.clone(), set.atoms.clone(), inputs));
+                images.push(image(
+                    tuple,
+                    cpu_name,
+                    profile.arch.clone(),
+                    set.atoms.clone(),
+                    inputs,
+                ));
             }
             _ => errors.extend(problems.into_iter().map(|(field, message)| {
                 SiteError::new(&snapshot.tuples.path, Some(tuple.line), field, message)
@@ -156,7 +182,13 @@ pub fn plan_site(snapshot: &SiteSnapshot, options: &PlanOptions) -> SitePlan {
     }
 }
 
-fn image(tuple: &Tuple, cpu: String, arch: String, atoms: Vec<String>, inputs: Inputs) -> ImagePlan {
+fn image(
+    tuple: &Tuple,
+    cpu: String,
+    arch: String,
+    atoms: Vec<String>,
+    inputs: Inputs,
+) -> ImagePlan {
     ImagePlan {
         name: tuple.name.clone(),
         line: tuple.line,
@@ -179,7 +211,10 @@ fn branch(
     name: &str,
 ) -> Result<BranchInput, String> {
     match branches.get(name) {
-        Some(tree) => Ok(BranchInput { branch: format!("{prefix}{name}"), tree: tree.clone() }),
+        Some(tree) => Ok(BranchInput {
+            branch: format!("{prefix}{name}"),
+            tree: tree.clone(),
+        }),
         None => {
             let known: Vec<&str> = branches.keys().map(String::as_str).take(20).collect();
             Err(format!(
@@ -191,5 +226,9 @@ fn branch(
 }
 
 fn list_or_none(names: &[&str]) -> String {
-    if names.is_empty() { "none".into() } else { names.join(", ") }
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
 }

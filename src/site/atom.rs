@@ -65,10 +65,10 @@ fn check(atom: &str) -> Result<(), String> {
     if let Some(slot) = slot {
         check_slot(slot)?;
     }
-    if let Some(repo) = repo {
-        if !valid_name(repo, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(format!("`{repo}` is not a repository name"));
-        }
+    if let Some(repo) = repo
+        && !valid_name(repo, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!("`{repo}` is not a repository name"));
     }
     if let Some(deps) = use_deps {
         for dep in deps.split(',') {
@@ -108,8 +108,7 @@ fn check_slot(slot: &str) -> Result<(), String> {
         return Ok(());
     }
     let ok = s.split('/').count() <= 2
-        && s
-            .split('/')
+        && s.split('/')
             .all(|p| valid_name(p, |c| c.is_ascii_alphanumeric() || "+_.-".contains(c)));
     if ok {
         Ok(())
@@ -230,7 +229,14 @@ mod tests {
 
     #[test]
     fn versions_follow_pms() {
-        for v in ["1", "1.2.3", "1.2a", "2_rc1", "1.0_alpha_p3", "0.1_pre20260101"] {
+        for v in [
+            "1",
+            "1.2.3",
+            "1.2a",
+            "2_rc1",
+            "1.0_alpha_p3",
+            "0.1_pre20260101",
+        ] {
             assert!(is_version(v), "{v}");
         }
         for v in ["", "a", "1.", ".1", "1_foo", "1ab", "1-2"] {

@@ -46,11 +46,36 @@ pub struct Arch {
 
 /// The arches zentoo knows.
 pub const ARCHES: &[Arch] = &[
-    Arch { gentoo: "amd64", oci: "amd64", variant: None, chost: "x86_64-pc-linux-gnu" },
-    Arch { gentoo: "arm64", oci: "arm64", variant: Some("v8"), chost: "aarch64-unknown-linux-gnu" },
-    Arch { gentoo: "x86", oci: "386", variant: None, chost: "i686-pc-linux-gnu" },
-    Arch { gentoo: "riscv", oci: "riscv64", variant: None, chost: "riscv64-unknown-linux-gnu" },
-    Arch { gentoo: "ppc64", oci: "ppc64le", variant: None, chost: "powerpc64le-unknown-linux-gnu" },
+    Arch {
+        gentoo: "amd64",
+        oci: "amd64",
+        variant: None,
+        chost: "x86_64-pc-linux-gnu",
+    },
+    Arch {
+        gentoo: "arm64",
+        oci: "arm64",
+        variant: Some("v8"),
+        chost: "aarch64-unknown-linux-gnu",
+    },
+    Arch {
+        gentoo: "x86",
+        oci: "386",
+        variant: None,
+        chost: "i686-pc-linux-gnu",
+    },
+    Arch {
+        gentoo: "riscv",
+        oci: "riscv64",
+        variant: None,
+        chost: "riscv64-unknown-linux-gnu",
+    },
+    Arch {
+        gentoo: "ppc64",
+        oci: "ppc64le",
+        variant: None,
+        chost: "powerpc64le-unknown-linux-gnu",
+    },
 ];
 
 /// The arch named `gentoo`, if zentoo knows it.
@@ -114,7 +139,9 @@ impl Cpus {
             return Err(format!("cpu `{name}` cannot be used: {why}"));
         }
         if let Some(why) = &self.unreadable {
-            return Err(format!("cpu `{name}` is unknown and {CPUS_FILE} could not be read ({why})"));
+            return Err(format!(
+                "cpu `{name}` is unknown and {CPUS_FILE} could not be read ({why})"
+            ));
         }
         let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
         Err(format!(
@@ -197,7 +224,12 @@ pub fn parse_cpus(file: Option<(&str, &Result<String, String>)>) -> (Cpus, Vec<S
         if cpus.profiles.contains_key(&name) || cpus.broken.contains_key(&name) {
             cpus.default = Ok(name);
         } else {
-            let e = SiteError::new(path, line, DEFAULT_KEY, format!("`default` names unknown cpu `{name}`"));
+            let e = SiteError::new(
+                path,
+                line,
+                DEFAULT_KEY,
+                format!("`default` names unknown cpu `{name}`"),
+            );
             cpus.default = Err(format!("the default cpu is unknown: {e}"));
             errors.push(e);
         }
@@ -223,14 +255,27 @@ fn profile(
                 for (k, v) in map {
                     match v.as_str() {
                         _ if k.is_empty()
-                            || !k.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') =>
+                            || !k.chars().all(|c| {
+                                c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'
+                            }) =>
                         {
-                            err(format!("`{k}` is not a CPU_FLAGS_* suffix: use upper case, e.g. X86 or ARM"))
+                            err(format!(
+                                "`{k}` is not a CPU_FLAGS_* suffix: use upper case, e.g. X86 or ARM"
+                            ))
                         }
-                        Some(v) if v.split_whitespace().all(|f| f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')) => {
-                            cpu_flags.insert(k.clone(), v.split_whitespace().collect::<Vec<_>>().join(" "));
+                        Some(v)
+                            if v.split_whitespace().all(|f| {
+                                f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                            }) =>
+                        {
+                            cpu_flags.insert(
+                                k.clone(),
+                                v.split_whitespace().collect::<Vec<_>>().join(" "),
+                            );
                         }
-                        Some(v) => err(format!("`{v}`: CPU_FLAGS_{k} is a list of flags (letters, digits, '_')")),
+                        Some(v) => err(format!(
+                            "`{v}`: CPU_FLAGS_{k} is a list of flags (letters, digits, '_')"
+                        )),
                         None => err(format!("CPU_FLAGS_{k} must be a string of flags")),
                     }
                 }
@@ -247,27 +292,49 @@ fn profile(
             (k @ ("arch" | "chost" | "cflags" | "cxxflags"), _) => {
                 err(format!("{k} must be a string (quote it)"))
             }
-            (k, _) => err(format!("unknown key `{k}` (known: {})", KNOWN_KEYS.join(", "))),
+            (k, _) => err(format!(
+                "unknown key `{k}` (known: {})",
+                KNOWN_KEYS.join(", ")
+            )),
         }
     }
     let arch = match strings.get("arch") {
         None => {
-            errors.push(SiteError::new(path, key_line, name, format!("cpu `{name}` needs an `arch` (one of {})", arch_list())));
+            errors.push(SiteError::new(
+                path,
+                key_line,
+                name,
+                format!("cpu `{name}` needs an `arch` (one of {})", arch_list()),
+            ));
             None
         }
         Some((a, line)) => match arch(a) {
             Some(a) => Some(a),
             None => {
-                errors.push(SiteError::new(path, Some(*line), format!("{name}.arch"), format!("unknown arch `{a}` (one of {})", arch_list())));
+                errors.push(SiteError::new(
+                    path,
+                    Some(*line),
+                    format!("{name}.arch"),
+                    format!("unknown arch `{a}` (one of {})", arch_list()),
+                ));
                 None
             }
         },
     };
     if let Some((chost, line)) = strings.get("chost") {
         let ok = chost.split('-').count() >= 2
-            && chost.split('-').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'));
+            && chost.split('-').all(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+            });
         if !ok {
-            errors.push(SiteError::new(path, Some(*line), format!("{name}.chost"), format!("`{chost}` is not a CHOST like x86_64-pc-linux-gnu")));
+            errors.push(SiteError::new(
+                path,
+                Some(*line),
+                format!("{name}.chost"),
+                format!("`{chost}` is not a CHOST like x86_64-pc-linux-gnu"),
+            ));
         }
     }
     match (arch, errors.is_empty()) {
@@ -291,13 +358,26 @@ fn line_of(location: &serde_saphyr::Location) -> u32 {
 }
 
 fn arch_list() -> String {
-    ARCHES.iter().map(|a| a.gentoo).collect::<Vec<_>>().join(", ")
+    ARCHES
+        .iter()
+        .map(|a| a.gentoo)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Flags go into make.conf, which bash sources: refuse what could break out of the quotes.
 fn flag_problem(s: &str) -> Option<String> {
-    let bad: Vec<char> = s.chars().filter(|c| "\"'`$\\;\n\r".contains(*c) || c.is_control()).collect();
-    (!bad.is_empty()).then(|| format!("`{}` holds {:?}, which make.conf cannot carry safely", s.escape_debug(), bad))
+    let bad: Vec<char> = s
+        .chars()
+        .filter(|c| "\"'`$\\;\n\r".contains(*c) || c.is_control())
+        .collect();
+    (!bad.is_empty()).then(|| {
+        format!(
+            "`{}` holds {:?}, which make.conf cannot carry safely",
+            s.escape_debug(),
+            bad
+        )
+    })
 }
 
 /// A top-level value of cpus.yaml.
@@ -309,7 +389,10 @@ enum Node {
 /// cpus.yaml as ordered (key, value) pairs with their locations.
 struct Doc(Vec<(Spanned<String>, Node)>);
 
-fn parse_doc(text: &str) -> Result<Vec<(Spanned<String>, Node)>, (Option<u32>, String)> {
+/// A problem with the line it is on, when known.
+type Located = (Option<u32>, String);
+
+fn parse_doc(text: &str) -> Result<Vec<(Spanned<String>, Node)>, Located> {
     let mut options = serde_saphyr::options::Options::default();
     options.with_snippet = false;
     match serde_saphyr::from_str_with_options::<Option<Doc>>(text, options) {
@@ -403,7 +486,10 @@ mod tests {
         let (name, amd64) = cpus.lookup(None).unwrap();
         assert_eq!(name, "amd64");
         assert_eq!(amd64.chost, "x86_64-pc-linux-gnu");
-        assert_eq!(cpus.lookup(Some("arm64")).unwrap().1.chost, "aarch64-unknown-linux-gnu");
+        assert_eq!(
+            cpus.lookup(Some("arm64")).unwrap().1.chost,
+            "aarch64-unknown-linux-gnu"
+        );
     }
 
     #[test]
@@ -424,8 +510,16 @@ mod tests {
         let (cpus, errors) = parse(
             "good:\n  arch: arm64\nbad:\n  arch: amd64\n  cflag: -O3\n  chost: 12\nworse:\n  arch: sparc\n",
         );
-        let at: Vec<(Option<u32>, &str)> = errors.iter().map(|e| (e.line, e.field.as_str())).collect();
-        assert_eq!(at, [(Some(5), "bad.cflag"), (Some(6), "bad.chost"), (Some(8), "worse.arch")]);
+        let at: Vec<(Option<u32>, &str)> =
+            errors.iter().map(|e| (e.line, e.field.as_str())).collect();
+        assert_eq!(
+            at,
+            [
+                (Some(5), "bad.cflag"),
+                (Some(6), "bad.chost"),
+                (Some(8), "worse.arch")
+            ]
+        );
         assert!(errors[0].message.contains("unknown key `cflag`"));
         assert!(cpus.lookup(Some("good")).is_ok());
         let why = cpus.lookup(Some("bad")).unwrap_err();
@@ -434,7 +528,8 @@ mod tests {
 
     #[test]
     fn missing_arch_and_shell_characters_are_refused() {
-        let (_, errors) = parse("a:\n  cflags: -O2\nb:\n  arch: amd64\n  cflags: \"-O2 $(rm -rf /)\"\n");
+        let (_, errors) =
+            parse("a:\n  cflags: -O2\nb:\n  arch: amd64\n  cflags: \"-O2 $(rm -rf /)\"\n");
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].message.contains("needs an `arch`"));
         assert_eq!(errors[1].line, Some(5));
@@ -447,7 +542,11 @@ mod tests {
         assert!(errors[0].line.is_some(), "{errors:?}");
         assert!(cpus.lookup(None).is_err());
         assert!(cpus.lookup(Some("arm64")).is_ok(), "built-ins still work");
-        assert!(cpus.lookup(Some("a")).unwrap_err().contains("could not be read"));
+        assert!(
+            cpus.lookup(Some("a"))
+                .unwrap_err()
+                .contains("could not be read")
+        );
     }
 
     #[test]

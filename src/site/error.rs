@@ -48,7 +48,11 @@ impl SiteError {
 impl fmt::Display for SiteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.line {
-            Some(line) => write!(f, "{}:{}: {}: {}", self.file, line, self.field, self.message),
+            Some(line) => write!(
+                f,
+                "{}:{}: {}: {}",
+                self.file, line, self.field, self.message
+            ),
             None => write!(f, "{}: {}: {}", self.file, self.field, self.message),
         }
     }

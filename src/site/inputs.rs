@@ -79,7 +79,12 @@ impl Inputs {
     /// What changed from `old` to `self`, in words a person understands.
     pub fn changes_since(&self, old: &Inputs) -> Vec<String> {
         let mut reasons = Vec::new();
-        branch_change(&mut reasons, "portage", Some(&old.portage), Some(&self.portage));
+        branch_change(
+            &mut reasons,
+            "portage",
+            Some(&old.portage),
+            Some(&self.portage),
+        );
         branch_change(
             &mut reasons,
             "buildhooks",
@@ -93,8 +98,12 @@ impl Inputs {
         if old.sets.get(top) != self.sets.get(top) {
             reasons.push(format!("set {top} changed"));
         }
-        let names: std::collections::BTreeSet<&String> =
-            old.sets.keys().chain(self.sets.keys()).filter(|n| *n != top).collect();
+        let names: std::collections::BTreeSet<&String> = old
+            .sets
+            .keys()
+            .chain(self.sets.keys())
+            .filter(|n| *n != top)
+            .collect();
         for name in names {
             match (old.sets.get(name), self.sets.get(name)) {
                 (Some(a), Some(b)) if a != b => {
@@ -127,9 +136,10 @@ fn branch_change(
     new: Option<&BranchInput>,
 ) {
     match (old, new) {
-        (Some(a), Some(b)) if a.branch != b.branch => {
-            reasons.push(format!("{kind} branch changed ({} -> {})", a.branch, b.branch))
-        }
+        (Some(a), Some(b)) if a.branch != b.branch => reasons.push(format!(
+            "{kind} branch changed ({} -> {})",
+            a.branch, b.branch
+        )),
         (Some(a), Some(b)) if a.tree != b.tree => {
             reasons.push(format!("{} tree changed", b.branch))
         }
@@ -166,7 +176,10 @@ mod tests {
 
     fn inputs() -> Inputs {
         Inputs {
-            portage: BranchInput { branch: "portage/desktop".into(), tree: "t1".into() },
+            portage: BranchInput {
+                branch: "portage/desktop".into(),
+                tree: "t1".into(),
+            },
             buildhooks: None,
             set: "kde".into(),
             sets: BTreeMap::from([("kde".into(), "b1".into()), ("base".into(), "b2".into())]),
@@ -204,23 +217,61 @@ mod tests {
     #[test]
     fn every_input_changes_the_digest_and_says_why() {
         let base = inputs();
-        let cases: Vec<(Box<dyn Fn(&mut Inputs)>, &str)> = vec![
-            (Box::new(|i| i.portage.tree = "t2".into()), "portage/desktop tree changed"),
+        type Case = (Box<dyn Fn(&mut Inputs)>, &'static str);
+        let cases: Vec<Case> = vec![
+            (
+                Box::new(|i| i.portage.tree = "t2".into()),
+                "portage/desktop tree changed",
+            ),
             (
                 Box::new(|i| {
-                    i.buildhooks =
-                        Some(BranchInput { branch: "buildhooks/x".into(), tree: "h".into() })
+                    i.buildhooks = Some(BranchInput {
+                        branch: "buildhooks/x".into(),
+                        tree: "h".into(),
+                    })
                 }),
                 "buildhooks/x added",
             ),
-            (Box::new(|i| { i.sets.insert("kde".into(), "b9".into()); }), "set kde changed"),
-            (Box::new(|i| { i.sets.insert("base".into(), "b9".into()); }), "set kde changed via @base"),
-            (Box::new(|i| { i.sets.insert("more".into(), "b9".into()); }), "set kde now includes @more"),
-            (Box::new(|i| { i.sets.remove("base"); }), "set kde no longer includes @base"),
-            (Box::new(|i| i.cpu.profile.cflags = "-O3".into()), "cpu amd64 changed (cflags)"),
-            (Box::new(|i| i.spec.stage3 = "t".into()), "stage3 changed (s -> t)"),
-            (Box::new(|i| i.spec.repo_snapshot = "2026".into()), "repo snapshot changed (latest -> 2026)"),
-            (Box::new(|i| i.spec.profile = "q".into()), "profile changed (p -> q)"),
+            (
+                Box::new(|i| {
+                    i.sets.insert("kde".into(), "b9".into());
+                }),
+                "set kde changed",
+            ),
+            (
+                Box::new(|i| {
+                    i.sets.insert("base".into(), "b9".into());
+                }),
+                "set kde changed via @base",
+            ),
+            (
+                Box::new(|i| {
+                    i.sets.insert("more".into(), "b9".into());
+                }),
+                "set kde now includes @more",
+            ),
+            (
+                Box::new(|i| {
+                    i.sets.remove("base");
+                }),
+                "set kde no longer includes @base",
+            ),
+            (
+                Box::new(|i| i.cpu.profile.cflags = "-O3".into()),
+                "cpu amd64 changed (cflags)",
+            ),
+            (
+                Box::new(|i| i.spec.stage3 = "t".into()),
+                "stage3 changed (s -> t)",
+            ),
+            (
+                Box::new(|i| i.spec.repo_snapshot = "2026".into()),
+                "repo snapshot changed (latest -> 2026)",
+            ),
+            (
+                Box::new(|i| i.spec.profile = "q".into()),
+                "profile changed (p -> q)",
+            ),
         ];
         for (change, reason) in cases {
             let mut next = base.clone();

@@ -16,5 +16,5 @@ pub mod tuples;
 pub mod write;
 
 pub use error::SiteError;
-pub use repo::{ReadOptions, ReadError, SiteRepo};
+pub use repo::{ReadError, ReadOptions, SiteRepo};
 pub use snapshot::{Prefixes, SiteSnapshot, TextFile};

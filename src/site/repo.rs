@@ -71,13 +71,19 @@ impl SiteRepo {
     /// Opens the repository at `path` (a work tree, its `.git`, or a bare repository). Parent
     /// directories are never searched.
     pub fn open(path: &Path) -> Result<Self, ReadError> {
-        let open_err = |reason: String| ReadError::Open { path: path.to_path_buf(), reason };
+        let open_err = |reason: String| ReadError::Open {
+            path: path.to_path_buf(),
+            reason,
+        };
         if !path.is_dir() {
             return Err(open_err("no such directory".into()));
         }
         let repo = Repository::open_ext(path, RepositoryOpenFlags::NO_SEARCH, &[] as &[&Path])
             .map_err(|e| open_err(e.message().to_string()))?;
-        Ok(SiteRepo { repo, path: path.to_path_buf() })
+        Ok(SiteRepo {
+            repo,
+            path: path.to_path_buf(),
+        })
     }
 
     /// The underlying git repository.
@@ -87,15 +93,22 @@ impl SiteRepo {
 
     /// Reads what a plan consumes at the tip of the tracked ref.
     pub fn snapshot(&self, options: &ReadOptions) -> Result<SiteSnapshot, ReadError> {
-        let git_err = |source| ReadError::Git { path: self.path.clone(), source };
+        let git_err = |source| ReadError::Git {
+            path: self.path.clone(),
+            source,
+        };
         let (tracked_ref, commit) = self.tracked(options.tracked_ref.as_deref())?;
         let tree = commit.tree().map_err(git_err)?;
 
-        let tuples_entry = tree.get_name(TUPLES_FILE).ok_or_else(|| ReadError::Tuples {
-            path: self.path.clone(),
-            reason: format!("{tracked_ref} has no `{TUPLES_FILE}` file at its root"),
-        })?;
-        let tuples = self.text_file(TUPLES_FILE.into(), &tuples_entry).map_err(git_err)?;
+        let tuples_entry = tree
+            .get_name(TUPLES_FILE)
+            .ok_or_else(|| ReadError::Tuples {
+                path: self.path.clone(),
+                reason: format!("{tracked_ref} has no `{TUPLES_FILE}` file at its root"),
+            })?;
+        let tuples = self
+            .text_file(TUPLES_FILE.into(), &tuples_entry)
+            .map_err(git_err)?;
         if let Err(why) = &tuples.text {
             return Err(ReadError::Tuples {
                 path: self.path.clone(),
@@ -107,17 +120,18 @@ impl SiteRepo {
             None => None,
         };
         let mut sets = BTreeMap::new();
-        if let Some(entry) = tree.get_name(SETS_DIR) {
-            if entry.kind() == Some(ObjectType::Tree) {
-                let sets_tree = self.repo.find_tree(entry.id()).map_err(git_err)?;
-                for entry in sets_tree.iter().take(MAX_SETS) {
-                    let Ok(name) = entry.name() else { continue };
-                    if entry.kind() != Some(ObjectType::Blob) {
-                        continue;
-                    }
-                    let file = self.text_file(format!("{SETS_DIR}/{name}"), &entry).map_err(git_err)?;
-                    sets.insert(name.to_string(), file);
+        if let Some(entry) = tree.get_name(SETS_DIR)
+            && entry.kind() == Some(ObjectType::Tree)
+        {
+            let sets_tree = self.repo.find_tree(entry.id()).map_err(git_err)?;
+            for entry in sets_tree.iter().take(MAX_SETS) {
+                let Ok(name) = entry.name() else { continue };
+                if entry.kind() != Some(ObjectType::Blob) {
+                    continue;
                 }
+                let path = format!("{SETS_DIR}/{name}");
+                let file = self.text_file(path, &entry).map_err(git_err)?;
+                sets.insert(name.to_string(), file);
             }
         }
         Ok(SiteSnapshot {
@@ -127,14 +141,19 @@ impl SiteRepo {
             cpus,
             sets,
             portage: self.branches(&options.prefixes.portage).map_err(git_err)?,
-            buildhooks: self.branches(&options.prefixes.buildhooks).map_err(git_err)?,
+            buildhooks: self
+                .branches(&options.prefixes.buildhooks)
+                .map_err(git_err)?,
             prefixes: options.prefixes.clone(),
         })
     }
 
     /// Resolves the tracked ref to its full name and commit.
     fn tracked(&self, wanted: Option<&str>) -> Result<(String, git2::Commit<'_>), ReadError> {
-        let ref_err = |reason: String| ReadError::Ref { path: self.path.clone(), reason };
+        let ref_err = |reason: String| ReadError::Ref {
+            path: self.path.clone(),
+            reason,
+        };
         let reference = match wanted {
             None => self.repo.head().map_err(|e| match e.code() {
                 ErrorCode::UnbornBranch => {
@@ -169,9 +188,12 @@ impl SiteRepo {
             }
         };
         let name = reference.name().unwrap_or("HEAD").to_string();
-        let commit = reference
-            .peel_to_commit()
-            .map_err(|e| ref_err(format!("{name} does not point to a commit: {}", e.message())))?;
+        let commit = reference.peel_to_commit().map_err(|e| {
+            ref_err(format!(
+                "{name} does not point to a commit: {}",
+                e.message()
+            ))
+        })?;
         Ok((name, commit))
     }
 

@@ -3,10 +3,10 @@
 //! `@name` that names another file in `sets/` is followed, recursively; Portage's own sets
 //! (`@system`, `@world`, ...) pass through untouched for emerge to expand.
 
+use super::SiteError;
 use super::atom::atom_problem;
 use super::snapshot::TextFile;
 use super::tuples::strip_comment;
-use super::SiteError;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
@@ -157,7 +157,10 @@ impl<'a> SetResolver<'a> {
         name: &str,
         stack: &mut Vec<String>,
     ) -> Result<Rc<ResolvedSet>, SetFailure> {
-        let file = self.files.get(name).ok_or_else(|| format!("no file {SETS_DIR}/{name}"))?;
+        let file = self
+            .files
+            .get(name)
+            .ok_or_else(|| format!("no file {SETS_DIR}/{name}"))?;
         let path = file.path.clone();
         let text = match &file.text {
             Ok(text) => text,
@@ -168,7 +171,9 @@ impl<'a> SetResolver<'a> {
             }
         };
         let (entries, errors) = parse_set(&path, text);
-        let mut failure = errors.first().map(|e| format!("{path} has errors (see {e})"));
+        let mut failure = errors
+            .first()
+            .map(|e| format!("{path} has errors (see {e})"));
         self.errors.extend(errors);
 
         stack.push(name.to_string());
@@ -242,11 +247,14 @@ mod tests {
     fn files(sets: &[(&str, &str)]) -> BTreeMap<String, TextFile> {
         sets.iter()
             .map(|(name, text)| {
-                (name.to_string(), TextFile {
-                    path: format!("sets/{name}"),
-                    id: format!("blob-{name}"),
-                    text: Ok(text.to_string()),
-                })
+                (
+                    name.to_string(),
+                    TextFile {
+                        path: format!("sets/{name}"),
+                        id: format!("blob-{name}"),
+                        text: Ok(text.to_string()),
+                    },
+                )
             })
             .collect()
     }
@@ -256,11 +264,14 @@ mod tests {
         let (entries, errors) =
             parse_set("sets/x", "# c\napp-misc/hello # hi\n\n@base\n  @system  \n");
         assert!(errors.is_empty());
-        assert_eq!(entries, [
-            (2, SetEntry::Atom("app-misc/hello".into())),
-            (4, SetEntry::Set("base".into())),
-            (5, SetEntry::Set("system".into())),
-        ]);
+        assert_eq!(
+            entries,
+            [
+                (2, SetEntry::Atom("app-misc/hello".into())),
+                (4, SetEntry::Set("base".into())),
+                (5, SetEntry::Set("system".into())),
+            ]
+        );
     }
 
     #[test]
@@ -280,13 +291,16 @@ mod tests {
         ]);
         let mut r = SetResolver::new(&f);
         let web = r.resolve("web").unwrap();
-        assert_eq!(web.atoms, [
-            "www-servers/nginx",
-            "app-misc/hello",
-            "app-editors/nano",
-            "@system",
-            "@world"
-        ]);
+        assert_eq!(
+            web.atoms,
+            [
+                "www-servers/nginx",
+                "app-misc/hello",
+                "app-editors/nano",
+                "@system",
+                "@world"
+            ]
+        );
         assert_eq!(
             web.blobs.keys().collect::<Vec<_>>(),
             ["base", "web"],
@@ -297,7 +311,12 @@ mod tests {
 
     #[test]
     fn include_cycles_are_errors_naming_the_path() {
-        let f = files(&[("a", "@b\n"), ("b", "x/y\n@c\n"), ("c", "@a\n"), ("d", "@d\n")]);
+        let f = files(&[
+            ("a", "@b\n"),
+            ("b", "x/y\n@c\n"),
+            ("c", "@a\n"),
+            ("d", "@d\n"),
+        ]);
         let mut r = SetResolver::new(&f);
         let why = r.resolve("a").unwrap_err();
         assert!(why.contains("cannot be used"), "{why}");
@@ -314,9 +333,17 @@ mod tests {
     fn unknown_sets_and_broken_includes_fail_their_users() {
         let f = files(&[("top", "@mid\n"), ("mid", "@nosuch\n"), ("bad", "nano\n")]);
         let mut r = SetResolver::new(&f);
-        assert!(r.resolve("top").unwrap_err().contains("@mid included at sets/top:1"));
+        assert!(
+            r.resolve("top")
+                .unwrap_err()
+                .contains("@mid included at sets/top:1")
+        );
         assert!(r.resolve("bad").unwrap_err().contains("sets/bad:1"));
-        assert!(r.resolve("missing").unwrap_err().contains("no file sets/missing"));
+        assert!(
+            r.resolve("missing")
+                .unwrap_err()
+                .contains("no file sets/missing")
+        );
         let errors = r.into_errors();
         assert!(errors[0].message.contains("unknown set @nosuch"));
     }

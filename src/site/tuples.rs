@@ -140,10 +140,12 @@ mod tests {
             "# header\n\n   a-none-b   # trailing\n\t\n  #x-y-z\nc-d-e\n",
         );
         assert!(e.is_empty());
-        assert_eq!(t.iter().map(|t| (t.line, t.name.as_str())).collect::<Vec<_>>(), [
-            (3, "a-none-b"),
-            (6, "c-d-e")
-        ]);
+        assert_eq!(
+            t.iter()
+                .map(|t| (t.line, t.name.as_str()))
+                .collect::<Vec<_>>(),
+            [(3, "a-none-b"), (6, "c-d-e")]
+        );
     }
 
     #[test]
@@ -153,7 +155,11 @@ mod tests {
             assert_eq!(e.len(), 1);
             assert_eq!(e[0].line, Some(2));
             assert_eq!(e[0].field, "tuple");
-            assert!(e[0].message.contains(&format!("{n} field")), "{}", e[0].message);
+            assert!(
+                e[0].message.contains(&format!("{n} field")),
+                "{}",
+                e[0].message
+            );
         }
     }
 

@@ -30,12 +30,20 @@ pub enum Change<'a> {
 impl<'a> Change<'a> {
     /// A regular, non-executable file.
     pub fn file(path: &'a str, content: &'a str) -> Self {
-        Change::File { path, content: content.as_bytes(), executable: false }
+        Change::File {
+            path,
+            content: content.as_bytes(),
+            executable: false,
+        }
     }
 
     /// An executable file.
     pub fn exec(path: &'a str, content: &'a str) -> Self {
-        Change::File { path, content: content.as_bytes(), executable: true }
+        Change::File {
+            path,
+            content: content.as_bytes(),
+            executable: true,
+        }
     }
 }
 
@@ -60,8 +68,16 @@ pub fn commit(
     let mut update = TreeUpdateBuilder::new();
     for change in changes {
         match change {
-            Change::File { path, content, executable } => {
-                let mode = if *executable { FileMode::BlobExecutable } else { FileMode::Blob };
+            Change::File {
+                path,
+                content,
+                executable,
+            } => {
+                let mode = if *executable {
+                    FileMode::BlobExecutable
+                } else {
+                    FileMode::Blob
+                };
                 update.upsert(*path, repo.blob(content)?, mode);
             }
             Change::Symlink { path, target } => {
