@@ -8,6 +8,7 @@ pub mod cpus;
 pub mod error;
 pub mod example;
 pub mod inputs;
+pub mod materialize;
 pub mod names;
 pub mod repo;
 pub mod sets;
