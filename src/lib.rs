@@ -6,6 +6,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod cli;
 pub mod plan;
 pub mod site;

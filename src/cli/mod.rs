@@ -1,5 +1,6 @@
 //! The `zentoo` command line.
 
+mod crds;
 mod plan;
 mod site;
 
@@ -19,6 +20,8 @@ pub struct Cli {
 enum Command {
     /// Show the images a site defines, their inputs digests and what changed.
     Plan(plan::PlanArgs),
+    /// Print the CustomResourceDefinitions (or write them with --dir).
+    Crds(crds::CrdsArgs),
     /// Work with site repositories.
     #[command(subcommand)]
     Site(site::SiteCommand),
@@ -33,6 +36,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => plan::run(args),
         Command::Site(cmd) => site::run(cmd),
+        Command::Crds(args) => crds::run(args),
     };
     match result {
         Ok(code) => code,

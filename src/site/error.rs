@@ -5,7 +5,9 @@ use std::fmt;
 
 /// One problem found in a site repository. It stops only what it names (one tuple, one set,
 /// one cpu entry); everything else is still planned.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct SiteError {
     /// Path of the file in the tracked branch (`tuples`, `sets/kde`, `cpus.yaml`), or a branch.
     pub file: String,

@@ -1,0 +1,171 @@
+//! Condition types and reasons (kstatus), and how zentoo sets them.
+//!
+//! - `Ready` — normal polarity: `True` when the object is what its spec asks for (an image
+//!   built at its current inputs digest, a site fetched and planned).
+//! - `Reconciling` — abnormal-true: `True` while zentoo is working towards the spec (fetching,
+//!   building); absent or `False` otherwise.
+//! - `Stalled` — abnormal-true: `True` when zentoo cannot progress without a person (bad
+//!   input, a failed build at these inputs); the reason and message say what to do.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// Condition types.
+pub mod types {
+    /// Normal polarity: the object is what its spec asks for.
+    pub const READY: &str = "Ready";
+    /// Abnormal-true: work towards the spec is under way.
+    pub const RECONCILING: &str = "Reconciling";
+    /// Abnormal-true: no progress without a person.
+    pub const STALLED: &str = "Stalled";
+}
+
+/// Condition reasons: CamelCase, each naming what happened in words a person can act on.
+pub mod reasons {
+    /// The image was built and published at its current inputs.
+    pub const BUILD_SUCCEEDED: &str = "BuildSucceeded";
+    /// A build is running.
+    pub const BUILDING: &str = "Building";
+    /// The build failed; the message names the step and shows the log's last lines.
+    pub const BUILD_FAILED: &str = "BuildFailed";
+    /// The image's inputs cannot be resolved (missing branch, set, cpu...).
+    pub const INPUTS_INVALID: &str = "InputsInvalid";
+    /// The image's site is missing or not fetched yet.
+    pub const SITE_NOT_READY: &str = "SiteNotReady";
+    /// `spec.suspend` is true.
+    pub const SUSPENDED: &str = "Suspended";
+    /// A build was replaced by one for newer inputs.
+    pub const SUPERSEDED: &str = "Superseded";
+    /// The site's repository could not be fetched.
+    pub const FETCH_FAILED: &str = "FetchFailed";
+    /// The site was fetched and every tuple planned.
+    pub const PLANNED: &str = "Planned";
+    /// The site was fetched; some tuples have errors (listed in status).
+    pub const TUPLE_ERRORS: &str = "TupleErrors";
+    /// The spec itself is invalid.
+    pub const SPEC_INVALID: &str = "SpecInvalid";
+    /// Work is under way.
+    pub const PROGRESSING: &str = "Progressing";
+}
+
+/// A condition observed at `generation`, now.
+pub fn condition(
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: impl Into<String>,
+    generation: Option<i64>,
+    now: &Time,
+) -> Condition {
+    Condition {
+        type_: type_.to_string(),
+        status: if status { "True" } else { "False" }.to_string(),
+        reason: reason.to_string(),
+        message: message.into(),
+        observed_generation: generation,
+        last_transition_time: now.clone(),
+    }
+}
+
+/// Puts `new` into `conditions`, replacing the one of its type. The transition time is kept
+/// when the status did not change. Returns whether anything but timestamps changed.
+pub fn set(conditions: &mut Vec<Condition>, mut new: Condition) -> bool {
+    match conditions.iter_mut().find(|c| c.type_ == new.type_) {
+        Some(old) => {
+            if old.status == new.status {
+                new.last_transition_time = old.last_transition_time.clone();
+            }
+            let changed = *old != new;
+            *old = new;
+            changed
+        }
+        None => {
+            conditions.push(new);
+            true
+        }
+    }
+}
+
+/// Removes the condition of `type_`; returns whether there was one.
+pub fn remove(conditions: &mut Vec<Condition>, type_: &str) -> bool {
+    let before = conditions.len();
+    conditions.retain(|c| c.type_ != type_);
+    before != conditions.len()
+}
+
+/// The condition of `type_`, if set.
+pub fn get<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn at(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).unwrap())
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_status_changes() {
+        let mut list = Vec::new();
+        assert!(set(
+            &mut list,
+            condition(
+                types::READY,
+                false,
+                reasons::BUILDING,
+                "b",
+                Some(1),
+                &at(10)
+            )
+        ));
+        assert!(!set(
+            &mut list,
+            condition(
+                types::READY,
+                false,
+                reasons::BUILDING,
+                "b",
+                Some(1),
+                &at(20)
+            )
+        ));
+        assert_eq!(
+            list[0].last_transition_time,
+            at(10),
+            "same status keeps its time"
+        );
+        assert!(set(
+            &mut list,
+            condition(
+                types::READY,
+                false,
+                reasons::BUILD_FAILED,
+                "f",
+                Some(1),
+                &at(30)
+            )
+        ));
+        assert_eq!(
+            list[0].last_transition_time,
+            at(10),
+            "a new reason is not a transition"
+        );
+        assert!(set(
+            &mut list,
+            condition(
+                types::READY,
+                true,
+                reasons::BUILD_SUCCEEDED,
+                "ok",
+                Some(2),
+                &at(40)
+            )
+        ));
+        assert_eq!(list[0].last_transition_time, at(40));
+        assert_eq!(list.len(), 1);
+        assert!(remove(&mut list, types::READY));
+        assert!(get(&list, types::READY).is_none());
+    }
+}

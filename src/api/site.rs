@@ -1,0 +1,208 @@
+//! `GentooSite`: a git source and the storage shared by the builds of its tuples.
+
+use crate::site::SiteError;
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A site repository to follow: zentoo fetches it, plans its tuples and keeps one GentooImage
+/// per good tuple, owned by the site.
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[kube(
+    group = "zentoo.dev",
+    version = "v1alpha1",
+    kind = "GentooSite",
+    namespaced,
+    status = "GentooSiteStatus",
+    shortname = "gsite",
+    category = "zentoo",
+    printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.shortRevision"}"#,
+    printcolumn = r#"{"name":"Images","type":"integer","jsonPath":".status.tuples"}"#,
+    printcolumn = r#"{"name":"Errors","type":"integer","jsonPath":".status.errorCount"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].message"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct GentooSiteSpec {
+    /// The git repository holding `tuples`, `sets/`, `cpus.yaml` and the config branches.
+    pub source: GitSource,
+    /// Prefixes of the portage and buildhooks branches.
+    #[serde(default)]
+    pub branches: BranchPrefixes,
+    /// Volumes shared by all builds of this site.
+    #[serde(default)]
+    pub storage: SiteStorage,
+    /// Settings for the images of this site's tuples.
+    #[serde(default)]
+    pub image_defaults: ImageDefaults,
+    /// Stop fetching and stop starting builds; running builds finish.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// Where a site repository lives and how to reach it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GitSource {
+    /// Repository URL: `https://`, `ssh://`, `git://`, or `file://` / a path for local sites.
+    pub url: String,
+    /// Branch to track (holding `tuples`, `sets/`, `cpus.yaml`); default: the remote's HEAD.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// How often to look for new commits, as a duration like `5m`, `30s`, `1h`.
+    #[serde(default = "default_interval")]
+    #[schemars(default = "default_interval")]
+    pub interval: String,
+    /// Secret with credentials: `token` (https), or `identity` and `known_hosts` (ssh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretRef>,
+    /// Secret with the webhook secret under the key `token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret_ref: Option<SecretRef>,
+}
+
+fn default_interval() -> String {
+    "5m".into()
+}
+
+/// A Secret in the same namespace.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct SecretRef {
+    /// The Secret's name.
+    pub name: String,
+}
+
+/// Branch name prefixes.
+#[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+pub struct BranchPrefixes {
+    /// Prefix of portage config branches.
+    #[serde(default = "default_portage_prefix")]
+    #[schemars(default = "default_portage_prefix")]
+    pub portage: String,
+    /// Prefix of buildhooks branches.
+    #[serde(default = "default_buildhooks_prefix")]
+    #[schemars(default = "default_buildhooks_prefix")]
+    pub buildhooks: String,
+}
+
+fn default_portage_prefix() -> String {
+    "portage/".into()
+}
+
+fn default_buildhooks_prefix() -> String {
+    "buildhooks/".into()
+}
+
+impl Default for BranchPrefixes {
+    fn default() -> Self {
+        BranchPrefixes {
+            portage: default_portage_prefix(),
+            buildhooks: default_buildhooks_prefix(),
+        }
+    }
+}
+
+/// The site's shared volumes.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteStorage {
+    /// Binary packages (`PKGDIR`), written by builds, read-only when assembling.
+    #[serde(default)]
+    pub binpkgs: VolumeSpec,
+    /// Source archives (`DISTDIR`).
+    #[serde(default)]
+    pub distfiles: VolumeSpec,
+    /// The ebuild repository (`/var/db/repos/gentoo`).
+    #[serde(default)]
+    pub repo: VolumeSpec,
+}
+
+/// A shared volume: an existing claim, or one zentoo creates.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeSpec {
+    /// Use this PersistentVolumeClaim instead of creating one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub existing_claim: Option<String>,
+    /// Size of the claim zentoo creates (default: 50Gi binpkgs, 50Gi distfiles, 10Gi repo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Quantity>,
+    /// Storage class of the claim zentoo creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// Access mode of the claim zentoo creates (default `ReadWriteMany`, so builds of
+    /// several images on several nodes share it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_mode: Option<String>,
+}
+
+/// Settings for the images a site's tuples make; a GentooImage's own spec wins.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageDefaults {
+    /// Stage3 image by arch (`amd64`, `arm64`, ...); default `docker.io/gentoo/stage3:<arch>-openrc`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub stage3: BTreeMap<String, String>,
+    /// Ebuild repository snapshot: `latest`, a date (`20261101`) or a git commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_snapshot: Option<String>,
+    /// Portage profile by arch; default `default/linux/<arch>/23.0`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub profile: BTreeMap<String, String>,
+    /// Registry prefix images are pushed under, e.g. `registry.example.com/zentoo`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// Where stage tarballs go, e.g. `oci://registry.example.com/zentoo/stages`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tarball: Option<String>,
+    /// distcc workers for builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distcc: Option<DistccSpec>,
+}
+
+/// distcc workers that help a build compile.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DistccSpec {
+    /// Worker pods per build, on nodes of the build's arch. 0 disables distcc.
+    #[serde(default)]
+    pub workers_per_arch: u32,
+    /// Resources of each worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+}
+
+/// What zentoo last saw of a site.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GentooSiteStatus {
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Commit of the tracked ref last planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// First 12 characters of `revision`, for `kubectl get`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_revision: Option<String>,
+    /// When the repository was last fetched successfully.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fetched: Option<Time>,
+    /// Good tuples, each with a GentooImage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuples: Option<u32>,
+    /// Number of problems in `errors`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_count: Option<u32>,
+    /// Problems in the site repository, each naming file, line and field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<SiteError>,
+    /// `Ready`, `Reconciling`, `Stalled` (kstatus).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
