@@ -1,10 +1,12 @@
 //! Pure planning: a site snapshot in, the images it defines with their inputs digests out.
-//! (The per-image build steps come in `BuildPlan`, built on this.)
+//! [`build`] turns one image of that plan into the steps of its build.
 
+pub mod build;
 mod compare;
 mod defaults;
 mod site_plan;
 
+pub use build::{BuildPlan, BuildSettings, build_plan};
 pub use compare::{EarlierPlan, parse_earlier};
 pub use defaults::SpecDefaults;
 pub use site_plan::{ImagePlan, PlanOptions, SitePlan, plan_site};

@@ -1,0 +1,490 @@
+//! One build of one image as pure data: its steps in order, each with its container image,
+//! command, environment and mounts. The local runner and the cluster renderer both translate
+//! this, so the two paths run the very same steps.
+
+use super::ImagePlan;
+use crate::site::cpus::arch;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Where the materialized portage tree, hooks, sets and step scripts are mounted.
+pub const WORK_DIR: &str = "/zentoo";
+/// Where the assembled target root is mounted.
+pub const TARGET_DIR: &str = "/target";
+/// Where the shared binary package volume is mounted (`PKGDIR`s live below it).
+pub const BINPKGS_DIR: &str = "/var/cache/binpkgs";
+/// Where the shared distfiles volume is mounted (`DISTDIR`).
+pub const DISTFILES_DIR: &str = "/var/cache/distfiles";
+/// Where the shared ebuild repository volume is mounted.
+pub const REPO_DIR: &str = "/var/db/repos/gentoo";
+
+/// A volume a step mounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Volume {
+    /// Shared by every build of the site: binary packages.
+    Binpkgs,
+    /// Shared by every build of the site: source archives.
+    Distfiles,
+    /// Shared by every build of the site: the ebuild repository.
+    Repo,
+    /// This build's own: the materialized inputs and step scripts.
+    Work,
+    /// This build's own: the assembled target root.
+    Target,
+}
+
+impl Volume {
+    /// True for the site's shared volumes (PVCs in a cluster, named volumes locally).
+    pub fn is_shared(self) -> bool {
+        matches!(self, Volume::Binpkgs | Volume::Distfiles | Volume::Repo)
+    }
+
+    /// Its name in the plan and in rendered objects.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Volume::Binpkgs => "binpkgs",
+            Volume::Distfiles => "distfiles",
+            Volume::Repo => "repo",
+            Volume::Work => "work",
+            Volume::Target => "target",
+        }
+    }
+}
+
+/// A volume mounted into a step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mount {
+    /// Which volume.
+    pub volume: Volume,
+    /// Where, inside the container.
+    pub path: String,
+    /// Mounted read-only.
+    pub read_only: bool,
+}
+
+/// Which image a step runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepImage {
+    /// The image's stage3.
+    Stage3,
+    /// The zentoo image.
+    Zentoo,
+}
+
+/// The steps of a build, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepName {
+    /// Writes the portage tree, hooks, sets and step scripts from git objects.
+    Materialize,
+    /// Emerges the set with `--usepkg --buildpkg` on the shared volumes.
+    Build,
+    /// Installs the set into an empty target root from binary packages only.
+    Assemble,
+    /// Packs the target root into an OCI image and a stage tarball and publishes them.
+    Publish,
+}
+
+impl StepName {
+    /// The step's name as users see it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepName::Materialize => "materialize",
+            StepName::Build => "build",
+            StepName::Assemble => "assemble",
+            StepName::Publish => "publish",
+        }
+    }
+}
+
+/// One step: a container run to completion.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Step {
+    /// Which step.
+    pub name: StepName,
+    /// The image it runs in.
+    pub image: StepImage,
+    /// Command and arguments.
+    pub command: Vec<String>,
+    /// Environment.
+    pub env: BTreeMap<String, String>,
+    /// Volumes.
+    pub mounts: Vec<Mount>,
+    /// Needs a privileged container (emerge's sandboxes).
+    pub privileged: bool,
+}
+
+/// The git objects the materialize step writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MaterializeSpec {
+    /// Site revision the objects were planned at.
+    pub revision: String,
+    /// Tree of the portage branch, written to `<work>/portage`.
+    pub portage_tree: String,
+    /// Tree of the buildhooks branch, written to `<work>/hooks`.
+    pub buildhooks_tree: Option<String>,
+    /// Blobs of the sets, by name, written to `<work>/sets/<name>`.
+    pub sets: BTreeMap<String, String>,
+}
+
+/// Settings of a build that do not come from the site repository.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuildSettings {
+    /// Where the site repository is (URL or path), for the materialize step and annotations.
+    pub source: String,
+    /// The zentoo image for the materialize and publish steps.
+    pub zentoo_image: String,
+    /// emerge `--jobs` and make's `-j`.
+    pub jobs: u32,
+    /// emerge `--load-average`.
+    pub load_average: u32,
+    /// `host/N` entries for distcc, space-separated; `None`: no distcc.
+    pub distcc_hosts: Option<String>,
+    /// OCI reference to push the image to; `None`: no push.
+    pub push_image: Option<String>,
+    /// Directory the stage tarball goes to (inside the publish step); `None`: no tarball.
+    pub tarball_dir: Option<String>,
+    /// Commit time of the revision (seconds since the epoch): the reproducible build time.
+    pub source_date_epoch: i64,
+}
+
+/// Where a build publishes, and the annotations it records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishPlan {
+    /// OCI platform architecture.
+    pub oci_arch: String,
+    /// OCI platform variant.
+    pub oci_variant: Option<String>,
+    /// Reference pushed to, if any.
+    pub push_image: Option<String>,
+    /// Directory the stage tarball is written to, if any.
+    pub tarball_dir: Option<String>,
+    /// OCI annotations of the image manifest.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// One build of one image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildPlan {
+    /// The image (tuple) name.
+    pub image: String,
+    /// The inputs digest this build realizes.
+    pub inputs_digest: String,
+    /// The stage3 image of the build and assemble steps.
+    pub stage3: String,
+    /// The zentoo image of the materialize and publish steps.
+    pub zentoo_image: String,
+    /// The git objects to materialize.
+    pub materialize: MaterializeSpec,
+    /// Where and how to publish.
+    pub publish: PublishPlan,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+}
+
+/// Plans the build of `image` at `revision`. Pure.
+pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -> BuildPlan {
+    let inputs = &image.inputs;
+    let profile = &inputs.cpu.profile;
+    let materialize = MaterializeSpec {
+        revision: revision.to_string(),
+        portage_tree: inputs.portage.tree.clone(),
+        buildhooks_tree: inputs.buildhooks.as_ref().map(|b| b.tree.clone()),
+        sets: inputs.sets.clone(),
+    };
+
+    let mut env = BTreeMap::from([
+        ("ZENTOO_DIR".to_string(), WORK_DIR.to_string()),
+        ("ZENTOO_SET".into(), image.set.clone()),
+        ("ZENTOO_CHOST".into(), profile.chost.clone()),
+        ("ZENTOO_CFLAGS".into(), profile.cflags.clone()),
+        ("ZENTOO_CXXFLAGS".into(), profile.cxxflags.clone()),
+        ("ZENTOO_PROFILE".into(), inputs.spec.profile.clone()),
+        ("ZENTOO_JOBS".into(), settings.jobs.max(1).to_string()),
+        (
+            "ZENTOO_LOAD".into(),
+            settings.load_average.max(1).to_string(),
+        ),
+        ("ZENTOO_BINPKGS".into(), BINPKGS_DIR.to_string()),
+        ("ZENTOO_DISTFILES".into(), DISTFILES_DIR.to_string()),
+    ]);
+    for (key, flags) in &profile.cpu_flags {
+        env.insert(format!("ZENTOO_CPU_FLAGS_{key}"), flags.clone());
+    }
+    let mut build_env = env.clone();
+    if let Some(hosts) = &settings.distcc_hosts {
+        build_env.insert("ZENTOO_DISTCC_HOSTS".into(), hosts.clone());
+    }
+    let mut assemble_env = env;
+    assemble_env.insert("ZENTOO_TARGET".into(), TARGET_DIR.to_string());
+
+    let mount = |volume, path: &str, read_only| Mount {
+        volume,
+        path: path.to_string(),
+        read_only,
+    };
+    let shared = |read_only| {
+        vec![
+            mount(Volume::Work, WORK_DIR, true),
+            mount(Volume::Binpkgs, BINPKGS_DIR, read_only),
+            mount(Volume::Distfiles, DISTFILES_DIR, read_only),
+            mount(Volume::Repo, REPO_DIR, read_only),
+        ]
+    };
+    let mut assemble_mounts = shared(true);
+    assemble_mounts.push(mount(Volume::Target, TARGET_DIR, false));
+
+    let mut materialize_cmd = vec![
+        "zentoo".to_string(),
+        "materialize".into(),
+        "--repo".into(),
+        settings.source.clone(),
+        "--out".into(),
+        WORK_DIR.into(),
+        "--portage-tree".into(),
+        materialize.portage_tree.clone(),
+    ];
+    if let Some(tree) = &materialize.buildhooks_tree {
+        materialize_cmd.extend(["--buildhooks-tree".into(), tree.clone()]);
+    }
+    for (name, blob) in &materialize.sets {
+        materialize_cmd.extend(["--set".into(), format!("{name}={blob}")]);
+    }
+
+    let arch = arch(&profile.arch);
+    let publish = PublishPlan {
+        oci_arch: arch.map_or_else(|| profile.arch.clone(), |a| a.oci.to_string()),
+        oci_variant: arch.and_then(|a| a.variant).map(str::to_string),
+        push_image: settings.push_image.clone(),
+        tarball_dir: settings.tarball_dir.clone(),
+        annotations: BTreeMap::from([
+            (
+                "org.opencontainers.image.source".to_string(),
+                settings.source.clone(),
+            ),
+            (
+                "org.opencontainers.image.revision".into(),
+                revision.to_string(),
+            ),
+            ("org.opencontainers.image.title".into(), image.name.clone()),
+            (
+                "dev.zentoo.inputs-digest".into(),
+                image.inputs_digest.clone(),
+            ),
+            ("dev.zentoo.tuple".into(), image.name.clone()),
+        ]),
+    };
+    let mut publish_cmd = vec![
+        "zentoo".to_string(),
+        "publish".into(),
+        "--rootfs".into(),
+        TARGET_DIR.into(),
+        "--arch".into(),
+        publish.oci_arch.clone(),
+        "--output".into(),
+        "json".into(),
+    ];
+    if let Some(reference) = &publish.push_image {
+        publish_cmd.extend(["--image".into(), reference.clone(), "--push".into()]);
+    }
+    if let Some(dir) = &publish.tarball_dir {
+        publish_cmd.extend(["--tarball".into(), dir.clone()]);
+    }
+    for (key, value) in &publish.annotations {
+        publish_cmd.extend(["--annotation".into(), format!("{key}={value}")]);
+    }
+    let publish_env = BTreeMap::from([(
+        "SOURCE_DATE_EPOCH".to_string(),
+        settings.source_date_epoch.to_string(),
+    )]);
+
+    let script = |name: &str| vec!["/bin/sh".to_string(), format!("{WORK_DIR}/steps/{name}.sh")];
+    let steps = vec![
+        Step {
+            name: StepName::Materialize,
+            image: StepImage::Zentoo,
+            command: materialize_cmd,
+            env: BTreeMap::new(),
+            mounts: vec![mount(Volume::Work, WORK_DIR, false)],
+            privileged: false,
+        },
+        Step {
+            name: StepName::Build,
+            image: StepImage::Stage3,
+            command: script("build"),
+            env: build_env,
+            mounts: shared(false),
+            privileged: true,
+        },
+        Step {
+            name: StepName::Assemble,
+            image: StepImage::Stage3,
+            command: script("assemble"),
+            env: assemble_env,
+            mounts: assemble_mounts,
+            privileged: false,
+        },
+        Step {
+            name: StepName::Publish,
+            image: StepImage::Zentoo,
+            command: publish_cmd,
+            env: publish_env,
+            mounts: vec![mount(Volume::Target, TARGET_DIR, true)],
+            privileged: false,
+        },
+    ];
+    BuildPlan {
+        image: image.name.clone(),
+        inputs_digest: image.inputs_digest.clone(),
+        stage3: inputs.spec.stage3.clone(),
+        zentoo_image: settings.zentoo_image.clone(),
+        materialize,
+        publish,
+        steps,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{PlanOptions, plan_site};
+    use crate::site::snapshot::{Prefixes, SiteSnapshot, TextFile};
+
+    fn text(path: &str, id: &str, text: &str) -> TextFile {
+        TextFile {
+            path: path.into(),
+            id: id.into(),
+            text: Ok(text.into()),
+        }
+    }
+
+    /// A site snapshot made in memory: planning is pure.
+    fn image(tuple: &str) -> ImagePlan {
+        let snapshot = SiteSnapshot {
+            revision: "c0ffee".into(),
+            tracked_ref: "refs/heads/main".into(),
+            tuples: text("tuples", "t", tuple),
+            cpus: Some(text(
+                "cpus.yaml",
+                "c",
+                "zen:\n  arch: amd64\n  cflags: -O2 -march=znver3\n  cpu_flags: {X86: aes avx}\nrpi:\n  arch: arm64\n",
+            )),
+            sets: [(
+                "web".to_string(),
+                text("sets/web", "b-web", "www-servers/nginx\n"),
+            )]
+            .into(),
+            portage: [("server".to_string(), "tree-server".to_string())].into(),
+            buildhooks: [("nodocs".to_string(), "tree-hooks".to_string())].into(),
+            prefixes: Prefixes::default(),
+        };
+        let plan = plan_site(&snapshot, &PlanOptions::default());
+        assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+        plan.images.into_iter().next().expect("one image")
+    }
+
+    fn settings() -> BuildSettings {
+        BuildSettings {
+            source: "https://git.example/site.git".into(),
+            zentoo_image: "localhost/zentoo:dev".into(),
+            jobs: 4,
+            load_average: 4,
+            distcc_hosts: None,
+            push_image: Some("registry.example/zentoo/web:latest".into()),
+            tarball_dir: Some("/out".into()),
+            source_date_epoch: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn steps_run_in_order_and_only_build_is_privileged() {
+        let plan = build_plan(&image("zen-server-nodocs-web\n"), "c0ffee", &settings());
+        let names: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["materialize", "build", "assemble", "publish"]);
+        let privileged: Vec<bool> = plan.steps.iter().map(|s| s.privileged).collect();
+        assert_eq!(privileged, [false, true, false, false]);
+        assert_eq!(plan.stage3, "docker.io/gentoo/stage3:amd64-openrc");
+    }
+
+    #[test]
+    fn binpkgs_are_writable_only_in_the_build_step() {
+        let plan = build_plan(&image("zen-server-nodocs-web\n"), "c0ffee", &settings());
+        for step in &plan.steps {
+            for m in &step.mounts {
+                let writable = !m.read_only;
+                let expect = match (step.name, m.volume) {
+                    (StepName::Materialize, Volume::Work) => true,
+                    (StepName::Build, v) => v != Volume::Work,
+                    (StepName::Assemble, Volume::Target) => true,
+                    _ => false,
+                };
+                assert_eq!(writable, expect, "{:?} {:?}", step.name, m.volume);
+            }
+        }
+    }
+
+    #[test]
+    fn the_cpu_profile_reaches_the_step_environment() {
+        let plan = build_plan(&image("zen-server-nodocs-web\n"), "c0ffee", &settings());
+        let env = &plan.steps[1].env;
+        assert_eq!(env["ZENTOO_CFLAGS"], "-O2 -march=znver3");
+        assert_eq!(env["ZENTOO_CPU_FLAGS_X86"], "aes avx");
+        assert_eq!(env["ZENTOO_SET"], "web");
+        assert_eq!(env["ZENTOO_PROFILE"], "default/linux/amd64/23.0");
+        assert!(!env.contains_key("ZENTOO_DISTCC_HOSTS"));
+        assert_eq!(plan.steps[2].env["ZENTOO_TARGET"], TARGET_DIR);
+        assert_eq!(plan.steps[3].env["SOURCE_DATE_EPOCH"], "1700000000");
+    }
+
+    #[test]
+    fn materialize_names_exactly_the_planned_objects() {
+        let plan = build_plan(&image("zen-server-nodocs-web\n"), "c0ffee", &settings());
+        assert_eq!(plan.materialize.portage_tree, "tree-server");
+        assert_eq!(
+            plan.materialize.buildhooks_tree.as_deref(),
+            Some("tree-hooks")
+        );
+        let cmd = plan.steps[0].command.join(" ");
+        assert!(
+            cmd.ends_with(
+                "--portage-tree tree-server --buildhooks-tree tree-hooks --set web=b-web"
+            ),
+            "{cmd}"
+        );
+        let none = build_plan(&image("zen-server-none-web\n"), "c0ffee", &settings());
+        assert!(
+            !none.steps[0]
+                .command
+                .contains(&"--buildhooks-tree".to_string())
+        );
+    }
+
+    #[test]
+    fn distcc_arch_and_publish_follow_the_settings() {
+        let mut s = settings();
+        s.distcc_hosts = Some("w0/4 w1/4".into());
+        s.push_image = None;
+        let plan = build_plan(&image("rpi-server-none-web\n"), "c0ffee", &s);
+        assert_eq!(plan.steps[1].env["ZENTOO_DISTCC_HOSTS"], "w0/4 w1/4");
+        assert!(!plan.steps[2].env.contains_key("ZENTOO_DISTCC_HOSTS"));
+        assert_eq!(
+            (
+                plan.publish.oci_arch.as_str(),
+                plan.publish.oci_variant.as_deref()
+            ),
+            ("arm64", Some("v8"))
+        );
+        assert!(!plan.steps[3].command.contains(&"--push".to_string()));
+        assert_eq!(
+            plan.publish.annotations["org.opencontainers.image.revision"],
+            "c0ffee"
+        );
+    }
+}
