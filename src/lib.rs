@@ -9,4 +9,5 @@
 pub mod api;
 pub mod cli;
 pub mod plan;
+pub mod render;
 pub mod site;

@@ -352,45 +352,11 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::plan::{PlanOptions, plan_site};
-    use crate::site::snapshot::{Prefixes, SiteSnapshot, TextFile};
+    use crate::plan::testing::image_plan as image;
 
-    fn text(path: &str, id: &str, text: &str) -> TextFile {
-        TextFile {
-            path: path.into(),
-            id: id.into(),
-            text: Ok(text.into()),
-        }
-    }
-
-    /// A site snapshot made in memory: planning is pure.
-    fn image(tuple: &str) -> ImagePlan {
-        let snapshot = SiteSnapshot {
-            revision: "c0ffee".into(),
-            tracked_ref: "refs/heads/main".into(),
-            tuples: text("tuples", "t", tuple),
-            cpus: Some(text(
-                "cpus.yaml",
-                "c",
-                "zen:\n  arch: amd64\n  cflags: -O2 -march=znver3\n  cpu_flags: {X86: aes avx}\nrpi:\n  arch: arm64\n",
-            )),
-            sets: [(
-                "web".to_string(),
-                text("sets/web", "b-web", "www-servers/nginx\n"),
-            )]
-            .into(),
-            portage: [("server".to_string(), "tree-server".to_string())].into(),
-            buildhooks: [("nodocs".to_string(), "tree-hooks".to_string())].into(),
-            prefixes: Prefixes::default(),
-        };
-        let plan = plan_site(&snapshot, &PlanOptions::default());
-        assert!(plan.errors.is_empty(), "{:?}", plan.errors);
-        plan.images.into_iter().next().expect("one image")
-    }
-
-    fn settings() -> BuildSettings {
+    pub(crate) fn settings() -> BuildSettings {
         BuildSettings {
             source: "https://git.example/site.git".into(),
             zentoo_image: "localhost/zentoo:dev".into(),

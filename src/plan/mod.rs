@@ -5,6 +5,8 @@ pub mod build;
 mod compare;
 mod defaults;
 mod site_plan;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use build::{BuildPlan, BuildSettings, build_plan};
 pub use compare::{EarlierPlan, parse_earlier};

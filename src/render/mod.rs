@@ -1,0 +1,8 @@
+//! Pure: a [`BuildPlan`](crate::plan::BuildPlan) and its context in, Kubernetes objects out.
+
+pub mod distcc;
+pub mod job;
+pub mod names;
+pub mod storage;
+
+pub use job::{BuildContext, render_job};
