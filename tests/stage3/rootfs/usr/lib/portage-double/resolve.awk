@@ -13,7 +13,8 @@
 # Options (-v): update deep newuse changed_use usepkg usepkgonly with_bdeps nodeps emptytree
 #   respect_use noreplace
 # Writes, in merge order:
-#   P  kind cpv status use iuse oldver build_id path slot usedisplay
+#   P|kind|cpv|status|use|iuse|oldver|build_id|path|slot|usedisplay   ("|"-separated: fields may be
+#   empty, which a tab-separated `read` would collapse)
 #   (kind ebuild|binary, status N|R|U|D)
 # or on failure lines "X <message>" and exits 1.
 
@@ -161,7 +162,7 @@ function eff_use(cpv, slot, iuse,   n, t, i, f, k, pre, m, v, j, out) {
 	return sort_words(out)
 }
 function use_display(use, iuse, olduse, oldiuse, show_changes,   n, t, i, on, off, f, mark, s) {
-	n = split(iuse_names(iuse), t, " "); on = ""; off = ""
+	n = split(iuse_names(iuse), t, " "); on = ""; off = ""; oldiuse = iuse_names(oldiuse)
 	for (i = 1; i <= n; i++) {
 		f = t[i]; mark = ""
 		if (show_changes) {
@@ -375,8 +376,8 @@ function visit(atom, parent, depth,   cpv, cp, inst, best, act, b, kind, use, iu
 			i = vercmp(pv_of(cpv), oldv)
 			status = i > 0 ? "U" : (i < 0 ? "D" : "R")
 		}
-		print "P\t" kind "\t" cpv "\t" status "\t" use "\t" iuse "\t" oldv "\t" (kind == "binary" ? B_ID[b] : "") "\t" \
-			(kind == "binary" ? B_PATH[b] : "") "\t" slot "\t" \
+		print "P|" kind "|" cpv "|" status "|" use "|" iuse "|" oldv "|" (kind == "binary" ? B_ID[b] : "") "|" \
+			(kind == "binary" ? B_PATH[b] : "") "|" slot "|" \
 			use_display(use, iuse, inst == "" ? "" : I_USE[inst], inst == "" ? "" : I_IUSE[inst], inst != "")
 	}
 }
