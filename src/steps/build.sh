@@ -13,14 +13,17 @@
 #   /var/cache/distfiles (rw), /var/db/repos/gentoo.
 # Exit: 0 ok, 2 bad input, 3 hook failed, 4 emerge failed. Log lines start with "zentoo[build]: ";
 #   the last one is "zentoo[build]: done: ..." or "zentoo[build]: error: ...".
+# shellcheck disable=SC2015 # "a && b || fail": fail when either fails
 set -eu
+# shellcheck disable=SC2034 # used by common.sh
 STEP=build
+# shellcheck source=src/steps/common.sh
 . "$(dirname "$0")/common.sh"
 
 check_common_env
 compute_pkgdir
-mkdir -p "$PKGDIR" 2>/dev/null && [ -w "$PKGDIR" ] || fail $EX_USAGE "PKGDIR $PKGDIR is not writable (the binary package volume must be mounted read-write for the build step)"
-[ -d "$ZENTOO_DISTFILES" ] || mkdir -p "$ZENTOO_DISTFILES" || fail $EX_USAGE "cannot create $ZENTOO_DISTFILES"
+mkdir -p "$PKGDIR" 2>/dev/null && [ -w "$PKGDIR" ] || fail "$EX_USAGE" "PKGDIR $PKGDIR is not writable (the binary package volume must be mounted read-write for the build step)"
+[ -d "$ZENTOO_DISTFILES" ] || mkdir -p "$ZENTOO_DISTFILES" || fail "$EX_USAGE" "cannot create $ZENTOO_DISTFILES"
 
 features="buildpkg binpkg-multi-instance"
 [ -z "${ZENTOO_DISTCC_HOSTS:-}" ] || features="$features distcc"
@@ -42,6 +45,7 @@ fi
 run_hook pre-build /
 run_emerge --update --deep --newuse --usepkg --buildpkg --binpkg-respect-use=y --with-bdeps=y \
 	--jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" "@$ZENTOO_SET"
+# shellcheck disable=SC2153 # set by run_emerge
 compiled=$COMPILED binaries=$BINARIES
 run_hook post-build /
 log "done: $compiled compiled, $binaries from binary packages (PKGDIR $PKGDIR)"

@@ -1,3 +1,5 @@
+# shellcheck shell=sh disable=SC2015,SC2034
+# ("a && b || fail" is used on purpose; COMPILED/BINARIES are read by the steps.)
 # common.sh — shared by zentoo's in-container steps (build.sh, assemble.sh); sourced, not run.
 # POSIX sh; runs in a real Gentoo stage3 and in the zentoo test stage3 (busybox). The interface
 # (environment, mounts, exit codes, log lines) is in src/steps/README.md.
@@ -20,20 +22,21 @@ fail() { # CODE MESSAGE...
 
 # A value going into make.conf between double quotes: refuse what would change its meaning.
 check_value() { # NAME VALUE
+	# shellcheck disable=SC1003 # a backslash pattern
 	case $2 in
-	*'"'* | *'\'* | *'$'* | *'`'*) fail $EX_USAGE "$1 must not contain \", \\, \$ or \` (got: $2)" ;;
+	*'"'* | *'\'* | *'$'* | *'`'*) fail "$EX_USAGE" "$1 must not contain \", \\, \$ or \` (got: $2)" ;;
 	esac
 	case $2 in *'
-'*) fail $EX_USAGE "$1 must be one line" ;; esac
+'*) fail "$EX_USAGE" "$1 must be one line" ;; esac
 	return 0
 }
 
 check_common_env() {
-	[ -n "${ZENTOO_SET:-}" ] || fail $EX_USAGE "ZENTOO_SET is not set (the name of the package set to install)"
+	[ -n "${ZENTOO_SET:-}" ] || fail "$EX_USAGE" "ZENTOO_SET is not set (the name of the package set to install)"
 	case $ZENTOO_SET in @*) ZENTOO_SET=${ZENTOO_SET#@} ;; esac
-	case $ZENTOO_SET in *[!A-Za-z0-9_.+-]* | '') fail $EX_USAGE "ZENTOO_SET '$ZENTOO_SET' is not a valid set name" ;; esac
-	[ -n "${ZENTOO_CHOST:-}" ] || fail $EX_USAGE "ZENTOO_CHOST is not set (e.g. x86_64-pc-linux-gnu)"
-	[ -n "${ZENTOO_CFLAGS:-}" ] || fail $EX_USAGE "ZENTOO_CFLAGS is not set (e.g. -O2 -pipe)"
+	case $ZENTOO_SET in *[!A-Za-z0-9_.+-]* | '') fail "$EX_USAGE" "ZENTOO_SET '$ZENTOO_SET' is not a valid set name" ;; esac
+	[ -n "${ZENTOO_CHOST:-}" ] || fail "$EX_USAGE" "ZENTOO_CHOST is not set (e.g. x86_64-pc-linux-gnu)"
+	[ -n "${ZENTOO_CFLAGS:-}" ] || fail "$EX_USAGE" "ZENTOO_CFLAGS is not set (e.g. -O2 -pipe)"
 	ZENTOO_CXXFLAGS=${ZENTOO_CXXFLAGS:-$ZENTOO_CFLAGS}
 	ZENTOO_LDFLAGS=${ZENTOO_LDFLAGS:-}
 	for _v in ZENTOO_CHOST ZENTOO_CFLAGS ZENTOO_CXXFLAGS ZENTOO_LDFLAGS ZENTOO_PROFILE ZENTOO_DISTCC_HOSTS; do
@@ -42,11 +45,11 @@ check_common_env() {
 	for _v in $(cpu_flag_vars); do eval "check_value ZENTOO_$_v \"\${ZENTOO_$_v}\""; done
 	ZENTOO_JOBS=${ZENTOO_JOBS:-$(nproc 2>/dev/null || echo 1)}
 	ZENTOO_LOAD=${ZENTOO_LOAD:-$ZENTOO_JOBS}
-	case $ZENTOO_JOBS in '' | *[!0-9]* | 0) fail $EX_USAGE "ZENTOO_JOBS must be a positive number (got: $ZENTOO_JOBS)" ;; esac
-	case $ZENTOO_LOAD in '' | *[!0-9.]*) fail $EX_USAGE "ZENTOO_LOAD must be a number (got: $ZENTOO_LOAD)" ;; esac
-	[ -d "$ZENTOO_DIR/portage" ] || fail $EX_USAGE "$ZENTOO_DIR/portage is missing (the materialized portage tree)"
-	[ -f "$ZENTOO_DIR/sets/$ZENTOO_SET" ] || fail $EX_USAGE "set '$ZENTOO_SET' is missing: no file $ZENTOO_DIR/sets/$ZENTOO_SET"
-	[ -d "$ZENTOO_BINPKGS" ] || fail $EX_USAGE "$ZENTOO_BINPKGS is missing (the binary package volume)"
+	case $ZENTOO_JOBS in '' | *[!0-9]* | 0) fail "$EX_USAGE" "ZENTOO_JOBS must be a positive number (got: $ZENTOO_JOBS)" ;; esac
+	case $ZENTOO_LOAD in '' | *[!0-9.]*) fail "$EX_USAGE" "ZENTOO_LOAD must be a number (got: $ZENTOO_LOAD)" ;; esac
+	[ -d "$ZENTOO_DIR/portage" ] || fail "$EX_USAGE" "$ZENTOO_DIR/portage is missing (the materialized portage tree)"
+	[ -f "$ZENTOO_DIR/sets/$ZENTOO_SET" ] || fail "$EX_USAGE" "set '$ZENTOO_SET' is missing: no file $ZENTOO_DIR/sets/$ZENTOO_SET"
+	[ -d "$ZENTOO_BINPKGS" ] || fail "$EX_USAGE" "$ZENTOO_BINPKGS is missing (the binary package volume)"
 	return 0
 }
 
@@ -74,16 +77,18 @@ install_portage() {
 	if [ -L /etc/portage/make.profile ] && [ ! -e "$ZENTOO_DIR/portage/make.profile" ] && [ ! -L "$ZENTOO_DIR/portage/make.profile" ]; then
 		_keep=$(readlink /etc/portage/make.profile)
 	fi
-	rm -rf /etc/portage || fail $EX_USAGE "cannot replace /etc/portage"
+	rm -rf /etc/portage || fail "$EX_USAGE" "cannot replace /etc/portage"
 	mkdir -p /etc/portage
-	cp -pR "$ZENTOO_DIR/portage/." /etc/portage/ || fail $EX_USAGE "cannot copy $ZENTOO_DIR/portage into /etc/portage"
+	cp -pR "$ZENTOO_DIR/portage/." /etc/portage/ || fail "$EX_USAGE" "cannot copy $ZENTOO_DIR/portage into /etc/portage"
 	[ -z "$_keep" ] || ln -s "$_keep" /etc/portage/make.profile
 	mkdir -p /etc/portage/sets
 	for _s in "$ZENTOO_DIR/sets"/*; do
 		[ -f "$_s" ] || continue
-		cp -p "$_s" "/etc/portage/sets/${_s##*/}" || fail $EX_USAGE "cannot install set ${_s##*/}"
+		cp -p "$_s" "/etc/portage/sets/${_s##*/}" || fail "$EX_USAGE" "cannot install set ${_s##*/}"
 	done
-	log "installed $ZENTOO_DIR/portage as /etc/portage, sets: $(ls /etc/portage/sets | tr '\n' ' ')"
+	_names=""
+	for _s in /etc/portage/sets/*; do [ -f "$_s" ] && _names="$_names ${_s##*/}"; done
+	log "installed $ZENTOO_DIR/portage as /etc/portage, sets:${_names:- (none)}"
 }
 
 # Appends zentoo's settings to make.conf (a file), or adds make.conf/zz-zentoo (a directory):
@@ -109,17 +114,17 @@ write_make_conf() { # FEATURES-TO-ADD
 		echo "PKGDIR=\"$PKGDIR\""
 		echo "DISTDIR=\"$ZENTOO_DISTFILES\""
 		echo "MAKEOPTS=\"-j$ZENTOO_JOBS -l$ZENTOO_LOAD\""
-	} >> "$_mc" || fail $EX_USAGE "cannot write $_mc"
+	} >> "$_mc" || fail "$EX_USAGE" "cannot write $_mc"
 	log "make.conf: CHOST=$ZENTOO_CHOST CFLAGS=\"$ZENTOO_CFLAGS\" PKGDIR=$PKGDIR FEATURES+=\"$1\""
 }
 
 select_profile() {
 	if [ -n "${ZENTOO_PROFILE:-}" ]; then
 		eselect profile set "$ZENTOO_PROFILE" >/dev/null 2>&1 ||
-			fail $EX_USAGE "cannot select profile '$ZENTOO_PROFILE' (eselect profile set failed; is the ebuild repository mounted?)"
+			fail "$EX_USAGE" "cannot select profile '$ZENTOO_PROFILE' (eselect profile set failed; is the ebuild repository mounted?)"
 		log "profile: $ZENTOO_PROFILE"
 	elif [ ! -e /etc/portage/make.profile ]; then
-		fail $EX_USAGE "no profile: set ZENTOO_PROFILE or ship make.profile in the portage tree"
+		fail "$EX_USAGE" "no profile: set ZENTOO_PROFILE or ship make.profile in the portage tree"
 	fi
 }
 
@@ -129,11 +134,11 @@ run_hook() {
 	if [ ! -e "$_hook" ]; then
 		return 0
 	fi
-	[ -f "$_hook" ] && [ -x "$_hook" ] || fail $EX_HOOK "hook $1 is not an executable file ($_hook)"
+	[ -f "$_hook" ] && [ -x "$_hook" ] || fail "$EX_HOOK" "hook $1 is not an executable file ($_hook)"
 	log "running hook $1 (ROOT=$2)"
 	_rc=0
 	ROOT=$2 ZENTOO_STEP=$STEP ZENTOO_HOOK=$1 "$_hook" || _rc=$?
-	[ $_rc -eq 0 ] || fail $EX_HOOK "hook $1 failed (exit $_rc)"
+	[ $_rc -eq 0 ] || fail "$EX_HOOK" "hook $1 failed (exit $_rc)"
 	log "hook $1 done"
 }
 
@@ -155,6 +160,6 @@ run_emerge() {
 			log "last lines of $_blog:"
 			tail -n 30 "$_blog" | sed 's/^/    /'
 		fi
-		fail $EX_EMERGE "emerge failed (exit $_rc): ${_why:-see the emerge output above}"
+		fail "$EX_EMERGE" "emerge failed (exit $_rc): ${_why:-see the emerge output above}"
 	fi
 }

@@ -4,6 +4,9 @@
 #   ebuild.sh metadata EBUILD CATEGORY   print the ebuild's metadata as one tab-separated line
 #   ebuild.sh build EBUILD               run src_unpack .. src_install (environment set by emerge)
 #
+# "a && b || die" is used on purpose: die when either fails. USE, LICENSE... are the ebuild API.
+# shellcheck disable=SC2015,SC2034,SC2153
+#
 # Ebuilds are sourced by this POSIX sh (busybox ash), so they must stick to the subset described
 # in tests/stage3/README.md. Like Portage, phases do not run under `set -e`: helpers die on error.
 
@@ -135,7 +138,7 @@ metadata)
 	PV=${PVR%-r[0-9]*}
 	PR=${PVR#"$PV"}; PR=${PR#-}; PR=${PR:-r0}
 	P="$PN-$PV"
-	EAPI=0 SLOT= KEYWORDS= IUSE= DEPEND= RDEPEND= BDEPEND= DESCRIPTION= SRC_URI= LICENSE=
+	EAPI=0 SLOT='' KEYWORDS='' IUSE='' DEPEND='' RDEPEND='' BDEPEND='' DESCRIPTION='' SRC_URI='' LICENSE=''
 	# shellcheck disable=SC1090
 	. "$_ebuild" || exit 1
 	[ -n "$SLOT" ] || { echo "!!! $_ebuild: SLOT is not set" >&2; exit 1; }
@@ -157,7 +160,7 @@ build)
 		src_install) echo ">>> Install ${CATEGORY}/${PF} into ${D}" ;;
 		esac
 		cd "$WORKDIR" || die "no WORKDIR"
-		[ -d "$S" ] && cd "$S"
+		if [ -d "$S" ]; then cd "$S" || die "cannot enter $S"; fi
 		"$EBUILD_PHASE_FUNC"
 		case $EBUILD_PHASE_FUNC in
 		src_unpack) echo ">>> Source unpacked in ${WORKDIR}" ;;
