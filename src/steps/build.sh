@@ -1,0 +1,51 @@
+#!/bin/sh
+# zentoo build step — runs in the stage3 image (privileged in the cluster).
+#
+# Installs the materialized /etc/portage, adds zentoo's make.conf settings (cpu profile, FEATURES
+# buildpkg + binpkg-multi-instance [+ distcc], PKGDIR/DISTDIR on the shared volumes), selects the
+# profile, runs the pre-build hook, emerges the set from source or binary packages while building
+# binary packages of what it compiles, then runs the post-build hook.
+#
+# Environment (see src/steps/README.md): ZENTOO_SET, ZENTOO_CHOST, ZENTOO_CFLAGS required;
+#   ZENTOO_CXXFLAGS ZENTOO_LDFLAGS ZENTOO_CPU_FLAGS_<NAME> ZENTOO_PROFILE ZENTOO_DISTCC_HOSTS
+#   ZENTOO_JOBS ZENTOO_LOAD ZENTOO_DIR ZENTOO_BINPKGS ZENTOO_DISTFILES ZENTOO_PKGDIR optional.
+# Mounts: $ZENTOO_DIR/{portage,hooks,sets} (materialized), /var/cache/binpkgs (rw),
+#   /var/cache/distfiles (rw), /var/db/repos/gentoo.
+# Exit: 0 ok, 2 bad input, 3 hook failed, 4 emerge failed. Log lines start with "zentoo[build]: ";
+#   the last one is "zentoo[build]: done: ..." or "zentoo[build]: error: ...".
+# shellcheck disable=SC2015 # "a && b || fail": fail when either fails
+set -eu
+# shellcheck disable=SC2034 # used by common.sh
+STEP=build
+# shellcheck source=src/steps/common.sh
+. "$(dirname "$0")/common.sh"
+
+check_common_env
+compute_pkgdir
+mkdir -p "$PKGDIR" 2>/dev/null && [ -w "$PKGDIR" ] || fail "$EX_USAGE" "PKGDIR $PKGDIR is not writable (the binary package volume must be mounted read-write for the build step)"
+[ -d "$ZENTOO_DISTFILES" ] || mkdir -p "$ZENTOO_DISTFILES" || fail "$EX_USAGE" "cannot create $ZENTOO_DISTFILES"
+
+features="buildpkg binpkg-multi-instance"
+[ -z "${ZENTOO_DISTCC_HOSTS:-}" ] || features="$features distcc"
+
+install_portage
+write_make_conf "$features"
+select_profile
+
+if [ -n "${ZENTOO_DISTCC_HOSTS:-}" ]; then
+	mkdir -p /etc/distcc
+	printf '%s\n' "$ZENTOO_DISTCC_HOSTS" > /etc/distcc/hosts
+	log "distcc hosts: $ZENTOO_DISTCC_HOSTS"
+	if ! command -v distcc >/dev/null 2>&1; then
+		log "installing sys-devel/distcc first"
+		run_emerge --oneshot --usepkg --buildpkg --jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" sys-devel/distcc
+	fi
+fi
+
+run_hook pre-build /
+run_emerge --update --deep --newuse --usepkg --buildpkg --binpkg-respect-use=y --with-bdeps=y \
+	--jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" "@$ZENTOO_SET"
+# shellcheck disable=SC2153 # set by run_emerge
+compiled=$COMPILED binaries=$BINARIES
+run_hook post-build /
+log "done: $compiled compiled, $binaries from binary packages (PKGDIR $PKGDIR)"
