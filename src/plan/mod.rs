@@ -11,4 +11,6 @@ pub(crate) mod testing;
 pub use build::{BuildPlan, BuildSettings, build_plan};
 pub use compare::{EarlierPlan, parse_earlier};
 pub use defaults::SpecDefaults;
-pub use site_plan::{ImagePlan, PlanOptions, SitePlan, plan_site};
+pub use site_plan::{
+    ImagePlan, ImageRequest, PlanOptions, SitePlan, SpecOverrides, plan_image, plan_site,
+};

@@ -2,11 +2,11 @@
 
 use super::SpecDefaults;
 use crate::site::SiteError;
-use crate::site::cpus::parse_cpus;
-use crate::site::inputs::{BranchInput, CpuInput, Inputs};
+use crate::site::cpus::{Cpus, parse_cpus};
+use crate::site::inputs::{BranchInput, CpuInput, Inputs, SpecInputs};
 use crate::site::sets::{SETS_DIR, SetResolver};
 use crate::site::snapshot::SiteSnapshot;
-use crate::site::tuples::{Tuple, parse_tuples};
+use crate::site::tuples::parse_tuples;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -66,65 +66,93 @@ pub struct SitePlan {
     pub errors: Vec<SiteError>,
 }
 
-/// Plans every tuple of `snapshot`. Pure: no I/O.
-pub fn plan_site(snapshot: &SiteSnapshot, options: &PlanOptions) -> SitePlan {
-    let (cpus, mut errors) = parse_cpus(snapshot.cpus.as_ref().map(|f| (f.path.as_str(), &f.text)));
-    let tuples_text = snapshot.tuples.text.as_deref().unwrap_or_default();
-    let (tuples, tuple_errors) = parse_tuples(&snapshot.tuples.path, tuples_text);
-    errors.extend(tuple_errors);
+/// What one image consumes, named as in a tuple (or a GentooImage spec).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageRequest {
+    /// Cpu name; `None`: the site's default cpu.
+    pub cpu: Option<String>,
+    /// Portage config name.
+    pub portage: String,
+    /// Buildhooks name; `None`: no buildhooks.
+    pub buildhooks: Option<String>,
+    /// Set name.
+    pub set: String,
+    /// Spec fields that override the defaults.
+    pub spec: SpecOverrides,
+}
 
-    let mut resolver = SetResolver::new(&snapshot.sets);
-    let mut first_seen: HashMap<TupleKey, (u32, String)> = HashMap::new();
-    let mut images = Vec::new();
-    for tuple in &tuples {
-        let mut problems: Vec<(&str, String)> = Vec::new();
-        let cpu = match cpus.lookup(tuple.cpu.as_deref()) {
-            Ok(found) => Some(found),
-            Err(why) => {
-                problems.push(("cpu", why));
-                None
-            }
-        };
-        let cpu_key = match (&cpu, &tuple.cpu) {
-            (Some((name, _)), _) => name.clone(),
-            (None, Some(raw)) => raw.clone(),
-            (None, None) => String::new(),
-        };
-        let key = (
-            cpu_key,
-            tuple.portage.clone(),
-            tuple.buildhooks.clone(),
-            tuple.set.clone(),
-        );
-        if let Some((line, name)) = first_seen.get(&key) {
-            let same = if *name == tuple.name {
-                String::new()
-            } else {
-                format!(" (`{name}`: the same cpu, portage, buildhooks and set)")
-            };
-            problems.push(("tuple", format!("duplicate of line {line}{same}")));
-        } else {
-            first_seen.insert(key, (tuple.line, tuple.name.clone()));
-        }
-        let portage = branch(
-            &snapshot.portage,
-            &snapshot.prefixes.portage,
-            &tuple.portage,
+/// Build-relevant spec fields an image sets itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpecOverrides {
+    /// Stage3 image.
+    pub stage3: Option<String>,
+    /// Ebuild repository snapshot.
+    pub repo_snapshot: Option<String>,
+    /// Portage profile.
+    pub profile: Option<String>,
+}
+
+/// Resolves images against one snapshot, parsing cpus.yaml and each set once.
+struct Planner<'a> {
+    snapshot: &'a SiteSnapshot,
+    options: &'a PlanOptions,
+    cpus: Cpus,
+    resolver: SetResolver<'a>,
+}
+
+impl<'a> Planner<'a> {
+    /// A planner and the errors of cpus.yaml.
+    fn new(snapshot: &'a SiteSnapshot, options: &'a PlanOptions) -> (Self, Vec<SiteError>) {
+        let (cpus, errors) = parse_cpus(snapshot.cpus.as_ref().map(|f| (f.path.as_str(), &f.text)));
+        let resolver = SetResolver::new(&snapshot.sets);
+        (
+            Planner {
+                snapshot,
+                options,
+                cpus,
+                resolver,
+            },
+            errors,
         )
-        .map_err(|why| problems.push(("portage", why)))
-        .ok();
-        let buildhooks = match &tuple.buildhooks {
+    }
+
+    /// The resolved cpu name (or the raw field when it cannot be resolved).
+    fn cpu_key(&self, cpu: Option<&str>) -> String {
+        match self.cpus.lookup(cpu) {
+            Ok((name, _)) => name,
+            Err(_) => cpu.unwrap_or_default().to_string(),
+        }
+    }
+
+    /// Plans one image, or says, field by field, why it cannot be planned.
+    fn image(
+        &mut self,
+        name: &str,
+        line: u32,
+        req: &ImageRequest,
+    ) -> Result<ImagePlan, Vec<(&'static str, String)>> {
+        let snapshot = self.snapshot;
+        let mut problems: Vec<(&'static str, String)> = Vec::new();
+        let cpu = self
+            .cpus
+            .lookup(req.cpu.as_deref())
+            .map_err(|why| problems.push(("cpu", why)))
+            .ok();
+        let portage = branch(&snapshot.portage, &snapshot.prefixes.portage, &req.portage)
+            .map_err(|why| problems.push(("portage", why)))
+            .ok();
+        let buildhooks = match &req.buildhooks {
             None => Some(None),
             Some(name) => branch(&snapshot.buildhooks, &snapshot.prefixes.buildhooks, name)
                 .map(Some)
                 .map_err(|why| problems.push(("buildhooks", why)))
                 .ok(),
         };
-        let set = if resolver.exists(&tuple.set) {
-            resolver
-                .resolve(&tuple.set)
+        let set = if self.resolver.exists(&req.set) {
+            self.resolver
+                .resolve(&req.set)
                 .map_err(|why| {
-                    problems.push(("set", format!("set `{}` cannot be used: {why}", tuple.set)))
+                    problems.push(("set", format!("set `{}` cannot be used: {why}", req.set)))
                 })
                 .ok()
         } else {
@@ -133,43 +161,114 @@ pub fn plan_site(snapshot: &SiteSnapshot, options: &PlanOptions) -> SitePlan {
                 "set",
                 format!(
                     "no set `{}`: there is no file {SETS_DIR}/{} on {} (sets: {})",
-                    tuple.set,
-                    tuple.set,
+                    req.set,
+                    req.set,
                     snapshot.tracked_ref,
                     list_or_none(&known)
                 ),
             ));
             None
         };
-
-        match (cpu, portage, buildhooks, set, problems.is_empty()) {
-            (Some((cpu_name, profile)), Some(portage), Some(buildhooks), Some(set), true) => {
+        match (cpu, portage, buildhooks, set) {
+            (Some((cpu_name, profile)), Some(portage), Some(buildhooks), Some(set))
+                if problems.is_empty() =>
+            {
+                let defaults = self.options.defaults.for_arch(&profile.arch);
+                let spec = SpecInputs {
+                    stage3: req.spec.stage3.clone().unwrap_or(defaults.stage3),
+                    repo_snapshot: req
+                        .spec
+                        .repo_snapshot
+                        .clone()
+                        .unwrap_or(defaults.repo_snapshot),
+                    profile: req.spec.profile.clone().unwrap_or(defaults.profile),
+                };
                 let inputs = Inputs {
                     portage,
                     buildhooks,
-                    set: tuple.set.clone(),
+                    set: req.set.clone(),
                     sets: set.blobs.clone(),
                     cpu: CpuInput {
                         name: cpu_name.clone(),
                         profile: profile.clone(),
                     },
-                    spec: options.defaults.for_arch(&profile.arch),
+                    spec,
                 };
-                images.push(image(
-                    tuple,
-                    cpu_name,
-                    profile.arch.clone(),
-                    set.atoms.clone(),
+                Ok(ImagePlan {
+                    name: name.to_string(),
+                    line,
+                    cpu: cpu_name,
+                    arch: profile.arch.clone(),
+                    portage: req.portage.clone(),
+                    buildhooks: req.buildhooks.clone(),
+                    set: req.set.clone(),
+                    atoms: set.atoms.clone(),
+                    inputs_digest: inputs.digest(),
                     inputs,
-                ));
+                    changed: true,
+                    reasons: vec!["no earlier plan".into()],
+                })
             }
-            _ => errors.extend(problems.into_iter().map(|(field, message)| {
-                SiteError::new(&snapshot.tuples.path, Some(tuple.line), field, message)
-                    .for_tuple(&tuple.name)
-            })),
+            _ => Err(problems),
         }
     }
-    errors.extend(resolver.into_errors());
+}
+
+/// Plans every tuple of `snapshot`. Pure: no I/O.
+pub fn plan_site(snapshot: &SiteSnapshot, options: &PlanOptions) -> SitePlan {
+    let (mut planner, mut errors) = Planner::new(snapshot, options);
+    let tuples_text = snapshot.tuples.text.as_deref().unwrap_or_default();
+    let (tuples, tuple_errors) = parse_tuples(&snapshot.tuples.path, tuples_text);
+    errors.extend(tuple_errors);
+
+    let mut first_seen: HashMap<TupleKey, (u32, String)> = HashMap::new();
+    let mut images = Vec::new();
+    for tuple in &tuples {
+        let request = ImageRequest {
+            cpu: tuple.cpu.clone(),
+            portage: tuple.portage.clone(),
+            buildhooks: tuple.buildhooks.clone(),
+            set: tuple.set.clone(),
+            spec: SpecOverrides::default(),
+        };
+        let key = (
+            planner.cpu_key(tuple.cpu.as_deref()),
+            tuple.portage.clone(),
+            tuple.buildhooks.clone(),
+            tuple.set.clone(),
+        );
+        let duplicate = match first_seen.get(&key) {
+            Some((line, name)) => {
+                let same = if *name == tuple.name {
+                    String::new()
+                } else {
+                    format!(" (`{name}`: the same cpu, portage, buildhooks and set)")
+                };
+                Some(("tuple", format!("duplicate of line {line}{same}")))
+            }
+            None => {
+                first_seen.insert(key, (tuple.line, tuple.name.clone()));
+                None
+            }
+        };
+        let result = planner.image(&tuple.name, tuple.line, &request);
+        let problems = match (result, duplicate) {
+            (Ok(image), None) => {
+                images.push(image);
+                continue;
+            }
+            (Ok(_), Some(dup)) => vec![dup],
+            (Err(mut problems), dup) => {
+                problems.splice(0..0, dup);
+                problems
+            }
+        };
+        errors.extend(problems.into_iter().map(|(field, message)| {
+            SiteError::new(&snapshot.tuples.path, Some(tuple.line), field, message)
+                .for_tuple(&tuple.name)
+        }));
+    }
+    errors.extend(planner.resolver.into_errors());
     errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     errors.dedup();
     images.sort_by(|a, b| a.name.cmp(&b.name));
@@ -182,26 +281,30 @@ pub fn plan_site(snapshot: &SiteSnapshot, options: &PlanOptions) -> SitePlan {
     }
 }
 
-fn image(
-    tuple: &Tuple,
-    cpu: String,
-    arch: String,
-    atoms: Vec<String>,
-    inputs: Inputs,
-) -> ImagePlan {
-    ImagePlan {
-        name: tuple.name.clone(),
-        line: tuple.line,
-        cpu,
-        arch,
-        portage: tuple.portage.clone(),
-        buildhooks: tuple.buildhooks.clone(),
-        set: tuple.set.clone(),
-        atoms,
-        inputs_digest: inputs.digest(),
-        inputs,
-        changed: true,
-        reasons: vec!["no earlier plan".into()],
+/// Plans one image named `name` from `request` (a GentooImage's spec), with every problem
+/// that stops it: its own fields (file `spec`), and the set files and cpu entries it uses.
+pub fn plan_image(
+    snapshot: &SiteSnapshot,
+    name: &str,
+    request: &ImageRequest,
+    options: &PlanOptions,
+) -> Result<ImagePlan, Vec<SiteError>> {
+    let (mut planner, cpu_errors) = Planner::new(snapshot, options);
+    match planner.image(name, 0, request) {
+        Ok(image) => Ok(image),
+        Err(problems) => {
+            let mut errors: Vec<SiteError> = problems
+                .into_iter()
+                .map(|(field, message)| {
+                    SiteError::new("spec", None, field, message).for_tuple(name)
+                })
+                .collect();
+            errors.extend(planner.resolver.into_errors());
+            if errors.iter().any(|e| e.field == "cpu") {
+                errors.extend(cpu_errors);
+            }
+            Err(errors)
+        }
     }
 }
 
@@ -230,5 +333,58 @@ fn list_or_none(names: &[&str]) -> String {
         "none".into()
     } else {
         names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testing::{image_plan, snapshot};
+
+    fn request() -> ImageRequest {
+        ImageRequest {
+            cpu: Some("zen".into()),
+            portage: "server".into(),
+            buildhooks: Some("nodocs".into()),
+            set: "web".into(),
+            spec: SpecOverrides::default(),
+        }
+    }
+
+    #[test]
+    fn a_spec_plans_like_the_same_tuple() {
+        let from_spec = plan_image(
+            &snapshot(""),
+            "zen-server-nodocs-web",
+            &request(),
+            &PlanOptions::default(),
+        )
+        .unwrap();
+        let from_tuple = image_plan("zen-server-nodocs-web\n");
+        assert_eq!(from_spec.inputs_digest, from_tuple.inputs_digest);
+    }
+
+    #[test]
+    fn spec_overrides_win_and_change_the_digest() {
+        let mut req = request();
+        req.spec.stage3 = Some("localhost/stage3:pinned".into());
+        let image = plan_image(&snapshot(""), "x", &req, &PlanOptions::default()).unwrap();
+        assert_eq!(image.inputs.spec.stage3, "localhost/stage3:pinned");
+        assert_eq!(image.inputs.spec.profile, "default/linux/amd64/23.0");
+        assert_ne!(
+            image.inputs_digest,
+            image_plan("zen-server-nodocs-web\n").inputs_digest
+        );
+    }
+
+    #[test]
+    fn spec_problems_name_the_field() {
+        let mut req = request();
+        req.portage = "nosuch".into();
+        req.cpu = Some("nosuch".into());
+        let errors = plan_image(&snapshot(""), "x", &req, &PlanOptions::default()).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["cpu", "portage"]);
+        assert!(errors.iter().all(|e| e.file == "spec"));
     }
 }

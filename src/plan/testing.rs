@@ -14,7 +14,14 @@ fn text(path: &str, id: &str, text: &str) -> TextFile {
 /// The image of the one tuple in `tuples`, planned from a site made in memory with cpus `zen`
 /// (amd64) and `rpi` (arm64), portage `server`, buildhooks `nodocs` and set `web`.
 pub fn image_plan(tuples: &str) -> ImagePlan {
-    let snapshot = SiteSnapshot {
+    let plan = plan_site(&snapshot(tuples), &PlanOptions::default());
+    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+    plan.images.into_iter().next().expect("one image")
+}
+
+/// The in-memory site of [`image_plan`] with `tuples` as its tuples file.
+pub fn snapshot(tuples: &str) -> SiteSnapshot {
+    SiteSnapshot {
         revision: "c0ffee".into(),
         tracked_ref: "refs/heads/main".into(),
         tuples: text("tuples", "t", tuples),
@@ -31,8 +38,5 @@ pub fn image_plan(tuples: &str) -> ImagePlan {
         portage: [("server".to_string(), "tree-server".to_string())].into(),
         buildhooks: [("nodocs".to_string(), "tree-hooks".to_string())].into(),
         prefixes: Prefixes::default(),
-    };
-    let plan = plan_site(&snapshot, &PlanOptions::default());
-    assert!(plan.errors.is_empty(), "{:?}", plan.errors);
-    plan.images.into_iter().next().expect("one image")
+    }
 }
