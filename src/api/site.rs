@@ -157,6 +157,10 @@ pub struct ImageDefaults {
     /// Registry prefix images are pushed under, e.g. `registry.example.com/zentoo`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<String>,
+    /// Secret of type `kubernetes.io/dockerconfigjson` used to push images; reaches only the
+    /// publish step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_secret_ref: Option<SecretRef>,
     /// Where stage tarballs go, e.g. `oci://registry.example.com/zentoo/stages`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tarball: Option<String>,

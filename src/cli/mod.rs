@@ -1,5 +1,6 @@
 //! The `zentoo` command line.
 
+mod controller;
 mod crds;
 mod plan;
 mod site;
@@ -20,6 +21,8 @@ pub struct Cli {
 enum Command {
     /// Show the images a site defines, their inputs digests and what changed.
     Plan(plan::PlanArgs),
+    /// Run the Kubernetes controller (GentooSite and GentooImage reconcilers).
+    Controller(controller::ControllerArgs),
     /// Print the CustomResourceDefinitions (or write them with --dir).
     Crds(crds::CrdsArgs),
     /// Work with site repositories.
@@ -37,6 +40,7 @@ pub fn run() -> ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Site(cmd) => site::run(cmd),
         Command::Crds(args) => crds::run(args),
+        Command::Controller(args) => controller::run(args),
     };
     match result {
         Ok(code) => code,

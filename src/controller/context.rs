@@ -1,0 +1,104 @@
+//! What every reconcile shares: the client, settings, the git cache and retry state.
+
+use super::error::{Class, Error, backoff};
+use kube::Client;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Recorder, Reporter};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Settings of the controller.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Where site repositories are fetched to.
+    pub cache_dir: PathBuf,
+    /// The zentoo image for the materialize and publish steps.
+    pub zentoo_image: String,
+    /// ServiceAccount of build pods (one with no API rights).
+    pub build_service_account: Option<String>,
+    /// Seconds a build may take.
+    pub build_deadline_seconds: i64,
+    /// Pull policy of build containers.
+    pub image_pull_policy: String,
+    /// emerge jobs per build.
+    pub build_jobs: u32,
+    /// Identity in events.
+    pub instance: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            cache_dir: std::env::temp_dir().join("zentoo-cache"),
+            zentoo_image: "ghcr.io/zentoo/zentoo:latest".into(),
+            build_service_account: None,
+            build_deadline_seconds: 6 * 3600,
+            image_pull_policy: "IfNotPresent".into(),
+            build_jobs: 4,
+            instance: "zentoo".into(),
+        }
+    }
+}
+
+/// Shared by all reconciles.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: Client,
+    /// Settings.
+    pub settings: Settings,
+    /// Publishes Kubernetes Events.
+    pub recorder: Recorder,
+    /// Consecutive failures per object, for exponential backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// A context for `client` with `settings`.
+    pub fn new(client: Client, settings: Settings) -> Self {
+        let reporter = Reporter {
+            controller: "zentoo".into(),
+            instance: Some(settings.instance.clone()),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            settings,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The cache repository of site `name` in `namespace`.
+    pub fn site_cache(&self, namespace: &str, name: &str) -> PathBuf {
+        self.settings
+            .cache_dir
+            .join(namespace)
+            .join(format!("{name}.git"))
+    }
+
+    /// Forgets the failures of `key` after a successful reconcile.
+    pub fn succeeded(&self, key: &str) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(key);
+        }
+    }
+
+    /// The requeue after a failed reconcile of `key`, from the error's class.
+    pub fn failed(&self, key: &str, error: &Error) -> Action {
+        match error.class() {
+            Class::Stalled => Action::await_change(),
+            Class::Waiting(after) => Action::requeue(after),
+            Class::Transient => {
+                let attempt = match self.failures.lock() {
+                    Ok(mut failures) => {
+                        let n = failures.entry(key.to_string()).or_insert(0);
+                        *n = n.saturating_add(1);
+                        *n
+                    }
+                    Err(_) => 1,
+                };
+                Action::requeue(backoff(attempt))
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The controller's errors, each with a condition reason and a class that decides the requeue.
+
+use crate::api::conditions::reasons;
+use std::time::Duration;
+
+/// How an error is retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Needs a person: no retry until the object (or what it refers to) changes.
+    Stalled,
+    /// Waiting for something that will come: retry after this long.
+    Waiting(Duration),
+    /// Anything else: retry with per-object exponential backoff.
+    Transient,
+}
+
+/// Why a reconcile did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Kubernetes API failed.
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// The site repository could not be fetched.
+    #[error("fetching {url}: {message}")]
+    Fetch {
+        /// The repository URL.
+        url: String,
+        /// What git said.
+        message: String,
+    },
+    /// The site repository could not be read at the fetched revision.
+    #[error("reading the site repository: {0}")]
+    Read(String),
+    /// The spec is invalid in a way only a person can fix.
+    #[error("{0}")]
+    InvalidSpec(String),
+    /// The image's site is missing or not fetched yet.
+    #[error("{0}")]
+    SiteNotReady(String),
+    /// A Secret the spec names is missing or lacks a key.
+    #[error("{0}")]
+    Secret(String),
+    /// A blocking task failed.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The condition reason (and metric label) of this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "KubernetesError",
+            Error::Fetch { .. } => reasons::FETCH_FAILED,
+            Error::Read(_) => "ReadFailed",
+            Error::InvalidSpec(_) => reasons::SPEC_INVALID,
+            Error::SiteNotReady(_) => reasons::SITE_NOT_READY,
+            Error::Secret(_) => "SecretInvalid",
+            Error::Internal(_) => "InternalError",
+        }
+    }
+
+    /// How this error is retried.
+    pub fn class(&self) -> Class {
+        match self {
+            Error::InvalidSpec(_) => Class::Stalled,
+            Error::SiteNotReady(_) => Class::Waiting(Duration::from_secs(15)),
+            Error::Secret(_) => Class::Waiting(Duration::from_secs(60)),
+            _ => Class::Transient,
+        }
+    }
+}
+
+/// Result of the controller's fallible steps.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The delay before retry number `attempt` (1-based) of a transient error: 5 s doubling,
+/// at most 5 minutes.
+pub fn backoff(attempt: u32) -> Duration {
+    let secs = 5u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(6));
+    Duration::from_secs(secs.min(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_five_minutes() {
+        let delays: Vec<u64> = (1..=9).map(|a| backoff(a).as_secs()).collect();
+        assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+    }
+
+    #[test]
+    fn classes_decide_requeue() {
+        assert_eq!(Error::InvalidSpec("x".into()).class(), Class::Stalled);
+        assert!(matches!(
+            Error::SiteNotReady("x".into()).class(),
+            Class::Waiting(_)
+        ));
+        assert_eq!(Error::Read("x".into()).class(), Class::Transient);
+        assert_eq!(
+            Error::Fetch {
+                url: "u".into(),
+                message: "m".into()
+            }
+            .reason(),
+            "FetchFailed"
+        );
+    }
+}

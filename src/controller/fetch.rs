@@ -1,0 +1,252 @@
+//! Fetching a site repository into the controller's cache: one bare repository per site,
+//! branches mirrored as `refs/heads/*`. Blocking (git2): call it from `spawn_blocking`.
+
+use git2::{
+    AutotagOption, CertificateCheckStatus, Cred, CredentialType, Direction, FetchOptions,
+    FetchPrune, RemoteCallbacks, Repository,
+};
+use std::path::{Path, PathBuf};
+
+/// Credentials for a site repository, read from its Secret. Never logged.
+#[derive(Clone, Default)]
+pub struct GitCredentials {
+    /// User name for https (default `git`).
+    pub username: Option<String>,
+    /// Token or password for https.
+    pub token: Option<String>,
+    /// Private key for ssh (PEM/OpenSSH).
+    pub identity: Option<String>,
+    /// known_hosts lines; ssh host keys must match one of them.
+    pub known_hosts: Option<String>,
+}
+
+impl std::fmt::Debug for GitCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitCredentials")
+            .field("username", &self.username)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("identity", &self.identity.as_ref().map(|_| "<redacted>"))
+            .field("known_hosts", &self.known_hosts.is_some())
+            .finish()
+    }
+}
+
+/// The outcome of a fetch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    /// The cache repository.
+    pub path: PathBuf,
+    /// Full name of the tracked ref, e.g. `refs/heads/main`.
+    pub tracked_ref: String,
+    /// Its commit.
+    pub revision: String,
+    /// Whether anything was downloaded (false: every ref was already current).
+    pub downloaded: bool,
+}
+
+/// Fetches `url` into the bare repository at `cache` (created when missing) and resolves the
+/// tracked ref: `want_ref` (a branch name) or the remote's default branch. Refs are compared
+/// first, and nothing is downloaded when all are current.
+pub fn fetch(
+    cache: &Path,
+    url: &str,
+    want_ref: Option<&str>,
+    creds: &GitCredentials,
+) -> Result<Fetched, String> {
+    let repo = match Repository::open_bare(cache) {
+        Ok(r) => r,
+        Err(_) => {
+            std::fs::create_dir_all(cache)
+                .map_err(|e| format!("cache {}: {e}", cache.display()))?;
+            Repository::init_bare(cache)
+                .map_err(|e| format!("cache {}: {}", cache.display(), e.message()))?
+        }
+    };
+    let mut remote = repo
+        .remote_anonymous(url)
+        .map_err(|e| e.message().to_string())?;
+
+    // ls-remote: what the remote has, and its default branch.
+    let connection = remote
+        .connect_auth(Direction::Fetch, Some(callbacks(url, creds)), None)
+        .map_err(|e| clean(url, e))?;
+    let heads: Vec<(String, git2::Oid)> = connection
+        .list()
+        .map_err(|e| clean(url, e))?
+        .iter()
+        .filter(|h| h.name().starts_with("refs/heads/"))
+        .map(|h| (h.name().to_string(), h.oid()))
+        .collect();
+    let default_branch = connection
+        .default_branch()
+        .ok()
+        .and_then(|b| b.as_str().ok().map(str::to_string));
+    drop(connection);
+
+    let tracked_ref = match want_ref {
+        Some(r) if r.starts_with("refs/") => r.to_string(),
+        Some(r) => format!("refs/heads/{r}"),
+        None => default_branch
+            .or_else(|| {
+                heads
+                    .iter()
+                    .find(|(n, _)| n == "refs/heads/main")
+                    .map(|(n, _)| n.clone())
+            })
+            .ok_or_else(|| format!("{url} has no default branch; set spec.source.ref"))?,
+    };
+    let remote_tip = heads
+        .iter()
+        .find(|(n, _)| *n == tracked_ref)
+        .map(|(_, id)| *id)
+        .ok_or_else(|| {
+            format!(
+                "{url} has no branch {}",
+                tracked_ref.trim_start_matches("refs/heads/")
+            )
+        })?;
+
+    let current = heads.iter().all(|(name, id)| {
+        repo.refname_to_id(name)
+            .map(|local| local == *id)
+            .unwrap_or(false)
+    }) && local_heads(&repo) == heads.len();
+    if !current {
+        let mut options = FetchOptions::new();
+        options.remote_callbacks(callbacks(url, creds));
+        options.prune(FetchPrune::On);
+        options.download_tags(AutotagOption::None);
+        remote
+            .fetch(&["+refs/heads/*:refs/heads/*"], Some(&mut options), None)
+            .map_err(|e| clean(url, e))?;
+    }
+    repo.set_head(&tracked_ref)
+        .map_err(|e| e.message().to_string())?;
+    Ok(Fetched {
+        path: cache.to_path_buf(),
+        tracked_ref,
+        revision: remote_tip.to_string(),
+        downloaded: !current,
+    })
+}
+
+fn local_heads(repo: &Repository) -> usize {
+    repo.references_glob("refs/heads/*")
+        .map(|refs| refs.count())
+        .unwrap_or(0)
+}
+
+/// A git error as one line, without credentials that may be in the URL.
+fn clean(url: &str, e: git2::Error) -> String {
+    let message = e.message().replace('\n', " ");
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.password().is_some() => {
+            message.replace(parsed.password().unwrap_or(""), "***")
+        }
+        _ => message,
+    }
+}
+
+fn callbacks<'a>(url: &'a str, creds: &'a GitCredentials) -> RemoteCallbacks<'a> {
+    let mut callbacks = RemoteCallbacks::new();
+    let mut attempts = 0;
+    callbacks.credentials(move |_url, username, allowed| {
+        attempts += 1;
+        if attempts > 3 {
+            return Err(git2::Error::from_str(
+                "authentication failed (check the site's secretRef)",
+            ));
+        }
+        let user = creds.username.as_deref().or(username).unwrap_or("git");
+        if let Some(key) = creds
+            .identity
+            .as_deref()
+            .filter(|_| allowed.contains(CredentialType::SSH_KEY))
+        {
+            return Cred::ssh_key_from_memory(user, None, key, None);
+        }
+        if let Some(token) = creds
+            .token
+            .as_deref()
+            .filter(|_| allowed.contains(CredentialType::USER_PASS_PLAINTEXT))
+        {
+            return Cred::userpass_plaintext(user, token);
+        }
+        if allowed.contains(CredentialType::USERNAME) {
+            return Cred::username(user);
+        }
+        Err(git2::Error::from_str(
+            "the repository wants credentials and the site has none (spec.source.secretRef)",
+        ))
+    });
+    callbacks.certificate_check(move |cert, host| {
+        let Some(hostkey) = cert.as_hostkey() else {
+            // TLS: libgit2 already verified it against the system roots.
+            return Ok(CertificateCheckStatus::CertificatePassthrough);
+        };
+        let Some(known) = &creds.known_hosts else {
+            return Err(git2::Error::from_str(&format!(
+                "ssh host key of {host} cannot be checked: the site's secret has no known_hosts"
+            )));
+        };
+        match hostkey.hostkey() {
+            Some(key) if known_hosts_match(known, host, key) => {
+                Ok(CertificateCheckStatus::CertificateOk)
+            }
+            _ => Err(git2::Error::from_str(&format!(
+                "ssh host key of {host} ({url}) is not in known_hosts"
+            ))),
+        }
+    });
+    callbacks
+}
+
+/// True when `known_hosts` has a line for `host` with exactly `key` (raw key blob).
+pub fn known_hosts_match(known_hosts: &str, host: &str, key: &[u8]) -> bool {
+    use base64::Engine as _;
+    known_hosts.lines().any(|line| {
+        let mut fields = line.split_whitespace();
+        let (Some(hosts), Some(_kind), Some(blob)) = (fields.next(), fields.next(), fields.next())
+        else {
+            return false;
+        };
+        let host_ok = hosts.split(',').any(|h| {
+            let h = h.trim_start_matches('[');
+            h == host || h.split(']').next() == Some(host)
+        });
+        host_ok
+            && base64::engine::general_purpose::STANDARD
+                .decode(blob)
+                .map(|b| b == key)
+                .unwrap_or(false)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_hosts_must_match_host_and_key() {
+        let known =
+            "# comment\ngit.example,10.0.0.1 ssh-ed25519 AAAA\n[git.other]:2222 ssh-rsa AQID\n";
+        assert!(known_hosts_match(known, "git.example", &[0, 0, 0]));
+        assert!(known_hosts_match(known, "git.other", &[1, 2, 3]));
+        assert!(!known_hosts_match(known, "git.example", &[1, 2, 3]));
+        assert!(!known_hosts_match(known, "evil.example", &[0, 0, 0]));
+    }
+
+    #[test]
+    fn credentials_are_never_printed() {
+        let creds = GitCredentials {
+            token: Some("s3cret".into()),
+            identity: Some("KEY".into()),
+            ..Default::default()
+        };
+        let shown = format!("{creds:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("KEY"),
+            "{shown}"
+        );
+    }
+}

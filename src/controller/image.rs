@@ -1,0 +1,755 @@
+//! The image reconciler: keep one image built at its current inputs digest.
+//!
+//! Steps, each returning early: site → inputs digest → the image's Jobs (fold finished ones
+//! into status, supersede outdated ones) → decide (up to date, failed, suspended, or build) →
+//! prune history → status, always written at the end.
+
+use super::context::Context;
+use super::error::{Error, Result};
+use super::outcome::{JobState, current_step, failed_step, job_state, publish_result};
+use super::site::{interval, plan_options, prefixes, publish};
+use crate::api::conditions::{self, reasons, types};
+use crate::api::image::{BuildRecord, CurrentBuild, GentooImageStatus, Phase, SuccessfulBuild};
+use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, annotations, labels};
+use crate::plan::build::{BuildSettings, build_plan};
+use crate::plan::{ImagePlan, ImageRequest, SpecOverrides, plan_image};
+use crate::render::distcc::{distcc_hosts, render_workers};
+use crate::render::job::{BuildContext, SharedClaims, render_job};
+use crate::render::names::dns_label;
+use crate::render::storage::claim_name;
+use crate::site::{ReadOptions, SiteRepo};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, instrument, warn};
+
+/// The path the publish step writes its result to (the termination message).
+pub const RESULT_FILE: &str = "/dev/termination-log";
+
+/// What the reconcile decided, for conditions and events.
+enum Outcome {
+    Building { job: String, new: bool },
+    UpToDate,
+    Failed { step: String, message: String },
+    Suspended,
+}
+
+/// Reconciles one GentooImage.
+#[instrument(skip(image, ctx), fields(image = %image.name_any(), namespace = image.namespace().unwrap_or_default()))]
+pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Action> {
+    let namespace = image
+        .namespace()
+        .ok_or_else(|| Error::InvalidSpec("a GentooImage must be namespaced".into()))?;
+    let name = image.name_any();
+    let api: Api<GentooImage> = Api::namespaced(ctx.client.clone(), &namespace);
+    let before = image.status.clone().unwrap_or_default();
+    let mut status = before.clone();
+    let generation = image.metadata.generation;
+    let now = Time(Timestamp::now());
+    let key = format!("image/{namespace}/{name}");
+
+    let result = sync(&image, &ctx, &namespace, &mut status, &now).await;
+    let mut event: Option<(EventType, &str, String)> = None;
+    let cond = |s: &mut GentooImageStatus, type_: &str, ok: bool, reason: &str, message: String| {
+        conditions::set(
+            &mut s.conditions,
+            conditions::condition(type_, ok, reason, message, generation, &now),
+        );
+    };
+    let digest_short = |s: &GentooImageStatus| {
+        s.inputs_digest
+            .as_deref()
+            .map(short_digest)
+            .unwrap_or_default()
+    };
+    match &result {
+        Ok(Outcome::Building { job, new }) => {
+            let step = status
+                .current_build
+                .as_ref()
+                .and_then(|b| b.step.clone())
+                .unwrap_or_else(|| "pending".into());
+            let message = format!(
+                "building inputs {} in Job {job} (step {step})",
+                digest_short(&status)
+            );
+            cond(
+                &mut status,
+                types::READY,
+                false,
+                reasons::BUILDING,
+                message.clone(),
+            );
+            cond(
+                &mut status,
+                types::RECONCILING,
+                true,
+                reasons::BUILDING,
+                message.clone(),
+            );
+            conditions::remove(&mut status.conditions, types::STALLED);
+            status.phase = Phase::Building;
+            if *new {
+                event = Some((EventType::Normal, reasons::BUILDING, message));
+            }
+        }
+        Ok(Outcome::UpToDate) => {
+            let last = status.last_successful_build.clone().unwrap_or_default();
+            let message = format!(
+                "built inputs {}: {}@{}",
+                short_digest(&last.inputs_digest),
+                last.image.as_deref().unwrap_or("(not pushed)"),
+                last.image_digest.as_deref().unwrap_or("-")
+            );
+            cond(
+                &mut status,
+                types::READY,
+                true,
+                reasons::BUILD_SUCCEEDED,
+                message,
+            );
+            conditions::remove(&mut status.conditions, types::RECONCILING);
+            conditions::remove(&mut status.conditions, types::STALLED);
+            status.phase = Phase::Succeeded;
+        }
+        Ok(Outcome::Failed { step, message }) => {
+            let message = format!("step {step} failed: {message}");
+            cond(
+                &mut status,
+                types::READY,
+                false,
+                reasons::BUILD_FAILED,
+                message.clone(),
+            );
+            cond(
+                &mut status,
+                types::STALLED,
+                true,
+                reasons::BUILD_FAILED,
+                format!(
+                    "{message}\nfix the inputs, or set the {} annotation to retry",
+                    annotations::REBUILD_REQUESTED_AT
+                ),
+            );
+            conditions::remove(&mut status.conditions, types::RECONCILING);
+            status.phase = Phase::Failed;
+        }
+        Ok(Outcome::Suspended) => {
+            cond(
+                &mut status,
+                types::READY,
+                false,
+                reasons::SUSPENDED,
+                "spec.suspend is true: no new builds".into(),
+            );
+            conditions::remove(&mut status.conditions, types::RECONCILING);
+            conditions::remove(&mut status.conditions, types::STALLED);
+            status.phase = Phase::Suspended;
+        }
+        Err(e) => {
+            cond(&mut status, types::READY, false, e.reason(), e.to_string());
+            match e.class() {
+                super::error::Class::Stalled => {
+                    cond(&mut status, types::STALLED, true, e.reason(), e.to_string())
+                }
+                _ => cond(
+                    &mut status,
+                    types::RECONCILING,
+                    true,
+                    e.reason(),
+                    e.to_string(),
+                ),
+            }
+            if !matches!(e, Error::Kube(_))
+                && before.conditions.iter().all(|c| c.reason != e.reason())
+            {
+                event = Some((EventType::Warning, e.reason(), e.to_string()));
+            }
+        }
+    }
+    // Events for builds that finished since the last look.
+    let finished: Vec<&BuildRecord> = status
+        .history
+        .iter()
+        .filter(|h| before.history.iter().all(|b| b.name != h.name))
+        .collect();
+    let finished_events: Vec<(EventType, &str, String)> = finished
+        .iter()
+        .map(|h| match h.result.as_str() {
+            "Succeeded" => (
+                EventType::Normal,
+                reasons::BUILD_SUCCEEDED,
+                format!(
+                    "Job {} built inputs {}",
+                    h.name,
+                    short_digest(&h.inputs_digest)
+                ),
+            ),
+            "Superseded" => (
+                EventType::Normal,
+                reasons::SUPERSEDED,
+                format!("Job {} was superseded by newer inputs", h.name),
+            ),
+            _ => (
+                EventType::Warning,
+                reasons::BUILD_FAILED,
+                format!(
+                    "Job {} failed at step {}",
+                    h.name,
+                    h.step.as_deref().unwrap_or("?")
+                ),
+            ),
+        })
+        .collect();
+    status.short_digest = status
+        .last_successful_build
+        .as_ref()
+        .and_then(|b| b.image_digest.as_deref())
+        .map(short_digest);
+    status.observed_generation = generation;
+    if status != before {
+        patch_status(&api, &name, &status).await?;
+    }
+    for (type_, reason, note) in finished_events.into_iter().chain(event) {
+        publish(&ctx, image.as_ref(), type_, reason, note).await;
+    }
+    match result {
+        Ok(Outcome::Building { .. }) => {
+            ctx.succeeded(&key);
+            Ok(Action::requeue(Duration::from_secs(60)))
+        }
+        Ok(_) => {
+            ctx.succeeded(&key);
+            Ok(Action::requeue(Duration::from_secs(600)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Requeue after a failed reconcile.
+pub fn error_policy(image: Arc<GentooImage>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = format!(
+        "image/{}/{}",
+        image.namespace().unwrap_or_default(),
+        image.name_any()
+    );
+    warn!(image = %image.name_any(), reason = error.reason(), "reconcile failed: {error}");
+    ctx.failed(&key, error)
+}
+
+/// A Job of this image, as far as the decision needs it.
+struct BuildJob {
+    job: Job,
+    name: String,
+    digest: String,
+    state: JobState,
+}
+
+async fn sync(
+    image: &GentooImage,
+    ctx: &Context,
+    namespace: &str,
+    status: &mut GentooImageStatus,
+    now: &Time,
+) -> Result<Outcome> {
+    let name = image.name_any();
+    let sites: Api<GentooSite> = Api::namespaced(ctx.client.clone(), namespace);
+    let site_name = &image.spec.site_ref.name;
+    let site = sites
+        .get_opt(site_name)
+        .await?
+        .ok_or_else(|| Error::SiteNotReady(format!("GentooSite {site_name} does not exist")))?;
+    let revision = site
+        .status
+        .as_ref()
+        .and_then(|s| s.revision.clone())
+        .ok_or_else(|| {
+            Error::SiteNotReady(format!("GentooSite {site_name} has not been fetched yet"))
+        })?;
+    let cache = ctx.site_cache(namespace, site_name);
+    if !cache.exists() {
+        return Err(Error::SiteNotReady(format!(
+            "GentooSite {site_name} is being fetched"
+        )));
+    }
+
+    let (planned, epoch) = plan(image, &site, cache, revision.clone()).await?;
+    let planned = match planned {
+        Ok(p) => p,
+        Err(errors) => {
+            status.inputs_digest = None;
+            let shown: Vec<String> = errors.iter().take(5).map(ToString::to_string).collect();
+            return Err(Error::InvalidSpec(format!(
+                "{}: {}",
+                reasons::INPUTS_INVALID,
+                shown.join("; ")
+            )));
+        }
+    };
+    let desired = planned.inputs_digest.clone();
+    status.inputs_digest = Some(desired.clone());
+
+    let jobs_api: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!("{}={},{}=build", labels::IMAGE, name, labels::COMPONENT);
+    let mut jobs: Vec<BuildJob> = jobs_api
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+        .into_iter()
+        .map(|job| BuildJob {
+            name: job.name_any(),
+            digest: job
+                .annotations()
+                .get(annotations::INPUTS_DIGEST)
+                .cloned()
+                .unwrap_or_default(),
+            state: job_state(&job),
+            job,
+        })
+        .collect();
+    jobs.sort_by_key(|j| j.job.metadata.creation_timestamp.clone().map(|t| t.0));
+
+    // Fold finished builds into status, once each.
+    for j in jobs.iter().filter(|j| j.state != JobState::Running) {
+        if status.history.iter().any(|h| h.name == j.name) {
+            continue;
+        }
+        let pod = build_pod(&pods, &j.name).await?;
+        let record = finished_record(j, pod.as_ref(), now, status, &revision_of(&j.job));
+        status.history.insert(0, record);
+        cleanup_workers(ctx, namespace, &j.name).await?;
+    }
+
+    // Supersede running builds of outdated inputs.
+    for j in jobs
+        .iter()
+        .filter(|j| j.state == JobState::Running && j.digest != desired)
+    {
+        info!(job = %j.name, "superseding build of outdated inputs");
+        jobs_api
+            .delete(&j.name, &DeleteParams::background())
+            .await?;
+        cleanup_workers(ctx, namespace, &j.name).await?;
+        status.history.insert(
+            0,
+            BuildRecord {
+                name: j.name.clone(),
+                inputs_digest: j.digest.clone(),
+                result: "Superseded".into(),
+                step: None,
+                started_at: j.job.metadata.creation_timestamp.clone(),
+                finished_at: Some(now.clone()),
+            },
+        );
+    }
+
+    let token = image
+        .annotations()
+        .get(annotations::REBUILD_REQUESTED_AT)
+        .cloned();
+    let rebuild = token.is_some() && token != status.last_handled_rebuild;
+    let outcome = if let Some(j) = jobs
+        .iter()
+        .find(|j| j.state == JobState::Running && j.digest == desired)
+    {
+        let pod = build_pod(&pods, &j.name).await?;
+        status.current_build = Some(CurrentBuild {
+            name: j.name.clone(),
+            inputs_digest: j.digest.clone(),
+            phase: pod
+                .as_ref()
+                .and_then(|p| p.status.as_ref())
+                .and_then(|s| s.phase.clone())
+                .unwrap_or_else(|| "Pending".into()),
+            step: pod.as_ref().and_then(current_step),
+            started_at: j.job.metadata.creation_timestamp.clone(),
+        });
+        Outcome::Building {
+            job: j.name.clone(),
+            new: false,
+        }
+    } else {
+        status.current_build = None;
+        let last_for_desired = status
+            .history
+            .iter()
+            .find(|h| h.inputs_digest == desired && h.result != "Superseded");
+        let built = status
+            .last_successful_build
+            .as_ref()
+            .is_some_and(|b| b.inputs_digest == desired);
+        if image.spec.suspend {
+            Outcome::Suspended
+        } else if built && !rebuild {
+            Outcome::UpToDate
+        } else if let (Some(failed), false) =
+            (last_for_desired.filter(|h| h.result == "Failed"), rebuild)
+        {
+            let message = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == types::READY && c.reason == reasons::BUILD_FAILED)
+                .map(|c| c.message.clone())
+                .unwrap_or_else(|| format!("Job {} failed", failed.name));
+            Outcome::Failed {
+                step: failed.step.clone().unwrap_or_else(|| "build".into()),
+                message: message.trim_start_matches("step ").to_string(),
+            }
+        } else {
+            let job =
+                create_build(image, &site, ctx, namespace, &planned, &revision, epoch).await?;
+            status.last_handled_rebuild = token;
+            status.current_build = Some(CurrentBuild {
+                name: job.clone(),
+                inputs_digest: desired.clone(),
+                phase: "Pending".into(),
+                step: None,
+                started_at: Some(now.clone()),
+            });
+            Outcome::Building { job, new: true }
+        }
+    };
+
+    // History: newest first, bounded; Jobs beyond it are deleted.
+    let limit = image.spec.history_limit.clamp(1, 50) as usize;
+    status.history.truncate(limit);
+    let finished: Vec<&BuildJob> = jobs
+        .iter()
+        .filter(|j| j.state != JobState::Running)
+        .collect();
+    for j in finished.iter().rev().skip(limit) {
+        jobs_api
+            .delete(&j.name, &DeleteParams::background())
+            .await?;
+    }
+    let _ = interval;
+    Ok(outcome)
+}
+
+fn revision_of(job: &Job) -> String {
+    job.annotations()
+        .get(annotations::REVISION)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The history record of a finished build; a success also becomes the last successful build.
+fn finished_record(
+    j: &BuildJob,
+    pod: Option<&Pod>,
+    now: &Time,
+    status: &mut GentooImageStatus,
+    revision: &str,
+) -> BuildRecord {
+    let finished_at = j
+        .job
+        .status
+        .as_ref()
+        .and_then(|s| s.completion_time.clone())
+        .or_else(|| Some(now.clone()));
+    let mut record = BuildRecord {
+        name: j.name.clone(),
+        inputs_digest: j.digest.clone(),
+        result: "Succeeded".into(),
+        step: None,
+        started_at: j.job.metadata.creation_timestamp.clone(),
+        finished_at: finished_at.clone(),
+    };
+    match &j.state {
+        JobState::Succeeded => match pod.and_then(publish_result) {
+            Some(Ok(result)) => {
+                status.last_successful_build = Some(SuccessfulBuild {
+                    name: j.name.clone(),
+                    inputs_digest: j.digest.clone(),
+                    revision: revision.to_string(),
+                    image: result.image,
+                    image_digest: result.image_digest,
+                    tarball: result.tarball,
+                    tarball_digest: result.tarball_digest,
+                    binpkg_hits: result.binpkg_hits,
+                    compiled: result.compiled,
+                    finished_at,
+                });
+            }
+            Some(Err(why)) => {
+                record.result = "Failed".into();
+                record.step = Some("publish".into());
+                set_failure(status, "publish", &why);
+            }
+            None => {
+                record.result = "Failed".into();
+                record.step = Some("publish".into());
+                set_failure(status, "publish", "the publish step left no result");
+            }
+        },
+        JobState::Failed(why) => {
+            record.result = "Failed".into();
+            let (step, message) = pod
+                .and_then(failed_step)
+                .unwrap_or_else(|| ("build".into(), why.clone()));
+            record.step = Some(step.clone());
+            set_failure(status, &step, &message);
+        }
+        JobState::Running => {}
+    }
+    record
+}
+
+/// Keeps the failure's message in the Ready condition, where the decision reads it back.
+fn set_failure(status: &mut GentooImageStatus, step: &str, message: &str) {
+    let text = format!("step {step} failed: {message}");
+    let now = Time(Timestamp::now());
+    conditions::set(
+        &mut status.conditions,
+        conditions::condition(types::READY, false, reasons::BUILD_FAILED, text, None, &now),
+    );
+}
+
+async fn build_pod(pods: &Api<Pod>, job: &str) -> Result<Option<Pod>> {
+    let list = pods
+        .list(&ListParams::default().labels(&format!("{}={job}", labels::BUILD)))
+        .await?;
+    Ok(list
+        .items
+        .into_iter()
+        .filter(|p| p.labels().get(labels::COMPONENT).map(String::as_str) == Some("build"))
+        .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0)))
+}
+
+async fn cleanup_workers(ctx: &Context, namespace: &str, job: &str) -> Result<()> {
+    let selector = format!("{}={job},{}=distcc", labels::BUILD, labels::COMPONENT);
+    let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
+    let lp = ListParams::default().labels(&selector);
+    for s in sets.list(&lp).await?.items {
+        sets.delete(&s.name_any(), &DeleteParams::background())
+            .await?;
+    }
+    for s in services.list(&lp).await?.items {
+        services
+            .delete(&s.name_any(), &DeleteParams::background())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Plans the image at the site's revision (blocking git reads off the runtime). Also returns
+/// the revision's commit time.
+async fn plan(
+    image: &GentooImage,
+    site: &GentooSite,
+    cache: std::path::PathBuf,
+    revision: String,
+) -> Result<(Result<ImagePlan, Vec<crate::site::SiteError>>, i64)> {
+    let prefixes = prefixes(site)?;
+    let options = plan_options(site);
+    let spec = &image.spec;
+    let request = ImageRequest {
+        cpu: spec.cpu.clone(),
+        portage: spec.portage.clone(),
+        buildhooks: spec.buildhooks.clone().filter(|b| b != "none"),
+        set: spec.set.clone(),
+        spec: SpecOverrides {
+            stage3: spec.stage3.clone(),
+            repo_snapshot: spec.repo_snapshot.clone(),
+            profile: spec.profile.clone(),
+        },
+    };
+    let name = image
+        .annotations()
+        .get(super::site::TUPLE_ANNOTATION)
+        .cloned()
+        .unwrap_or_else(|| image.name_any());
+    tokio::task::spawn_blocking(move || {
+        let repo = SiteRepo::open(&cache).map_err(|e| Error::Read(e.to_string()))?;
+        let epoch = repo
+            .git()
+            .revparse_single(&revision)
+            .and_then(|o| o.peel_to_commit())
+            .map(|c| c.time().seconds())
+            .map_err(|e| Error::Read(format!("revision {revision}: {}", e.message())))?;
+        let snapshot = repo
+            .snapshot(&ReadOptions {
+                tracked_ref: Some(revision),
+                prefixes,
+            })
+            .map_err(|e| Error::Read(e.to_string()))?;
+        Ok((plan_image(&snapshot, &name, &request, &options), epoch))
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+}
+
+async fn create_build(
+    image: &GentooImage,
+    site: &GentooSite,
+    ctx: &Context,
+    namespace: &str,
+    planned: &ImagePlan,
+    revision: &str,
+    epoch: i64,
+) -> Result<String> {
+    let image_name = image.name_any();
+    let digest_hex = planned.inputs_digest.trim_start_matches("sha256:");
+    let stamp = base36(u64::try_from(Timestamp::now().as_second()).unwrap_or(0));
+    let job_name = format!(
+        "{}-{}-{}",
+        dns_label(&[&image_name], 40),
+        &digest_hex[..8.min(digest_hex.len())],
+        stamp
+    );
+    let defaults = &site.spec.image_defaults;
+    let distcc = image
+        .spec
+        .distcc
+        .clone()
+        .or_else(|| defaults.distcc.clone())
+        .filter(|d| d.workers_per_arch > 0);
+    let push_image = image.spec.publish.image.clone().or_else(|| {
+        defaults
+            .registry
+            .as_ref()
+            .map(|r| format!("{}/{}:latest", r.trim_end_matches('/'), image_name))
+    });
+    let settings = BuildSettings {
+        source: site.spec.source.url.clone(),
+        zentoo_image: ctx.settings.zentoo_image.clone(),
+        jobs: ctx.settings.build_jobs,
+        load_average: ctx.settings.build_jobs,
+        distcc_hosts: distcc
+            .as_ref()
+            .map(|d| distcc_hosts(&job_name, namespace, d.workers_per_arch)),
+        push_image,
+        tarball_dir: None,
+        source_date_epoch: epoch,
+    };
+    let plan = build_plan(planned, revision, &settings);
+    let owner = image
+        .controller_owner_ref(&())
+        .ok_or_else(|| Error::Internal("image without uid".into()))?;
+    let storage = &site.spec.storage;
+    let site_name = site.name_any();
+    let mut node_selector = image.spec.node_selector.clone();
+    node_selector.insert("kubernetes.io/arch".into(), plan.publish.oci_arch.clone());
+    let context = BuildContext {
+        name: job_name.clone(),
+        namespace: namespace.to_string(),
+        site: site_name.clone(),
+        image: image_name.clone(),
+        owner,
+        claims: SharedClaims {
+            binpkgs: claim_name(&site_name, "binpkgs", &storage.binpkgs),
+            distfiles: claim_name(&site_name, "distfiles", &storage.distfiles),
+            repo: claim_name(&site_name, "repo", &storage.repo),
+        },
+        node_selector,
+        tolerations: image.spec.tolerations.clone(),
+        resources: image.spec.resources.clone(),
+        active_deadline_seconds: ctx.settings.build_deadline_seconds,
+        service_account: ctx.settings.build_service_account.clone(),
+        git_secret: site.spec.source.secret_ref.as_ref().map(|s| s.name.clone()),
+        registry_secret: defaults
+            .registry_secret_ref
+            .as_ref()
+            .map(|s| s.name.clone()),
+        image_pull_policy: ctx.settings.image_pull_policy.clone(),
+        result_file: RESULT_FILE.into(),
+    };
+    let job = render_job(&plan, &context);
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
+    let created = match jobs.create(&PostParams::default(), &job).await {
+        Ok(created) => created,
+        Err(kube::Error::Api(e)) if e.code == 409 => jobs.get(&job_name).await?,
+        Err(e) => return Err(e.into()),
+    };
+    info!(job = %job_name, inputs = %short_digest(&planned.inputs_digest), "build created");
+    if let Some(distcc) = distcc {
+        let job_owner = OwnerReference {
+            api_version: "batch/v1".into(),
+            kind: "Job".into(),
+            name: job_name.clone(),
+            uid: created.uid().unwrap_or_default(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        };
+        let (service, set) = render_workers(
+            &plan,
+            &context,
+            job_owner,
+            distcc.workers_per_arch,
+            distcc.resources.clone(),
+        );
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        let services: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
+        let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
+        let svc_name = service.name_any();
+        services
+            .patch(
+                &svc_name,
+                &pp,
+                &Patch::Apply(&with_type(&service, "v1", "Service")),
+            )
+            .await?;
+        sets.patch(
+            &set.name_any(),
+            &pp,
+            &Patch::Apply(&with_type(&set, "apps/v1", "StatefulSet")),
+        )
+        .await?;
+    }
+    Ok(job_name)
+}
+
+fn with_type<T: serde::Serialize>(obj: &T, api_version: &str, kind: &str) -> serde_json::Value {
+    let mut value = serde_json::to_value(obj).unwrap_or_default();
+    value["apiVersion"] = api_version.into();
+    value["kind"] = kind.into();
+    value
+}
+
+async fn patch_status(
+    api: &Api<GentooImage>,
+    name: &str,
+    status: &GentooImageStatus,
+) -> Result<()> {
+    let body = serde_json::json!({
+        "apiVersion": "zentoo.dev/v1alpha1",
+        "kind": "GentooImage",
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `sha256:0123456789ab`: a digest shortened for people.
+pub fn short_digest(digest: &str) -> String {
+    digest.chars().take("sha256:".len() + 12).collect()
+}
+
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}

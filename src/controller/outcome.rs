@@ -1,0 +1,239 @@
+//! Reading a build's progress and outcome from its Job and Pod. Pure.
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use serde::Deserialize;
+
+/// Most log text a failure message carries into status.
+pub const MAX_MESSAGE: usize = 1024;
+/// Log lines a failure message keeps.
+pub const TAIL_LINES: usize = 12;
+
+/// Where a Job is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobState {
+    /// Not finished.
+    Running,
+    /// Every step succeeded.
+    Succeeded,
+    /// It failed; why, as the Job says.
+    Failed(String),
+}
+
+/// The state of `job` from its conditions.
+pub fn job_state(job: &Job) -> JobState {
+    let conditions = job.status.as_ref().and_then(|s| s.conditions.as_ref());
+    for c in conditions.into_iter().flatten() {
+        if c.status != "True" {
+            continue;
+        }
+        match c.type_.as_str() {
+            "Complete" => return JobState::Succeeded,
+            "Failed" => {
+                let why = [c.reason.as_deref(), c.message.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                return JobState::Failed(if why.is_empty() {
+                    "the Job failed".into()
+                } else {
+                    why
+                });
+            }
+            _ => {}
+        }
+    }
+    JobState::Running
+}
+
+/// What the publish step reports as its termination message.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishResult {
+    /// The image reference pushed.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Its manifest digest.
+    #[serde(default)]
+    pub image_digest: Option<String>,
+    /// Where the stage tarball went.
+    #[serde(default)]
+    pub tarball: Option<String>,
+    /// Its digest.
+    #[serde(default)]
+    pub tarball_digest: Option<String>,
+    /// Packages compiled by the build step.
+    #[serde(default)]
+    pub compiled: Option<u32>,
+    /// Packages the build step took from binpkgs.
+    #[serde(default)]
+    pub binpkg_hits: Option<u32>,
+}
+
+/// Parses a publish termination message (JSON, at most 4 KiB).
+pub fn parse_publish_result(message: &str) -> Result<PublishResult, String> {
+    if message.len() > 4096 {
+        return Err(format!(
+            "publish result is {} bytes; at most 4096 are read",
+            message.len()
+        ));
+    }
+    serde_json::from_str(message.trim())
+        .map_err(|e| format!("publish result is not the expected JSON: {e}"))
+}
+
+fn statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
+    let status = pod.status.as_ref();
+    let inits = status
+        .and_then(|s| s.init_container_statuses.as_ref())
+        .into_iter()
+        .flatten();
+    let mains = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten();
+    inits.chain(mains)
+}
+
+/// The publish result of a finished build pod, if it left one.
+pub fn publish_result(pod: &Pod) -> Option<Result<PublishResult, String>> {
+    let status = statuses(pod).find(|s| s.name == "publish")?;
+    let message = status
+        .state
+        .as_ref()?
+        .terminated
+        .as_ref()?
+        .message
+        .as_deref()?;
+    Some(parse_publish_result(message))
+}
+
+/// The step a build pod is at: the first container that has not terminated.
+pub fn current_step(pod: &Pod) -> Option<String> {
+    statuses(pod)
+        .find(|s| s.state.as_ref().is_none_or(|st| st.terminated.is_none()))
+        .map(|s| s.name.clone())
+}
+
+/// The step that failed and the end of what it said, if one failed.
+pub fn failed_step(pod: &Pod) -> Option<(String, String)> {
+    statuses(pod).find_map(|s| {
+        let terminated = s.state.as_ref()?.terminated.as_ref()?;
+        (terminated.exit_code != 0).then(|| {
+            let text = terminated.message.as_deref().unwrap_or_default();
+            let tail = tail(text, TAIL_LINES, MAX_MESSAGE);
+            let message = if tail.is_empty() {
+                format!("exit code {}", terminated.exit_code)
+            } else {
+                format!("exit code {}:\n{tail}", terminated.exit_code)
+            };
+            (s.name.clone(), message)
+        })
+    })
+}
+
+/// The last `lines` lines of `text`, at most `max` bytes (cut at a character boundary).
+pub fn tail(text: &str, lines: usize, max: usize) -> String {
+    let all: Vec<&str> = text.trim_end().lines().collect();
+    let kept = all[all.len().saturating_sub(lines)..].join("\n");
+    if kept.len() <= max {
+        return kept;
+    }
+    let mut start = kept.len() - max;
+    while !kept.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("…{}", &kept[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{
+        ContainerState, ContainerStateRunning, ContainerStateTerminated, PodStatus,
+    };
+
+    fn status(name: &str, exit: Option<i32>, message: Option<&str>) -> ContainerStatus {
+        ContainerStatus {
+            name: name.into(),
+            state: Some(match exit {
+                Some(code) => ContainerState {
+                    terminated: Some(ContainerStateTerminated {
+                        exit_code: code,
+                        message: message.map(str::to_string),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                None => ContainerState {
+                    running: Some(ContainerStateRunning::default()),
+                    ..Default::default()
+                },
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn pod(inits: Vec<ContainerStatus>, mains: Vec<ContainerStatus>) -> Pod {
+        Pod {
+            status: Some(PodStatus {
+                init_container_statuses: Some(inits),
+                container_statuses: Some(mains),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_current_step_is_the_first_unfinished_container() {
+        let p = pod(
+            vec![
+                status("materialize", Some(0), None),
+                status("build", None, None),
+                status("assemble", None, None),
+            ],
+            vec![status("publish", None, None)],
+        );
+        assert_eq!(current_step(&p).as_deref(), Some("build"));
+        assert_eq!(failed_step(&p), None);
+    }
+
+    #[test]
+    fn a_failed_step_is_named_with_its_last_lines() {
+        let log: String = (1..=40).map(|i| format!("line {i}\n")).collect();
+        let p = pod(
+            vec![
+                status("materialize", Some(0), None),
+                status("build", Some(4), Some(&log)),
+            ],
+            vec![],
+        );
+        let (step, message) = failed_step(&p).unwrap();
+        assert_eq!(step, "build");
+        assert!(message.starts_with("exit code 4:\nline 29\n"), "{message}");
+        assert!(message.ends_with("line 40"));
+    }
+
+    #[test]
+    fn the_publish_result_is_read_and_bounded() {
+        let json = r#"{"image":"r/x:latest","imageDigest":"sha256:ab","tarball":"t","tarballDigest":"sha256:cd","compiled":3,"binpkgHits":2}"#;
+        let p = pod(vec![], vec![status("publish", Some(0), Some(json))]);
+        let r = publish_result(&p).unwrap().unwrap();
+        assert_eq!(r.image_digest.as_deref(), Some("sha256:ab"));
+        assert_eq!((r.compiled, r.binpkg_hits), (Some(3), Some(2)));
+        assert!(parse_publish_result("{truncated").is_err());
+        assert!(
+            parse_publish_result(&"x".repeat(5000))
+                .unwrap_err()
+                .contains("4096")
+        );
+    }
+
+    #[test]
+    fn tails_are_cut_at_character_boundaries() {
+        let t = tail(&"ä".repeat(600), 5, 101);
+        assert!(t.len() <= 104 && t.starts_with('…'));
+    }
+}

@@ -1,0 +1,461 @@
+//! The site reconciler: fetch, plan, keep one GentooImage per good tuple, report.
+//!
+//! Steps, each returning early: suspend → credentials → fetch → read and plan → storage →
+//! images (apply changed, prune those whose tuple left) → status, always written at the end.
+
+use super::context::Context;
+use super::error::{Error, Result};
+use super::fetch::{GitCredentials, fetch};
+use super::secrets::read_secret;
+use crate::api::conditions::{self, reasons, types};
+use crate::api::site::VolumeSpec;
+use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, GentooSiteStatus, labels};
+use crate::plan::{PlanOptions, SitePlan, SpecDefaults, plan_site};
+use crate::render::names::image_name;
+use crate::render::storage::render_claim;
+use crate::site::{Prefixes, ReadOptions, SiteRepo};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{info, instrument, warn};
+
+/// Annotation on site-made images naming their tuple.
+pub const TUPLE_ANNOTATION: &str = "zentoo.dev/tuple";
+/// Most errors kept in a site's status.
+pub const MAX_STATUS_ERRORS: usize = 100;
+
+/// Plan options from a site's image defaults.
+pub fn plan_options(site: &GentooSite) -> PlanOptions {
+    let d = &site.spec.image_defaults;
+    let mut defaults = SpecDefaults {
+        stage3: d.stage3.clone(),
+        profile: d.profile.clone(),
+        ..SpecDefaults::default()
+    };
+    if let Some(snapshot) = &d.repo_snapshot {
+        defaults.repo_snapshot = snapshot.clone();
+    }
+    PlanOptions { defaults }
+}
+
+/// Branch prefixes of a site, checked.
+pub fn prefixes(site: &GentooSite) -> Result<Prefixes> {
+    Prefixes::new(&site.spec.branches.portage, &site.spec.branches.buildhooks)
+        .map_err(|e| Error::InvalidSpec(format!("spec.branches: {e}")))
+}
+
+/// What a successful sync found.
+struct Synced {
+    revision: String,
+    plan: SitePlan,
+    applied: usize,
+    pruned: Vec<String>,
+}
+
+/// Reconciles one GentooSite.
+#[instrument(skip(site, ctx), fields(site = %site.name_any(), namespace = site.namespace().unwrap_or_default()))]
+pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Action> {
+    let namespace = site
+        .namespace()
+        .ok_or_else(|| Error::InvalidSpec("a GentooSite must be namespaced".into()))?;
+    let name = site.name_any();
+    let api: Api<GentooSite> = Api::namespaced(ctx.client.clone(), &namespace);
+    let before = site.status.clone().unwrap_or_default();
+    let mut status = before.clone();
+    let generation = site.metadata.generation;
+    let now = Time(Timestamp::now());
+    let key = format!("site/{namespace}/{name}");
+
+    let outcome = if site.spec.suspend {
+        Ok(None)
+    } else {
+        sync(&site, &ctx, &namespace, &now).await.map(Some)
+    };
+
+    let mut set = |type_: &str, ok: bool, reason: &str, message: String| {
+        conditions::set(
+            &mut status.conditions,
+            conditions::condition(type_, ok, reason, message, generation, &now),
+        )
+    };
+    let mut event: Option<(EventType, &str, String)> = None;
+    match &outcome {
+        Ok(None) => {
+            set(
+                types::READY,
+                false,
+                reasons::SUSPENDED,
+                "spec.suspend is true: not fetching".into(),
+            );
+            conditions::remove(&mut status.conditions, types::STALLED);
+        }
+        Ok(Some(synced)) => {
+            let errors = &synced.plan.errors;
+            status.revision = Some(synced.revision.clone());
+            status.short_revision = Some(synced.revision.chars().take(12).collect());
+            status.last_fetched = Some(now.clone());
+            status.tuples = Some(u32::try_from(synced.plan.images.len()).unwrap_or(u32::MAX));
+            status.error_count = Some(u32::try_from(errors.len()).unwrap_or(u32::MAX));
+            status.errors = errors.iter().take(MAX_STATUS_ERRORS).cloned().collect();
+            if errors.is_empty() {
+                set(
+                    types::READY,
+                    true,
+                    reasons::PLANNED,
+                    format!(
+                        "{} images planned at {}",
+                        synced.plan.images.len(),
+                        short(&synced.revision)
+                    ),
+                );
+                conditions::remove(&mut status.conditions, types::STALLED);
+            } else {
+                let first = &errors[0];
+                let message = format!(
+                    "{} problem(s), e.g. {first}; {} images planned",
+                    errors.len(),
+                    synced.plan.images.len()
+                );
+                set(types::READY, false, reasons::TUPLE_ERRORS, message.clone());
+                set(types::STALLED, true, reasons::TUPLE_ERRORS, message);
+            }
+            if before.revision.as_deref() != Some(synced.revision.as_str()) {
+                event = Some((
+                    EventType::Normal,
+                    "Fetched",
+                    format!(
+                        "revision {} ({} images, {} applied)",
+                        short(&synced.revision),
+                        synced.plan.images.len(),
+                        synced.applied
+                    ),
+                ));
+            }
+            if !synced.pruned.is_empty() {
+                event = Some((
+                    EventType::Normal,
+                    "Pruned",
+                    format!(
+                        "removed images whose tuple left: {}",
+                        synced.pruned.join(", ")
+                    ),
+                ));
+            }
+        }
+        Err(e) => {
+            set(types::READY, false, e.reason(), e.to_string());
+            if matches!(e.class(), super::error::Class::Stalled) {
+                set(types::STALLED, true, e.reason(), e.to_string());
+            }
+            event = Some((EventType::Warning, e.reason(), e.to_string()));
+        }
+    }
+    conditions::remove(&mut status.conditions, types::RECONCILING);
+    status.observed_generation = generation;
+    if status != before {
+        patch_status(&api, &name, &status).await?;
+    }
+    if let Some((type_, reason, note)) = event {
+        publish(&ctx, site.as_ref(), type_, reason, note).await;
+    }
+    match outcome {
+        Ok(_) => {
+            ctx.succeeded(&key);
+            Ok(Action::requeue(interval(&site)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Requeue after a failed reconcile.
+pub fn error_policy(site: Arc<GentooSite>, error: &Error, ctx: Arc<Context>) -> Action {
+    let key = format!(
+        "site/{}/{}",
+        site.namespace().unwrap_or_default(),
+        site.name_any()
+    );
+    warn!(site = %site.name_any(), reason = error.reason(), "reconcile failed: {error}");
+    ctx.failed(&key, error)
+}
+
+async fn sync(site: &GentooSite, ctx: &Context, namespace: &str, now: &Time) -> Result<Synced> {
+    let prefixes = prefixes(site)?;
+    let source = &site.spec.source;
+    if source.url.trim().is_empty() {
+        return Err(Error::InvalidSpec("spec.source.url is empty".into()));
+    }
+    let creds = match &source.secret_ref {
+        Some(secret) => {
+            let data = read_secret(&ctx.client, namespace, &secret.name).await?;
+            GitCredentials {
+                username: data.get("username").cloned(),
+                token: data.get("token").or_else(|| data.get("password")).cloned(),
+                identity: data.get("identity").cloned(),
+                known_hosts: data.get("known_hosts").cloned(),
+            }
+        }
+        None => GitCredentials::default(),
+    };
+    let cache = ctx.site_cache(namespace, &site.name_any());
+    let (url, want) = (source.url.clone(), source.git_ref.clone());
+    let options = plan_options(site);
+    let (revision, plan) = tokio::task::spawn_blocking(move || -> Result<(String, SitePlan)> {
+        let fetched =
+            fetch(&cache, &url, want.as_deref(), &creds).map_err(|message| Error::Fetch {
+                url: url.clone(),
+                message,
+            })?;
+        let repo = SiteRepo::open(&fetched.path).map_err(|e| Error::Read(e.to_string()))?;
+        let snapshot = repo
+            .snapshot(&ReadOptions {
+                tracked_ref: Some(fetched.revision.clone()),
+                prefixes,
+            })
+            .map_err(|e| Error::Read(e.to_string()))?;
+        Ok((fetched.revision, plan_site(&snapshot, &options)))
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))??;
+    let _ = now;
+
+    ensure_storage(site, ctx, namespace).await?;
+    let (applied, pruned) = apply_images(site, ctx, namespace, &plan).await?;
+    info!(revision = %short(&revision), images = plan.images.len(), errors = plan.errors.len(), applied, pruned = pruned.len(), "site planned");
+    Ok(Synced {
+        revision,
+        plan,
+        applied,
+        pruned,
+    })
+}
+
+/// Creates the site's PersistentVolumeClaims that do not exist yet.
+async fn ensure_storage(site: &GentooSite, ctx: &Context, namespace: &str) -> Result<()> {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), namespace);
+    let owner = site
+        .controller_owner_ref(&())
+        .ok_or_else(|| Error::Internal("site without uid".into()))?;
+    let storage = &site.spec.storage;
+    let kinds: [(&str, &VolumeSpec); 3] = [
+        ("binpkgs", &storage.binpkgs),
+        ("distfiles", &storage.distfiles),
+        ("repo", &storage.repo),
+    ];
+    for (kind, spec) in kinds {
+        let Some(claim) = render_claim(&site.name_any(), namespace, kind, spec, owner.clone())
+        else {
+            continue;
+        };
+        let name = claim.metadata.name.clone().unwrap_or_default();
+        if api.get_opt(&name).await?.is_none() {
+            api.create(&PostParams::default(), &claim).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The spec fields a site sets on the image of one of its tuples; everything else is left to
+/// users (e.g. `suspend`), who share the object under server-side apply.
+fn desired_image(site: &GentooSite, image: &crate::plan::ImagePlan) -> Result<serde_json::Value> {
+    let owner = site
+        .controller_owner_ref(&())
+        .ok_or_else(|| Error::Internal("site without uid".into()))?;
+    let tuple_cpu = image.name.split('-').count() == 4;
+    let mut spec = serde_json::json!({
+        "siteRef": {"name": site.name_any()},
+        "portage": image.portage,
+        "set": image.set,
+    });
+    if let Some(hooks) = &image.buildhooks {
+        spec["buildhooks"] = hooks.clone().into();
+    }
+    if tuple_cpu {
+        spec["cpu"] = image.cpu.clone().into();
+    }
+    Ok(serde_json::json!({
+        "apiVersion": "zentoo.dev/v1alpha1",
+        "kind": "GentooImage",
+        "metadata": {
+            "name": image_name(&site.name_any(), &image.name),
+            "labels": {labels::SITE: site.name_any(), labels::MANAGED_BY: "zentoo"},
+            "annotations": {TUPLE_ANNOTATION: image.name},
+            "ownerReferences": [owner],
+        },
+        "spec": spec,
+    }))
+}
+
+/// Applies the images whose desired spec differs from what exists and prunes the site's images
+/// whose tuple left the tuples file. Images of tuples that only have errors are kept.
+async fn apply_images(
+    site: &GentooSite,
+    ctx: &Context,
+    namespace: &str,
+    plan: &SitePlan,
+) -> Result<(usize, Vec<String>)> {
+    let api: Api<GentooImage> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!("{}={}", labels::SITE, site.name_any());
+    let existing = api.list(&ListParams::default().labels(&selector)).await?;
+    let existing: BTreeMap<String, GentooImage> = existing
+        .items
+        .into_iter()
+        .map(|i| (i.name_any(), i))
+        .collect();
+
+    let mut applied = 0;
+    let mut keep: BTreeSet<String> = BTreeSet::new();
+    for image in &plan.images {
+        let desired = desired_image(site, image)?;
+        let name = image_name(&site.name_any(), &image.name);
+        keep.insert(name.clone());
+        let current = existing
+            .get(&name)
+            .map(|i| serde_json::to_value(&i.spec).unwrap_or_default());
+        if current.is_some_and(|c| spec_matches(&c, &desired["spec"])) {
+            continue;
+        }
+        api.patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&desired),
+        )
+        .await?;
+        applied += 1;
+    }
+    for tuple in plan.errors.iter().filter_map(|e| e.tuple.as_deref()) {
+        keep.insert(image_name(&site.name_any(), tuple));
+    }
+    let uid = site.uid().unwrap_or_default();
+    let mut pruned = Vec::new();
+    for (name, image) in &existing {
+        let owned = image
+            .owner_references()
+            .iter()
+            .any(|o| o.uid == uid && o.controller == Some(true));
+        if owned && !keep.contains(name) {
+            api.delete(name, &DeleteParams::background()).await?;
+            pruned.push(name.clone());
+        }
+    }
+    Ok((applied, pruned))
+}
+
+/// True when every field of `desired` has the same value in `current`.
+fn spec_matches(current: &serde_json::Value, desired: &serde_json::Value) -> bool {
+    match desired.as_object() {
+        Some(fields) => fields.iter().all(|(k, v)| current.get(k) == Some(v)),
+        None => false,
+    }
+}
+
+async fn patch_status(api: &Api<GentooSite>, name: &str, status: &GentooSiteStatus) -> Result<()> {
+    let body = serde_json::json!({
+        "apiVersion": "zentoo.dev/v1alpha1",
+        "kind": "GentooSite",
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Publishes an event about `obj`; failures are logged, never fatal.
+pub async fn publish<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
+        warn!("publishing event {reason}: {e}");
+    }
+}
+
+/// The site's polling interval (default 5 minutes; unparsable values too).
+pub fn interval(site: &GentooSite) -> Duration {
+    parse_duration(&site.spec.source.interval).unwrap_or(Duration::from_secs(300))
+}
+
+/// Parses a Go-style duration: `90s`, `5m`, `1h30m`, `500ms`.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let value: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (unit, len) = ["ms", "s", "m", "h"]
+            .iter()
+            .find(|u| rest.starts_with(**u))
+            .map(|u| (*u, u.len()))?;
+        rest = &rest[len..];
+        total += match unit {
+            "ms" => Duration::from_millis(value),
+            "s" => Duration::from_secs(value),
+            "m" => Duration::from_secs(value.checked_mul(60)?),
+            _ => Duration::from_secs(value.checked_mul(3600)?),
+        };
+    }
+    Some(total)
+}
+
+fn short(revision: &str) -> &str {
+    &revision[..revision.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_go() {
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        for bad in ["", "5", "m", "5x", "-1s", "1.5h"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_spec_matches_when_the_site_fields_agree() {
+        let current =
+            serde_json::json!({"portage": "a", "set": "b", "suspend": true, "historyLimit": 5});
+        assert!(spec_matches(
+            &current,
+            &serde_json::json!({"portage": "a", "set": "b"})
+        ));
+        assert!(!spec_matches(
+            &current,
+            &serde_json::json!({"portage": "a", "set": "c"})
+        ));
+        assert!(!spec_matches(
+            &current,
+            &serde_json::json!({"portage": "a", "cpu": "z"})
+        ));
+    }
+}
