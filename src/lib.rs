@@ -11,4 +11,6 @@ pub mod cli;
 pub mod controller;
 pub mod plan;
 pub mod render;
+pub mod runner;
 pub mod site;
+pub mod steps;

@@ -1,5 +1,6 @@
 //! The `zentoo` command line.
 
+mod build;
 mod controller;
 mod crds;
 mod plan;
@@ -21,6 +22,8 @@ pub struct Cli {
 enum Command {
     /// Show the images a site defines, their inputs digests and what changed.
     Plan(plan::PlanArgs),
+    /// Build tuples of a site on the local Podman or Docker engine.
+    Build(build::BuildArgs),
     /// Run the Kubernetes controller (GentooSite and GentooImage reconcilers).
     Controller(controller::ControllerArgs),
     /// Print the CustomResourceDefinitions (or write them with --dir).
@@ -38,6 +41,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plan(args) => plan::run(args),
+        Command::Build(args) => build::run(args),
         Command::Site(cmd) => site::run(cmd),
         Command::Crds(args) => crds::run(args),
         Command::Controller(args) => controller::run(args),

@@ -1,0 +1,309 @@
+//! `zentoo build` as a library: plan the site, skip what is up to date, materialize, run the
+//! steps of each tuple on the engine (a few at a time), publish, and remember what was built.
+
+use super::engine::Engine;
+use super::publish_step::{PublishRequest, publish_target};
+use super::state::{BuildRecord, State};
+use super::tuple::{Reporter, TupleJob, build_tuple, fresh_dir};
+use super::{Running, volume_name};
+use crate::plan::build::{BuildSettings, Volume, build_plan};
+use crate::plan::{ImagePlan, PlanOptions, SpecDefaults, plan_site};
+use crate::site::materialize::Limits;
+use crate::site::{ReadOptions, SiteError, SiteRepo};
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Every Gentoo arch a stage3 override applies to.
+const ARCHES: [&str; 5] = ["amd64", "arm64", "x86", "riscv", "ppc64"];
+
+/// What to build and how.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// The site repository.
+    pub site: PathBuf,
+    /// Tracked ref and branch prefixes.
+    pub read: ReadOptions,
+    /// Tuples to build; empty with `all` means every good tuple.
+    pub tuples: Vec<String>,
+    /// Build every tuple.
+    pub all: bool,
+    /// Engine address (else `DOCKER_HOST`, else the usual sockets).
+    pub engine: Option<String>,
+    /// Logs, tarballs, work dirs and the state file.
+    pub out: PathBuf,
+    /// Registry prefix to push images under (`host/path`); else images are loaded.
+    pub push: Option<String>,
+    /// Tuples built at once.
+    pub jobs: usize,
+    /// Rebuild even when up to date.
+    pub force: bool,
+    /// Stage3 image for every arch (part of the inputs digest).
+    pub stage3: Option<String>,
+    /// emerge jobs inside each build.
+    pub emerge_jobs: u32,
+}
+
+/// How one tuple ended.
+#[derive(Clone, Debug)]
+pub enum TupleResult {
+    /// Its inputs digest equals its last successful build's.
+    UpToDate(BuildRecord),
+    /// Built now.
+    Built(BuildRecord),
+    /// Its build failed.
+    Failed(String),
+}
+
+/// The outcome of a `zentoo build`.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The site revision built.
+    pub revision: String,
+    /// Per selected tuple, in plan order.
+    pub results: Vec<(String, TupleResult)>,
+    /// Problems of the site that stop tuples (they are not built).
+    pub errors: Vec<SiteError>,
+}
+
+impl Report {
+    /// True when every selected tuple is built or up to date and the site had no errors.
+    pub fn all_good(&self) -> bool {
+        self.errors.is_empty()
+            && self
+                .results
+                .iter()
+                .all(|(_, r)| !matches!(r, TupleResult::Failed(_)))
+    }
+}
+
+/// Plans the site and picks the images to build. Errors here stop everything (no such site,
+/// unknown tuple names); tuple problems are returned in the report instead.
+pub fn select(options: &BuildOptions) -> anyhow::Result<(SiteRepo, Vec<ImagePlan>, Report)> {
+    let repo = SiteRepo::open(&options.site)?;
+    let snapshot = repo.snapshot(&options.read)?;
+    let mut defaults = SpecDefaults::default();
+    if let Some(stage3) = &options.stage3 {
+        defaults.stage3 = ARCHES
+            .iter()
+            .map(|a| (a.to_string(), stage3.clone()))
+            .collect();
+    }
+    let plan = plan_site(&snapshot, &PlanOptions { defaults });
+    let mut report = Report {
+        revision: plan.revision.clone(),
+        ..Report::default()
+    };
+    let images = if options.all {
+        report.errors = plan.errors.clone();
+        plan.images
+    } else if options.tuples.is_empty() {
+        anyhow::bail!("name the tuples to build, or pass --all");
+    } else {
+        let mut picked = Vec::new();
+        for name in &options.tuples {
+            if let Some(image) = plan.images.iter().find(|i| &i.name == name) {
+                picked.push(image.clone());
+            } else if let Some(errors) = Some(
+                plan.errors
+                    .iter()
+                    .filter(|e| e.tuple.as_deref() == Some(name.as_str()))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
+            .filter(|e| !e.is_empty())
+            {
+                report.errors.extend(errors);
+            } else {
+                let known: Vec<&str> = plan.images.iter().map(|i| i.name.as_str()).collect();
+                anyhow::bail!(
+                    "no tuple {name} in {} (tuples: {})",
+                    options.site.display(),
+                    known.join(", ")
+                );
+            }
+        }
+        picked
+    };
+    Ok((repo, images, report))
+}
+
+/// Builds `images` (from [`select`]); what is up to date is skipped unless `force`.
+pub async fn run(
+    options: &BuildOptions,
+    repo: &SiteRepo,
+    images: Vec<ImagePlan>,
+    mut report: Report,
+    running: &Running,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Report> {
+    std::fs::create_dir_all(&options.out)?;
+    let out = options.out.canonicalize()?;
+    let mut state = State::load(&out)?;
+    let mut todo = Vec::new();
+    for image in images {
+        match state.tuples.get(&image.name) {
+            Some(last) if !options.force && last.inputs_digest == image.inputs_digest => {
+                report
+                    .results
+                    .push((image.name.clone(), TupleResult::UpToDate(last.clone())));
+            }
+            _ => todo.push(image),
+        }
+    }
+    if todo.is_empty() {
+        return Ok(report);
+    }
+
+    let engine = Engine::connect(options.engine.as_deref()).await?;
+    let source_date_epoch = commit_time(repo, &report.revision)?;
+    let run_id = format!("{}", std::process::id());
+    let volumes: BTreeMap<Volume, String> = [Volume::Binpkgs, Volume::Distfiles, Volume::Repo]
+        .into_iter()
+        .map(|v| (v, volume_name(&options.site, v)))
+        .collect();
+    let labels = vec![(super::LABEL.to_string(), "zentoo".to_string())];
+    for name in volumes.values() {
+        engine.ensure_volume(name, &labels).await?;
+    }
+
+    let mut jobs = Vec::new();
+    for image in todo {
+        let oci_arch = crate::site::cpus::arch(&image.arch).map_or(image.arch.as_str(), |a| a.oci);
+        if oci_arch != engine.arch {
+            let why = format!(
+                "{} is an {oci_arch} system and the engine at {} runs {}: build it on an {oci_arch} engine or in the cluster",
+                image.name, engine.address, engine.arch
+            );
+            report
+                .results
+                .push((image.name.clone(), TupleResult::Failed(why)));
+            continue;
+        }
+        let settings = BuildSettings {
+            source: options.site.display().to_string(),
+            zentoo_image: String::new(),
+            jobs: options.emerge_jobs,
+            load_average: options.emerge_jobs,
+            distcc_hosts: None,
+            push_image: options
+                .push
+                .as_ref()
+                .map(|prefix| format!("{}/{}:latest", prefix.trim_end_matches('/'), image.name)),
+            tarball_dir: Some(out.join("stages").display().to_string()),
+            source_date_epoch,
+        };
+        let plan = build_plan(&image, &report.revision, &settings);
+        let work = out.join("work").join(&image.name);
+        let job = TupleJob {
+            work_dir: work.join("zentoo"),
+            target_dir: work.join("target"),
+            log_dir: out.join("logs").join(&image.name),
+            volumes: volumes.clone(),
+            run_id: run_id.clone(),
+            plan,
+        };
+        fresh_dir(&work)?;
+        fresh_dir(&job.target_dir)?;
+        if let Err(e) = crate::steps::write_work_dir(
+            repo.git(),
+            &job.plan.materialize,
+            &job.work_dir,
+            &Limits::default(),
+        ) {
+            let why = format!("step materialize failed: {e}");
+            report
+                .results
+                .push((image.name.clone(), TupleResult::Failed(why)));
+            continue;
+        }
+        if let Err(e) = engine.ensure_image(&job.plan.stage3).await {
+            report
+                .results
+                .push((image.name.clone(), TupleResult::Failed(e.to_string())));
+            continue;
+        }
+        jobs.push(job);
+    }
+
+    let state_lock = Mutex::new(&mut state);
+    let results: Vec<(String, TupleResult)> = futures::stream::iter(jobs)
+        .map(|job| {
+            let engine = &engine;
+            let state_lock = &state_lock;
+            let out = &out;
+            let revision = report.revision.clone();
+            let push = options.push.is_some();
+            async move {
+                let name = job.plan.image.clone();
+                let result = build_one(engine, &job, running, reporter, &revision, push).await;
+                if let TupleResult::Built(record) = &result
+                    && let Ok(mut state) = state_lock.lock()
+                {
+                    state.tuples.insert(name.clone(), record.clone());
+                    if let Err(e) = state.save(out) {
+                        tracing::warn!("{e}");
+                    }
+                }
+                (name, result)
+            }
+        })
+        .buffer_unordered(options.jobs.max(1))
+        .collect()
+        .await;
+    report.results.extend(results);
+    Ok(report)
+}
+
+async fn build_one(
+    engine: &Engine,
+    job: &TupleJob,
+    running: &Running,
+    reporter: &dyn Reporter,
+    revision: &str,
+    push: bool,
+) -> TupleResult {
+    let outcome = match build_tuple(engine, job, running, reporter).await {
+        Ok(outcome) => outcome,
+        Err(e) => return TupleResult::Failed(e.to_string()),
+    };
+    reporter.step(&job.plan.image, crate::plan::build::StepName::Publish);
+    let request = PublishRequest {
+        plan: &job.plan,
+        target_dir: &job.target_dir,
+        push,
+    };
+    let published = match publish_target(engine, &request).await {
+        Ok(p) => p,
+        Err(e) => return TupleResult::Failed(format!("step publish failed: {e}")),
+    };
+    // The target root is in the image and tarball now; the work dir holds only inputs.
+    let _ = std::fs::remove_dir_all(&job.target_dir);
+    TupleResult::Built(BuildRecord {
+        inputs_digest: job.plan.inputs_digest.clone(),
+        revision: revision.to_string(),
+        image: published.image,
+        image_digest: published.image_digest,
+        tarball: published.tarball,
+        tarball_digest: published.tarball_digest,
+        compiled: outcome.compiled,
+        binpkg_hits: outcome.binpkg_hits,
+        finished_at: now_rfc3339(),
+    })
+}
+
+/// Commit time of `revision`: the reproducible build time of everything built from it.
+fn commit_time(repo: &SiteRepo, revision: &str) -> anyhow::Result<i64> {
+    let oid = git2::Oid::from_str(revision)?;
+    Ok(repo.git().find_commit(oid)?.time().seconds())
+}
+
+fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+/// The directory of `tuple`'s logs under `out`.
+pub fn log_dir(out: &Path, tuple: &str) -> PathBuf {
+    out.join("logs").join(tuple)
+}
