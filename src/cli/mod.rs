@@ -3,6 +3,7 @@
 mod build;
 mod controller;
 mod crds;
+mod freshroot;
 mod plan;
 mod site;
 
@@ -24,6 +25,8 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Build tuples of a site on the local Podman or Docker engine.
     Build(build::BuildArgs),
+    /// Open a shell (or run a command) in a fresh stage3 with a tuple's config applied.
+    Freshroot(freshroot::FreshrootArgs),
     /// Run the Kubernetes controller (GentooSite and GentooImage reconcilers).
     Controller(controller::ControllerArgs),
     /// Print the CustomResourceDefinitions (or write them with --dir).
@@ -42,6 +45,7 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Plan(args) => plan::run(args),
         Command::Build(args) => build::run(args),
+        Command::Freshroot(args) => freshroot::run(args),
         Command::Site(cmd) => site::run(cmd),
         Command::Crds(args) => crds::run(args),
         Command::Controller(args) => controller::run(args),

@@ -52,6 +52,9 @@ impl Volume {
     }
 }
 
+/// The site's shared volumes (PVCs in a cluster, named volumes locally).
+pub const SHARED_VOLUMES: [Volume; 3] = [Volume::Binpkgs, Volume::Distfiles, Volume::Repo];
+
 /// A volume mounted into a step.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

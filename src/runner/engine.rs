@@ -228,7 +228,8 @@ impl Engine {
     }
 }
 
-fn container_body(spec: &RunSpec) -> ContainerCreateBody {
+/// The engine's create body for `spec`.
+pub(crate) fn container_body(spec: &RunSpec) -> ContainerCreateBody {
     let mounts = spec
         .mounts
         .iter()

@@ -5,6 +5,7 @@
 //! stage3 containers. Each step's output goes to `<out>/logs/<tuple>/<step>.log`.
 
 pub mod engine;
+pub mod freshroot;
 pub mod progress;
 mod publish_step;
 pub mod session;

@@ -6,7 +6,7 @@ use super::publish_step::{PublishRequest, publish_target};
 use super::state::{BuildRecord, State};
 use super::tuple::{Reporter, TupleJob, build_tuple, fresh_dir};
 use super::{Running, volume_name};
-use crate::plan::build::{BuildSettings, Volume, build_plan};
+use crate::plan::build::{BuildSettings, SHARED_VOLUMES, Volume, build_plan};
 use crate::plan::{ImagePlan, PlanOptions, SpecDefaults, plan_site};
 use crate::site::materialize::Limits;
 use crate::site::{ReadOptions, SiteError, SiteRepo};
@@ -159,7 +159,7 @@ pub async fn run(
     let engine = Engine::connect(options.engine.as_deref()).await?;
     let source_date_epoch = commit_time(repo, &report.revision)?;
     let run_id = format!("{}", std::process::id());
-    let volumes: BTreeMap<Volume, String> = [Volume::Binpkgs, Volume::Distfiles, Volume::Repo]
+    let volumes: BTreeMap<Volume, String> = SHARED_VOLUMES
         .into_iter()
         .map(|v| (v, volume_name(&options.site, v)))
         .collect();

@@ -16,10 +16,11 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// The step scripts, by file name, as shipped inside zentoo.
-pub const SCRIPTS: [(&str, &str); 3] = [
+pub const SCRIPTS: [(&str, &str); 4] = [
     ("common.sh", include_str!("common.sh")),
     ("build.sh", include_str!("build.sh")),
     ("assemble.sh", include_str!("assemble.sh")),
+    ("freshroot.sh", include_str!("freshroot.sh")),
 ];
 
 /// Writes the work directory of one build into `dest` (which must not exist or be empty):

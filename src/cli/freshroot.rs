@@ -1,0 +1,107 @@
+//! `zentoo freshroot`: a shell (or a command) in a fresh stage3 with a tuple's config applied.
+
+use crate::plan::build::{BuildSettings, SHARED_VOLUMES, build_plan};
+use crate::runner::freshroot::{freshroot_spec, run_interactive};
+use crate::runner::session::{self, BuildOptions};
+use crate::runner::{Engine, volume_name};
+use crate::site::materialize::Limits;
+use crate::site::{Prefixes, ReadOptions};
+use clap::Args;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct FreshrootArgs {
+    /// The site repository (work tree or bare).
+    #[arg(long, default_value = ".")]
+    site: PathBuf,
+    /// The tuple whose /etc/portage, cpu profile and set to apply.
+    tuple: String,
+    /// The command to run (default: an interactive login shell).
+    #[arg(last = true)]
+    command: Vec<String>,
+    /// Engine API address (default: $DOCKER_HOST, then the usual Podman and Docker sockets).
+    #[arg(long)]
+    engine: Option<String>,
+    /// Stage3 image (default: docker.io/gentoo/stage3:<arch>-openrc).
+    #[arg(long, env = "ZENTOO_STAGE3")]
+    stage3: Option<String>,
+    /// Branch holding `tuples`, `sets/` and `cpus.yaml` (default: HEAD's branch).
+    #[arg(long = "ref")]
+    tracked_ref: Option<String>,
+}
+
+pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
+    let interactive = args.command.is_empty();
+    if interactive && !std::io::stdin().is_terminal() {
+        anyhow::bail!("no command given and stdin is not a terminal: pass `-- COMMAND...`");
+    }
+    let options = BuildOptions {
+        site: args.site.clone(),
+        read: ReadOptions {
+            tracked_ref: args.tracked_ref,
+            prefixes: Prefixes::default(),
+        },
+        tuples: vec![args.tuple.clone()],
+        all: false,
+        engine: args.engine.clone(),
+        out: PathBuf::new(),
+        push: None,
+        jobs: 1,
+        force: true,
+        stage3: args.stage3,
+        emerge_jobs: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+    };
+    let (repo, images, report) = session::select(&options)?;
+    let Some(image) = images.into_iter().next() else {
+        let problems: Vec<String> = report.errors.iter().map(ToString::to_string).collect();
+        anyhow::bail!(
+            "tuple {} cannot be used:\n{}",
+            args.tuple,
+            problems.join("\n")
+        );
+    };
+    let settings = BuildSettings {
+        source: args.site.display().to_string(),
+        zentoo_image: String::new(),
+        jobs: options.emerge_jobs,
+        load_average: options.emerge_jobs,
+        distcc_hosts: None,
+        push_image: None,
+        tarball_dir: None,
+        source_date_epoch: 0,
+    };
+    let plan = build_plan(&image, &report.revision, &settings);
+    let work = tempfile::Builder::new()
+        .prefix("zentoo-freshroot-")
+        .tempdir()?;
+    let work_dir = work.path().join("zentoo");
+    crate::steps::write_work_dir(repo.git(), &plan.materialize, &work_dir, &Limits::default())?;
+    let spec = freshroot_spec(&plan, &args.site, &work_dir, &args.command);
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    let code = runtime.block_on(async {
+        let engine = Engine::connect(args.engine.as_deref()).await?;
+        engine.ensure_image(&plan.stage3).await?;
+        let labels = [(crate::runner::LABEL.to_string(), "zentoo".to_string())];
+        for volume in SHARED_VOLUMES {
+            engine
+                .ensure_volume(&volume_name(&args.site, volume), &labels)
+                .await?;
+        }
+        let result = tokio::select! {
+            r = async {
+                if interactive {
+                    run_interactive(&engine, &spec).await
+                } else {
+                    engine.run(&spec, |line| println!("{line}")).await
+                }
+            } => r,
+            _ = tokio::signal::ctrl_c() => Ok(130),
+        };
+        engine.remove(&spec.name).await;
+        anyhow::Ok(result?)
+    })?;
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
