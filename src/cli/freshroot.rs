@@ -102,6 +102,9 @@ pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
         };
         engine.remove(&spec.name).await;
         anyhow::Ok(result?)
-    })?;
+    });
+    // The stdin reader is a blocking thread stuck in read(2): do not wait for it.
+    runtime.shutdown_background();
+    let code = code?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

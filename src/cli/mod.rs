@@ -4,6 +4,7 @@ mod build;
 mod controller;
 mod crds;
 mod freshroot;
+mod materialize;
 mod plan;
 mod site;
 
@@ -27,6 +28,8 @@ enum Command {
     Build(build::BuildArgs),
     /// Open a shell (or run a command) in a fresh stage3 with a tuple's config applied.
     Freshroot(freshroot::FreshrootArgs),
+    /// Write a build's work directory from git objects (the materialize step of a build).
+    Materialize(materialize::MaterializeArgs),
     /// Run the Kubernetes controller (GentooSite and GentooImage reconcilers).
     Controller(controller::ControllerArgs),
     /// Print the CustomResourceDefinitions (or write them with --dir).
@@ -46,6 +49,7 @@ pub fn run() -> ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Build(args) => build::run(args),
         Command::Freshroot(args) => freshroot::run(args),
+        Command::Materialize(args) => materialize::run(args),
         Command::Site(cmd) => site::run(cmd),
         Command::Crds(args) => crds::run(args),
         Command::Controller(args) => controller::run(args),

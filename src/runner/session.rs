@@ -200,6 +200,7 @@ pub async fn run(
             work_dir: work.join("zentoo"),
             target_dir: work.join("target"),
             log_dir: out.join("logs").join(&image.name),
+            site: options.site.clone(),
             volumes: volumes.clone(),
             run_id: run_id.clone(),
             plan,
