@@ -10,5 +10,6 @@ pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod plan;
+pub mod publish;
 pub mod render;
 pub mod site;
