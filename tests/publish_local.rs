@@ -218,8 +218,7 @@ fn bad_roots_are_clear_errors_and_leave_nothing_behind() {
     .unwrap_err();
     assert!(err.to_string().ends_with("nope: not a directory"), "{err}");
 
-    // An unreadable file (root reads anything: make it a dangling read by a directory
-    // that cannot be listed is not possible either, so use a file that vanishes).
+    // An unreadable file: root reads anything, so pack as `nobody`.
     let root = tmp.path().join("root");
     fs::create_dir_all(root.join("d")).unwrap();
     fs::write(root.join("d/f"), "x").unwrap();
@@ -230,8 +229,7 @@ fn bad_roots_are_clear_errors_and_leave_nothing_behind() {
         std::os::unix::fs::PermissionsExt::from_mode(0o000),
     )
     .unwrap();
-    let as_nobody: Option<String> = None; // the CLI test comes with `zentoo publish`
-    let _ = unsafe_free_nobody;
+    let as_nobody = publish_as_nobody(&root, tmp.path());
     if let Some(message) = as_nobody {
         assert!(message.contains("secret: cannot read file"), "{message}");
     }
@@ -244,7 +242,7 @@ fn bad_roots_are_clear_errors_and_leave_nothing_behind() {
 
 /// Runs `zentoo publish` as `nobody` on `root` so that a 0000 file is unreadable; returns its
 /// stderr (None when `setpriv` is missing).
-fn unsafe_free_nobody(root: &Path, tmp: &Path) -> Option<String> {
+fn publish_as_nobody(root: &Path, tmp: &Path) -> Option<String> {
     let setpriv = Path::new("/usr/bin/setpriv");
     if !setpriv.exists() {
         return None;
@@ -266,4 +264,57 @@ fn unsafe_free_nobody(root: &Path, tmp: &Path) -> Option<String> {
         .unwrap();
     assert!(!o.status.success());
     Some(String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+#[test]
+fn the_cli_prints_json_and_writes_the_termination_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::write(root.join("etc/os-release"), "ID=gentoo\n").unwrap();
+    let log = tmp.path().join("termination-log");
+    let out = run(Command::new(env!("CARGO_BIN_EXE_zentoo"))
+        .env("SOURCE_DATE_EPOCH", EPOCH.to_string())
+        .args(["publish", "--rootfs"])
+        .arg(&root)
+        .arg("--oci-layout")
+        .arg(tmp.path().join("layout"))
+        .arg("--tarball")
+        .arg(tmp.path().join("out"))
+        .args([
+            "--tuple",
+            "amd64-test",
+            "--arch",
+            "amd64",
+            "--output",
+            "json",
+        ])
+        .args(["--annotation", "dev.zentoo.inputs-digest=sha256:00"])
+        .arg("--termination-log")
+        .arg(&log));
+    let result: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(
+        result["imageDigest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert!(
+        result["tarballDigest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert!(
+        result["tarball"]
+            .as_str()
+            .unwrap()
+            .ends_with("/stage3-amd64-test-20231114T221320Z.tar.xz")
+    );
+    let message = fs::read_to_string(&log).unwrap();
+    assert!(message.len() <= 4096);
+    assert_eq!(message, out.trim());
+    let layout = Layout::open(&tmp.path().join("layout")).unwrap();
+    let (_, manifest, _) = oci::read_image(&layout, Some("latest")).unwrap();
+    assert_eq!(manifest.annotations.unwrap()[oci::TUPLE], "amd64-test");
 }

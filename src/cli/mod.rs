@@ -6,6 +6,7 @@ mod crds;
 mod freshroot;
 mod materialize;
 mod plan;
+mod publish;
 mod site;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +35,8 @@ enum Command {
     Controller(controller::ControllerArgs),
     /// Print the CustomResourceDefinitions (or write them with --dir).
     Crds(crds::CrdsArgs),
+    /// Pack a target root into an OCI image and a stage tarball, and publish them.
+    Publish(Box<publish::PublishArgs>),
     /// Work with site repositories.
     #[command(subcommand)]
     Site(site::SiteCommand),
@@ -53,6 +56,7 @@ pub fn run() -> ExitCode {
         Command::Site(cmd) => site::run(cmd),
         Command::Crds(args) => crds::run(args),
         Command::Controller(args) => controller::run(args),
+        Command::Publish(args) => publish::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -5,11 +5,15 @@
 //! The pieces: [`walk`] (sorted walk), [`tar`] (one tar writer), [`compress`], [`oci`]
 //! ([`oci::build_image`]), [`layout`] (OCI layout dir), [`stage`] (stage tarball).
 
+pub mod auth;
 pub mod compress;
 pub mod contents;
+pub mod engine;
 pub mod error;
+pub mod index;
 pub mod layout;
 pub mod oci;
+pub mod registry;
 pub mod result;
 pub mod spec;
 pub mod stage;
