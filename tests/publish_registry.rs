@@ -225,8 +225,11 @@ fn podman_pulls_and_runs_the_pushed_image_and_the_loaded_one() {
     podman(&["rmi", &reference]);
 
     let loaded = format!("localhost/{}:loaded", unique("load"));
-    rt().block_on(engine::load(&layout, &built, &loaded))
-        .unwrap();
+    rt().block_on(async {
+        let docker = engine::connect_default().await?;
+        engine::load(&docker, &layout, &built, &loaded).await
+    })
+    .unwrap();
     assert_eq!(podman(&["run", "--rm", &loaded]), "hello from zentoo\n");
     podman(&["rmi", &loaded]);
 }

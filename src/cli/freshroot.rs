@@ -52,6 +52,7 @@ pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
         force: true,
         stage3: args.stage3,
         emerge_jobs: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        registry: Default::default(),
     };
     let (repo, images, report) = session::select(&options)?;
     let Some(image) = images.into_iter().next() else {

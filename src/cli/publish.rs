@@ -229,7 +229,10 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("pushed {reference}@{digest}");
             }
             if args.load {
-                rt.block_on(publish::engine::load(&layout, &image, reference))?;
+                rt.block_on(async {
+                    let docker = publish::engine::connect_default().await?;
+                    publish::engine::load(&docker, &layout, &image, reference).await
+                })?;
                 eprintln!("loaded {reference}");
             }
         }
@@ -273,6 +276,11 @@ fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
 
 impl RegistryArgs {
     fn client(&self) -> anyhow::Result<publish::registry::Registry> {
+        Ok(publish::registry::Registry::new(self.config()?)?)
+    }
+
+    /// The registry configuration these flags describe.
+    pub(crate) fn config(&self) -> anyhow::Result<publish::registry::RegistryConfig> {
         let mut config = publish::registry::RegistryConfig::default();
         if let Some(creds) = &self.creds {
             let (user, password) = creds
@@ -283,7 +291,7 @@ impl RegistryArgs {
         config.authfile = self.authfile.clone();
         config.ca_file = self.ca_file.clone();
         config.insecure = self.insecure.clone();
-        Ok(publish::registry::Registry::new(config)?)
+        Ok(config)
     }
 }
 

@@ -23,13 +23,22 @@ fn engine_error(operation: &str, message: impl ToString) -> Error {
     }
 }
 
-/// Loads `image` (written to `layout`) into the engine at `$DOCKER_HOST`, tagged `reference`.
-pub async fn load(layout: &Layout, image: &BuiltImage, reference: &str) -> Result<()> {
-    let docker = Docker::connect_with_defaults()
+/// Connects to the engine at `$DOCKER_HOST` (else the platform default).
+pub async fn connect_default() -> Result<Docker> {
+    Docker::connect_with_defaults()
         .map_err(|e| engine_error("connect", e))?
         .negotiate_version()
         .await
-        .map_err(|e| engine_error("connect", super::registry::chain(&e)))?;
+        .map_err(|e| engine_error("connect", super::registry::chain(&e)))
+}
+
+/// Loads `image` (written to `layout`) into the engine `docker`, tagged `reference`.
+pub async fn load(
+    docker: &Docker,
+    layout: &Layout,
+    image: &BuiltImage,
+    reference: &str,
+) -> Result<()> {
     let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(8);
     let layout = layout.clone();
     let image = image.clone();
