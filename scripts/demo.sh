@@ -1,19 +1,45 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: make the example site and plan it.
-# (Local builds on Podman extend this as they land.)
-# Usage: bash scripts/demo.sh [SITE_DIR]
+# The main job on the embedded default: a local build of the example site on Podman.
+#   1. installs what is missing (Debian packages; Rust must be present) and builds zentoo
+#   2. starts Podman's Docker-compatible API socket (tests/cluster/up --only podman)
+#   3. builds the demo stage3 (a stand-in: busybox + an emerge test double, see tests/stage3)
+#   4. creates the example site (zentoo site init), plans it and builds every tuple
+#   5. runs one of the images it made
+# Usage: bash scripts/demo.sh [SITE_DIR [OUT_DIR]]   (defaults under ${TMPDIR:-/tmp})
+# Run it again: everything is "up to date"; commit to the site and run it again to rebuild.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 ensure_rust
 
-site=${1:-${TMPDIR:-/tmp}/zentoo-demo-site}
+tmp=${TMPDIR:-/tmp}
+site=${1:-$tmp/zentoo-demo-site}
+out=${2:-$tmp/zentoo-demo-out}
 cargo build --release --quiet
-zentoo=target/release/zentoo
+zentoo=$PWD/target/release/zentoo
+
+tests/cluster/up --only podman >/dev/null
+# shellcheck source=/dev/null
+source "${ZENTOO_TEST_CACHE:-$HOME/.cache/zentoo-test}/env"
+stage3=$(tests/stage3/build-image 2>/dev/null | tail -n 1)
+echo "engine: $DOCKER_HOST"
+echo "stage3: $stage3 (a stand-in for gentoo/stage3; no registry is reachable here)"
 
 if [ ! -d "$site/.git" ]; then
     "$zentoo" site init "$site"
 fi
 echo
 echo "+ zentoo plan --site $site"
-"$zentoo" plan --site "$site"
+"$zentoo" plan --site "$site" || true
+echo
+echo "+ zentoo build --site $site --all --stage3 $stage3 --out $out"
+"$zentoo" build --site "$site" --all --stage3 "$stage3" --out "$out"
+
+image=localhost/zentoo/server-nodocs-web:latest
+echo
+echo "+ podman run $image (the set has no shell: busybox is lent to it)"
+podman run --rm -v /bin/busybox:/busybox:ro "$image" /busybox sh /usr/sbin/nginx
+echo
+echo "Stage tarballs, DIGESTS and CONTENTS: $out/stages; logs: $out/logs"
+echo "Try: $zentoo freshroot --site $site --stage3 $stage3 base-none-base"
+echo "The Podman API socket stays up for that; stop it with tests/cluster/down."

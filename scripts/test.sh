@@ -21,4 +21,5 @@ source "$env_file"
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+tests/stage3/test    # the test stage3 and the step scripts, on Podman
 cargo test "$@"
