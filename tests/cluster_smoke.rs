@@ -351,3 +351,80 @@ async fn claim_without_a_class_binds_through_the_default_storage_class() {
     assert_eq!(spec.storage_class_name.as_deref(), Some("zentoo-test"));
     assert!(spec.volume_name.is_some(), "bound to a volume");
 }
+
+#[tokio::test]
+async fn failed_init_container_fails_the_pod_like_a_failed_build_step() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let ns = kube.namespace("init").await;
+    let pods: Api<Pod> = ns.api();
+    let step =
+        |name: &str| json!({"name": name, "image": "localhost/zt-none:1", "command": ["true"]});
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "build", "labels": {MANUAL_LABEL: MANUAL}},
+        "spec": {
+            "restartPolicy": "Never",
+            "initContainers": [step("materialize"), step("build"), step("assemble")],
+            "containers": [step("publish")],
+        },
+    }))
+    .expect("pod JSON");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod");
+    wait_for(
+        &pods,
+        "build",
+        "be scheduled",
+        Duration::from_secs(30),
+        |p| p.spec.as_ref().is_some_and(|s| s.node_name.is_some()),
+    )
+    .await;
+
+    let kubelet = ns.kubelet();
+    let after_first = kubelet
+        .set_pod_terminated("build", "materialize", 0, "")
+        .await;
+    assert_eq!(
+        after_first.status.and_then(|s| s.phase).as_deref(),
+        Some("Pending")
+    );
+    let message = "emerge: dev-libs/foo-1.0 failed to compile";
+    kubelet
+        .set_pod_terminated("build", "build", 1, message)
+        .await;
+
+    let status = pods
+        .get("build")
+        .await
+        .expect("get pod")
+        .status
+        .expect("pod status");
+    assert_eq!(status.phase.as_deref(), Some("Failed"));
+    let inits = status
+        .init_container_statuses
+        .expect("init container statuses");
+    let names: Vec<_> = inits.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["materialize", "build", "assemble"]);
+    let term = inits[1]
+        .state
+        .clone()
+        .and_then(|s| s.terminated)
+        .expect("build terminated");
+    assert_eq!(
+        (term.exit_code, term.message.as_deref()),
+        (1, Some(message))
+    );
+    assert!(
+        inits[2].state.as_ref().is_some_and(|s| s.waiting.is_some()),
+        "assemble never ran"
+    );
+    let initialized = status
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "Initialized")
+        .map(|c| c.status);
+    assert_eq!(initialized.as_deref(), Some("False"));
+}

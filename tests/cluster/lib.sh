@@ -103,11 +103,3 @@ free_port() {
 	done
 	die "no free port found"
 }
-
-# port NAME: the port chosen for NAME, stable across runs (kept in $RUN/ports/NAME).
-port() {
-	local f=$RUN/ports/$1
-	mkdir -p "$RUN/ports"
-	[ -s "$f" ] || free_port >"$f"
-	cat "$f"
-}
