@@ -8,13 +8,10 @@ mod support;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, PersistentVolumeClaim, Pod};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
-use kube::runtime::conditions;
-use kube::runtime::wait::await_condition;
 use serde_json::json;
 use std::time::Duration;
 use support::kube::{wait_deleted, wait_for};
@@ -211,24 +208,8 @@ async fn zentoo_crds_are_served_with_list_watch_and_server_side_apply() {
     let Some(kube) = support::kube_env().await else {
         return;
     };
-    let crds: Api<CustomResourceDefinition> = Api::all(kube.client.clone());
+    kube.install_crds().await;
     let ssa = PatchParams::apply("zentoo-test").force();
-    for (_, crd) in zentoo::api::crd::crds() {
-        let name = crd.metadata.name.clone().expect("crd name");
-        crds.patch(&name, &ssa, &Patch::Apply(&crd))
-            .await
-            .expect("apply CRD");
-        let established = tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(crds.clone(), &name, conditions::is_crd_established()),
-        )
-        .await;
-        assert!(
-            matches!(established, Ok(Ok(_))),
-            "CRD {name} not established within 30 s"
-        );
-    }
-
     let ns = kube.namespace("crd").await;
     let sites: Api<GentooSite> = ns.api();
     let mut watch = sites
