@@ -20,7 +20,7 @@ use zentoo::api::GentooSite;
 
 const ARM64_TAINT: &str = "kubernetes.io/arch";
 
-/// A Job of one busybox-ish pod; `arm64` adds the arch selector and the pool's toleration.
+/// A Job of one privileged pod; `arm64` adds the arch selector and the pool's toleration.
 fn job(name: &str, arm64: bool, tolerate: bool, manual: bool) -> Job {
     let mut labels = json!({});
     if manual {
@@ -28,7 +28,11 @@ fn job(name: &str, arm64: bool, tolerate: bool, manual: bool) -> Job {
     }
     let mut pod_spec = json!({
         "restartPolicy": "Never",
-        "containers": [{"name": "main", "image": "localhost/zt-none:1", "command": ["true"]}],
+        // privileged, like zentoo's build step: the apiserver must admit it
+        "containers": [{
+            "name": "main", "image": "localhost/zt-none:1", "command": ["true"],
+            "securityContext": {"privileged": true},
+        }],
     });
     if arm64 {
         pod_spec["nodeSelector"] = json!({"kubernetes.io/arch": "arm64"});
