@@ -75,7 +75,8 @@ start_bg() {
 	local name=$1
 	shift
 	mkdir -p "$PIDS" "$LOGS"
-	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+	# 9>&-: the daemon must not inherit (and so hold) the lock of tests/cluster/up
+	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
 	echo $! >"$PIDS/$name.pid"
 	log "started $name (pid $!, log $LOGS/$name.log)"
 }
