@@ -413,3 +413,48 @@ async fn failed_init_container_fails_the_pod_like_a_failed_build_step() {
         .map(|c| c.status);
     assert_eq!(initialized.as_deref(), Some("False"));
 }
+
+#[tokio::test]
+async fn pod_no_job_owns_becomes_ready_and_keeps_running_like_a_distcc_worker() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let ns = kube.namespace("worker").await;
+    let pods: Api<Pod> = ns.api();
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "distcc-0"},
+        "spec": {
+            "nodeSelector": {"kubernetes.io/arch": "amd64"},
+            "containers": [{"name": "distccd", "image": "localhost/zt-none:1"}],
+        },
+    }))
+    .expect("pod JSON");
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .expect("create pod");
+    let ready = wait_for(
+        &pods,
+        "distcc-0",
+        "be Ready",
+        Duration::from_secs(30),
+        |p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        },
+    )
+    .await;
+    let status = ready.status.expect("pod status");
+    assert_eq!(status.phase.as_deref(), Some("Running"));
+    assert!(status.pod_ip.is_some(), "KWOK gives the pod an IP");
+    // well past KWOK's stage delays it is still running: only Job pods complete
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = pods
+        .get("distcc-0")
+        .await
+        .expect("get pod")
+        .status
+        .expect("pod status");
+    assert_eq!(later.phase.as_deref(), Some("Running"));
+}
