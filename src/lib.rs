@@ -10,6 +10,7 @@ pub mod api;
 pub mod cli;
 pub mod controller;
 pub mod plan;
+pub mod publish;
 pub mod render;
 pub mod runner;
 pub mod site;

@@ -59,6 +59,8 @@ pub struct BuildArgs {
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
+    #[command(flatten)]
+    registry: super::publish::RegistryArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -86,6 +88,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         force: args.force,
         stage3: args.stage3,
         emerge_jobs: args.emerge_jobs.unwrap_or(cpus),
+        registry: args.registry.config()?,
     };
     let (repo, images, report) = session::select(&options)?;
     for error in &report.errors {

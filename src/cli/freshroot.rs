@@ -52,6 +52,7 @@ pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
         force: true,
         stage3: args.stage3,
         emerge_jobs: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+        registry: Default::default(),
     };
     let (repo, images, report) = session::select(&options)?;
     let Some(image) = images.into_iter().next() else {
@@ -102,6 +103,9 @@ pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
         };
         engine.remove(&spec.name).await;
         anyhow::Ok(result?)
-    })?;
+    });
+    // The stdin reader is a blocking thread stuck in read(2): do not wait for it.
+    runtime.shutdown_background();
+    let code = code?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

@@ -4,7 +4,9 @@ mod build;
 mod controller;
 mod crds;
 mod freshroot;
+mod materialize;
 mod plan;
+mod publish;
 mod site;
 
 use clap::{Parser, Subcommand};
@@ -27,10 +29,14 @@ enum Command {
     Build(build::BuildArgs),
     /// Open a shell (or run a command) in a fresh stage3 with a tuple's config applied.
     Freshroot(freshroot::FreshrootArgs),
+    /// Write a build's work directory from git objects (the materialize step of a build).
+    Materialize(materialize::MaterializeArgs),
     /// Run the Kubernetes controller (GentooSite and GentooImage reconcilers).
     Controller(controller::ControllerArgs),
     /// Print the CustomResourceDefinitions (or write them with --dir).
     Crds(crds::CrdsArgs),
+    /// Pack a target root into an OCI image and a stage tarball, and publish them.
+    Publish(Box<publish::PublishArgs>),
     /// Work with site repositories.
     #[command(subcommand)]
     Site(site::SiteCommand),
@@ -46,9 +52,11 @@ pub fn run() -> ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Build(args) => build::run(args),
         Command::Freshroot(args) => freshroot::run(args),
+        Command::Materialize(args) => materialize::run(args),
         Command::Site(cmd) => site::run(cmd),
         Command::Crds(args) => crds::run(args),
         Command::Controller(args) => controller::run(args),
+        Command::Publish(args) => publish::run(*args),
     };
     match result {
         Ok(code) => code,

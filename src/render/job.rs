@@ -267,7 +267,7 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
                 mounts.push(secret_mount("registry-credentials", REGISTRY_CONFIG_DIR));
                 env.push(plain_env("DOCKER_CONFIG", REGISTRY_CONFIG_DIR));
             }
-            command.extend(["--result-file".to_string(), ctx.result_file.clone()]);
+            command.extend(["--termination-log".to_string(), ctx.result_file.clone()]);
             // Root without privileges: it must read every file of the target root, whoever owns it.
             (
                 plan.zentoo_image.clone(),
@@ -472,7 +472,7 @@ pub(crate) mod tests {
                 .command
                 .as_ref()
                 .unwrap()
-                .ends_with(&["--result-file".into(), "/dev/termination-log".into()])
+                .ends_with(&["--termination-log".into(), "/dev/termination-log".into()])
         );
     }
 

@@ -3,7 +3,7 @@
 
 use super::engine::{Engine, EngineError, RunSpec, Source, container_body};
 use super::tuple::container_name;
-use super::{LABEL, volume_name};
+use super::{container_labels, volume_name};
 use crate::plan::build::{BuildPlan, StepName, Volume, WORK_DIR};
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
@@ -56,11 +56,7 @@ pub fn freshroot_spec(
         mounts,
         privileged: true,
         network: "host".into(),
-        labels: vec![
-            (LABEL.into(), "zentoo".into()),
-            ("dev.zentoo.tuple".into(), plan.image.clone()),
-            ("dev.zentoo.step".into(), "freshroot".into()),
-        ],
+        labels: container_labels(site, &plan.image, "freshroot"),
     }
 }
 

@@ -25,6 +25,17 @@ use std::sync::{Arc, Mutex};
 /// Label on everything zentoo creates in the engine.
 pub const LABEL: &str = "dev.zentoo.managed-by";
 
+/// Labels of a container zentoo runs for `tuple`'s `step` of the site at `site`.
+pub fn container_labels(site: &Path, tuple: &str, step: &str) -> Vec<(String, String)> {
+    let site = site.canonicalize().unwrap_or_else(|_| site.to_path_buf());
+    vec![
+        (LABEL.into(), "zentoo".into()),
+        ("dev.zentoo.site".into(), site.display().to_string()),
+        ("dev.zentoo.tuple".into(), tuple.into()),
+        ("dev.zentoo.step".into(), step.into()),
+    ]
+}
+
 /// Containers running now, so Ctrl-C can remove them.
 #[derive(Clone, Default)]
 pub struct Running(Arc<Mutex<BTreeSet<String>>>);

@@ -1,19 +1,26 @@
-//! The publish step of a local build: the assembled target root packed into an OCI image
-//! (loaded into the engine, or pushed) and a stage tarball.
+//! The publish step of a local build: the assembled target root packed by [`crate::publish`]
+//! into an OCI image (loaded into the engine, or pushed) and a stage tarball with its DIGESTS
+//! and CONTENTS. CPU-bound packing runs on a blocking thread.
 
 use super::engine::Engine;
 use crate::plan::build::BuildPlan;
+use crate::publish::registry::{Registry, RegistryConfig};
+use crate::publish::{ImageOptions, Layout, StageOptions, build_image, engine, write_stage};
+use anyhow::Context;
 use std::path::Path;
 
 /// What to publish.
-#[allow(dead_code)] // read once the publisher lands
 pub struct PublishRequest<'a> {
     /// The build's plan (publish targets, annotations, arch).
     pub plan: &'a BuildPlan,
     /// The assembled target root.
     pub target_dir: &'a Path,
-    /// Push to the plan's reference instead of loading into the engine.
-    pub push: bool,
+    /// Where the OCI layout is written (made anew).
+    pub layout_dir: &'a Path,
+    /// Registry settings when the plan pushes.
+    pub registry: &'a RegistryConfig,
+    /// Build time (commit time of the site revision).
+    pub source_date_epoch: i64,
 }
 
 /// What was published.
@@ -29,10 +36,66 @@ pub struct Published {
     pub tarball_digest: Option<String>,
 }
 
-/// Publishes the target root of `request`.
+/// The reference a locally loaded image of `tuple` gets.
+pub fn local_reference(tuple: &str) -> String {
+    format!("localhost/zentoo/{}:latest", tuple.to_ascii_lowercase())
+}
+
+/// Publishes the target root of `request`: pushed to the plan's reference when it has one,
+/// else loaded into `engine` as [`local_reference`]; the stage tarball into the plan's dir.
 pub async fn publish_target(
-    _engine: &Engine,
-    _request: &PublishRequest<'_>,
+    engine: &Engine,
+    request: &PublishRequest<'_>,
 ) -> anyhow::Result<Published> {
-    Ok(Published::default())
+    let plan = request.plan.clone();
+    let root = request.target_dir.to_path_buf();
+    let layout_dir = request.layout_dir.to_path_buf();
+    let epoch = request.source_date_epoch;
+    let (layout, image, stage) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let _ = std::fs::remove_dir_all(&layout_dir);
+        let layout = Layout::create(&layout_dir)?;
+        let mut opts = ImageOptions::new(&plan.publish.oci_arch, epoch);
+        opts.variant = plan.publish.oci_variant.clone();
+        opts.annotations = plan.publish.annotations.clone();
+        opts.ref_name = Some("latest".into());
+        let image = build_image(&root, &layout, &opts)
+            .with_context(|| format!("packing {} into an image", root.display()))?;
+        let stage = match &plan.publish.tarball_dir {
+            Some(dir) => Some(
+                write_stage(
+                    &root,
+                    Path::new(dir),
+                    &StageOptions::new(&plan.image, epoch),
+                )
+                .with_context(|| format!("packing {} into a stage tarball", root.display()))?,
+            ),
+            None => None,
+        };
+        Ok((layout, image, stage))
+    })
+    .await??;
+
+    let reference = match &request.plan.publish.push_image {
+        Some(reference) => {
+            let registry = Registry::new(request.registry.clone())?;
+            registry
+                .push_layout(&layout, Some("latest"), reference)
+                .await
+                .with_context(|| format!("pushing {reference}"))?;
+            reference.clone()
+        }
+        None => {
+            let reference = local_reference(&request.plan.image);
+            engine::load(engine.docker(), &layout, &image, &reference)
+                .await
+                .with_context(|| format!("loading {reference} into the engine"))?;
+            reference
+        }
+    };
+    Ok(Published {
+        image: Some(reference),
+        image_digest: Some(image.manifest.digest),
+        tarball: stage.as_ref().map(|s| s.tarball.display().to_string()),
+        tarball_digest: stage.map(|s| s.sha256),
+    })
 }

@@ -8,6 +8,7 @@ use super::tuple::{Reporter, TupleJob, build_tuple, fresh_dir};
 use super::{Running, volume_name};
 use crate::plan::build::{BuildSettings, SHARED_VOLUMES, Volume, build_plan};
 use crate::plan::{ImagePlan, PlanOptions, SpecDefaults, plan_site};
+use crate::publish::registry::RegistryConfig;
 use crate::site::materialize::Limits;
 use crate::site::{ReadOptions, SiteError, SiteRepo};
 use futures::StreamExt;
@@ -43,6 +44,8 @@ pub struct BuildOptions {
     pub stage3: Option<String>,
     /// emerge jobs inside each build.
     pub emerge_jobs: u32,
+    /// How to reach the registry images are pushed to.
+    pub registry: RegistryConfig,
 }
 
 /// How one tuple ended.
@@ -200,6 +203,7 @@ pub async fn run(
             work_dir: work.join("zentoo"),
             target_dir: work.join("target"),
             log_dir: out.join("logs").join(&image.name),
+            site: options.site.clone(),
             volumes: volumes.clone(),
             run_id: run_id.clone(),
             plan,
@@ -234,10 +238,18 @@ pub async fn run(
             let state_lock = &state_lock;
             let out = &out;
             let revision = report.revision.clone();
-            let push = options.push.is_some();
             async move {
                 let name = job.plan.image.clone();
-                let result = build_one(engine, &job, running, reporter, &revision, push).await;
+                let result = build_one(
+                    engine,
+                    &job,
+                    running,
+                    reporter,
+                    &revision,
+                    options,
+                    source_date_epoch,
+                )
+                .await;
                 if let TupleResult::Built(record) = &result
                     && let Ok(mut state) = state_lock.lock()
                 {
@@ -262,24 +274,29 @@ async fn build_one(
     running: &Running,
     reporter: &dyn Reporter,
     revision: &str,
-    push: bool,
+    options: &BuildOptions,
+    source_date_epoch: i64,
 ) -> TupleResult {
     let outcome = match build_tuple(engine, job, running, reporter).await {
         Ok(outcome) => outcome,
         Err(e) => return TupleResult::Failed(e.to_string()),
     };
     reporter.step(&job.plan.image, crate::plan::build::StepName::Publish);
+    let layout_dir = job.target_dir.with_file_name("oci");
     let request = PublishRequest {
         plan: &job.plan,
         target_dir: &job.target_dir,
-        push,
+        layout_dir: &layout_dir,
+        registry: &options.registry,
+        source_date_epoch,
     };
     let published = match publish_target(engine, &request).await {
         Ok(p) => p,
         Err(e) => return TupleResult::Failed(format!("step publish failed: {e}")),
     };
-    // The target root is in the image and tarball now; the work dir holds only inputs.
+    // The target root is in the image and tarball now.
     let _ = std::fs::remove_dir_all(&job.target_dir);
+    let _ = std::fs::remove_dir_all(&layout_dir);
     TupleResult::Built(BuildRecord {
         inputs_digest: job.plan.inputs_digest.clone(),
         revision: revision.to_string(),

@@ -2,7 +2,7 @@
 
 use super::engine::{Engine, EngineError, RunSpec, Source};
 use super::progress::{Emerging, done_counts, emerging};
-use super::{LABEL, Running};
+use super::{Running, container_labels};
 use crate::plan::build::{BuildPlan, Step, StepImage, StepName, Volume};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -17,6 +17,8 @@ pub const TAIL_LINES: usize = 15;
 pub struct TupleJob {
     /// The plan (steps, publish targets).
     pub plan: BuildPlan,
+    /// The site repository (its path labels the containers).
+    pub site: PathBuf,
     /// The materialized work directory (mounted read-only at the plan's work dir).
     pub work_dir: PathBuf,
     /// The empty target root (mounted at the plan's target dir).
@@ -197,11 +199,7 @@ fn run_spec(job: &TupleJob, step: &Step) -> RunSpec {
             "none"
         }
         .into(),
-        labels: vec![
-            (LABEL.into(), "zentoo".into()),
-            ("dev.zentoo.tuple".into(), job.plan.image.clone()),
-            ("dev.zentoo.step".into(), step.name.as_str().into()),
-        ],
+        labels: container_labels(&job.site, &job.plan.image, step.name.as_str()),
     }
 }
 

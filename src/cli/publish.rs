@@ -1,0 +1,433 @@
+//! `zentoo publish`: a target root → OCI image (layout, engine, registry) and stage tarball;
+//! `zentoo publish index`: one tag for several arches.
+
+use crate::publish::{
+    self, Compression, ImageOptions, Layout, PublishResult, StageOptions, oci, tar::Archived,
+};
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PublishArgs {
+    #[command(subcommand)]
+    command: Option<PublishCommand>,
+    #[command(flatten)]
+    image: ImageArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum PublishCommand {
+    /// Push an OCI image index so one tag serves several arches.
+    Index(IndexArgs),
+}
+
+#[derive(Debug, Args)]
+struct ImageArgs {
+    /// The target root directory to pack.
+    #[arg(long, value_name = "DIR")]
+    rootfs: Option<PathBuf>,
+    /// Image reference (`host[:port]/repo:tag`) to push (--push) or load (--load).
+    #[arg(long, value_name = "REF")]
+    image: Option<String>,
+    /// Write the image into this OCI layout directory (default: a temporary one).
+    #[arg(long, value_name = "DIR")]
+    oci_layout: Option<PathBuf>,
+    /// Write the stage tarball, its .CONTENTS.gz and .DIGESTS into this directory.
+    #[arg(long, value_name = "DIR")]
+    tarball: Option<PathBuf>,
+    /// Tuple naming the tarball and the `dev.zentoo.tuple` annotation (default: --arch).
+    #[arg(long, value_name = "NAME")]
+    tuple: Option<String>,
+    /// OCI architecture of the image (default: this machine's).
+    #[arg(long, value_name = "ARCH")]
+    arch: Option<String>,
+    /// OCI architecture variant (default `v8` for arm64).
+    #[arg(long, value_name = "VARIANT")]
+    variant: Option<String>,
+    /// Layer compression.
+    #[arg(long, value_enum, default_value_t = LayerCompression::Zstd)]
+    compression: LayerCompression,
+    /// Stage tarball compression.
+    #[arg(long, value_enum, default_value_t = TarballCompression::Xz)]
+    tarball_compression: TarballCompression,
+    /// Push the image to --image.
+    #[arg(long, requires = "image")]
+    push: bool,
+    /// Load the image into the engine at $DOCKER_HOST as --image.
+    #[arg(long, requires = "image")]
+    load: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Manifest annotation `KEY=VALUE` (repeatable).
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    annotations: Vec<String>,
+    /// Config label `KEY=VALUE` (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Environment `NAME=value` of the image (repeatable; default a standard PATH).
+    #[arg(long = "env", value_name = "NAME=VALUE")]
+    env: Vec<String>,
+    /// Entrypoint: a JSON array, or one program path.
+    #[arg(long)]
+    entrypoint: Option<String>,
+    /// Default command: a JSON array, or one program path.
+    #[arg(long)]
+    cmd: Option<String>,
+    /// Build time (seconds since the epoch): clamps mtimes, names the tarball.
+    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS")]
+    source_date_epoch: Option<i64>,
+    /// Output format of the result.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// Also write the JSON result here (a Kubernetes termination message, at most 4 KiB).
+    #[arg(long, env = "ZENTOO_TERMINATION_LOG", value_name = "PATH")]
+    termination_log: Option<PathBuf>,
+}
+
+/// How to reach registries.
+#[derive(Debug, Args)]
+pub(crate) struct RegistryArgs {
+    /// Registry credentials `USER:PASSWORD` (else from --authfile).
+    #[arg(long, value_name = "USER:PASSWORD")]
+    creds: Option<String>,
+    /// Docker `config.json` with registry credentials (default: $REGISTRY_AUTH_FILE,
+    /// $DOCKER_CONFIG/config.json, ~/.docker/config.json).
+    #[arg(long, value_name = "PATH")]
+    authfile: Option<PathBuf>,
+    /// Extra CA certificate (PEM) to trust for registries.
+    #[arg(long, value_name = "PATH")]
+    ca_file: Option<PathBuf>,
+    /// Reach this registry over plain HTTP (repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    insecure: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct IndexArgs {
+    /// The index reference to push.
+    reference: String,
+    /// An image reference to include (repeatable; platform from its config).
+    #[arg(long = "from", value_name = "REF", required = true)]
+    from: Vec<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Output format of the result.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LayerCompression {
+    Gzip,
+    Zstd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TarballCompression {
+    Xz,
+    Zstd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Some(PublishCommand::Index(index)) => run_index(index),
+        None => run_image(args.image),
+    }
+}
+
+fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
+    let Some(rootfs) = args.rootfs.clone() else {
+        bail!("--rootfs DIR is required");
+    };
+    if args.oci_layout.is_none() && args.tarball.is_none() && !args.push && !args.load {
+        bail!("nothing to do: give --oci-layout, --tarball, --push or --load");
+    }
+    let epoch = match args.source_date_epoch {
+        Some(e) => e,
+        None => {
+            eprintln!("zentoo: SOURCE_DATE_EPOCH unset: using the current time (not reproducible)");
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        }
+    };
+    let arch = args.arch.clone().unwrap_or_else(host_arch);
+    let annotations = pairs(&args.annotations, "--annotation")?;
+    let tuple = args
+        .tuple
+        .clone()
+        .or_else(|| annotations.get(oci::TUPLE).cloned())
+        .unwrap_or_else(|| arch.clone());
+    let mut result = PublishResult::default();
+
+    let wants_image = args.oci_layout.is_some() || args.push || args.load;
+    let mut temp_layout = None;
+    if wants_image {
+        let dir = match &args.oci_layout {
+            Some(dir) => dir.clone(),
+            None => {
+                let dir = std::env::temp_dir().join(format!(
+                    "zentoo-publish-{}-{}",
+                    std::process::id(),
+                    epoch
+                ));
+                temp_layout = Some(TempDir(dir.clone()));
+                dir
+            }
+        };
+        let layout = Layout::create(&dir)?;
+        let mut opts = ImageOptions::new(&arch, epoch);
+        if args.variant.is_some() {
+            opts.variant = args.variant.clone();
+        }
+        opts.compression = match args.compression {
+            LayerCompression::Gzip => Compression::Gzip,
+            LayerCompression::Zstd => Compression::Zstd,
+        };
+        opts.annotations = annotations;
+        opts.annotations
+            .entry(oci::TUPLE.into())
+            .or_insert(tuple.clone());
+        opts.labels = pairs(&args.labels, "--label")?;
+        opts.env = args.env.clone();
+        opts.entrypoint = args.entrypoint.as_deref().map(command).transpose()?;
+        opts.cmd = args.cmd.as_deref().map(command).transpose()?;
+        opts.ref_name = Some(
+            args.image
+                .as_deref()
+                .map(ref_name)
+                .unwrap_or_else(|| "latest".into()),
+        );
+        let progress = Progress::new("image");
+        let image = publish::build_image_with(&rootfs, &layout, &opts, |a| progress.entry(a))
+            .with_context(|| format!("packing {}", rootfs.display()))?;
+        progress.done(&format!(
+            "image {} ({} entries, layer {} bytes)",
+            image.manifest.digest, image.stats.entries, image.layer.size
+        ));
+        result.image_digest = Some(image.manifest.digest.clone());
+        if let Some(reference) = &args.image {
+            result.image = Some(reference.clone());
+            let rt = runtime()?;
+            if args.push {
+                let client = args.registry.client()?;
+                let digest =
+                    rt.block_on(client.push_layout(&layout, opts.ref_name.as_deref(), reference))?;
+                eprintln!("pushed {reference}@{digest}");
+            }
+            if args.load {
+                rt.block_on(async {
+                    let docker = publish::engine::connect_default().await?;
+                    publish::engine::load(&docker, &layout, &image, reference).await
+                })?;
+                eprintln!("loaded {reference}");
+            }
+        }
+        drop(temp_layout);
+    }
+
+    if let Some(dir) = &args.tarball {
+        let mut opts = StageOptions::new(&tuple, epoch);
+        opts.compression = match args.tarball_compression {
+            TarballCompression::Xz => Compression::Xz,
+            TarballCompression::Zstd => Compression::Zstd,
+        };
+        let progress = Progress::new("tarball");
+        let stage = publish::write_stage_with(&rootfs, dir, &opts, |a| progress.entry(a))
+            .with_context(|| format!("packing {}", rootfs.display()))?;
+        progress.done(&format!(
+            "tarball {} ({})",
+            stage.tarball.display(),
+            stage.sha256
+        ));
+        result.tarball = Some(stage.tarball.display().to_string());
+        result.tarball_digest = Some(stage.sha256);
+    }
+
+    emit(&result, args.output, args.termination_log.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
+    let client = args.registry.client()?;
+    let rt = runtime()?;
+    let digest = rt.block_on(client.push_index(&args.reference, &args.from))?;
+    let result = PublishResult {
+        image: Some(args.reference.clone()),
+        image_digest: Some(digest),
+        ..Default::default()
+    };
+    emit(&result, args.output, None)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+impl RegistryArgs {
+    fn client(&self) -> anyhow::Result<publish::registry::Registry> {
+        Ok(publish::registry::Registry::new(self.config()?)?)
+    }
+
+    /// The registry configuration these flags describe.
+    pub(crate) fn config(&self) -> anyhow::Result<publish::registry::RegistryConfig> {
+        let mut config = publish::registry::RegistryConfig::default();
+        if let Some(creds) = &self.creds {
+            let (user, password) = creds
+                .split_once(':')
+                .context("--creds: expected USER:PASSWORD")?;
+            config.creds = Some((user.into(), password.into()));
+        }
+        config.authfile = self.authfile.clone();
+        config.ca_file = self.ca_file.clone();
+        config.insecure = self.insecure.clone();
+        Ok(config)
+    }
+}
+
+fn emit(
+    result: &PublishResult,
+    output: Output,
+    termination_log: Option<&Path>,
+) -> anyhow::Result<()> {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string(result)?),
+        Output::Text => {
+            for (k, v) in [
+                ("image", &result.image),
+                ("imageDigest", &result.image_digest),
+                ("tarball", &result.tarball),
+                ("tarballDigest", &result.tarball_digest),
+            ] {
+                if let Some(v) = v {
+                    println!("{k}: {v}");
+                }
+            }
+        }
+    }
+    if let Some(path) = termination_log {
+        result.write_termination_log(path)?;
+    }
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// The tag (or `latest`) of a reference, as the name in the OCI layout.
+fn ref_name(reference: &str) -> String {
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    let no_digest = last.split('@').next().unwrap_or(last);
+    match no_digest.split_once(':') {
+        Some((_, tag)) if !tag.is_empty() => tag.into(),
+        _ => "latest".into(),
+    }
+}
+
+fn host_arch() -> String {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "riscv64" => "riscv64",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+    .into()
+}
+
+fn pairs(items: &[String], flag: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|item| {
+            item.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("{flag} {item}: expected KEY=VALUE"))
+        })
+        .collect()
+}
+
+fn command(value: &str) -> anyhow::Result<Vec<String>> {
+    if value.trim_start().starts_with('[') {
+        serde_json::from_str(value)
+            .with_context(|| format!("`{value}`: not a JSON array of strings"))
+    } else {
+        Ok(vec![value.to_string()])
+    }
+}
+
+/// A temporary layout directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A progress bar on a terminal, a summary line otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    start: Instant,
+}
+
+impl Progress {
+    fn new(what: &str) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {prefix} {binary_bytes} ({binary_bytes_per_sec}) {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_prefix(what.to_string());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        });
+        Progress {
+            bar,
+            start: Instant::now(),
+        }
+    }
+
+    fn entry(&self, a: &Archived<'_>) {
+        if let Some(bar) = &self.bar {
+            bar.inc(a.size + 512);
+        }
+    }
+
+    fn done(&self, message: &str) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        eprintln!("{message} in {:.1}s", self.start.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_names_come_from_the_tag() {
+        assert_eq!(ref_name("127.0.0.1:5000/a/b:v1"), "v1");
+        assert_eq!(ref_name("127.0.0.1:5000/a/b"), "latest");
+        assert_eq!(ref_name("r/b@sha256:ab"), "latest");
+        assert_eq!(command(r#"["/bin/sh","-c"]"#).unwrap(), ["/bin/sh", "-c"]);
+        assert_eq!(command("/bin/bash").unwrap(), ["/bin/bash"]);
+    }
+}
