@@ -15,7 +15,7 @@ if [ -s "$env_file" ]; then
 else
     trap 'tests/cluster/down' EXIT
 fi
-tests/cluster/up --no-kube
+tests/cluster/up
 # shellcheck source=/dev/null
 source "$env_file"
 

@@ -34,13 +34,21 @@ go_env() {
 	command -v go >/dev/null 2>&1 || die "go not found (scripts/setup.sh ensure_go installs it)"
 }
 
+# running PID: true while PID is a process that has not exited (an exited one may stay a zombie
+# until init reaps it, which can take seconds).
+running() {
+	local state
+	state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+	[ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
 # pid_alive NAME BINARY: true when $PIDS/NAME.pid names a live process running BINARY.
 # The binary check keeps a recycled pid from being taken for ours.
 pid_alive() {
 	local f=$PIDS/$1.pid pid exe
 	[ -s "$f" ] || return 1
 	pid=$(cat "$f")
-	[ -d "/proc/$pid" ] || return 1
+	running "$pid" || return 1
 	exe=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -d' ' -f1)
 	[ "$exe" = "$2" ]
 }
@@ -53,7 +61,7 @@ stop_pid() {
 		pid=$(cat "$PIDS/$name.pid")
 		kill "$pid" 2>/dev/null || true
 		for i in $(seq 1 100); do
-			[ -d "/proc/$pid" ] || break
+			running "$pid" || break
 			[ "$i" -eq 100 ] && { log "$name ($pid) ignored TERM; KILL"; kill -9 "$pid" 2>/dev/null || true; }
 			sleep 0.1
 		done
@@ -67,7 +75,8 @@ start_bg() {
 	local name=$1
 	shift
 	mkdir -p "$PIDS" "$LOGS"
-	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+	# 9>&-: the daemon must not inherit (and so hold) the lock of tests/cluster/up
+	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
 	echo $! >"$PIDS/$name.pid"
 	log "started $name (pid $!, log $LOGS/$name.log)"
 }
@@ -94,12 +103,4 @@ free_port() {
 		fi
 	done
 	die "no free port found"
-}
-
-# port NAME: the port chosen for NAME, stable across runs (kept in $RUN/ports/NAME).
-port() {
-	local f=$RUN/ports/$1
-	mkdir -p "$RUN/ports"
-	[ -s "$f" ] || free_port >"$f"
-	cat "$f"
 }

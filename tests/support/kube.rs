@@ -54,6 +54,31 @@ async fn client_from(kubeconfig: &Path) -> Client {
 }
 
 impl Kube {
+    /// Applies zentoo's CRDs (server-side, so again and again is fine) and waits, at most 30 s
+    /// each, until the apiserver serves them.
+    pub async fn install_crds(&self) {
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+        use kube::api::{Patch, PatchParams};
+        use kube::runtime::conditions::is_crd_established;
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        let ssa = PatchParams::apply("zentoo-test").force();
+        for (_, crd) in zentoo::api::crd::crds() {
+            let name = crd.metadata.name.clone().expect("CRD name");
+            crds.patch(&name, &ssa, &Patch::Apply(&crd))
+                .await
+                .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
+            let established = tokio::time::timeout(
+                Duration::from_secs(30),
+                await_condition(crds.clone(), &name, is_crd_established()),
+            )
+            .await;
+            assert!(
+                matches!(established, Ok(Ok(_))),
+                "CRD {name} not established within 30 s"
+            );
+        }
+    }
+
     /// A new namespace `zt-<prefix>-<random>`, deleted when the guard drops (after dumping its
     /// pods, jobs, claims and events when the test is panicking).
     pub async fn namespace(&self, prefix: &str) -> TestNamespace {
