@@ -3,6 +3,7 @@
 mod controller;
 mod crds;
 mod plan;
+mod progress;
 mod publish;
 mod site;
 
