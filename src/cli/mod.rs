@@ -6,6 +6,7 @@ mod crds;
 mod freshroot;
 mod materialize;
 mod plan;
+mod progress;
 mod publish;
 mod site;
 

@@ -1,17 +1,13 @@
 //! `zentoo publish`: a target root → OCI image (layout, engine, registry) and stage tarball;
 //! `zentoo publish index`: one tag for several arches.
 
-use crate::publish::{
-    self, Compression, ImageOptions, Layout, PublishResult, StageOptions, oci, tar::Archived,
-};
+use super::progress::Progress;
+use crate::publish::{self, Compression, ImageOptions, Layout, PublishResult, StageOptions, oci};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -375,46 +371,6 @@ struct TempDir(PathBuf);
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A progress bar on a terminal, a summary line otherwise.
-struct Progress {
-    bar: Option<ProgressBar>,
-    start: Instant,
-}
-
-impl Progress {
-    fn new(what: &str) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {prefix} {binary_bytes} ({binary_bytes_per_sec}) {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.set_prefix(what.to_string());
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        Progress {
-            bar,
-            start: Instant::now(),
-        }
-    }
-
-    fn entry(&self, a: &Archived<'_>) {
-        if let Some(bar) = &self.bar {
-            bar.inc(a.size + 512);
-        }
-    }
-
-    fn done(&self, message: &str) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-        eprintln!("{message} in {:.1}s", self.start.elapsed().as_secs_f64());
     }
 }
 

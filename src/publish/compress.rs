@@ -67,6 +67,9 @@ pub enum Encoder<W: Write> {
 /// xz block size: fixed, so multi-threaded output is the same whatever the thread count.
 const XZ_BLOCK: u64 = 24 << 20;
 
+/// Memory xz may use across its threads.
+const XZ_MEMLIMIT: u64 = 320 << 20;
+
 impl<W: Write> Encoder<W> {
     /// A compressor writing to `inner`.
     pub fn new(format: Compression, inner: W) -> io::Result<Self> {
@@ -84,6 +87,9 @@ impl<W: Write> Encoder<W> {
                 let stream = liblzma::stream::MtStreamBuilder::new()
                     .preset(6)
                     .threads(workers().clamp(1, 4))
+                    // liblzma drops threads to stay under this (a 512 MiB publish container);
+                    // the output does not change with the thread count.
+                    .memlimit_threading(XZ_MEMLIMIT)
                     .block_size(XZ_BLOCK)
                     .check(liblzma::stream::Check::Crc64)
                     .encoder()

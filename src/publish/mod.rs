@@ -2,8 +2,16 @@
 //! layout, loaded into an engine, pushed to a registry, gathered into a multi-arch index) and
 //! a Gentoo stage tarball with its `.DIGESTS` and `.CONTENTS.gz`.
 //!
-//! The pieces: [`walk`] (sorted walk), [`tar`] (one tar writer), [`compress`], [`oci`]
-//! ([`oci::build_image`]), [`layout`] (OCI layout dir), [`stage`] (stage tarball).
+//! - [`walk`]: sorted walk of the root, hard links by (device, inode), xattrs.
+//! - [`tar`]: the one tar writer (layers and stage tarballs), PAX records, numeric owners.
+//! - [`compress`]: gzip / zstd / xz and the hashing writer.
+//! - [`oci`]: [`build_image`] → layer, config, manifest in a [`Layout`].
+//! - [`stage`]: [`write_stage`] → `stage3-<tuple>-<stamp>.tar.xz` + `.CONTENTS.gz` + `.DIGESTS`.
+//! - [`registry`]: push a layout's image; [`index`]: multi-arch index; [`engine`]: load.
+//! - [`result`]: the `{image, imageDigest, tarball, tarballDigest}` report.
+//!
+//! Everything is reproducible: the same root content and `SOURCE_DATE_EPOCH` give the same
+//! bytes, whatever the on-disk mtimes (later than the epoch) or creation order.
 
 pub mod auth;
 pub mod compress;
@@ -25,5 +33,6 @@ pub use compress::Compression;
 pub use error::{Error, Result};
 pub use layout::Layout;
 pub use oci::{BuiltImage, ImageOptions, build_image, build_image_with};
+pub use registry::{Registry, RegistryConfig, UploadMode};
 pub use result::PublishResult;
 pub use stage::{StageOptions, StageTarball, write_stage, write_stage_with};
