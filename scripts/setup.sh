@@ -1,4 +1,5 @@
 # Shared set-up for scripts/demo.sh and scripts/test.sh: installs what is missing.
+# shellcheck shell=bash
 # Sourced, not run.
 
 # Installs the Debian packages named that are not installed yet.
@@ -24,4 +25,35 @@ ensure_rust() {
         echo "setup: cargo not found: install Rust (rustup) and retry" >&2
         return 1
     }
+}
+
+# Makes sure a Go toolchain (for the test harness's Go-built servers) is on PATH. Without one,
+# fetches the toolchain module golang.org/toolchain from the Go module proxy, the way the go
+# command's GOTOOLCHAIN does, into the harness cache.
+ZENTOO_GO_VERSION=${ZENTOO_GO_VERSION:-1.26.8}
+ensure_go() {
+    if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+        export PATH="/usr/local/go/bin:$PATH"
+    fi
+    command -v go >/dev/null 2>&1 && return 0
+    local cache=${ZENTOO_TEST_CACHE:-$HOME/.cache/zentoo-test} arch proxy mod dir
+    case $(uname -m) in
+    x86_64) arch=amd64 ;;
+    aarch64) arch=arm64 ;;
+    *) echo "setup: no Go toolchain for $(uname -m)" >&2; return 1 ;;
+    esac
+    mod="v0.0.1-go$ZENTOO_GO_VERSION.linux-$arch"
+    dir="$cache/go/toolchain/golang.org/toolchain@$mod"
+    if [ ! -x "$dir/bin/go" ]; then
+        ensure_apt curl unzip ca-certificates
+        proxy=${GOPROXY:-https://proxy.golang.org}
+        proxy=${proxy%%,*}
+        echo "setup: fetching Go $ZENTOO_GO_VERSION from the Go module proxy" >&2
+        mkdir -p "$cache/go/toolchain"
+        curl -fsSL --retry 3 -o "$cache/go/toolchain/go.zip" "$proxy/golang.org/toolchain/@v/$mod.zip"
+        (cd "$cache/go/toolchain" && unzip -q -o go.zip && rm -f go.zip)
+        chmod +x "$dir"/bin/* "$dir"/pkg/tool/*/* 2>/dev/null || true
+    fi
+    export PATH="$dir/bin:$PATH"
+    go version >/dev/null
 }

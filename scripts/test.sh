@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, unit tests and tests against real servers.
-# Installs what is missing first. Usage: bash scripts/test.sh [cargo test args...]
+# Installs what is missing first, and brings the test harness (tests/cluster/up: a Kubernetes
+# control plane with KWOK nodes, Podman's API, two registries) up before the tests and down
+# after, unless it was already up. Usage: bash scripts/test.sh [cargo test args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 ensure_rust
+ensure_go
+
+env_file=${ZENTOO_TEST_CACHE:-$HOME/.cache/zentoo-test}/env
+if [ -s "$env_file" ]; then
+    echo "test: the harness was up already; leaving it up" >&2
+else
+    trap 'tests/cluster/down' EXIT
+fi
+tests/cluster/up --no-kube
+# shellcheck source=/dev/null
+source "$env_file"
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
