@@ -368,3 +368,81 @@ where
         .await
         .unwrap_or_else(|e| panic!("patch {name}: {e}"));
 }
+
+/// Everything one controller test runs against; dropped in reverse order of need.
+pub struct Env {
+    pub controller: Option<Controller>,
+    pub git: GitDaemon,
+    pub repo: Site,
+    pub cache: TempDir,
+    pub ns: TestNamespace,
+}
+
+/// A namespace with the CRDs, a standard site repository with `tuples` served by git daemon,
+/// the controller running, and GentooSite `demo` polling it every `interval`.
+pub async fn setup(kube: &crate::support::Kube, prefix: &str, tuples: &str, interval: &str) -> Env {
+    let ns = kube.namespace(prefix).await;
+    install_crds(&ns).await;
+    let repo = Site::standard(tuples);
+    let git = GitDaemon::serve(&repo);
+    let cache = TempDir::new().expect("cache dir");
+    let controller = Some(Controller::start(&ns, &cache));
+    create_site(&ns, &site_object("demo", &git.url, interval)).await;
+    Env {
+        controller,
+        git,
+        repo,
+        cache,
+        ns,
+    }
+}
+
+/// Waits until image `image` has `n` build Jobs and returns them, oldest first.
+pub async fn wait_jobs(ns: &TestNamespace, image: &str, n: usize) -> Vec<Job> {
+    eventually(
+        ns,
+        Duration::from_secs(60),
+        &format!("{n} Job(s) of {image}"),
+        || async {
+            let found = jobs(ns, image).await;
+            (found.len() == n).then_some(found)
+        },
+    )
+    .await
+}
+
+/// Waits until the image's Ready condition has `status` (and `reason`, when given).
+pub async fn wait_ready(
+    ns: &TestNamespace,
+    image: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> GentooImage {
+    let api = ns.api::<GentooImage>();
+    eventually(
+        ns,
+        Duration::from_secs(60),
+        &format!("{image} Ready={status} {reason:?}"),
+        || async {
+            let img = api.get(image).await.ok()?;
+            let (s, r, _) = condition(&img, "Ready")?;
+            (s == status && reason.is_none_or(|want| want == r)).then_some(img)
+        },
+    )
+    .await
+}
+
+/// Waits until site `demo` reports `revision`.
+pub async fn wait_revision(ns: &TestNamespace, revision: &str) -> GentooSite {
+    let api = ns.api::<GentooSite>();
+    eventually(
+        ns,
+        Duration::from_secs(60),
+        &format!("site at {revision}"),
+        || async {
+            let site = api.get("demo").await.ok()?;
+            (site.status.as_ref()?.revision.as_deref() == Some(revision)).then_some(site)
+        },
+    )
+    .await
+}
