@@ -61,6 +61,7 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         image_pull_policy: args.image_pull_policy,
         build_jobs: args.build_jobs,
         instance: std::env::var("POD_NAME").unwrap_or_else(|_| "zentoo".into()),
+        build_pod_labels: Default::default(),
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {

@@ -4,7 +4,7 @@ use super::error::{Class, Error, backoff};
 use kube::Client;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -25,6 +25,8 @@ pub struct Settings {
     pub build_jobs: u32,
     /// Identity in events.
     pub instance: String,
+    /// Extra labels on build pods (e.g. for a scheduler or a test kubelet).
+    pub build_pod_labels: BTreeMap<String, String>,
 }
 
 impl Default for Settings {
@@ -37,6 +39,7 @@ impl Default for Settings {
             image_pull_policy: "IfNotPresent".into(),
             build_jobs: 4,
             instance: "zentoo".into(),
+            build_pod_labels: BTreeMap::new(),
         }
     }
 }

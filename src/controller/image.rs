@@ -4,35 +4,25 @@
 //! into status, supersede outdated ones) → decide (up to date, failed, suspended, or build) →
 //! prune history → status, always written at the end.
 
+use super::build::{cleanup_workers, create_build, plan};
 use super::context::Context;
 use super::error::{Error, Result};
 use super::outcome::{JobState, current_step, failed_step, job_state, publish_result};
-use super::site::{interval, plan_options, prefixes, publish};
+use super::site::{interval, publish};
 use crate::api::conditions::{self, reasons, types};
 use crate::api::image::{BuildRecord, CurrentBuild, GentooImageStatus, Phase, SuccessfulBuild};
 use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, annotations, labels};
-use crate::plan::build::{BuildSettings, build_plan};
-use crate::plan::{ImagePlan, ImageRequest, SpecOverrides, plan_image};
-use crate::render::distcc::{distcc_hosts, render_workers};
-use crate::render::job::{BuildContext, SharedClaims, render_job};
-use crate::render::names::dns_label;
-use crate::render::storage::claim_name;
-use crate::site::{ReadOptions, SiteRepo};
-use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Pod, Service};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::{Resource, ResourceExt};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, instrument, warn};
-
-/// The path the publish step writes its result to (the termination message).
-pub const RESULT_FILE: &str = "/dev/termination-log";
 
 /// What the reconcile decided, for conditions and events.
 enum Outcome {
@@ -525,197 +515,6 @@ async fn build_pod(pods: &Api<Pod>, job: &str) -> Result<Option<Pod>> {
         .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0)))
 }
 
-async fn cleanup_workers(ctx: &Context, namespace: &str, job: &str) -> Result<()> {
-    let selector = format!("{}={job},{}=distcc", labels::BUILD, labels::COMPONENT);
-    let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
-    let services: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
-    let lp = ListParams::default().labels(&selector);
-    for s in sets.list(&lp).await?.items {
-        sets.delete(&s.name_any(), &DeleteParams::background())
-            .await?;
-    }
-    for s in services.list(&lp).await?.items {
-        services
-            .delete(&s.name_any(), &DeleteParams::background())
-            .await?;
-    }
-    Ok(())
-}
-
-/// Plans the image at the site's revision (blocking git reads off the runtime). Also returns
-/// the revision's commit time.
-async fn plan(
-    image: &GentooImage,
-    site: &GentooSite,
-    cache: std::path::PathBuf,
-    revision: String,
-) -> Result<(Result<ImagePlan, Vec<crate::site::SiteError>>, i64)> {
-    let prefixes = prefixes(site)?;
-    let options = plan_options(site);
-    let spec = &image.spec;
-    let request = ImageRequest {
-        cpu: spec.cpu.clone(),
-        portage: spec.portage.clone(),
-        buildhooks: spec.buildhooks.clone().filter(|b| b != "none"),
-        set: spec.set.clone(),
-        spec: SpecOverrides {
-            stage3: spec.stage3.clone(),
-            repo_snapshot: spec.repo_snapshot.clone(),
-            profile: spec.profile.clone(),
-        },
-    };
-    let name = image
-        .annotations()
-        .get(super::site::TUPLE_ANNOTATION)
-        .cloned()
-        .unwrap_or_else(|| image.name_any());
-    tokio::task::spawn_blocking(move || {
-        let repo = SiteRepo::open(&cache).map_err(|e| Error::Read(e.to_string()))?;
-        let epoch = repo
-            .git()
-            .revparse_single(&revision)
-            .and_then(|o| o.peel_to_commit())
-            .map(|c| c.time().seconds())
-            .map_err(|e| Error::Read(format!("revision {revision}: {}", e.message())))?;
-        let snapshot = repo
-            .snapshot(&ReadOptions {
-                tracked_ref: Some(revision),
-                prefixes,
-            })
-            .map_err(|e| Error::Read(e.to_string()))?;
-        Ok((plan_image(&snapshot, &name, &request, &options), epoch))
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?
-}
-
-async fn create_build(
-    image: &GentooImage,
-    site: &GentooSite,
-    ctx: &Context,
-    namespace: &str,
-    planned: &ImagePlan,
-    revision: &str,
-    epoch: i64,
-) -> Result<String> {
-    let image_name = image.name_any();
-    let digest_hex = planned.inputs_digest.trim_start_matches("sha256:");
-    let stamp = base36(u64::try_from(Timestamp::now().as_second()).unwrap_or(0));
-    let job_name = format!(
-        "{}-{}-{}",
-        dns_label(&[&image_name], 40),
-        &digest_hex[..8.min(digest_hex.len())],
-        stamp
-    );
-    let defaults = &site.spec.image_defaults;
-    let distcc = image
-        .spec
-        .distcc
-        .clone()
-        .or_else(|| defaults.distcc.clone())
-        .filter(|d| d.workers_per_arch > 0);
-    let push_image = image.spec.publish.image.clone().or_else(|| {
-        defaults
-            .registry
-            .as_ref()
-            .map(|r| format!("{}/{}:latest", r.trim_end_matches('/'), image_name))
-    });
-    let settings = BuildSettings {
-        source: site.spec.source.url.clone(),
-        zentoo_image: ctx.settings.zentoo_image.clone(),
-        jobs: ctx.settings.build_jobs,
-        load_average: ctx.settings.build_jobs,
-        distcc_hosts: distcc
-            .as_ref()
-            .map(|d| distcc_hosts(&job_name, namespace, d.workers_per_arch)),
-        push_image,
-        tarball_dir: None,
-        source_date_epoch: epoch,
-    };
-    let plan = build_plan(planned, revision, &settings);
-    let owner = image
-        .controller_owner_ref(&())
-        .ok_or_else(|| Error::Internal("image without uid".into()))?;
-    let storage = &site.spec.storage;
-    let site_name = site.name_any();
-    let mut node_selector = image.spec.node_selector.clone();
-    node_selector.insert("kubernetes.io/arch".into(), plan.publish.oci_arch.clone());
-    let context = BuildContext {
-        name: job_name.clone(),
-        namespace: namespace.to_string(),
-        site: site_name.clone(),
-        image: image_name.clone(),
-        owner,
-        claims: SharedClaims {
-            binpkgs: claim_name(&site_name, "binpkgs", &storage.binpkgs),
-            distfiles: claim_name(&site_name, "distfiles", &storage.distfiles),
-            repo: claim_name(&site_name, "repo", &storage.repo),
-        },
-        node_selector,
-        tolerations: image.spec.tolerations.clone(),
-        resources: image.spec.resources.clone(),
-        active_deadline_seconds: ctx.settings.build_deadline_seconds,
-        service_account: ctx.settings.build_service_account.clone(),
-        git_secret: site.spec.source.secret_ref.as_ref().map(|s| s.name.clone()),
-        registry_secret: defaults
-            .registry_secret_ref
-            .as_ref()
-            .map(|s| s.name.clone()),
-        image_pull_policy: ctx.settings.image_pull_policy.clone(),
-        result_file: RESULT_FILE.into(),
-    };
-    let job = render_job(&plan, &context);
-    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
-    let created = match jobs.create(&PostParams::default(), &job).await {
-        Ok(created) => created,
-        Err(kube::Error::Api(e)) if e.code == 409 => jobs.get(&job_name).await?,
-        Err(e) => return Err(e.into()),
-    };
-    info!(job = %job_name, inputs = %short_digest(&planned.inputs_digest), "build created");
-    if let Some(distcc) = distcc {
-        let job_owner = OwnerReference {
-            api_version: "batch/v1".into(),
-            kind: "Job".into(),
-            name: job_name.clone(),
-            uid: created.uid().unwrap_or_default(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
-        };
-        let (service, set) = render_workers(
-            &plan,
-            &context,
-            job_owner,
-            distcc.workers_per_arch,
-            distcc.resources.clone(),
-        );
-        let pp = PatchParams::apply(FIELD_MANAGER).force();
-        let services: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
-        let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
-        let svc_name = service.name_any();
-        services
-            .patch(
-                &svc_name,
-                &pp,
-                &Patch::Apply(&with_type(&service, "v1", "Service")),
-            )
-            .await?;
-        sets.patch(
-            &set.name_any(),
-            &pp,
-            &Patch::Apply(&with_type(&set, "apps/v1", "StatefulSet")),
-        )
-        .await?;
-    }
-    Ok(job_name)
-}
-
-fn with_type<T: serde::Serialize>(obj: &T, api_version: &str, kind: &str) -> serde_json::Value {
-    let mut value = serde_json::to_value(obj).unwrap_or_default();
-    value["apiVersion"] = api_version.into();
-    value["kind"] = kind.into();
-    value
-}
-
 async fn patch_status(
     api: &Api<GentooImage>,
     name: &str,
@@ -738,18 +537,4 @@ async fn patch_status(
 /// `sha256:0123456789ab`: a digest shortened for people.
 pub fn short_digest(digest: &str) -> String {
     digest.chars().take("sha256:".len() + 12).collect()
-}
-
-fn base36(mut n: u64) -> String {
-    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
 }

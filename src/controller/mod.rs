@@ -1,5 +1,6 @@
 //! The cluster side: reconcilers for GentooSite and GentooImage, run by `zentoo controller`.
 
+pub mod build;
 pub mod context;
 pub mod error;
 pub mod fetch;

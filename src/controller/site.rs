@@ -24,7 +24,7 @@ use kube::{Resource, ResourceExt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::{info, instrument, warn};
+use tracing::{debug, info, instrument, warn};
 
 /// Annotation on site-made images naming their tuple.
 pub const TUPLE_ANNOTATION: &str = "zentoo.dev/tuple";
@@ -72,6 +72,11 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
     let generation = site.metadata.generation;
     let now = Time(Timestamp::now());
     let key = format!("site/{namespace}/{name}");
+    if let Some(wait) = too_soon(&site, &now) {
+        // Woken by a change of one of its images (their status changes while they build):
+        // the last fetch was moments ago and the spec has not changed since.
+        return Ok(Action::requeue(wait));
+    }
 
     let outcome = if site.spec.suspend {
         Ok(None)
@@ -174,6 +179,23 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
     }
 }
 
+/// Least time between two fetches of a site whose spec did not change.
+pub const MIN_FETCH_GAP: Duration = Duration::from_secs(5);
+
+/// How long to wait before fetching again, when the last successful fetch was less than
+/// [`MIN_FETCH_GAP`] (or the poll interval, if shorter) ago at the current generation.
+fn too_soon(site: &GentooSite, now: &Time) -> Option<Duration> {
+    let status = site.status.as_ref()?;
+    if site.spec.suspend || status.observed_generation != site.metadata.generation {
+        return None;
+    }
+    let last = status.last_fetched.as_ref()?;
+    let gap = MIN_FETCH_GAP.min(interval(site));
+    let since = now.0.duration_since(last.0);
+    let since = Duration::try_from(since).ok()?;
+    gap.checked_sub(since).filter(|w| !w.is_zero())
+}
+
 /// Requeue after a failed reconcile.
 pub fn error_policy(site: Arc<GentooSite>, error: &Error, ctx: Arc<Context>) -> Action {
     let key = format!(
@@ -227,7 +249,11 @@ async fn sync(site: &GentooSite, ctx: &Context, namespace: &str, now: &Time) -> 
 
     ensure_storage(site, ctx, namespace).await?;
     let (applied, pruned) = apply_images(site, ctx, namespace, &plan).await?;
-    info!(revision = %short(&revision), images = plan.images.len(), errors = plan.errors.len(), applied, pruned = pruned.len(), "site planned");
+    if applied > 0 || !pruned.is_empty() {
+        info!(revision = %short(&revision), images = plan.images.len(), errors = plan.errors.len(), applied, pruned = pruned.len(), "site planned");
+    } else {
+        debug!(revision = %short(&revision), images = plan.images.len(), "site unchanged");
+    }
     Ok(Synced {
         revision,
         plan,
