@@ -75,8 +75,9 @@ start_bg() {
 	local name=$1
 	shift
 	mkdir -p "$PIDS" "$LOGS"
-	# 9>&-: the daemon must not inherit (and so hold) the lock of tests/cluster/up
-	setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
+	# 9>&-: the daemon must not inherit (and so hold) the lock of tests/cluster/up;
+	# cd /: nor the caller's directory (podman's conmon fails once that is removed)
+	(cd / && exec setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&-) &
 	echo $! >"$PIDS/$name.pid"
 	log "started $name (pid $!, log $LOGS/$name.log)"
 }
