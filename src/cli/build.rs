@@ -5,7 +5,6 @@ use crate::runner::Reporter;
 use crate::runner::progress::Emerging;
 use crate::runner::session::{self, BuildOptions, Report, TupleResult};
 use crate::runner::{Engine, Running};
-use crate::site::{Prefixes, ReadOptions};
 use clap::{Args, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
@@ -17,9 +16,8 @@ use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The site repository (work tree or bare).
-    #[arg(long, default_value = ".")]
-    site: PathBuf,
+    #[command(flatten)]
+    site: super::SiteArgs,
     /// Tuples to build (names as in `zentoo plan`).
     tuples: Vec<String>,
     /// Build every tuple of the site.
@@ -47,15 +45,6 @@ pub struct BuildArgs {
     /// emerge jobs inside each build (default: the number of cpus).
     #[arg(long)]
     emerge_jobs: Option<u32>,
-    /// Branch holding `tuples`, `sets/` and `cpus.yaml` (default: HEAD's branch).
-    #[arg(long = "ref")]
-    tracked_ref: Option<String>,
-    /// Prefix of portage config branches.
-    #[arg(long, default_value = "portage/")]
-    portage_prefix: String,
-    /// Prefix of buildhooks branches.
-    #[arg(long, default_value = "buildhooks/")]
-    buildhooks_prefix: String,
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
@@ -70,15 +59,10 @@ enum Output {
 }
 
 pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
-    let prefixes =
-        Prefixes::new(&args.portage_prefix, &args.buildhooks_prefix).map_err(anyhow::Error::msg)?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let options = BuildOptions {
-        site: args.site,
-        read: ReadOptions {
-            tracked_ref: args.tracked_ref,
-            prefixes,
-        },
+        read: args.site.read_options()?,
+        site: args.site.site,
         tuples: args.tuples,
         all: args.all,
         engine: args.engine,

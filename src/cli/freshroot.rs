@@ -5,7 +5,6 @@ use crate::runner::freshroot::{freshroot_spec, run_interactive};
 use crate::runner::session::{self, BuildOptions};
 use crate::runner::{Engine, volume_name};
 use crate::site::materialize::Limits;
-use crate::site::{Prefixes, ReadOptions};
 use clap::Args;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -13,9 +12,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct FreshrootArgs {
-    /// The site repository (work tree or bare).
-    #[arg(long, default_value = ".")]
-    site: PathBuf,
+    #[command(flatten)]
+    site: super::SiteArgs,
     /// The tuple whose /etc/portage, cpu profile and set to apply.
     tuple: String,
     /// The command to run (default: an interactive login shell).
@@ -27,9 +25,6 @@ pub struct FreshrootArgs {
     /// Stage3 image (default: docker.io/gentoo/stage3:<arch>-openrc).
     #[arg(long, env = "ZENTOO_STAGE3")]
     stage3: Option<String>,
-    /// Branch holding `tuples`, `sets/` and `cpus.yaml` (default: HEAD's branch).
-    #[arg(long = "ref")]
-    tracked_ref: Option<String>,
 }
 
 pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
@@ -38,11 +33,8 @@ pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("no command given and stdin is not a terminal: pass `-- COMMAND...`");
     }
     let options = BuildOptions {
-        site: args.site.clone(),
-        read: ReadOptions {
-            tracked_ref: args.tracked_ref,
-            prefixes: Prefixes::default(),
-        },
+        read: args.site.read_options()?,
+        site: args.site.site.clone(),
         tuples: vec![args.tuple.clone()],
         all: false,
         engine: args.engine.clone(),
@@ -64,7 +56,7 @@ pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
         );
     };
     let settings = BuildSettings {
-        source: args.site.display().to_string(),
+        source: args.site.site.display().to_string(),
         zentoo_image: String::new(),
         jobs: options.emerge_jobs,
         load_average: options.emerge_jobs,
@@ -79,7 +71,7 @@ pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
         .tempdir()?;
     let work_dir = work.path().join("zentoo");
     crate::steps::write_work_dir(repo.git(), &plan.materialize, &work_dir, &Limits::default())?;
-    let spec = freshroot_spec(&plan, &args.site, &work_dir, &args.command);
+    let spec = freshroot_spec(&plan, &args.site.site, &work_dir, &args.command);
 
     let runtime = tokio::runtime::Runtime::new()?;
     let code = runtime.block_on(async {
@@ -88,7 +80,7 @@ pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
         let labels = [(crate::runner::LABEL.to_string(), "zentoo".to_string())];
         for volume in SHARED_VOLUMES {
             engine
-                .ensure_volume(&volume_name(&args.site, volume), &labels)
+                .ensure_volume(&volume_name(&args.site.site, volume), &labels)
                 .await?;
         }
         let result = tokio::select! {

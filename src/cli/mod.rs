@@ -43,6 +43,34 @@ enum Command {
     Site(site::SiteCommand),
 }
 
+/// Where the site repository is and how to read it: shared by every command that reads one.
+#[derive(Debug, clap::Args)]
+pub(crate) struct SiteArgs {
+    /// The site repository (work tree or bare).
+    #[arg(long, default_value = ".")]
+    pub site: std::path::PathBuf,
+    /// Branch holding `tuples`, `sets/` and `cpus.yaml` (default: the branch HEAD points to).
+    #[arg(long = "ref")]
+    pub tracked_ref: Option<String>,
+    /// Prefix of portage config branches.
+    #[arg(long, default_value = "portage/")]
+    pub portage_prefix: String,
+    /// Prefix of buildhooks branches.
+    #[arg(long, default_value = "buildhooks/")]
+    pub buildhooks_prefix: String,
+}
+
+impl SiteArgs {
+    /// The read options these flags describe.
+    pub fn read_options(&self) -> anyhow::Result<crate::site::ReadOptions> {
+        Ok(crate::site::ReadOptions {
+            tracked_ref: self.tracked_ref.clone(),
+            prefixes: crate::site::Prefixes::new(&self.portage_prefix, &self.buildhooks_prefix)
+                .map_err(anyhow::Error::msg)?,
+        })
+    }
+}
+
 /// Exit code for "the site could not be read at all" and other fatal errors.
 pub const EXIT_FATAL: u8 = 2;
 

@@ -1,7 +1,7 @@
 //! `zentoo plan`: what a site defines, and what changed since an earlier plan.
 
 use crate::plan::{PlanOptions, SitePlan, parse_earlier, plan_site};
-use crate::site::{Prefixes, ReadOptions, SiteRepo};
+use crate::site::SiteRepo;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -9,18 +9,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The site repository (work tree or bare).
-    #[arg(long, default_value = ".")]
-    site: PathBuf,
-    /// Branch holding `tuples`, `sets/` and `cpus.yaml` (default: the branch HEAD points to).
-    #[arg(long = "ref")]
-    tracked_ref: Option<String>,
-    /// Prefix of portage config branches.
-    #[arg(long, default_value = "portage/")]
-    portage_prefix: String,
-    /// Prefix of buildhooks branches.
-    #[arg(long, default_value = "buildhooks/")]
-    buildhooks_prefix: String,
+    #[command(flatten)]
+    site: super::SiteArgs,
     /// An earlier `--output json` plan: mark only what changed since.
     #[arg(long, value_name = "PLAN.json")]
     against: Option<PathBuf>,
@@ -36,8 +26,7 @@ enum Output {
 }
 
 pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let prefixes =
-        Prefixes::new(&args.portage_prefix, &args.buildhooks_prefix).map_err(anyhow::Error::msg)?;
+    let read = args.site.read_options()?;
     let earlier = match &args.against {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -50,11 +39,8 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let repo = SiteRepo::open(&args.site)?;
-    let snapshot = repo.snapshot(&ReadOptions {
-        tracked_ref: args.tracked_ref,
-        prefixes,
-    })?;
+    let repo = SiteRepo::open(&args.site.site)?;
+    let snapshot = repo.snapshot(&read)?;
     let mut plan = plan_site(&snapshot, &PlanOptions::default());
     if let Some(earlier) = &earlier {
         plan.compare_with(earlier);
