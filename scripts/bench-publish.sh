@@ -50,11 +50,15 @@ export SOURCE_DATE_EPOCH=1700000000
 
 measure() { # label, command...
     local label=$1; shift
-    /usr/bin/time -v "$@" 2> "$work/time.txt" > /dev/null
-    local wall rss
+    if ! /usr/bin/time -v "$@" 2> "$work/time.txt" > /dev/null; then
+        cat "$work/time.txt" >&2
+        return 1
+    fi
+    local wall rss cpu
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$work/time.txt")
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
-    printf '%-28s wall %-10s peak RSS %6d MiB\n' "$label" "$wall" $((rss / 1024))
+    cpu=$(awk -F': ' '/User time|System time/ {s += $2} END {printf "%.1f", s}' "$work/time.txt")
+    printf '%-28s wall %-8s cpu %6ss  peak RSS %4d MiB\n' "$label" "$wall" "$cpu" $((rss / 1024))
 }
 
 tar -C "$root" -cf - . > /dev/null   # warm the page cache for both

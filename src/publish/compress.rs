@@ -67,6 +67,9 @@ pub enum Encoder<W: Write> {
 /// xz block size: fixed, so multi-threaded output is the same whatever the thread count.
 const XZ_BLOCK: u64 = 24 << 20;
 
+/// zstd multi-threaded job size.
+const ZSTD_JOB: u32 = 4 << 20;
+
 /// Memory xz may use across its threads.
 const XZ_MEMLIMIT: u64 = 320 << 20;
 
@@ -81,6 +84,9 @@ impl<W: Write> Encoder<W> {
                 let mut enc = zstd::stream::write::Encoder::new(inner, 3)?;
                 // At least one worker: output with workers >= 1 does not depend on their count.
                 enc.multithread(workers().max(1))?;
+                // A fixed job size: bounded memory (a few jobs in flight per worker) and the
+                // same output on every machine.
+                enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB))?;
                 Encoder::Zstd(enc)
             }
             Compression::Xz => {

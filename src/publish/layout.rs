@@ -76,7 +76,7 @@ impl Layout {
         let file = File::create(&tmp).map_err(|e| Error::write(&tmp, e))?;
         Ok(BlobWriter {
             tmp,
-            out: Some(HashWriter::new(BufWriter::with_capacity(1 << 20, file))),
+            out: Some(HashWriter::new(BufWriter::with_capacity(256 << 10, file))),
             blobs,
         })
     }
@@ -164,17 +164,16 @@ impl BlobWriter {
         &self.tmp
     }
 
-    /// Syncs the blob and renames it to its digest; returns (`sha256:<hex>`, size).
+    /// Renames the blob to its digest; returns (`sha256:<hex>`, size). No fsync: a blob is
+    /// named by its content and a torn one fails verification on push or pull.
     pub fn commit(mut self) -> Result<(String, u64)> {
         let out = self
             .out
             .take()
             .ok_or_else(|| Error::invalid("blob", "committed twice"))?;
         let (buf, hex, size) = out.finish();
-        let file = buf
-            .into_inner()
+        buf.into_inner()
             .map_err(|e| Error::write(&self.tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::write(&self.tmp, e))?;
         let dest = self.blobs.join(&hex);
         fs::rename(&self.tmp, &dest).map_err(|e| Error::write(&dest, e))?;
         Ok((format!("sha256:{hex}"), size))

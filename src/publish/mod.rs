@@ -21,6 +21,7 @@ pub mod error;
 pub mod index;
 pub mod layout;
 pub mod oci;
+pub mod pipe;
 pub mod registry;
 pub mod result;
 pub mod spec;

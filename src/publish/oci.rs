@@ -1,16 +1,16 @@
 //! A root directory → a one-layer OCI image in an OCI layout: layer, config and manifest,
 //! streamed in one pass and bit-for-bit reproducible.
 
-use super::compress::{Compression, Encoder, HashWriter};
+use super::compress::{Compression, HashWriter};
 use super::error::{Error, Result};
 use super::layout::Layout;
+use super::pipe::compress_pipelined;
 use super::spec::{
     self, CONFIG, Descriptor, History, ImageConfig, MANIFEST, Manifest, Platform, RootFs, RunConfig,
 };
 use super::tar::{Archived, TarOptions, TarStats, write_tree};
 use super::time::rfc3339;
 use std::collections::BTreeMap;
-use std::io::BufWriter;
 use std::path::Path;
 
 /// Annotation: where the image's configuration comes from.
@@ -117,18 +117,17 @@ pub fn build_image_with(
     })?;
     let blob = layout.blob_writer()?;
     let tmp = blob.path().to_path_buf();
-    let encoder = Encoder::new(opts.compression, blob).map_err(|e| Error::write(&tmp, e))?;
-    let mut out = BufWriter::with_capacity(1 << 20, HashWriter::<_>::new(encoder));
     let tar_opts = TarOptions {
         dot_prefix: false,
         clamp_mtime: opts.source_date_epoch,
     };
-    let stats = write_tree(root, &mut out, &tmp, &tar_opts, observe)?;
-    let hashed = out
-        .into_inner()
-        .map_err(|e| Error::write(&tmp, e.into_error()))?;
-    let (encoder, diff_hex, diff_size) = hashed.finish();
-    let blob = encoder.finish().map_err(|e| Error::write(&tmp, e))?;
+    let ((stats, diff_hex, diff_size), blob) =
+        compress_pipelined(opts.compression, blob, &tmp, |chunks| {
+            let mut hashed = HashWriter::<_>::new(chunks);
+            let stats = write_tree(root, &mut hashed, &tmp, &tar_opts, observe)?;
+            let (_, hex, size) = hashed.finish();
+            Ok((stats, hex, size))
+        })?;
     let (layer_digest, layer_size) = blob.commit()?;
     let layer = Descriptor {
         media_type: media_type.into(),

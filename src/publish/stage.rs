@@ -2,9 +2,10 @@
 //! made like `tar --xattrs --numeric-owner -C root -cf - .`, with `.CONTENTS.gz` and
 //! `.DIGESTS` beside it in the format of Gentoo's releases.
 
-use super::compress::{Compression, Encoder, HashWriter};
+use super::compress::{Compression, HashWriter};
 use super::contents::Lister;
 use super::error::{Error, Result};
+use super::pipe::compress_pipelined;
 use super::tar::{Archived, TarOptions, TarStats, write_tree};
 use super::time::release_stamp;
 use blake2::Blake2b512;
@@ -92,11 +93,8 @@ pub fn write_stage_with(
     ]);
     let file = File::create(&tmp.0[0]).map_err(|e| Error::write(&tmp.0[0], e))?;
     let hashed: Hashed = HashWriter::new(HashWriter::new(HashWriter::new(
-        BufWriter::with_capacity(1 << 20, file),
+        BufWriter::with_capacity(256 << 10, file),
     )));
-    let encoder = Encoder::new(opts.compression, hashed).map_err(|e| Error::write(&tarball, e))?;
-    let mut out = BufWriter::with_capacity(1 << 20, encoder);
-
     let list_file = File::create(&tmp.0[1]).map_err(|e| Error::write(&tmp.0[1], e))?;
     let mut listing =
         flate2::GzBuilder::new().write(BufWriter::new(list_file), flate2::Compression::best());
@@ -106,26 +104,23 @@ pub fn write_stage_with(
         dot_prefix: true,
         clamp_mtime: opts.source_date_epoch,
     };
-    let stats = write_tree(root, &mut out, &tarball, &tar_opts, |a| {
-        if list_error.is_none() {
-            list_error = listing.write_all(&lister.line(a)).err();
-        }
-        observe(a);
+    let (stats, hashed) = compress_pipelined(opts.compression, hashed, &tarball, |out| {
+        write_tree(root, out, &tarball, &tar_opts, |a| {
+            if list_error.is_none() {
+                list_error = listing.write_all(&lister.line(a)).err();
+            }
+            observe(a);
+        })
     })?;
     if let Some(e) = list_error {
         return Err(Error::write(&contents, e));
     }
     let listed = listing.finish().map_err(|e| Error::write(&contents, e))?;
-    finish_file(listed, &tmp.0[1])?;
-
-    let encoder = out
-        .into_inner()
-        .map_err(|e| Error::write(&tarball, e.into_error()))?;
-    let hashed = encoder.finish().map_err(|e| Error::write(&tarball, e))?;
+    finish_file(listed, &tmp.0[1], true)?;
     let (inner, blake2b, _) = hashed.finish();
     let (inner, sha512, _) = inner.finish();
     let (buf, sha256, size) = inner.finish();
-    finish_file(buf, &tmp.0[0])?;
+    finish_file(buf, &tmp.0[0], false)?;
 
     let (contents_sha512, contents_blake2b) = hash_file(&tmp.0[1])?;
     let contents_name = format!("{name}.CONTENTS.gz");
@@ -158,11 +153,16 @@ impl Drop for Temp {
     }
 }
 
-fn finish_file(buf: BufWriter<File>, path: &Path) -> Result<()> {
+/// Flushes a buffered file; `sync` also waits for the disk (small files only: the tarball is
+/// renamed into place complete, and its DIGESTS catch a torn write).
+fn finish_file(buf: BufWriter<File>, path: &Path, sync: bool) -> Result<()> {
     let file = buf
         .into_inner()
         .map_err(|e| Error::write(path, e.into_error()))?;
-    file.sync_all().map_err(|e| Error::write(path, e))
+    if sync {
+        file.sync_all().map_err(|e| Error::write(path, e))?;
+    }
+    Ok(())
 }
 
 /// (sha512, blake2b) of a file, lower-case hex.
