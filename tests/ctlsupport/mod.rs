@@ -84,8 +84,20 @@ impl Controller {
     /// Starts the controller for `ns`, its git cache in `cache`, build pods left to the test's
     /// kubelet player.
     pub fn start(ns: &TestNamespace, cache: &TempDir) -> Controller {
+        Controller::start_with(ns.client.clone(), ns, cache, None)
+    }
+
+    /// Like [`Controller::start`], with `client` (e.g. one that impersonates a
+    /// ServiceAccount) and build pods running as `build_service_account`.
+    pub fn start_with(
+        client: kube::Client,
+        ns: &TestNamespace,
+        cache: &TempDir,
+        build_service_account: Option<&str>,
+    ) -> Controller {
         init_tracing();
         let settings = Settings {
+            build_service_account: build_service_account.map(str::to_string),
             cache_dir: cache.path().to_path_buf(),
             zentoo_image: "localhost/zentoo:test".into(),
             build_pod_labels: [(MANUAL_LABEL.to_string(), MANUAL.to_string())].into(),
@@ -93,7 +105,7 @@ impl Controller {
             ..Settings::default()
         };
         let handle = tokio::spawn(zentoo::controller::run(
-            ns.client.clone(),
+            client,
             settings,
             Some(ns.name.clone()),
         ));
