@@ -189,13 +189,20 @@ async fn newer_inputs_supersede_a_running_build() {
     support::kube::wait_deleted(&jobs_api, &old.name_any(), Duration::from_secs(60)).await;
     let new = wait_jobs(ns, &image, 1).await.remove(0);
     assert_ne!(new.name_any(), old.name_any());
-    let img = ns.api::<GentooImage>().get(&image).await.expect("image");
-    let status = img.status.expect("status");
-    let record = status
-        .history
-        .iter()
-        .find(|h| h.name == old.name_any())
-        .expect("the superseded build in history");
+    let api = ns.api::<GentooImage>();
+    let record = eventually(
+        ns,
+        Duration::from_secs(30),
+        "the superseded build in history",
+        || async {
+            let status = api.get(&image).await.ok()?.status?;
+            status
+                .history
+                .into_iter()
+                .find(|h| h.name == old.name_any())
+        },
+    )
+    .await;
     assert_eq!(record.result, "Superseded");
     finish_build(ns, &new.name_any(), "sha256:05").await;
     wait_ready(ns, &image, "True", None).await;

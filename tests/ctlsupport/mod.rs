@@ -40,8 +40,16 @@ impl GitDaemon {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new("git")
-            .arg("daemon")
+        // `git daemon` execs git-daemon as its child: start that directly, so that killing
+        // the child on drop stops the server.
+        let exec_path = Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .expect("git --exec-path");
+        let exec_path = String::from_utf8_lossy(&exec_path.stdout)
+            .trim()
+            .to_string();
+        let child = Command::new(PathBuf::from(exec_path).join("git-daemon"))
             .arg("--export-all")
             .arg("--reuseaddr")
             .arg(format!("--base-path={}", base.display()))
@@ -284,7 +292,11 @@ pub async fn jobs(ns: &TestNamespace, image: &str) -> Vec<Job> {
 
 /// Waits for the pod of Job `job`.
 pub async fn build_pod(ns: &TestNamespace, job: &str) -> Pod {
-    let lp = ListParams::default().labels(&format!("{}={job}", labels::BUILD));
+    let lp = ListParams::default().labels(&format!(
+        "{}={job},{}=build",
+        labels::BUILD,
+        labels::COMPONENT
+    ));
     let pods = ns.api::<Pod>();
     eventually(
         ns,
