@@ -170,3 +170,41 @@ async fn a_failed_step_is_named_in_ready_with_its_last_lines() {
         "a failed build is not retried by itself"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn newer_inputs_supersede_a_running_build() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let env = setup(&kube, "ctl-supersede", "desktop-none-kde\n", "1s").await;
+    let ns = &env.ns;
+    let image = image_name("demo", "desktop-none-kde");
+    let old = wait_jobs(ns, &image, 1).await.remove(0);
+    let pod = build_pod(ns, &old.name_any()).await;
+    ns.kubelet().run(&pod.name_any()).await;
+
+    env.repo
+        .write("portage/desktop", "make.conf", "USE=\"X -kde\"\n");
+    let jobs_api = ns.api::<k8s_openapi::api::batch::v1::Job>();
+    support::kube::wait_deleted(&jobs_api, &old.name_any(), Duration::from_secs(60)).await;
+    let new = wait_jobs(ns, &image, 1).await.remove(0);
+    assert_ne!(new.name_any(), old.name_any());
+    let api = ns.api::<GentooImage>();
+    let record = eventually(
+        ns,
+        Duration::from_secs(30),
+        "the superseded build in history",
+        || async {
+            let status = api.get(&image).await.ok()?.status?;
+            status
+                .history
+                .into_iter()
+                .find(|h| h.name == old.name_any())
+        },
+    )
+    .await;
+    assert_eq!(record.result, "Superseded");
+    finish_build(ns, &new.name_any(), "sha256:05").await;
+    wait_ready(ns, &image, "True", None).await;
+    assert_eq!(jobs(ns, &image).await.len(), 1);
+}

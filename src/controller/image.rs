@@ -158,7 +158,9 @@ pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Act
                     e.to_string(),
                 ),
             }
+            // Waiting (e.g. for the site's first fetch) is expected, not worth a Warning.
             if !matches!(e, Error::Kube(_))
+                && !matches!(e.class(), super::error::Class::Waiting(_))
                 && before.conditions.iter().all(|c| c.reason != e.reason())
             {
                 event = Some((EventType::Warning, e.reason(), e.to_string()));

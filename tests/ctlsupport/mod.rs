@@ -40,8 +40,16 @@ impl GitDaemon {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new("git")
-            .arg("daemon")
+        // `git daemon` execs git-daemon as its child: start that directly, so that killing
+        // the child on drop stops the server.
+        let exec_path = Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .expect("git --exec-path");
+        let exec_path = String::from_utf8_lossy(&exec_path.stdout)
+            .trim()
+            .to_string();
+        let child = Command::new(PathBuf::from(exec_path).join("git-daemon"))
             .arg("--export-all")
             .arg("--reuseaddr")
             .arg(format!("--base-path={}", base.display()))
@@ -84,8 +92,20 @@ impl Controller {
     /// Starts the controller for `ns`, its git cache in `cache`, build pods left to the test's
     /// kubelet player.
     pub fn start(ns: &TestNamespace, cache: &TempDir) -> Controller {
+        Controller::start_with(ns.client.clone(), ns, cache, None)
+    }
+
+    /// Like [`Controller::start`], with `client` (e.g. one that impersonates a
+    /// ServiceAccount) and build pods running as `build_service_account`.
+    pub fn start_with(
+        client: kube::Client,
+        ns: &TestNamespace,
+        cache: &TempDir,
+        build_service_account: Option<&str>,
+    ) -> Controller {
         init_tracing();
         let settings = Settings {
+            build_service_account: build_service_account.map(str::to_string),
             cache_dir: cache.path().to_path_buf(),
             zentoo_image: "localhost/zentoo:test".into(),
             build_pod_labels: [(MANUAL_LABEL.to_string(), MANUAL.to_string())].into(),
@@ -93,7 +113,7 @@ impl Controller {
             ..Settings::default()
         };
         let handle = tokio::spawn(zentoo::controller::run(
-            ns.client.clone(),
+            client,
             settings,
             Some(ns.name.clone()),
         ));
@@ -272,7 +292,11 @@ pub async fn jobs(ns: &TestNamespace, image: &str) -> Vec<Job> {
 
 /// Waits for the pod of Job `job`.
 pub async fn build_pod(ns: &TestNamespace, job: &str) -> Pod {
-    let lp = ListParams::default().labels(&format!("{}={job}", labels::BUILD));
+    let lp = ListParams::default().labels(&format!(
+        "{}={job},{}=build",
+        labels::BUILD,
+        labels::COMPONENT
+    ));
     let pods = ns.api::<Pod>();
     eventually(
         ns,
