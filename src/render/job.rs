@@ -148,6 +148,14 @@ pub fn render_job(plan: &BuildPlan, ctx: &BuildContext) -> Job {
     }
 }
 
+/// Where the publish step packs the image before pushing it (an emptyDir).
+pub const SCRATCH_DIR: &str = "/var/tmp/zentoo";
+
+/// The publish step's scratch emptyDir (unique per build, like the other emptyDirs).
+fn scratch_volume(ctx: &BuildContext) -> String {
+    format!("{}-scratch", ctx.name)
+}
+
 /// The pod volume name of `volume` in build `ctx`.
 pub fn volume_name(ctx: &BuildContext, volume: Volume) -> String {
     if volume.is_shared() {
@@ -178,6 +186,11 @@ fn volumes(ctx: &BuildContext) -> Vec<PodVolume> {
         claim(Volume::Repo, &ctx.claims.repo),
         empty(Volume::Work),
         empty(Volume::Target),
+        PodVolume {
+            name: scratch_volume(ctx),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..PodVolume::default()
+        },
     ];
     if let Some(secret) = &ctx.git_secret {
         out.push(PodVolume {
@@ -268,6 +281,13 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
                 env.push(plain_env("DOCKER_CONFIG", REGISTRY_CONFIG_DIR));
             }
             command.extend(["--termination-log".to_string(), ctx.result_file.clone()]);
+            // The root filesystem is read-only: the image's OCI layout is written to scratch.
+            mounts.push(VolumeMount {
+                name: scratch_volume(ctx),
+                mount_path: SCRATCH_DIR.into(),
+                ..VolumeMount::default()
+            });
+            env.push(plain_env("TMPDIR", SCRATCH_DIR));
             // Root without privileges: it must read every file of the target root, whoever owns it.
             (
                 plan.zentoo_image.clone(),
@@ -473,6 +493,38 @@ pub(crate) mod tests {
                 .as_ref()
                 .unwrap()
                 .ends_with(&["--termination-log".into(), "/dev/termination-log".into()])
+        );
+        // Its root filesystem is read-only: TMPDIR is a writable emptyDir of this build.
+        let tmpdir = publish
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|e| e.name == "TMPDIR");
+        assert_eq!(tmpdir.and_then(|e| e.value.as_deref()), Some(SCRATCH_DIR));
+        let scratch = publish
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|m| m.mount_path == SCRATCH_DIR)
+            .expect("scratch mount");
+        assert_ne!(scratch.read_only, Some(true));
+        let volumes = job
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .volumes
+            .as_ref()
+            .unwrap();
+        assert!(
+            volumes
+                .iter()
+                .any(|v| v.name == scratch.name && v.empty_dir.is_some())
         );
     }
 
