@@ -424,3 +424,90 @@ fn no_engine_is_a_clear_error() {
     assert!(stderr.contains("no container engine answered"), "{stderr}");
     assert!(stderr.contains("/nonexistent/engine.sock"), "{stderr}");
 }
+
+#[test]
+fn push_sends_the_image_to_a_registry_under_the_prefix() {
+    let Some(stage3) = stage3("push_sends_the_image_to_a_registry") else {
+        return;
+    };
+    let Ok(registry) = std::env::var("ZENTOO_TEST_REGISTRY") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no registry in CI"
+        );
+        eprintln!("SKIPPED: push_sends_the_image_to_a_registry: no ZENTOO_TEST_REGISTRY");
+        return;
+    };
+    let demo = Demo::new(stage3);
+    let prefix = format!("{registry}/zentoo-build-{}", std::process::id());
+    let (code, built) = demo.build(&[
+        "base-none-base",
+        "--push",
+        &prefix,
+        "--insecure-registry",
+        &registry,
+    ]);
+    assert_eq!(code, 0, "{built:?}");
+    let record = &built["base-none-base"]["build"];
+    let reference = format!("{prefix}/base-none-base:latest");
+    assert_eq!(record["image"], reference.as_str());
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo");
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let manifest = inspect.stdout;
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&manifest))
+    );
+    assert_eq!(
+        record["imageDigest"],
+        digest.as_str(),
+        "the pushed manifest is the one reported"
+    );
+}
+
+#[test]
+fn ctrl_c_stops_the_build_and_removes_its_containers() {
+    let Some(stage3) = stage3("ctrl_c_stops_the_build") else {
+        return;
+    };
+    let demo = Demo::new(stage3);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zentoo"))
+        .args(["build", "--all", "--site"])
+        .arg(demo.site())
+        .arg("--out")
+        .arg(demo.dir.path().join("out"))
+        .env("ZENTOO_STAGE3", stage3)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn zentoo build");
+    let mut seen = false;
+    for _ in 0..300 {
+        if !containers_of(&demo.site()).is_empty() {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(seen, "a build container appeared");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(kill.success());
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        containers_of(&demo.site()),
+        "",
+        "containers left after Ctrl-C"
+    );
+}
