@@ -206,6 +206,10 @@ pub struct GentooSiteStatus {
     /// Problems in the site repository, each naming file, line and field.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<SiteError>,
+    /// The value of the `zentoo.dev/reconcile-requested-at` annotation last acted on: a newer
+    /// value (set by the webhook receiver or a user) makes the site fetch at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
     /// `Ready`, `Reconciling`, `Stalled` (kstatus).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

@@ -1,9 +1,14 @@
 //! `zentoo controller`: run the reconcilers against the current cluster.
 
 use crate::controller::context::Settings;
+use crate::controller::site::parse_duration;
+use crate::controller::webhook::{Receiver, WebhookSettings, serve};
 use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct ControllerArgs {
@@ -32,6 +37,21 @@ pub struct ControllerArgs {
     /// Pull policy of build containers.
     #[arg(long, default_value = "IfNotPresent")]
     image_pull_policy: String,
+    /// Serve the git webhook receiver (`POST /hooks/<namespace>/<site>`) on this address.
+    #[arg(long, env = "ZENTOO_WEBHOOK_ADDR")]
+    webhook_addr: Option<SocketAddr>,
+    /// Largest webhook body accepted, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    webhook_max_body: usize,
+    /// Webhook requests a second per site, with bursts of `--webhook-burst`.
+    #[arg(long, default_value_t = 10.0)]
+    webhook_rate: f64,
+    /// Burst of webhook requests per site.
+    #[arg(long, default_value_t = 20)]
+    webhook_burst: u32,
+    /// Pushes to one site within this window coalesce into one fetch (`0s`: none).
+    #[arg(long, default_value = "5s", value_parser = parse_window)]
+    debounce: Duration,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -63,10 +83,32 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         instance: std::env::var("POD_NAME").unwrap_or_else(|_| "zentoo".into()),
         build_pod_labels: Default::default(),
     };
+    let webhook = WebhookSettings {
+        max_body: args.webhook_max_body,
+        rate: args.webhook_rate,
+        burst: args.webhook_burst,
+        debounce: args.debounce,
+        ..WebhookSettings::default()
+    };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let client = kube::Client::try_default().await?;
-        crate::controller::run(client, settings, args.namespace).await
+        let controller = crate::controller::run(client.clone(), settings, args.namespace.clone());
+        match args.webhook_addr {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr).await?;
+                let receiver = Arc::new(Receiver::new(client, args.namespace, webhook));
+                tokio::select! {
+                    r = controller => r,
+                    r = serve(listener, receiver) => r,
+                }
+            }
+            None => controller.await,
+        }
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_window(text: &str) -> Result<Duration, String> {
+    parse_duration(text).ok_or_else(|| format!("not a duration like 5s or 500ms: {text}"))
 }

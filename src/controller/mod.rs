@@ -8,6 +8,7 @@ pub mod image;
 pub mod outcome;
 pub mod secrets;
 pub mod site;
+pub mod webhook;
 
 use crate::api::{GentooImage, GentooSite, labels};
 use context::{Context, Settings};

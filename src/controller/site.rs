@@ -9,7 +9,7 @@ use super::fetch::{GitCredentials, fetch};
 use super::secrets::read_secret;
 use crate::api::conditions::{self, reasons, types};
 use crate::api::site::VolumeSpec;
-use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, GentooSiteStatus, labels};
+use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, GentooSiteStatus, annotations, labels};
 use crate::plan::{PlanOptions, SitePlan, SpecDefaults, plan_site};
 use crate::render::names::image_name;
 use crate::render::storage::render_claim;
@@ -72,7 +72,10 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
     let generation = site.metadata.generation;
     let now = Time(Timestamp::now());
     let key = format!("site/{namespace}/{name}");
-    if let Some(wait) = too_soon(&site, &now) {
+    let requested = requested_at(&site);
+    if requested.is_some() && requested != before.last_handled_reconcile_at.as_deref() {
+        debug!(requested, "reconcile requested: fetching now");
+    } else if let Some(wait) = too_soon(&site, &now) {
         // Woken by a change of one of its images (their status changes while they build):
         // the last fetch was moments ago and the spec has not changed since.
         return Ok(Action::requeue(wait));
@@ -164,6 +167,9 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
     }
     conditions::remove(&mut status.conditions, types::RECONCILING);
     status.observed_generation = generation;
+    if let Some(requested) = requested {
+        status.last_handled_reconcile_at = Some(requested.to_string());
+    }
     if status != before {
         patch_status(&api, &name, &status).await?;
     }
@@ -194,6 +200,15 @@ fn too_soon(site: &GentooSite, now: &Time) -> Option<Duration> {
     let since = now.0.duration_since(last.0);
     let since = Duration::try_from(since).ok()?;
     gap.checked_sub(since).filter(|w| !w.is_zero())
+}
+
+/// The site's reconcile-requested annotation, when set.
+fn requested_at(site: &GentooSite) -> Option<&str> {
+    site.metadata
+        .annotations
+        .as_ref()?
+        .get(annotations::RECONCILE_REQUESTED_AT)
+        .map(String::as_str)
 }
 
 /// Requeue after a failed reconcile.
