@@ -32,6 +32,9 @@ pub struct ControllerArgs {
     /// Pull policy of build containers.
     #[arg(long, default_value = "IfNotPresent")]
     image_pull_policy: String,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    #[arg(long, env = "ZENTOO_METRICS_ADDR", default_value = "127.0.0.1:8080")]
+    metrics_addr: std::net::SocketAddr,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -62,6 +65,7 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         build_jobs: args.build_jobs,
         instance: std::env::var("POD_NAME").unwrap_or_else(|_| "zentoo".into()),
         build_pod_labels: Default::default(),
+        metrics_addr: Some(args.metrics_addr),
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {

@@ -84,8 +84,18 @@ impl Controller {
     /// Starts the controller for `ns`, its git cache in `cache`, build pods left to the test's
     /// kubelet player.
     pub fn start(ns: &TestNamespace, cache: &TempDir) -> Controller {
+        Controller::start_with_metrics(ns, cache, None)
+    }
+
+    /// Like `start`, serving `/metrics`, `/healthz` and `/readyz` on `metrics` (loopback).
+    pub fn start_with_metrics(
+        ns: &TestNamespace,
+        cache: &TempDir,
+        metrics: Option<std::net::SocketAddr>,
+    ) -> Controller {
         init_tracing();
         let settings = Settings {
+            metrics_addr: metrics,
             cache_dir: cache.path().to_path_buf(),
             zentoo_image: "localhost/zentoo:test".into(),
             build_pod_labels: [(MANUAL_LABEL.to_string(), MANUAL.to_string())].into(),
