@@ -2,15 +2,19 @@
 # Renders manifests/ from charts/zentoo with helm (built from the Go module proxy when
 # missing): zentoo.yaml watches every namespace, zentoo-namespaced.yaml only `zentoo-builds`.
 # Both install into `zentoo-system`. tests/manifests.rs fails when these files are stale.
+# Usage: scripts/render-manifests.sh [OUTDIR]   (default: manifests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/setup.sh
 . scripts/setup.sh
 ensure_helm
-mkdir -p manifests
-cmp -s crds/gentoosites.zentoo.dev.yaml charts/zentoo/crds/gentoosites.zentoo.dev.yaml &&
-    cmp -s crds/gentooimages.zentoo.dev.yaml charts/zentoo/crds/gentooimages.zentoo.dev.yaml ||
+out=${1:-manifests}
+mkdir -p "$out"
+# The chart's CRDs are crds/ (generated from the Rust types); refreshed only when rendering
+# into manifests/ itself, so a test rendering elsewhere changes nothing.
+if [ "$out" = manifests ]; then
     cp crds/*.yaml charts/zentoo/crds/
+fi
 render() {
     local out=$1
     shift
@@ -19,6 +23,6 @@ render() {
         "$HELM" template zentoo charts/zentoo --namespace zentoo-system --include-crds "$@"
     } >"$out"
 }
-render manifests/zentoo.yaml
-render manifests/zentoo-namespaced.yaml --set watchNamespace=zentoo-builds
-echo "rendered manifests/zentoo.yaml manifests/zentoo-namespaced.yaml" >&2
+render "$out/zentoo.yaml"
+render "$out/zentoo-namespaced.yaml" --set watchNamespace=zentoo-builds
+echo "rendered $out/zentoo.yaml $out/zentoo-namespaced.yaml" >&2
