@@ -57,3 +57,18 @@ ensure_go() {
     export PATH="$dir/bin:$PATH"
     go version >/dev/null
 }
+
+# Makes sure helm (for the chart's lint and manifests/) is built, from the Go module proxy, into
+# the harness cache; sets HELM to its path.
+ZENTOO_HELM_VERSION=${ZENTOO_HELM_VERSION:-v3.22.0}
+ensure_helm() {
+    local cache=${ZENTOO_TEST_CACHE:-$HOME/.cache/zentoo-test}
+    local dir="$cache/bin/helm-$ZENTOO_HELM_VERSION"
+    HELM="$dir/helm"
+    export HELM
+    [ -x "$HELM" ] && return 0
+    ensure_go
+    echo "setup: building helm $ZENTOO_HELM_VERSION from the Go module proxy" >&2
+    mkdir -p "$dir"
+    GOBIN="$dir" go install "helm.sh/helm/v3/cmd/helm@$ZENTOO_HELM_VERSION"
+}

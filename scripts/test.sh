@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 ensure_rust
 ensure_go
+ensure_helm    # charts/zentoo lint and the manifests/ freshness test
 
 env_file=${ZENTOO_TEST_CACHE:-$HOME/.cache/zentoo-test}/env
 if [ -s "$env_file" ]; then

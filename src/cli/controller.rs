@@ -52,6 +52,9 @@ pub struct ControllerArgs {
     /// Pushes to one site within this window coalesce into one fetch (`0s`: none).
     #[arg(long, default_value = "5s", value_parser = parse_window)]
     debounce: Duration,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    #[arg(long, env = "ZENTOO_METRICS_ADDR", default_value = "127.0.0.1:8080")]
+    metrics_addr: std::net::SocketAddr,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -82,6 +85,7 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         build_jobs: args.build_jobs,
         instance: std::env::var("POD_NAME").unwrap_or_else(|_| "zentoo".into()),
         build_pod_labels: Default::default(),
+        metrics_addr: Some(args.metrics_addr),
     };
     let webhook = WebhookSettings {
         max_body: args.webhook_max_body,

@@ -1,12 +1,14 @@
 //! What every reconcile shares: the client, settings, the git cache and retry state.
 
 use super::error::{Class, Error, backoff};
+use super::metrics::Metrics;
 use kube::Client;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Settings of the controller.
 #[derive(Clone, Debug)]
@@ -27,6 +29,8 @@ pub struct Settings {
     pub instance: String,
     /// Extra labels on build pods (e.g. for a scheduler or a test kubelet).
     pub build_pod_labels: BTreeMap<String, String>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served (none: not served).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for Settings {
@@ -40,6 +44,7 @@ impl Default for Settings {
             build_jobs: 4,
             instance: "zentoo".into(),
             build_pod_labels: BTreeMap::new(),
+            metrics_addr: None,
         }
     }
 }
@@ -52,6 +57,8 @@ pub struct Context {
     pub settings: Settings,
     /// Publishes Kubernetes Events.
     pub recorder: Recorder,
+    /// Prometheus metrics and readiness.
+    pub metrics: Arc<Metrics>,
     /// Consecutive failures per object, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -65,6 +72,7 @@ impl Context {
         };
         Context {
             recorder: Recorder::new(client.clone(), reporter),
+            metrics: Arc::new(Metrics::new()),
             client,
             settings,
             failures: Mutex::new(HashMap::new()),

@@ -317,6 +317,15 @@ async fn sync(
         }
         let pod = build_pod(&pods, &j.name).await?;
         let record = finished_record(j, pod.as_ref(), now, status, &revision_of(&j.job));
+        let counts = status
+            .last_successful_build
+            .as_ref()
+            .filter(|b| b.name == j.name && record.result == "Succeeded");
+        ctx.metrics.build_finished(
+            &record.result,
+            counts.and_then(|b| b.binpkg_hits),
+            counts.and_then(|b| b.compiled),
+        );
         status.history.insert(0, record);
         cleanup_workers(ctx, namespace, &j.name).await?;
     }
@@ -331,6 +340,7 @@ async fn sync(
             .delete(&j.name, &DeleteParams::background())
             .await?;
         cleanup_workers(ctx, namespace, &j.name).await?;
+        ctx.metrics.build_finished("Superseded", None, None);
         status.history.insert(
             0,
             BuildRecord {
@@ -399,6 +409,7 @@ async fn sync(
         } else {
             let job =
                 create_build(image, &site, ctx, namespace, &planned, &revision, epoch).await?;
+            ctx.metrics.build_started();
             status.last_handled_rebuild = token;
             status.current_build = Some(CurrentBuild {
                 name: job.clone(),

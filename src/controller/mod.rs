@@ -5,6 +5,7 @@ pub mod context;
 pub mod error;
 pub mod fetch;
 pub mod image;
+pub mod metrics;
 pub mod outcome;
 pub mod secrets;
 pub mod site;
@@ -20,7 +21,8 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::Config;
 use kube::{Api, Client, ResourceExt};
 use std::sync::Arc;
-use tracing::{debug, info, warn};
+use std::time::Instant;
+use tracing::{debug, error, info, warn};
 
 /// How many objects of one kind are reconciled at once.
 pub const CONCURRENCY: u16 = 8;
@@ -50,11 +52,32 @@ pub async fn run(
     let config = ControllerConfig::default().concurrency(CONCURRENCY);
     let managed = Config::default().labels(&format!("{}=zentoo", labels::MANAGED_BY));
 
-    let site_loop = Controller::new(sites.clone(), Config::default())
-        .with_config(config.clone())
+    let server = ctx.settings.metrics_addr.map(|addr| {
+        let metrics = ctx.metrics.clone();
+        tokio::spawn(async move {
+            if let Err(e) = metrics::serve(addr, metrics).await {
+                error!("metrics server on {addr}: {e}");
+            }
+        })
+    });
+
+    let site_controller =
+        Controller::new(sites.clone(), Config::default()).with_config(config.clone());
+    let site_store = site_controller.store();
+    let site_loop = site_controller
         .owns(images.clone(), managed.clone())
         .shutdown_on_signal()
-        .run(site::reconcile, site::error_policy, ctx.clone())
+        .run(
+            |site, ctx: Arc<Context>| async move {
+                let started = Instant::now();
+                let result = site::reconcile(site, ctx.clone()).await;
+                ctx.metrics
+                    .reconciled(metrics::SITE, &result, started.elapsed());
+                result
+            },
+            site::error_policy,
+            ctx.clone(),
+        )
         .for_each(|result| async move {
             match result {
                 Ok((obj, _)) => debug!(site = %obj.name, "reconciled"),
@@ -64,6 +87,7 @@ pub async fn run(
 
     let image_controller = Controller::new(images, Config::default()).with_config(config);
     let store = image_controller.store();
+    let image_store = store.clone();
     let image_loop = image_controller
         .owns(jobs, managed)
         .watches(
@@ -91,7 +115,17 @@ pub async fn run(
                 .collect::<Vec<_>>()
         })
         .shutdown_on_signal()
-        .run(image::reconcile, image::error_policy, ctx)
+        .run(
+            |image, ctx: Arc<Context>| async move {
+                let started = Instant::now();
+                let result = image::reconcile(image, ctx.clone()).await;
+                ctx.metrics
+                    .reconciled(metrics::IMAGE, &result, started.elapsed());
+                result
+            },
+            image::error_policy,
+            ctx.clone(),
+        )
         .for_each(|result| async move {
             match result {
                 Ok((obj, _)) => debug!(image = %obj.name, "reconciled"),
@@ -99,11 +133,30 @@ pub async fn run(
             }
         });
 
+    let readiness = {
+        let metrics = ctx.metrics.clone();
+        async move {
+            let synced = futures::future::try_join(
+                site_store.wait_until_ready(),
+                image_store.wait_until_ready(),
+            )
+            .await;
+            if synced.is_ok() {
+                info!("caches synced: ready");
+                metrics.set_ready(true);
+            }
+        }
+    };
+
     info!(
         namespace = ns.unwrap_or("(all)"),
         "zentoo controller started"
     );
-    tokio::join!(site_loop, image_loop);
+    tokio::join!(site_loop, image_loop, readiness);
+    ctx.metrics.set_ready(false);
+    if let Some(server) = server {
+        server.abort();
+    }
     warn!("zentoo controller stopped");
     Ok(())
 }

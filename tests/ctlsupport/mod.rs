@@ -103,9 +103,29 @@ impl Controller {
         cache: &TempDir,
         build_service_account: Option<&str>,
     ) -> Controller {
+        Controller::spawn(client, ns, cache, build_service_account, None)
+    }
+
+    /// Like `start`, serving `/metrics`, `/healthz` and `/readyz` on `metrics` (loopback).
+    pub fn start_with_metrics(
+        ns: &TestNamespace,
+        cache: &TempDir,
+        metrics: Option<std::net::SocketAddr>,
+    ) -> Controller {
+        Controller::spawn(ns.client.clone(), ns, cache, None, metrics)
+    }
+
+    fn spawn(
+        client: kube::Client,
+        ns: &TestNamespace,
+        cache: &TempDir,
+        build_service_account: Option<&str>,
+        metrics: Option<std::net::SocketAddr>,
+    ) -> Controller {
         init_tracing();
         let settings = Settings {
             build_service_account: build_service_account.map(str::to_string),
+            metrics_addr: metrics,
             cache_dir: cache.path().to_path_buf(),
             zentoo_image: "localhost/zentoo:test".into(),
             build_pod_labels: [(MANUAL_LABEL.to_string(), MANUAL.to_string())].into(),

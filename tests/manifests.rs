@@ -1,0 +1,295 @@
+//! The Helm chart and the manifests rendered from it: `manifests/` is not stale, the chart's
+//! CRDs are `crds/`, the Deployment's flags exist, and — applied to the real control plane —
+//! the RBAC gives the controller exactly what it needs and build pods nothing.
+
+mod support;
+
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
+use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::discovery::pinned_kind;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// helm from the harness cache (scripts/setup.sh `ensure_helm`), or `None` after a SKIPPED
+/// line; on CI (`CI=true`) a missing helm fails the test.
+fn helm() -> Option<PathBuf> {
+    let cache = std::env::var_os("ZENTOO_TEST_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/zentoo-test"))
+        })?;
+    let helm = std::env::var_os("HELM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache.join("bin/helm-v3.22.0/helm"));
+    if helm.is_file() {
+        return Some(helm);
+    }
+    let why = format!(
+        "helm not found at {} (build it: . scripts/setup.sh && ensure_helm)",
+        helm.display()
+    );
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
+#[test]
+fn the_chart_crds_are_the_generated_ones() {
+    for name in [
+        "gentoosites.zentoo.dev.yaml",
+        "gentooimages.zentoo.dev.yaml",
+    ] {
+        let generated = std::fs::read_to_string(root().join("crds").join(name)).expect("crds/");
+        let charted = std::fs::read_to_string(root().join("charts/zentoo/crds").join(name))
+            .expect("charts/zentoo/crds/");
+        assert!(
+            generated == charted,
+            "charts/zentoo/crds/{name} differs from crds/{name}: run scripts/render-manifests.sh"
+        );
+    }
+}
+
+#[test]
+fn the_chart_lints_and_manifests_are_fresh() {
+    let Some(helm) = helm() else {
+        return;
+    };
+    let lint = Command::new(&helm)
+        .arg("lint")
+        .arg(root().join("charts/zentoo"))
+        .output()
+        .expect("run helm lint");
+    assert!(
+        lint.status.success(),
+        "helm lint:\n{}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+    let out = tempfile::TempDir::new().expect("temp dir");
+    let render = Command::new("bash")
+        .arg(root().join("scripts/render-manifests.sh"))
+        .arg(out.path())
+        .env("HELM", &helm)
+        .output()
+        .expect("run scripts/render-manifests.sh");
+    assert!(
+        render.status.success(),
+        "render-manifests.sh: {}",
+        String::from_utf8_lossy(&render.stderr)
+    );
+    for name in ["zentoo.yaml", "zentoo-namespaced.yaml"] {
+        let fresh = std::fs::read_to_string(out.path().join(name)).expect("rendered");
+        let committed =
+            std::fs::read_to_string(root().join("manifests").join(name)).unwrap_or_default();
+        assert!(
+            fresh == committed,
+            "manifests/{name} is stale: run scripts/render-manifests.sh"
+        );
+    }
+}
+
+/// The documents of a rendered manifest, namespaces renamed by `renames`.
+fn documents(name: &str, renames: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    let mut text = std::fs::read_to_string(root().join("manifests").join(name)).expect("manifest");
+    for (from, to) in renames {
+        text = text.replace(from, to);
+    }
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("manifest YAML");
+    docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
+fn kind(doc: &serde_json::Value) -> &str {
+    doc["kind"].as_str().unwrap_or_default()
+}
+
+#[test]
+fn the_deployment_passes_only_flags_the_controller_has() {
+    let help = Command::new(env!("CARGO_BIN_EXE_zentoo"))
+        .args(["controller", "--help"])
+        .output()
+        .expect("run zentoo controller --help");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for manifest in ["zentoo.yaml", "zentoo-namespaced.yaml"] {
+        let docs = documents(manifest, &[]);
+        let deployment = docs
+            .iter()
+            .find(|d| kind(d) == "Deployment")
+            .expect("a Deployment");
+        let args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .expect("args");
+        assert_eq!(args[0], "controller");
+        for arg in args.iter().skip(1).filter_map(|a| a.as_str()) {
+            let flag = arg.split('=').next().unwrap_or(arg);
+            assert!(
+                help.contains(flag),
+                "{manifest}: {flag} is not a flag:\n{help}"
+            );
+        }
+    }
+}
+
+/// Server-side applies `doc` (dry-run when asked).
+async fn apply(client: &kube::Client, doc: &serde_json::Value, dry_run: bool) {
+    let (group, version) = match doc["apiVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .split_once('/')
+    {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (
+            String::new(),
+            doc["apiVersion"].as_str().unwrap_or_default().to_string(),
+        ),
+    };
+    let gvk = GroupVersionKind::gvk(&group, &version, kind(doc));
+    let (resource, caps) = pinned_kind(client, &gvk)
+        .await
+        .unwrap_or_else(|e| panic!("discover {gvk:?}: {e}"));
+    let name = doc["metadata"]["name"].as_str().expect("name");
+    let api: Api<DynamicObject> = match doc["metadata"]["namespace"].as_str() {
+        Some(ns) if caps.scope == kube::discovery::Scope::Namespaced => {
+            Api::namespaced_with(client.clone(), ns, &resource)
+        }
+        _ => Api::all_with(client.clone(), &resource),
+    };
+    let mut params = PatchParams::apply("zentoo-test-install").force();
+    params.dry_run = dry_run;
+    api.patch(name, &params, &Patch::Apply(doc))
+        .await
+        .unwrap_or_else(|e| panic!("apply {} {name} (dry run {dry_run}): {e}", kind(doc)));
+}
+
+/// Whether `user` may `verb` `resource` (`group/resource[/subresource]`) in `namespace`.
+async fn can(
+    client: &kube::Client,
+    user: &str,
+    verb: &str,
+    resource: &str,
+    namespace: &str,
+) -> bool {
+    let (group, rest) = resource.split_once('/').unwrap_or(("", resource));
+    let (resource, subresource) = match rest.split_once('/') {
+        Some((r, s)) => (r, Some(s.to_string())),
+        None => (rest, None),
+    };
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.into()),
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(group.into()),
+                resource: Some(resource.into()),
+                subresource,
+                verb: Some(verb.into()),
+                namespace: Some(namespace.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let api: Api<SubjectAccessReview> = Api::all(client.clone());
+    api.create(&PostParams::default(), &review)
+        .await
+        .expect("SubjectAccessReview")
+        .status
+        .is_some_and(|s| s.allowed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rendered_rbac_gives_the_controller_what_it_uses_and_builds_nothing() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    kube.install_crds().await;
+    let system = kube.namespace("inst-sys").await;
+    let builds = kube.namespace("inst-builds").await;
+    let other = kube.namespace("inst-other").await;
+    let client = &kube.client;
+
+    // Every namespace: a dry run (its ClusterRole and -Binding would be shared by every run).
+    for doc in documents("zentoo.yaml", &[("zentoo-system", &system.name)]) {
+        if kind(&doc) != "CustomResourceDefinition" {
+            apply(client, &doc, true).await;
+        }
+    }
+    // One namespace: applied for real into the temp namespaces.
+    for doc in documents(
+        "zentoo-namespaced.yaml",
+        &[
+            ("zentoo-system", &system.name),
+            ("zentoo-builds", &builds.name),
+        ],
+    ) {
+        if kind(&doc) != "CustomResourceDefinition" {
+            apply(client, &doc, false).await;
+        }
+    }
+
+    let controller = format!("system:serviceaccount:{}:zentoo", system.name);
+    let build = format!("system:serviceaccount:{}:zentoo-build", builds.name);
+    let (b, o, s) = (
+        builds.name.as_str(),
+        other.name.as_str(),
+        system.name.as_str(),
+    );
+    let expectations: &[(&str, &str, &str, &str, bool)] = &[
+        (&controller, "list", "zentoo.dev/gentooimages", b, true),
+        (&controller, "watch", "zentoo.dev/gentoosites", b, true),
+        (
+            &controller,
+            "patch",
+            "zentoo.dev/gentooimages/status",
+            b,
+            true,
+        ),
+        (&controller, "delete", "zentoo.dev/gentooimages", b, true),
+        (&controller, "create", "batch/jobs", b, true),
+        (&controller, "list", "/pods", b, true),
+        (&controller, "create", "/persistentvolumeclaims", b, true),
+        (&controller, "patch", "/services", b, true),
+        (&controller, "create", "events.k8s.io/events", b, true),
+        (&controller, "get", "/secrets", b, true),
+        (&controller, "update", "coordination.k8s.io/leases", s, true),
+        // Nothing it does not use, nothing outside the watched namespace.
+        (&controller, "list", "/secrets", b, false),
+        (&controller, "get", "/secrets", o, false),
+        (&controller, "list", "zentoo.dev/gentooimages", o, false),
+        (&controller, "create", "batch/jobs", o, false),
+        (&controller, "delete", "/pods", b, false),
+        (&controller, "create", "/pods", b, false),
+        (&controller, "update", "zentoo.dev/gentoosites", b, false),
+        (&controller, "delete", "/persistentvolumeclaims", b, false),
+    ];
+    let mut wrong = Vec::new();
+    for (user, verb, resource, ns, want) in expectations {
+        if can(client, user, verb, resource, ns).await != *want {
+            wrong.push(format!("{user} {verb} {resource} in {ns}: expected {want}"));
+        }
+    }
+    for (verb, resource) in [
+        ("get", "/pods"),
+        ("list", "/secrets"),
+        ("get", "/secrets"),
+        ("create", "batch/jobs"),
+        ("get", "zentoo.dev/gentooimages"),
+        ("list", "zentoo.dev/gentoosites"),
+        ("create", "events.k8s.io/events"),
+        ("get", "coordination.k8s.io/leases"),
+    ] {
+        if can(client, &build, verb, resource, b).await {
+            wrong.push(format!("{build} may {verb} {resource}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "RBAC is not as intended:\n{}",
+        wrong.join("\n")
+    );
+}
