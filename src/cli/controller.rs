@@ -35,6 +35,15 @@ pub struct ControllerArgs {
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     #[arg(long, env = "ZENTOO_METRICS_ADDR", default_value = "127.0.0.1:8080")]
     metrics_addr: std::net::SocketAddr,
+    /// Run the reconcilers only while holding a Lease (for more than one replica).
+    #[arg(long)]
+    leader_election: bool,
+    /// Namespace of the leader Lease (default: the pod's).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "zentoo-controller")]
+    lease_name: String,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -70,7 +79,18 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let client = kube::Client::try_default().await?;
-        crate::controller::run(client, settings, args.namespace).await
+        if args.leader_election {
+            crate::controller::leader::run_elected(
+                client,
+                settings,
+                args.namespace,
+                &args.lease_namespace,
+                &args.lease_name,
+            )
+            .await
+        } else {
+            crate::controller::run(client, settings, args.namespace).await
+        }
     })?;
     Ok(ExitCode::SUCCESS)
 }
