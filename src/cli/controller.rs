@@ -55,6 +55,15 @@ pub struct ControllerArgs {
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     #[arg(long, env = "ZENTOO_METRICS_ADDR", default_value = "127.0.0.1:8080")]
     metrics_addr: std::net::SocketAddr,
+    /// Run the reconcilers only while holding a Lease (for more than one replica).
+    #[arg(long)]
+    leader_election: bool,
+    /// Namespace of the leader Lease (default: the pod's).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "zentoo-controller")]
+    lease_name: String,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -97,11 +106,25 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let client = kube::Client::try_default().await?;
-        let controller = crate::controller::run(client.clone(), settings, args.namespace.clone());
+        let namespace = args.namespace.clone();
+        let controller = async {
+            if args.leader_election {
+                crate::controller::leader::run_elected(
+                    client.clone(),
+                    settings,
+                    namespace,
+                    &args.lease_namespace,
+                    &args.lease_name,
+                )
+                .await
+            } else {
+                crate::controller::run(client.clone(), settings, namespace).await
+            }
+        };
         match args.webhook_addr {
             Some(addr) => {
                 let listener = tokio::net::TcpListener::bind(addr).await?;
-                let receiver = Arc::new(Receiver::new(client, args.namespace, webhook));
+                let receiver = Arc::new(Receiver::new(client.clone(), args.namespace, webhook));
                 tokio::select! {
                     r = controller => r,
                     r = serve(listener, receiver) => r,

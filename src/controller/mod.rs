@@ -5,6 +5,7 @@ pub mod context;
 pub mod error;
 pub mod fetch;
 pub mod image;
+pub mod leader;
 pub mod metrics;
 pub mod outcome;
 pub mod secrets;
