@@ -75,10 +75,12 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
     let requested = requested_at(&site);
     if requested.is_some() && requested != before.last_handled_reconcile_at.as_deref() {
         debug!(requested, "reconcile requested: fetching now");
-    } else if let Some(wait) = too_soon(&site, &now) {
-        // Woken by a change of one of its images (their status changes while they build):
-        // the last fetch was moments ago and the spec has not changed since.
-        return Ok(Action::requeue(wait));
+    } else if too_soon(&site, &now).is_some() {
+        // Woken by a change of one of its images (their status changes while they build) or
+        // of its own status: the last fetch was moments ago and the spec has not changed
+        // since. The next poll is due an interval after that fetch, not a gap later (which
+        // would poll every few seconds).
+        return Ok(Action::requeue(until_poll(&site, &now)));
     }
 
     let outcome = if site.spec.suspend {
@@ -209,6 +211,19 @@ fn requested_at(site: &GentooSite) -> Option<&str> {
         .as_ref()?
         .get(annotations::RECONCILE_REQUESTED_AT)
         .map(String::as_str)
+}
+
+/// Time left until the site's next poll, at least a second.
+fn until_poll(site: &GentooSite, now: &Time) -> Duration {
+    let since = site
+        .status
+        .as_ref()
+        .and_then(|s| s.last_fetched.as_ref())
+        .and_then(|last| Duration::try_from(now.0.duration_since(last.0)).ok())
+        .unwrap_or_default();
+    interval(site)
+        .saturating_sub(since)
+        .max(Duration::from_secs(1))
 }
 
 /// Requeue after a failed reconcile.

@@ -1,0 +1,317 @@
+//! The webhook receiver against the real control plane: a signed push after a commit to one
+//! portage branch rebuilds exactly the images that consume it; every bad request is refused
+//! with its status and starts nothing.
+
+mod ctlsupport;
+mod fixture;
+mod support;
+
+use ctlsupport::*;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::PostParams;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use zentoo::api::GentooSite;
+use zentoo::controller::webhook::verify::sign;
+use zentoo::controller::webhook::{Receiver, WebhookSettings, serve};
+use zentoo::render::names::image_name;
+
+const SECRET: &str = "webhook-test-secret";
+
+/// Posts `body` to `path` over a plain HTTP/1.1 connection and returns the status code.
+/// Reads while writing, so a server that answers before the body is sent is heard.
+async fn post(addr: SocketAddr, path: &str, headers: &[(&str, String)], body: Vec<u8>) -> u16 {
+    post_with(addr, path, headers, body, false).await
+}
+
+async fn post_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+    chunked: bool,
+) -> u16 {
+    let stream = TcpStream::connect(addr).await.expect("connect to receiver");
+    let (mut read, mut write) = stream.into_split();
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    );
+    if chunked {
+        head += "Transfer-Encoding: chunked\r\n";
+    } else {
+        head += &format!("Content-Length: {}\r\n", body.len());
+    }
+    for (k, v) in headers {
+        head += &format!("{k}: {v}\r\n");
+    }
+    head += "\r\n";
+    let writer = tokio::spawn(async move {
+        write.write_all(head.as_bytes()).await?;
+        if chunked {
+            for part in body.chunks(64 * 1024) {
+                write
+                    .write_all(format!("{:x}\r\n", part.len()).as_bytes())
+                    .await?;
+                write.write_all(part).await?;
+                write.write_all(b"\r\n").await?;
+            }
+            write.write_all(b"0\r\n\r\n").await?;
+        } else {
+            write.write_all(&body).await?;
+        }
+        write.flush().await?;
+        // Keep the write side open: hyper closes a half-closed connection without answering.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        Ok::<_, std::io::Error>(write)
+    });
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), read.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => {
+                response.extend_from_slice(&buf[..n]);
+                if response.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+        }
+    }
+    writer.abort();
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"))
+}
+
+/// GitHub-style headers for `body`, signed with `secret`.
+fn github(event: &str, delivery: &str, secret: &str, body: &[u8]) -> Vec<(&'static str, String)> {
+    vec![
+        ("X-GitHub-Event", event.to_string()),
+        ("X-GitHub-Delivery", delivery.to_string()),
+        (
+            "X-Hub-Signature-256",
+            format!("sha256={}", sign(secret.as_bytes(), body)),
+        ),
+    ]
+}
+
+fn push_body(git_ref: &str) -> Vec<u8> {
+    serde_json::json!({
+        "ref": git_ref,
+        "before": "0000000000000000000000000000000000000000",
+        "after": "1111111111111111111111111111111111111111",
+        "repository": {"full_name": "zentoo/site", "default_branch": "main"},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// Creates the webhook Secret, points site `demo` at it and starts a receiver for the
+/// namespace on a free loopback port.
+async fn start_receiver(env: &Env, settings: WebhookSettings) -> SocketAddr {
+    let ns = &env.ns;
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "demo-webhook"},
+        "stringData": {"token": SECRET},
+    }))
+    .expect("secret object");
+    ns.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create Secret");
+    merge(
+        &ns.api::<GentooSite>(),
+        "demo",
+        serde_json::json!({"spec": {"source": {"webhookSecretRef": {"name": "demo-webhook"}}}}),
+    )
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind receiver");
+    let addr = listener.local_addr().expect("receiver address");
+    let receiver = Arc::new(Receiver::new(
+        ns.client.clone(),
+        Some(ns.name.clone()),
+        settings,
+    ));
+    tokio::spawn(serve(listener, receiver));
+    addr
+}
+
+/// Asserts for `quiet` that the images keep exactly the given numbers of build Jobs.
+async fn assert_jobs_stay(env: &Env, counts: &[(&str, usize)], quiet: Duration, after: &str) {
+    let until = Instant::now() + quiet;
+    while Instant::now() < until {
+        for (image, n) in counts {
+            let found = jobs(&env.ns, image).await.len();
+            assert_eq!(found, *n, "{image} has {found} Jobs after {after}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_push_rebuilds_exactly_the_affected_images_and_bad_requests_start_nothing() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    // Polled hourly: only the webhook can make it fetch within the test.
+    let env = setup(
+        &kube,
+        "webhook",
+        "desktop-none-kde\nserver-nodocs-web\n",
+        "1h",
+    )
+    .await;
+    let ns = &env.ns;
+    let desktop = image_name("demo", "desktop-none-kde");
+    let server = image_name("demo", "server-nodocs-web");
+    for image in [&desktop, &server] {
+        let job = wait_jobs(ns, image, 1).await.remove(0);
+        finish_build(ns, &job.name_any(), "sha256:aa").await;
+        wait_ready(ns, image, "True", None).await;
+    }
+    let settings = WebhookSettings {
+        debounce: Duration::ZERO,
+        ..WebhookSettings::default()
+    };
+    let addr = start_receiver(&env, settings).await;
+    let hook = format!("/hooks/{}/demo", ns.name);
+    // Let the site settle past its fetch gap, then change what only desktop consumes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.repo
+        .write("portage/desktop", "make.conf", "USE=\"X wayland\"\n");
+    let body = push_body("refs/heads/portage/desktop");
+
+    // Refused, each with its status.
+    let bad = [
+        (
+            "wrong signature",
+            post(
+                addr,
+                &hook,
+                &github("push", "d-1", "not-the-secret", &body),
+                body.clone(),
+            )
+            .await,
+            401,
+        ),
+        (
+            "missing signature header",
+            post(
+                addr,
+                &hook,
+                &[("X-GitHub-Delivery", "d-2".into())],
+                body.clone(),
+            )
+            .await,
+            401,
+        ),
+        (
+            "no headers",
+            post(addr, &hook, &[], body.clone()).await,
+            401,
+        ),
+        (
+            "unknown site",
+            post(
+                addr,
+                &format!("/hooks/{}/nosuchsite", ns.name),
+                &github("push", "d-3", SECRET, &body),
+                body.clone(),
+            )
+            .await,
+            404,
+        ),
+        (
+            "another namespace",
+            post(
+                addr,
+                "/hooks/default/demo",
+                &github("push", "d-4", SECRET, &body),
+                body.clone(),
+            )
+            .await,
+            404,
+        ),
+    ];
+    let big = vec![b' '; 2 << 20];
+    let big_headers = github("push", "d-5", SECRET, &big);
+    let truncated = body[..body.len() - 7].to_vec();
+    let bad = bad.into_iter().chain([
+        (
+            "2 MiB body",
+            post(addr, &hook, &big_headers, big.clone()).await,
+            413,
+        ),
+        (
+            "2 MiB chunked body",
+            post_with(addr, &hook, &big_headers, big, true).await,
+            413,
+        ),
+        (
+            "truncated JSON",
+            post(
+                addr,
+                &hook,
+                &github("push", "d-6", SECRET, &truncated),
+                truncated,
+            )
+            .await,
+            400,
+        ),
+    ]);
+    for (what, got, want) in bad {
+        assert_eq!(got, want, "{what}");
+    }
+    // Accepted but starting nothing.
+    let ping = br#"{"zen":"Design for failure.","hook_id":7}"#.to_vec();
+    assert_eq!(
+        post(addr, &hook, &github("ping", "d-7", SECRET, &ping), ping).await,
+        200,
+        "ping"
+    );
+    let other = push_body("refs/heads/feature/x");
+    assert_eq!(
+        post(addr, &hook, &github("push", "d-8", SECRET, &other), other).await,
+        202,
+        "push to an untracked branch"
+    );
+    assert_jobs_stay(
+        &env,
+        &[(&desktop, 1), (&server, 1)],
+        Duration::from_secs(3),
+        "refused requests",
+    )
+    .await;
+
+    // The good push: desktop rebuilds, server does not.
+    let sent = Instant::now();
+    let good = github("push", "d-good", SECRET, &body);
+    assert_eq!(
+        post(addr, &hook, &good, body.clone()).await,
+        202,
+        "good push"
+    );
+    let rebuilt = wait_jobs(ns, &desktop, 2).await;
+    eprintln!("MEASURED: webhook -> new build Job in {:?}", sent.elapsed());
+    assert_ne!(rebuilt[0].name_any(), rebuilt[1].name_any());
+
+    // The same delivery again is a replay.
+    assert_eq!(post(addr, &hook, &good, body.clone()).await, 409, "replay");
+    assert_jobs_stay(
+        &env,
+        &[(&desktop, 2), (&server, 1)],
+        Duration::from_secs(3),
+        "the push and its replay",
+    )
+    .await;
+}
