@@ -38,6 +38,15 @@ where
     }
 }
 
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs both reconcilers until SIGTERM/SIGINT, watching `namespace` or every namespace.
 pub async fn run(
     client: Client,
@@ -53,14 +62,19 @@ pub async fn run(
     let config = ControllerConfig::default().concurrency(CONCURRENCY);
     let managed = Config::default().labels(&format!("{}=zentoo", labels::MANAGED_BY));
 
-    let server = ctx.settings.metrics_addr.map(|addr| {
-        let metrics = ctx.metrics.clone();
-        tokio::spawn(async move {
-            if let Err(e) = metrics::serve(addr, metrics).await {
-                error!("metrics server on {addr}: {e}");
-            }
+    // Aborted when `run` ends or is dropped (a test aborting the controller's task).
+    let _server = ctx
+        .settings
+        .metrics_addr
+        .map(|addr| {
+            let metrics = ctx.metrics.clone();
+            tokio::spawn(async move {
+                if let Err(e) = metrics::serve(addr, metrics).await {
+                    error!("metrics server on {addr}: {e}");
+                }
+            })
         })
-    });
+        .map(AbortOnDrop);
 
     let site_controller =
         Controller::new(sites.clone(), Config::default()).with_config(config.clone());
@@ -155,9 +169,6 @@ pub async fn run(
     );
     tokio::join!(site_loop, image_loop, readiness);
     ctx.metrics.set_ready(false);
-    if let Some(server) = server {
-        server.abort();
-    }
     warn!("zentoo controller stopped");
     Ok(())
 }
