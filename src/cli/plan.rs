@@ -91,18 +91,7 @@ fn table(plan: &SitePlan) -> String {
             changed,
         ]);
     }
-    let widths: Vec<usize> = (0..8)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
+    out.push_str(&super::columns(&rows));
     let changed = plan.images.iter().filter(|i| i.changed).count();
     out.push_str(&format!(
         "\n{} image{}, {changed} to build",
