@@ -12,6 +12,7 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use std::future::Future;
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,7 +20,9 @@ use tempfile::TempDir;
 use zentoo::api::{GentooImage, GentooSite, labels};
 use zentoo::controller::context::Settings;
 
-/// `git daemon` serving one directory on a free loopback port; stopped on drop.
+/// `git daemon` serving one directory on a free loopback port, in a process group of its
+/// own; the whole group (the daemon and the upload-pack children it forks per connection)
+/// is stopped on drop.
 pub struct GitDaemon {
     child: Child,
     /// `git://127.0.0.1:<port>/<name>`.
@@ -40,8 +43,9 @@ impl GitDaemon {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        // `git daemon` execs git-daemon as its child: start that directly, so that killing
-        // the child on drop stops the server.
+        // `git daemon` execs git-daemon as its child, which forks one child per connection:
+        // start git-daemon directly as the leader of a new process group, so that drop can
+        // stop all of them by the group id (= its pid), and no other process.
         let exec_path = Command::new("git")
             .arg("--exec-path")
             .output()
@@ -58,6 +62,7 @@ impl GitDaemon {
             .arg(&path)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
+            .process_group(0)
             .spawn()
             .expect("start git daemon (Debian git-daemon-sysvinit)");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -75,8 +80,22 @@ impl GitDaemon {
     }
 }
 
+impl GitDaemon {
+    /// The pid of the daemon, which is also its process group id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for GitDaemon {
     fn drop(&mut self) {
+        // The negative pid names the group: the daemon and every child it forked.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
