@@ -135,9 +135,6 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
                 if downloaded || status.last_fetched.is_none() {
                     status.last_fetched = Some(now.clone());
                 }
-                if let Some(request) = fetch_request {
-                    status.last_handled_fetch_at = Some(request.to_string());
-                }
             }
             status.tuples = Some(u32::try_from(synced.plan.images.len()).unwrap_or(u32::MAX));
             status.error_count = Some(u32::try_from(errors.len()).unwrap_or(u32::MAX));
@@ -199,6 +196,11 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
     status.observed_generation = generation;
     if let Some(requested) = reconcile_request {
         status.last_handled_reconcile_at = Some(requested.to_string());
+    }
+    // A fetch request is handled by the check it caused, whether it succeeded or not (Ready
+    // says); a debounced one waits for the end of the window.
+    if let Some(request) = fetch_request.filter(|_| !matches!(decision, Decision::Debounced(_))) {
+        status.last_handled_fetch_at = Some(request.to_string());
     }
     if status != before {
         patch_status(&api, &name, &status).await?;

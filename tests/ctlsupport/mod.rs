@@ -141,16 +141,28 @@ impl Controller {
         build_service_account: Option<&str>,
         metrics: Option<std::net::SocketAddr>,
     ) -> Controller {
+        Controller::start_with_settings(client, ns, cache, |s| {
+            s.build_service_account = build_service_account.map(str::to_string);
+            s.metrics_addr = metrics;
+        })
+    }
+
+    /// Like [`Controller::start`], with `client` and the test settings changed by `tweak`.
+    pub fn start_with_settings(
+        client: kube::Client,
+        ns: &TestNamespace,
+        cache: &TempDir,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Controller {
         init_tracing();
-        let settings = Settings {
-            build_service_account: build_service_account.map(str::to_string),
-            metrics_addr: metrics,
+        let mut settings = Settings {
             cache_dir: cache.path().to_path_buf(),
             zentoo_image: "localhost/zentoo:test".into(),
             build_pod_labels: [(MANUAL_LABEL.to_string(), MANUAL.to_string())].into(),
             instance: "zentoo-test".into(),
             ..Settings::default()
         };
+        tweak(&mut settings);
         let handle = tokio::spawn(zentoo::controller::run(
             client,
             settings,
@@ -508,4 +520,34 @@ pub async fn wait_revision(ns: &TestNamespace, revision: &str) -> GentooSite {
         },
     )
     .await
+}
+
+/// `GET path` on `addr` over plain HTTP/1.1: (status code, body), or `None` when nothing
+/// answers.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let code = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_string();
+    Some((code, body))
+}
+
+/// The value of the sample `series` (name with labels, exactly as exported), 0 when absent.
+pub fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .filter_map(|v| v.split(' ').next()?.parse().ok())
+        .next()
+        .unwrap_or(0.0)
+}
+
+/// A free port on the loopback interface.
+pub fn free_loopback_addr() -> std::net::SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free loopback port")
 }
