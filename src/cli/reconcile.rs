@@ -259,7 +259,7 @@ fn ready(conditions: &[Condition]) -> Option<&Condition> {
 }
 
 fn humanize(d: Duration) -> String {
-    if d.as_secs() >= 60 && d.as_secs() % 60 == 0 {
+    if d.as_secs() >= 60 && d.as_secs().is_multiple_of(60) {
         format!("{}m", d.as_secs() / 60)
     } else {
         format!("{:.0}s", d.as_secs_f64())
