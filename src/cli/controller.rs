@@ -49,7 +49,9 @@ pub struct ControllerArgs {
     /// Burst of webhook requests per site.
     #[arg(long, default_value_t = 20)]
     webhook_burst: u32,
-    /// Pushes to one site within this window coalesce into one fetch (`0s`: none).
+    /// Pushes to one site (webhooks, fetch requests, changes of a local repository) within
+    /// this window coalesce into one fetch and plan (`0s`: none); a site's
+    /// `spec.source.debounce` wins.
     #[arg(long, default_value = "5s", value_parser = parse_window)]
     debounce: Duration,
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
@@ -95,6 +97,7 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         instance: std::env::var("POD_NAME").unwrap_or_else(|_| "zentoo".into()),
         build_pod_labels: Default::default(),
         metrics_addr: Some(args.metrics_addr),
+        debounce: args.debounce,
     };
     let webhook = WebhookSettings {
         max_body: args.webhook_max_body,
