@@ -12,6 +12,7 @@
 #   PUBLISH_ARGS      more `zentoo publish` flags, e.g. --insecure-registry HOST:PORT, --authfile
 # Prints the image digest on stdout. Needs root (the root's files are owned by 65532 or root).
 set -euo pipefail
+umask 022
 cd "$(dirname "$0")/.."
 root=$PWD
 # shellcheck source=scripts/setup.sh
@@ -55,8 +56,10 @@ cargo build --locked --profile image --target "$target" --bin zentoo
 bin=$root/target/$target/image/zentoo
 
 # The root: nothing but what the binary needs.
-rootfs=$root/target/zentoo-image/rootfs
-rm -rf "$rootfs"
+mkdir -p "$root/target/zentoo-image"
+rootfs=$(mktemp -d "$root/target/zentoo-image/rootfs.XXXXXX")
+trap 'rm -rf "$rootfs"' EXIT
+chmod 0755 "$rootfs"
 mkdir -p "$rootfs"/usr/local/bin "$rootfs"/etc/ssl/certs "$rootfs"/tmp "$rootfs"/var/cache/zentoo
 install -m 0755 "$bin" "$rootfs/usr/local/bin/zentoo"
 install -m 0644 /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"

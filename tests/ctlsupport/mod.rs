@@ -115,6 +115,15 @@ impl Controller {
         Controller::spawn(ns.client.clone(), ns, cache, None, metrics)
     }
 
+    /// Like `start`, with the test's settings changed by `configure` (e.g. the zentoo image).
+    pub fn start_configured(
+        ns: &TestNamespace,
+        cache: &TempDir,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Controller {
+        Controller::spawn_with(ns.client.clone(), ns, cache, None, None, configure)
+    }
+
     fn spawn(
         client: kube::Client,
         ns: &TestNamespace,
@@ -122,8 +131,19 @@ impl Controller {
         build_service_account: Option<&str>,
         metrics: Option<std::net::SocketAddr>,
     ) -> Controller {
+        Controller::spawn_with(client, ns, cache, build_service_account, metrics, |_| {})
+    }
+
+    fn spawn_with(
+        client: kube::Client,
+        ns: &TestNamespace,
+        cache: &TempDir,
+        build_service_account: Option<&str>,
+        metrics: Option<std::net::SocketAddr>,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Controller {
         init_tracing();
-        let settings = Settings {
+        let mut settings = Settings {
             build_service_account: build_service_account.map(str::to_string),
             metrics_addr: metrics,
             cache_dir: cache.path().to_path_buf(),
@@ -132,6 +152,7 @@ impl Controller {
             instance: "zentoo-test".into(),
             ..Settings::default()
         };
+        configure(&mut settings);
         let handle = tokio::spawn(zentoo::controller::run(
             client,
             settings,
