@@ -76,6 +76,9 @@ struct ImageArgs {
     /// Default command: a JSON array, or one program path.
     #[arg(long)]
     cmd: Option<String>,
+    /// User the image's processes run as (`UID[:GID]`; default root).
+    #[arg(long, value_name = "UID[:GID]")]
+    user: Option<String>,
     /// Build time (seconds since the epoch): clamps mtimes, names the tarball.
     #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS")]
     source_date_epoch: Option<i64>,
@@ -201,6 +204,7 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
         opts.env = args.env.clone();
         opts.entrypoint = args.entrypoint.as_deref().map(command).transpose()?;
         opts.cmd = args.cmd.as_deref().map(command).transpose()?;
+        opts.user = args.user.clone();
         opts.ref_name = Some(
             args.image
                 .as_deref()

@@ -148,12 +148,14 @@ pub fn render_job(plan: &BuildPlan, ctx: &BuildContext) -> Job {
     }
 }
 
-/// Where the publish step packs the image before pushing it (an emptyDir).
+/// The writable scratch emptyDir (`TMPDIR`) of the materialize step (the site is fetched there)
+/// and the publish step (the OCI layout is written there).
 pub const SCRATCH_DIR: &str = "/var/tmp/zentoo";
 
-/// The publish step's scratch emptyDir (unique per build, like the other emptyDirs).
-fn scratch_volume(ctx: &BuildContext) -> String {
-    format!("{}-scratch", ctx.name)
+/// A step's scratch emptyDir: `fetch` (materialize) or `scratch` (publish), unique per build
+/// like the other emptyDirs. Two, not one: the steps run as different users.
+fn scratch_volume(ctx: &BuildContext, which: &str) -> String {
+    format!("{}-{which}", ctx.name)
 }
 
 /// The pod volume name of `volume` in build `ctx`.
@@ -175,22 +177,20 @@ fn volumes(ctx: &BuildContext) -> Vec<PodVolume> {
         }),
         ..PodVolume::default()
     };
-    let empty = |volume: Volume| PodVolume {
-        name: volume_name(ctx, volume),
+    let empty_named = |name: String| PodVolume {
+        name,
         empty_dir: Some(EmptyDirVolumeSource::default()),
         ..PodVolume::default()
     };
+    let empty = |volume: Volume| empty_named(volume_name(ctx, volume));
     let mut out = vec![
         claim(Volume::Binpkgs, &ctx.claims.binpkgs),
         claim(Volume::Distfiles, &ctx.claims.distfiles),
         claim(Volume::Repo, &ctx.claims.repo),
         empty(Volume::Work),
         empty(Volume::Target),
-        PodVolume {
-            name: scratch_volume(ctx),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..PodVolume::default()
-        },
+        empty_named(scratch_volume(ctx, "fetch")),
+        empty_named(scratch_volume(ctx, "scratch")),
     ];
     if let Some(secret) = &ctx.git_secret {
         out.push(PodVolume {
@@ -269,6 +269,9 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
                 mounts.push(secret_mount("git-credentials", GIT_CREDENTIALS_DIR));
                 env.push(plain_env("ZENTOO_GIT_CREDENTIALS", GIT_CREDENTIALS_DIR));
             }
+            // The root filesystem is read-only: the site is fetched into scratch.
+            mounts.push(scratch_mount(ctx, "fetch"));
+            env.push(plain_env("TMPDIR", SCRATCH_DIR));
             (
                 plan.zentoo_image.clone(),
                 restricted(Some(NONROOT_UID), &[]),
@@ -282,11 +285,7 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
             }
             command.extend(["--termination-log".to_string(), ctx.result_file.clone()]);
             // The root filesystem is read-only: the image's OCI layout is written to scratch.
-            mounts.push(VolumeMount {
-                name: scratch_volume(ctx),
-                mount_path: SCRATCH_DIR.into(),
-                ..VolumeMount::default()
-            });
+            mounts.push(scratch_mount(ctx, "scratch"));
             env.push(plain_env("TMPDIR", SCRATCH_DIR));
             // Root without privileges: it must read every file of the target root, whoever owns it.
             (
@@ -326,6 +325,15 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
         resources: Some(resources),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
+    }
+}
+
+/// A scratch emptyDir of the build at [`SCRATCH_DIR`], writable.
+fn scratch_mount(ctx: &BuildContext, which: &str) -> VolumeMount {
+    VolumeMount {
+        name: scratch_volume(ctx, which),
+        mount_path: SCRATCH_DIR.into(),
+        ..VolumeMount::default()
     }
 }
 
@@ -486,6 +494,22 @@ pub(crate) mod tests {
         let materialize = all[0].security_context.as_ref().unwrap();
         assert_eq!(materialize.run_as_non_root, Some(true));
         assert_eq!(materialize.read_only_root_filesystem, Some(true));
+        // Its root filesystem is read-only too: it fetches the site into scratch.
+        let env = |c: &Container, name: &str| {
+            c.env
+                .iter()
+                .flatten()
+                .find(|e| e.name == name)
+                .and_then(|e| e.value.clone())
+        };
+        assert_eq!(env(all[0], "TMPDIR").as_deref(), Some(SCRATCH_DIR));
+        assert!(
+            all[0]
+                .volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| m.mount_path == SCRATCH_DIR && m.read_only != Some(true))
+        );
         let publish = all[3];
         assert!(
             publish
