@@ -149,7 +149,10 @@ pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
 
 fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
     let Some(rootfs) = args.rootfs.clone() else {
-        bail!("--rootfs DIR is required");
+        return match &args.oci_layout {
+            Some(dir) => run_layout(&args, dir),
+            None => bail!("--rootfs DIR is required (or --oci-layout DIR of a packed image)"),
+        };
     };
     if args.oci_layout.is_none() && args.tarball.is_none() && !args.push && !args.load {
         bail!("nothing to do: give --oci-layout, --tarball, --push or --load");
@@ -257,6 +260,32 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
         result.tarball_digest = Some(stage.sha256);
     }
 
+    emit(&result, args.output, args.termination_log.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// No `--rootfs`: publishes the image an earlier `zentoo publish --rootfs R --oci-layout DIR`
+/// packed (the cluster packs as root and pushes as an unprivileged user).
+fn run_layout(args: &ImageArgs, dir: &Path) -> anyhow::Result<ExitCode> {
+    if args.tarball.is_some() || args.load {
+        bail!("--tarball and --load need --rootfs");
+    }
+    let layout = Layout::open(dir)?;
+    let manifest = layout
+        .resolve(None)
+        .with_context(|| format!("the image packed into {}", dir.display()))?;
+    let mut result = PublishResult {
+        image_digest: Some(manifest.digest.clone()),
+        ..PublishResult::default()
+    };
+    if let Some(reference) = &args.image {
+        result.image = Some(reference.clone());
+        if args.push {
+            let client = args.registry.client()?;
+            let digest = runtime()?.block_on(client.push_layout(&layout, None, reference))?;
+            eprintln!("pushed {reference}@{digest}");
+        }
+    }
     emit(&result, args.output, args.termination_log.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
