@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod binhost;
 pub mod cli;
 pub mod controller;
 pub mod plan;
