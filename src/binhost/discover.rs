@@ -33,7 +33,8 @@ fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<Pkgdir>) -> anyhow:
     if index.is_file() {
         let text = std::fs::read_to_string(&index)
             .map_err(|e| anyhow::anyhow!("{}: {e}", index.display()))?;
-        let parsed = Index::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", index.display()))?;
+        let parsed =
+            Index::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", index.display()))?;
         let rel = dir
             .strip_prefix(root)
             .unwrap_or(dir)
@@ -80,7 +81,11 @@ mod tests {
     fn pkgdirs_are_the_directories_with_an_index() {
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path();
-        for rel in ["x86_64-pc-linux-gnu/aaa", "x86_64-pc-linux-gnu/bbb", ".zentoo/builds"] {
+        for rel in [
+            "x86_64-pc-linux-gnu/aaa",
+            "x86_64-pc-linux-gnu/bbb",
+            ".zentoo/builds",
+        ] {
             std::fs::create_dir_all(root.join(rel)).expect("mkdir");
         }
         std::fs::write(

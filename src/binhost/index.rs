@@ -100,8 +100,7 @@ impl Index {
     pub fn retain(&mut self, timestamp: i64, mut keep: impl FnMut(&Block) -> bool) -> usize {
         let before = self.packages.len();
         self.packages.retain(|b| keep(b));
-        self.header
-            .set("PACKAGES", self.packages.len().to_string());
+        self.header.set("PACKAGES", self.packages.len().to_string());
         self.header.set("TIMESTAMP", timestamp.to_string());
         before - self.packages.len()
     }

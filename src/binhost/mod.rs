@@ -145,7 +145,10 @@ mod tests {
         other.insert("ZENTOO_CFLAGS".into(), "-O2 -pipe -march=znver3".into());
         assert_ne!(pkgdir_of_env(&other).as_deref(), Some(dir.as_str()));
         let mut set = base.clone();
-        set.insert("ZENTOO_PKGDIR".into(), "/var/cache/binpkgs/custom/dir".into());
+        set.insert(
+            "ZENTOO_PKGDIR".into(),
+            "/var/cache/binpkgs/custom/dir".into(),
+        );
         assert_eq!(pkgdir_of_env(&set).as_deref(), Some("custom/dir"));
         set.insert("ZENTOO_PKGDIR".into(), "/elsewhere".into());
         assert_eq!(pkgdir_of_env(&set), None);

@@ -117,7 +117,11 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitCode> {
 
 fn sections_of_dir(args: &ConfigArgs, dir: &Path) -> anyhow::Result<Vec<BinRepo>> {
     let found = discover::pkgdirs(dir)?;
-    anyhow::ensure!(!found.is_empty(), "{}: no PKGDIR (no Packages index) found", dir.display());
+    anyhow::ensure!(
+        !found.is_empty(),
+        "{}: no PKGDIR (no Packages index) found",
+        dir.display()
+    );
     Ok(found
         .into_iter()
         .map(|p| BinRepo {
