@@ -10,6 +10,7 @@ pub mod api;
 pub mod binhost;
 pub mod cli;
 pub mod controller;
+pub mod gc;
 pub mod plan;
 pub mod publish;
 pub mod render;
