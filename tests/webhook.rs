@@ -21,6 +21,7 @@ use zentoo::controller::webhook::{Receiver, WebhookSettings, serve};
 use zentoo::render::names::image_name;
 
 const SECRET: &str = "webhook-test-secret";
+const T: Duration = Duration::from_secs(60);
 
 /// Posts `body` to `path` over a plain HTTP/1.1 connection and returns the status code.
 /// Reads while writing, so a server that answers before the body is sent is heard.
@@ -314,4 +315,144 @@ async fn a_signed_push_rebuilds_exactly_the_affected_images_and_bad_requests_sta
         "the push and its replay",
     )
     .await;
+}
+
+/// The inputs digest the controller should arrive at for `tuple`: the site repository as it is
+/// now, planned with the site's options (the controller's own functions).
+async fn expected_digest(env: &Env, tuple: &str) -> String {
+    use zentoo::site::{ReadOptions, SiteRepo};
+    let site = env.ns.api::<GentooSite>().get("demo").await.expect("site");
+    let options = zentoo::controller::site::plan_options(&site);
+    let repo = SiteRepo::open(env.repo.path()).expect("open site");
+    let snapshot = repo.snapshot(&ReadOptions::default()).expect("read site");
+    let plan = zentoo::plan::plan_site(&snapshot, &options);
+    fixture::digest(&plan, tuple)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_pushes_in_ten_seconds_coalesce_and_never_run_two_builds_of_one_image() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let env = setup(
+        &kube,
+        "webhook-storm",
+        "desktop-none-kde\nserver-nodocs-web\n",
+        "1h",
+    )
+    .await;
+    let ns = &env.ns;
+    let desktop = image_name("demo", "desktop-none-kde");
+    let server = image_name("demo", "server-nodocs-web");
+    for image in [&desktop, &server] {
+        let job = wait_jobs(ns, image, 1).await.remove(0);
+        finish_build(ns, &job.name_any(), "sha256:aa").await;
+        wait_ready(ns, image, "True", None).await;
+    }
+    // The receiver's own window is 5 s; the site's 3 s wins, both in the receiver and in the
+    // site reconciler.
+    let window = Duration::from_secs(3);
+    merge(
+        &ns.api::<GentooSite>(),
+        "demo",
+        serde_json::json!({"spec": {"source": {"debounce": "3s"}}}),
+    )
+    .await;
+    let addr = start_receiver(&env, WebhookSettings::default()).await;
+    let hook = format!("/hooks/{}/demo", ns.name);
+    let monitor = BuildMonitor::start(ns).await;
+    tokio::time::sleep(window).await;
+
+    // 20 commits to portage/desktop, each followed by its signed push, over about 10 s.
+    let body = push_body("refs/heads/portage/desktop");
+    let started = Instant::now();
+    for i in 0..20 {
+        env.repo
+            .write("portage/desktop", "make.conf", &format!("USE=\"X v{i}\"\n"));
+        let headers = github("push", &format!("storm-{i}"), SECRET, &body);
+        assert_eq!(
+            post(addr, &hook, &headers, body.clone()).await,
+            202,
+            "push {i}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let storm = started.elapsed();
+    let last = expected_digest(&env, "desktop-none-kde").await;
+
+    // The build of the last push's inputs starts (after the trailing fetch, and once the
+    // superseded build's pod is gone: KWOK takes up to its 30 s grace period) and succeeds.
+    let api = ns.api::<zentoo::api::GentooImage>();
+    let job = eventually(
+        ns,
+        2 * T,
+        "a running build of the last push's inputs",
+        || async {
+            let status = api.get(&desktop).await.ok()?.status?;
+            let current = status.current_build?;
+            (current.inputs_digest == last).then_some(current.name)
+        },
+    )
+    .await;
+    let job_object = wait_jobs(ns, &desktop, 2)
+        .await
+        .into_iter()
+        .find(|j| j.name_any() == job)
+        .expect("the last build's Job");
+    assert_eq!(
+        job_object
+            .annotations()
+            .get(zentoo::api::annotations::INPUTS_DIGEST),
+        Some(&last)
+    );
+    finish_build(ns, &job, "sha256:bb").await;
+    let done = wait_ready(ns, &desktop, "True", None).await;
+    let built = done
+        .status
+        .and_then(|s| s.last_successful_build)
+        .expect("a successful build");
+    assert_eq!(
+        built.inputs_digest, last,
+        "the final image is not the last push's"
+    );
+    assert_eq!(built.image_digest.as_deref(), Some("sha256:bb"));
+
+    let seen = monitor.seen();
+    drop(monitor);
+    assert_eq!(
+        seen.max_jobs.get(desktop.as_str()).copied(),
+        Some(1),
+        "{desktop}: builds at once {seen:#?}"
+    );
+    for image in [&desktop, &server] {
+        assert!(
+            seen.max_jobs.get(image.as_str()).copied().unwrap_or(0) <= 1,
+            "{image}: builds at once {seen:#?}"
+        );
+        assert!(
+            seen.max_pods.get(image.as_str()).copied().unwrap_or(0) <= 1,
+            "{image}: build pods at once {seen:#?}"
+        );
+    }
+    let builds: Vec<&(String, String, String)> = seen
+        .created
+        .iter()
+        .filter(|(_, image, _)| *image == desktop)
+        .skip(1)
+        .collect();
+    let bound = (storm.as_secs_f64() / window.as_secs_f64()).floor() as usize + 2;
+    eprintln!(
+        "MEASURED: 20 pushes over {storm:?} -> {} desktop builds (at most {bound} with a {window:?} window)",
+        builds.len()
+    );
+    assert!(
+        !builds.is_empty() && builds.len() <= bound,
+        "{} builds for 20 pushes over {storm:?}: {builds:#?}",
+        builds.len()
+    );
+    assert_eq!(
+        seen.created.iter().filter(|(_, i, _)| *i == server).count(),
+        1,
+        "server-nodocs-web consumes nothing that changed"
+    );
 }
