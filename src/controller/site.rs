@@ -62,8 +62,9 @@ struct Synced {
     plan: SitePlan,
     applied: usize,
     pruned: Vec<String>,
-    /// Whether the repository was checked, and then whether objects were downloaded.
-    checked: Option<bool>,
+    /// Whether the repository was checked: then whether objects were downloaded, and the
+    /// digest of the used refs.
+    checked: Option<(bool, String)>,
 }
 
 /// Reconciles one GentooSite.
@@ -130,11 +131,12 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
             let errors = &synced.plan.errors;
             status.revision = Some(synced.revision.clone());
             status.short_revision = Some(synced.revision.chars().take(12).collect());
-            if let Some(downloaded) = synced.checked {
+            if let Some((downloaded, refs)) = &synced.checked {
                 status.last_checked = Some(now.clone());
-                if downloaded || status.last_fetched.is_none() {
+                if *downloaded || status.last_fetched.is_none() {
                     status.last_fetched = Some(now.clone());
                 }
+                status.refs_digest = Some(refs.clone());
             }
             status.tuples = Some(u32::try_from(synced.plan.images.len()).unwrap_or(u32::MAX));
             status.error_count = Some(u32::try_from(errors.len()).unwrap_or(u32::MAX));
@@ -309,8 +311,8 @@ async fn sync(
             let options = plan_options(site);
             ctx.checking(key, Timestamp::now());
             ctx.local.handled(namespace, &site.name_any());
-            let result =
-                tokio::task::spawn_blocking(move || -> Result<(String, SitePlan, bool)> {
+            let result = tokio::task::spawn_blocking(
+                move || -> Result<(String, SitePlan, (bool, String))> {
                     let fetched = fetch_used(&cache, &url, want.as_deref(), &used, &creds)
                         .map_err(|message| Error::Fetch {
                             url: url.clone(),
@@ -327,18 +329,19 @@ async fn sync(
                     Ok((
                         fetched.revision,
                         plan_site(&snapshot, &options),
-                        fetched.downloaded,
+                        (fetched.downloaded, fetched.refs_digest),
                     ))
-                })
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))?;
+                },
+            )
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
             ctx.metrics.source_checked(match &result {
-                Ok((_, _, true)) => "moved",
-                Ok((_, _, false)) => "unchanged",
+                Ok((_, _, (true, _))) => "moved",
+                Ok((_, _, (false, _))) => "unchanged",
                 Err(_) => "error",
             });
-            let (revision, plan, downloaded) = result?;
-            (revision, plan, Some(downloaded))
+            let (revision, plan, checked) = result?;
+            (revision, plan, Some(checked))
         }
     };
 
