@@ -4,9 +4,11 @@
 # pushes, and the polling detection delay for 2 s, 5 s and 10 s intervals over
 # ZENTOO_BENCH_POLLS (8) commits each. Bounded: every wait in them gives up after 60 s.
 # Figures go into docs/benchmarks.md. Usage: scripts/bench-push.sh
+# ZENTOO_TEST_CACHE=/tmp/somewhere runs it on a private cluster (link $HOME/.cache/zentoo-test/bin
+# to /tmp/somewhere/bin to skip the build), away from other test runs' load and CRD versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tests/cluster/up >&2
+tests/cluster/up --only kube >&2
 # shellcheck disable=SC1091
 . "${ZENTOO_TEST_CACHE:-$HOME/.cache/zentoo-test}/env"
 export ZENTOO_TEST_LOG=${ZENTOO_TEST_LOG:-zentoo=warn,kube=warn}
