@@ -86,14 +86,15 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn summary(samples: &mut [Duration]) -> String {
     samples.sort();
     let mean = samples.iter().sum::<Duration>() / samples.len().max(1) as u32;
+    let ms = |d: Duration| d.as_millis();
     format!(
-        "n={} p50={:.0?} p95={:.0?} mean={:.0?} min={:.0?} max={:.0?}",
+        "n={} p50={} ms p95={} ms mean={} ms min={} ms max={} ms",
         samples.len(),
-        percentile(samples, 50.0),
-        percentile(samples, 95.0),
-        mean,
-        samples.first().copied().unwrap_or_default(),
-        samples.last().copied().unwrap_or_default(),
+        ms(percentile(samples, 50.0)),
+        ms(percentile(samples, 95.0)),
+        ms(mean),
+        ms(samples.first().copied().unwrap_or_default()),
+        ms(samples.last().copied().unwrap_or_default()),
     )
 }
 
