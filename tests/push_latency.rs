@@ -4,7 +4,9 @@
 //! - webhook received → build Job created, over `ZENTOO_BENCH_PUSHES` (100) pushes, each
 //!   to an idle image (the previous build finished), so no supersede is measured;
 //! - polling: commit → build Job created, for poll intervals of 2 s, 5 s and 10 s, commits at
-//!   random moments (`ZENTOO_BENCH_POLLS` (8) per interval).
+//!   random moments (`ZENTOO_BENCH_POLLS` (8) per interval);
+//! - a local site (`file://`, refs watched with inotify): commit → build Job created, over
+//!   `ZENTOO_BENCH_LOCAL` (20) commits.
 //!
 //! Job creation is seen through a watch on Jobs, not by polling the API.
 
@@ -20,6 +22,7 @@ use kube::ResourceExt;
 use kube::runtime::watcher::{self, Event};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
+use support::TestNamespace;
 use tokio::sync::mpsc;
 use zentoo::api::GentooSite;
 use zentoo::controller::webhook::WebhookSettings;
@@ -33,10 +36,10 @@ fn env_count(name: &str, default: usize) -> usize {
 }
 
 /// Build Jobs of `image` as they are created: (name, when the watch saw it).
-fn job_arrivals(env: &Env, image: &str) -> mpsc::UnboundedReceiver<(String, Instant)> {
+fn job_arrivals(ns: &TestNamespace, image: &str) -> mpsc::UnboundedReceiver<(String, Instant)> {
     let (tx, rx) = mpsc::unbounded_channel();
     let config = watcher::Config::default().labels(&format!("zentoo.dev/image={image}"));
-    let mut stream = watcher::watcher(env.ns.api::<Job>(), config).boxed();
+    let mut stream = watcher::watcher(ns.api::<Job>(), config).boxed();
     tokio::spawn(async move {
         let mut seen = HashSet::new();
         while let Some(event) = stream.next().await {
@@ -60,10 +63,10 @@ async fn next_job(arrivals: &mut mpsc::UnboundedReceiver<(String, Instant)>) -> 
 }
 
 /// Waits until `job` is the image's last successful build (so the next push finds it idle).
-async fn built(env: &Env, image: &str, job: &str) {
-    let api = env.ns.api::<zentoo::api::GentooImage>();
+async fn built(ns: &TestNamespace, image: &str, job: &str) {
+    let api = ns.api::<zentoo::api::GentooImage>();
     eventually(
-        &env.ns,
+        ns,
         Duration::from_secs(60),
         &format!("{job} built"),
         || async {
@@ -108,10 +111,10 @@ async fn bench_webhook_to_build_job() {
     let env = setup(&kube, "bench-hook", "desktop-none-kde\n", "1h").await;
     let ns = &env.ns;
     let image = image_name("demo", "desktop-none-kde");
-    let mut arrivals = job_arrivals(&env, &image);
+    let mut arrivals = job_arrivals(&env.ns, &image);
     let (first, _) = next_job(&mut arrivals).await;
     finish_build(ns, &first, "sha256:00").await;
-    built(&env, &image, &first).await;
+    built(&env.ns, &image, &first).await;
     // Every push is measured on its own: no debounce window, no rate limit in the way.
     merge(
         &ns.api::<GentooSite>(),
@@ -141,7 +144,7 @@ async fn bench_webhook_to_build_job() {
         let (job, seen) = next_job(&mut arrivals).await;
         latencies.push(seen - sent);
         finish_build(ns, &job, &format!("sha256:{i:02x}")).await;
-        built(&env, &image, &job).await;
+        built(&env.ns, &image, &job).await;
     }
     println!(
         "BENCH webhook -> build Job ({pushes} pushes, idle image, {:.0?} in all): {}",
@@ -167,10 +170,10 @@ async fn bench_polling_detection_delay() {
         .await;
         let ns = &env.ns;
         let image = image_name("demo", "desktop-none-kde");
-        let mut arrivals = job_arrivals(&env, &image);
+        let mut arrivals = job_arrivals(&env.ns, &image);
         let (first, _) = next_job(&mut arrivals).await;
         finish_build(ns, &first, "sha256:00").await;
-        built(&env, &image, &first).await;
+        built(&env.ns, &image, &first).await;
         let period =
             zentoo::controller::poll::jittered(Duration::from_secs(interval), &ns.name, "demo");
         // Commits at pseudo-random moments of the poll cycle.
@@ -188,11 +191,46 @@ async fn bench_polling_detection_delay() {
             let (job, seen) = next_job(&mut arrivals).await;
             delays.push(seen - committed);
             finish_build(ns, &job, &format!("sha256:{i:02x}")).await;
-            built(&env, &image, &job).await;
+            built(&env.ns, &image, &job).await;
         }
         println!(
             "BENCH polling, interval {interval}s (this site's period {period:.2?}): commit -> build Job {}",
             summary(&mut delays)
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: scripts/bench-push.sh"]
+async fn bench_local_commit_to_build_job() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let commits = env_count("ZENTOO_BENCH_LOCAL", 20);
+    let ns = kube.namespace("bench-local").await;
+    install_crds(&ns).await;
+    let repo = fixture::Site::standard("desktop-none-kde\n");
+    let cache = tempfile::TempDir::new().expect("cache dir");
+    let _controller = Controller::start(&ns, &cache);
+    let mut site = site_object("demo", &format!("file://{}", repo.path().display()), "1h");
+    site.spec.source.debounce = Some("0s".into());
+    create_site(&ns, &site).await;
+    let image = image_name("demo", "desktop-none-kde");
+    let mut arrivals = job_arrivals(&ns, &image);
+    let (first, _) = next_job(&mut arrivals).await;
+    finish_build(&ns, &first, "sha256:00").await;
+    built(&ns, &image, &first).await;
+    let mut delays = Vec::new();
+    for i in 0..commits {
+        let committed = Instant::now();
+        repo.write("portage/desktop", "make.conf", &format!("USE=\"X l{i}\"\n"));
+        let (job, seen) = next_job(&mut arrivals).await;
+        delays.push(seen - committed);
+        finish_build(&ns, &job, &format!("sha256:{i:02x}")).await;
+        built(&ns, &image, &job).await;
+    }
+    println!(
+        "BENCH local site (inotify), interval 1h: commit -> build Job {}",
+        summary(&mut delays)
+    );
 }
