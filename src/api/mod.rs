@@ -3,6 +3,7 @@
 pub mod conditions;
 pub mod crd;
 pub mod image;
+pub mod reference;
 pub mod site;
 
 pub use image::{GentooImage, GentooImageSpec, GentooImageStatus};

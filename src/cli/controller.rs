@@ -19,11 +19,7 @@ pub struct ControllerArgs {
     #[arg(long, env = "ZENTOO_CACHE_DIR", default_value = "/var/cache/zentoo")]
     cache_dir: PathBuf,
     /// The zentoo image for the materialize and publish steps of builds.
-    #[arg(
-        long,
-        env = "ZENTOO_IMAGE",
-        default_value = "ghcr.io/zentoo/zentoo:latest"
-    )]
+    #[arg(long, env = "ZENTOO_IMAGE", default_value = crate::DEFAULT_IMAGE)]
     zentoo_image: String,
     /// ServiceAccount of build pods (give it no API rights).
     #[arg(long, env = "ZENTOO_BUILD_SERVICE_ACCOUNT")]

@@ -43,7 +43,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             cache_dir: std::env::temp_dir().join("zentoo-cache"),
-            zentoo_image: "ghcr.io/zentoo/zentoo:latest".into(),
+            zentoo_image: crate::DEFAULT_IMAGE.into(),
             build_service_account: None,
             build_deadline_seconds: 6 * 3600,
             image_pull_policy: "IfNotPresent".into(),

@@ -332,11 +332,7 @@ async fn sync(
         Err(errors) => {
             status.inputs_digest = None;
             let shown: Vec<String> = errors.iter().take(5).map(ToString::to_string).collect();
-            return Err(Error::InvalidSpec(format!(
-                "{}: {}",
-                reasons::INPUTS_INVALID,
-                shown.join("; ")
-            )));
+            return Err(Error::InputsInvalid(shown.join("; ")));
         }
     };
     let desired = planned.inputs_digest.clone();

@@ -136,6 +136,15 @@ impl Controller {
         Controller::spawn(ns.client.clone(), ns, cache, None, metrics)
     }
 
+    /// Like `start`, with the test's settings changed by `configure` (e.g. the zentoo image).
+    pub fn start_configured(
+        ns: &TestNamespace,
+        cache: &TempDir,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Controller {
+        Controller::start_with_settings(ns.client.clone(), ns, cache, configure)
+    }
+
     fn spawn(
         client: kube::Client,
         ns: &TestNamespace,
