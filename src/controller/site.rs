@@ -86,9 +86,10 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
         .filter(|v| Some(*v) != before.last_handled_fetch_at.as_deref());
     let reconcile_request = annotation(&site, annotations::RECONCILE_REQUESTED_AT);
     let period = jittered(interval(&site), &namespace, &name);
+    let window = debounce(&site, &ctx);
     let decision = decide(&PollInput {
         period,
-        debounce: debounce(&site, &ctx)?,
+        debounce: window.as_ref().copied().unwrap_or(ctx.settings.debounce),
         last_checked: latest(
             before.last_checked.as_ref().map(|t| t.0),
             ctx.last_check(&key),
@@ -101,6 +102,8 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
 
     let outcome = if site.spec.suspend {
         Ok(None)
+    } else if let Err(e) = window {
+        Err(e)
     } else {
         let check = matches!(decision, Decision::Check(_));
         sync(&site, &ctx, &namespace, &key, check, &before)
