@@ -6,145 +6,15 @@ mod ctlsupport;
 mod fixture;
 mod support;
 
+use ctlsupport::hooks::*;
 use ctlsupport::*;
-use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::PostParams;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use zentoo::api::GentooSite;
-use zentoo::controller::webhook::verify::sign;
-use zentoo::controller::webhook::{Receiver, WebhookSettings, serve};
+use zentoo::controller::webhook::WebhookSettings;
 use zentoo::render::names::image_name;
 
-const SECRET: &str = "webhook-test-secret";
-
-/// Posts `body` to `path` over a plain HTTP/1.1 connection and returns the status code.
-/// Reads while writing, so a server that answers before the body is sent is heard.
-async fn post(addr: SocketAddr, path: &str, headers: &[(&str, String)], body: Vec<u8>) -> u16 {
-    post_with(addr, path, headers, body, false).await
-}
-
-async fn post_with(
-    addr: SocketAddr,
-    path: &str,
-    headers: &[(&str, String)],
-    body: Vec<u8>,
-    chunked: bool,
-) -> u16 {
-    let stream = TcpStream::connect(addr).await.expect("connect to receiver");
-    let (mut read, mut write) = stream.into_split();
-    let mut head = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n"
-    );
-    if chunked {
-        head += "Transfer-Encoding: chunked\r\n";
-    } else {
-        head += &format!("Content-Length: {}\r\n", body.len());
-    }
-    for (k, v) in headers {
-        head += &format!("{k}: {v}\r\n");
-    }
-    head += "\r\n";
-    let writer = tokio::spawn(async move {
-        write.write_all(head.as_bytes()).await?;
-        if chunked {
-            for part in body.chunks(64 * 1024) {
-                write
-                    .write_all(format!("{:x}\r\n", part.len()).as_bytes())
-                    .await?;
-                write.write_all(part).await?;
-                write.write_all(b"\r\n").await?;
-            }
-            write.write_all(b"0\r\n\r\n").await?;
-        } else {
-            write.write_all(&body).await?;
-        }
-        write.flush().await?;
-        // Keep the write side open: hyper closes a half-closed connection without answering.
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        Ok::<_, std::io::Error>(write)
-    });
-    let mut response = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match tokio::time::timeout(Duration::from_secs(30), read.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
-            Ok(Ok(n)) => {
-                response.extend_from_slice(&buf[..n]);
-                if response.windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
-            }
-        }
-    }
-    writer.abort();
-    let text = String::from_utf8_lossy(&response);
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"))
-}
-
-/// GitHub-style headers for `body`, signed with `secret`.
-fn github(event: &str, delivery: &str, secret: &str, body: &[u8]) -> Vec<(&'static str, String)> {
-    vec![
-        ("X-GitHub-Event", event.to_string()),
-        ("X-GitHub-Delivery", delivery.to_string()),
-        (
-            "X-Hub-Signature-256",
-            format!("sha256={}", sign(secret.as_bytes(), body)),
-        ),
-    ]
-}
-
-fn push_body(git_ref: &str) -> Vec<u8> {
-    serde_json::json!({
-        "ref": git_ref,
-        "before": "0000000000000000000000000000000000000000",
-        "after": "1111111111111111111111111111111111111111",
-        "repository": {"full_name": "zentoo/site", "default_branch": "main"},
-    })
-    .to_string()
-    .into_bytes()
-}
-
-/// Creates the webhook Secret, points site `demo` at it and starts a receiver for the
-/// namespace on a free loopback port.
-async fn start_receiver(env: &Env, settings: WebhookSettings) -> SocketAddr {
-    let ns = &env.ns;
-    let secret: Secret = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "demo-webhook"},
-        "stringData": {"token": SECRET},
-    }))
-    .expect("secret object");
-    ns.api::<Secret>()
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("create Secret");
-    merge(
-        &ns.api::<GentooSite>(),
-        "demo",
-        serde_json::json!({"spec": {"source": {"webhookSecretRef": {"name": "demo-webhook"}}}}),
-    )
-    .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind receiver");
-    let addr = listener.local_addr().expect("receiver address");
-    let receiver = Arc::new(Receiver::new(
-        ns.client.clone(),
-        Some(ns.name.clone()),
-        settings,
-    ));
-    tokio::spawn(serve(listener, receiver));
-    addr
-}
+const T: Duration = Duration::from_secs(60);
 
 /// Asserts for `quiet` that the images keep exactly the given numbers of build Jobs.
 async fn assert_jobs_stay(env: &Env, counts: &[(&str, usize)], quiet: Duration, after: &str) {
@@ -314,4 +184,132 @@ async fn a_signed_push_rebuilds_exactly_the_affected_images_and_bad_requests_sta
         "the push and its replay",
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_pushes_in_ten_seconds_coalesce_and_never_run_two_builds_of_one_image() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let env = setup(
+        &kube,
+        "webhook-storm",
+        "desktop-none-kde\nserver-nodocs-web\n",
+        "1h",
+    )
+    .await;
+    let ns = &env.ns;
+    let desktop = image_name("demo", "desktop-none-kde");
+    let server = image_name("demo", "server-nodocs-web");
+    for image in [&desktop, &server] {
+        let job = wait_jobs(ns, image, 1).await.remove(0);
+        finish_build(ns, &job.name_any(), "sha256:aa").await;
+        wait_ready(ns, image, "True", None).await;
+    }
+    // The receiver's own window is 5 s; the site's 3 s wins, both in the receiver and in the
+    // site reconciler.
+    let window = Duration::from_secs(3);
+    merge(
+        &ns.api::<GentooSite>(),
+        "demo",
+        serde_json::json!({"spec": {"source": {"debounce": "3s"}}}),
+    )
+    .await;
+    let addr = start_receiver(&env, WebhookSettings::default()).await;
+    let hook = format!("/hooks/{}/demo", ns.name);
+    let monitor = BuildMonitor::start(ns).await;
+    tokio::time::sleep(window).await;
+
+    // 20 commits to portage/desktop, each followed by its signed push, over about 10 s.
+    let body = push_body("refs/heads/portage/desktop");
+    let started = Instant::now();
+    for i in 0..20 {
+        env.repo
+            .write("portage/desktop", "make.conf", &format!("USE=\"X v{i}\"\n"));
+        let headers = github("push", &format!("storm-{i}"), SECRET, &body);
+        assert_eq!(
+            post(addr, &hook, &headers, body.clone()).await,
+            202,
+            "push {i}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let storm = started.elapsed();
+    let last = expected_digest(&env, "desktop-none-kde").await;
+
+    // The build of the last push's inputs starts (after the trailing fetch, and once the
+    // superseded build's pod is gone: KWOK takes up to its 30 s grace period) and succeeds.
+    let api = ns.api::<zentoo::api::GentooImage>();
+    let job = eventually(
+        ns,
+        2 * T,
+        "a running build of the last push's inputs",
+        || async {
+            let status = api.get(&desktop).await.ok()?.status?;
+            let current = status.current_build?;
+            (current.inputs_digest == last).then_some(current.name)
+        },
+    )
+    .await;
+    let job_object = wait_jobs(ns, &desktop, 2)
+        .await
+        .into_iter()
+        .find(|j| j.name_any() == job)
+        .expect("the last build's Job");
+    assert_eq!(
+        job_object
+            .annotations()
+            .get(zentoo::api::annotations::INPUTS_DIGEST),
+        Some(&last)
+    );
+    finish_build(ns, &job, "sha256:bb").await;
+    let done = wait_ready(ns, &desktop, "True", None).await;
+    let built = done
+        .status
+        .and_then(|s| s.last_successful_build)
+        .expect("a successful build");
+    assert_eq!(
+        built.inputs_digest, last,
+        "the final image is not the last push's"
+    );
+    assert_eq!(built.image_digest.as_deref(), Some("sha256:bb"));
+
+    let seen = monitor.seen();
+    drop(monitor);
+    assert_eq!(
+        seen.max_jobs.get(desktop.as_str()).copied(),
+        Some(1),
+        "{desktop}: builds at once {seen:#?}"
+    );
+    for image in [&desktop, &server] {
+        assert!(
+            seen.max_jobs.get(image.as_str()).copied().unwrap_or(0) <= 1,
+            "{image}: builds at once {seen:#?}"
+        );
+        assert!(
+            seen.max_pods.get(image.as_str()).copied().unwrap_or(0) <= 1,
+            "{image}: build pods at once {seen:#?}"
+        );
+    }
+    let builds: Vec<&(String, String, String)> = seen
+        .created
+        .iter()
+        .filter(|(_, image, _)| *image == desktop)
+        .skip(1)
+        .collect();
+    let bound = (storm.as_secs_f64() / window.as_secs_f64()).floor() as usize + 2;
+    eprintln!(
+        "MEASURED: 20 pushes over {storm:?} -> {} desktop builds (at most {bound} with a {window:?} window)",
+        builds.len()
+    );
+    assert!(
+        !builds.is_empty() && builds.len() <= bound,
+        "{} builds for 20 pushes over {storm:?}: {builds:#?}",
+        builds.len()
+    );
+    assert_eq!(
+        seen.created.iter().filter(|(_, i, _)| *i == server).count(),
+        1,
+        "server-nodocs-web consumes nothing that changed"
+    );
 }

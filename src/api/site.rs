@@ -207,6 +207,10 @@ pub struct GentooSiteStatus {
     /// or buildhooks branch) had moved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_fetched: Option<Time>,
+    /// sha256 over the branches the site uses and their commits at the last check: it changes
+    /// exactly when one of them moves (images plan again when it does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refs_digest: Option<String>,
     /// Good tuples, each with a GentooImage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tuples: Option<u32>,

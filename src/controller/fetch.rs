@@ -42,6 +42,9 @@ pub struct Fetched {
     pub revision: String,
     /// Whether anything was downloaded (false: every ref was already current).
     pub downloaded: bool,
+    /// sha256 over the used refs and their commits, one `<oid> <name>` line each in name
+    /// order: it changes exactly when a ref the site uses moves, appears or goes.
+    pub refs_digest: String,
 }
 
 /// Fetches `url` into the bare repository at `cache` (created when missing) and resolves the
@@ -121,9 +124,9 @@ pub fn fetch_used(
         })?;
 
     let local: Vec<(String, git2::Oid)> = local_heads(&repo);
-    let current = refs_current(&heads, &local, |name| {
-        name == tracked_ref || uses(prefixes, name)
-    });
+    let used = |name: &str| name == tracked_ref || uses(prefixes, name);
+    let current = refs_current(&heads, &local, used);
+    let refs_digest = digest_refs(&heads, used);
     if !current {
         let mut options = FetchOptions::new();
         options.remote_callbacks(callbacks(url, creds));
@@ -140,7 +143,24 @@ pub fn fetch_used(
         tracked_ref,
         revision: remote_tip.to_string(),
         downloaded: !current,
+        refs_digest,
     })
+}
+
+/// `sha256:<hex>` over the `refs` that are `used`, one `<oid> <name>\n` line each, by name.
+fn digest_refs(refs: &[(String, git2::Oid)], used: impl Fn(&str) -> bool) -> String {
+    use sha2::{Digest, Sha256};
+    let mut lines: Vec<String> = refs
+        .iter()
+        .filter(|(n, _)| used(n))
+        .map(|(n, id)| format!("{id} {n}\n"))
+        .collect();
+    lines.sort_by(|a, b| a.split(' ').nth(1).cmp(&b.split(' ').nth(1)));
+    let mut hasher = Sha256::new();
+    for line in &lines {
+        hasher.update(line.as_bytes());
+    }
+    format!("sha256:{}", hex::encode(hasher.finalize()))
 }
 
 /// Whether the full ref name `name` is a branch starting with one of `prefixes`.
@@ -319,6 +339,18 @@ mod tests {
             "a portage branch went"
         );
         assert!(uses(&[String::new()], "refs/heads/anything"));
+        let d = |refs: &[(String, git2::Oid)]| digest_refs(refs, used);
+        assert_eq!(
+            d(&local),
+            d(&[local[1].clone(), local[0].clone()]),
+            "order-free"
+        );
+        let mut feature_moved = local.clone();
+        feature_moved[2].1 = id(7);
+        assert_eq!(d(&local), d(&feature_moved), "an unused ref does not count");
+        let mut portage_moved = local.clone();
+        portage_moved[1].1 = id(7);
+        assert_ne!(d(&local), d(&portage_moved));
         assert!(!uses(&prefixes, "refs/tags/portage/x"));
     }
 

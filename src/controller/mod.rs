@@ -12,6 +12,7 @@ pub mod outcome;
 pub mod poll;
 pub mod secrets;
 pub mod site;
+pub mod source;
 pub mod webhook;
 
 use crate::api::{GentooImage, GentooSite, annotations, labels};

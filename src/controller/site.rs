@@ -9,16 +9,15 @@
 
 use super::context::Context;
 use super::error::{Error, Result};
-use super::fetch::{GitCredentials, fetch_used};
 use super::poll::{Decision, PollInput, decide, jittered};
-use super::secrets::read_secret;
+use super::source::{Checked, Planned, plan_source};
 use crate::api::conditions::{self, reasons, types};
 use crate::api::site::VolumeSpec;
 use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, GentooSiteStatus, annotations, labels};
-use crate::plan::{PlanOptions, SitePlan, SpecDefaults, plan_site};
+use crate::plan::{PlanOptions, SitePlan, SpecDefaults};
 use crate::render::names::image_name;
 use crate::render::storage::render_claim;
-use crate::site::{Prefixes, ReadOptions, SiteRepo};
+use crate::site::Prefixes;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -62,8 +61,8 @@ struct Synced {
     plan: SitePlan,
     applied: usize,
     pruned: Vec<String>,
-    /// Whether the repository was checked, and then whether objects were downloaded.
-    checked: Option<bool>,
+    /// What the check of the repository found, when it was checked.
+    checked: Option<Checked>,
 }
 
 /// Reconciles one GentooSite.
@@ -87,9 +86,10 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
         .filter(|v| Some(*v) != before.last_handled_fetch_at.as_deref());
     let reconcile_request = annotation(&site, annotations::RECONCILE_REQUESTED_AT);
     let period = jittered(interval(&site), &namespace, &name);
+    let window = debounce(&site, &ctx);
     let decision = decide(&PollInput {
         period,
-        debounce: debounce(&site, &ctx)?,
+        debounce: window.as_ref().copied().unwrap_or(ctx.settings.debounce),
         last_checked: latest(
             before.last_checked.as_ref().map(|t| t.0),
             ctx.last_check(&key),
@@ -102,6 +102,8 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
 
     let outcome = if site.spec.suspend {
         Ok(None)
+    } else if let Err(e) = window {
+        Err(e)
     } else {
         let check = matches!(decision, Decision::Check(_));
         sync(&site, &ctx, &namespace, &key, check, &before)
@@ -130,11 +132,12 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
             let errors = &synced.plan.errors;
             status.revision = Some(synced.revision.clone());
             status.short_revision = Some(synced.revision.chars().take(12).collect());
-            if let Some(downloaded) = synced.checked {
+            if let Some(checked) = &synced.checked {
                 status.last_checked = Some(now.clone());
-                if downloaded || status.last_fetched.is_none() {
+                if checked.downloaded || status.last_fetched.is_none() {
                     status.last_fetched = Some(now.clone());
                 }
+                status.refs_digest = Some(checked.refs_digest.clone());
             }
             status.tuples = Some(u32::try_from(synced.plan.images.len()).unwrap_or(u32::MAX));
             status.error_count = Some(u32::try_from(errors.len()).unwrap_or(u32::MAX));
@@ -281,67 +284,11 @@ async fn sync(
     check: bool,
     before: &GentooSiteStatus,
 ) -> Result<Synced> {
-    let prefixes = prefixes(site)?;
-    let source = &site.spec.source;
-    if source.url.trim().is_empty() {
-        return Err(Error::InvalidSpec("spec.source.url is empty".into()));
-    }
-    let cache = ctx.site_cache(namespace, &site.name_any());
-    let cached = before.revision.clone().filter(|_| !check);
-    let cached = match cached {
-        Some(revision) => {
-            let (cache, prefixes, options) = (cache.clone(), prefixes.clone(), plan_options(site));
-            tokio::task::spawn_blocking(move || plan_cached(&cache, &revision, prefixes, &options))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))?
-        }
-        None => None,
-    };
-    let (revision, plan, checked) = match cached {
-        Some((revision, plan)) => (revision, plan, None),
-        None => {
-            let creds = credentials(site, ctx, namespace).await?;
-            let used = vec![
-                site.spec.branches.portage.clone(),
-                site.spec.branches.buildhooks.clone(),
-            ];
-            let (url, want) = (source.url.clone(), source.git_ref.clone());
-            let options = plan_options(site);
-            ctx.checking(key, Timestamp::now());
-            ctx.local.handled(namespace, &site.name_any());
-            let result =
-                tokio::task::spawn_blocking(move || -> Result<(String, SitePlan, bool)> {
-                    let fetched = fetch_used(&cache, &url, want.as_deref(), &used, &creds)
-                        .map_err(|message| Error::Fetch {
-                            url: url.clone(),
-                            message,
-                        })?;
-                    let repo =
-                        SiteRepo::open(&fetched.path).map_err(|e| Error::Read(e.to_string()))?;
-                    let snapshot = repo
-                        .snapshot(&ReadOptions {
-                            tracked_ref: Some(fetched.revision.clone()),
-                            prefixes,
-                        })
-                        .map_err(|e| Error::Read(e.to_string()))?;
-                    Ok((
-                        fetched.revision,
-                        plan_site(&snapshot, &options),
-                        fetched.downloaded,
-                    ))
-                })
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))?;
-            ctx.metrics.source_checked(match &result {
-                Ok((_, _, true)) => "moved",
-                Ok((_, _, false)) => "unchanged",
-                Err(_) => "error",
-            });
-            let (revision, plan, downloaded) = result?;
-            (revision, plan, Some(downloaded))
-        }
-    };
-
+    let Planned {
+        revision,
+        plan,
+        checked,
+    } = plan_source(site, ctx, namespace, key, check, before).await?;
     ensure_storage(site, ctx, namespace).await?;
     let (applied, pruned) = apply_images(site, ctx, namespace, &plan).await?;
     if applied > 0 || !pruned.is_empty() {
@@ -356,40 +303,6 @@ async fn sync(
         pruned,
         checked,
     })
-}
-
-/// The site's git credentials, from its `secretRef`.
-async fn credentials(site: &GentooSite, ctx: &Context, namespace: &str) -> Result<GitCredentials> {
-    Ok(match &site.spec.source.secret_ref {
-        Some(secret) => {
-            let data = read_secret(&ctx.client, namespace, &secret.name).await?;
-            GitCredentials {
-                username: data.get("username").cloned(),
-                token: data.get("token").or_else(|| data.get("password")).cloned(),
-                identity: data.get("identity").cloned(),
-                known_hosts: data.get("known_hosts").cloned(),
-            }
-        }
-        None => GitCredentials::default(),
-    })
-}
-
-/// Plans `revision` from the cache alone; `None` when the cache cannot (missing, or without
-/// that commit or the branches it needs), so the caller fetches.
-fn plan_cached(
-    cache: &std::path::Path,
-    revision: &str,
-    prefixes: Prefixes,
-    options: &PlanOptions,
-) -> Option<(String, SitePlan)> {
-    let repo = SiteRepo::open(cache).ok()?;
-    let snapshot = repo
-        .snapshot(&ReadOptions {
-            tracked_ref: Some(revision.to_string()),
-            prefixes,
-        })
-        .ok()?;
-    Some((revision.to_string(), plan_site(&snapshot, options)))
 }
 
 /// Creates the site's PersistentVolumeClaims that do not exist yet.

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod hooks;
+
 use crate::fixture::Site;
 use crate::support::kube::TestNamespace;
 use crate::support::kubelet::{MANUAL, MANUAL_LABEL};
@@ -559,4 +561,157 @@ pub fn free_loopback_addr() -> std::net::SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free loopback port")
+}
+
+/// Watches the build Jobs and Pods of a namespace (through the API's watch, so every change
+/// is seen in order) and keeps, per image, the most builds ever active at once: Jobs not
+/// finished (also while being deleted: their pod may still run) and Pods not terminated.
+pub struct BuildMonitor {
+    state: std::sync::Arc<std::sync::Mutex<MonitorState>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What a [`BuildMonitor`] saw.
+#[derive(Clone, Debug, Default)]
+pub struct MonitorState {
+    /// Job name → (image, inputs digest, finished).
+    pub jobs: std::collections::BTreeMap<String, (String, String, bool)>,
+    /// Pod name → (image, alive).
+    pub pods: std::collections::BTreeMap<String, (String, bool)>,
+    /// Most active Jobs per image at any time.
+    pub max_jobs: std::collections::BTreeMap<String, usize>,
+    /// Most live Pods per image at any time.
+    pub max_pods: std::collections::BTreeMap<String, usize>,
+    /// Every Job ever seen, in the order they appeared: (name, image, digest).
+    pub created: Vec<(String, String, String)>,
+}
+
+impl MonitorState {
+    fn count(&mut self) {
+        let mut jobs: std::collections::BTreeMap<String, usize> = Default::default();
+        for (image, _, finished) in self.jobs.values() {
+            if !finished {
+                *jobs.entry(image.clone()).or_default() += 1;
+            }
+        }
+        for (image, n) in jobs {
+            let max = self.max_jobs.entry(image).or_default();
+            *max = (*max).max(n);
+        }
+        let mut pods: std::collections::BTreeMap<String, usize> = Default::default();
+        for (image, alive) in self.pods.values() {
+            if *alive {
+                *pods.entry(image.clone()).or_default() += 1;
+            }
+        }
+        for (image, n) in pods {
+            let max = self.max_pods.entry(image).or_default();
+            *max = (*max).max(n);
+        }
+    }
+}
+
+impl BuildMonitor {
+    /// Starts watching the build Jobs and Pods of `ns`; returns once both watches listed.
+    pub async fn start(ns: &TestNamespace) -> BuildMonitor {
+        use futures::StreamExt;
+        use kube::runtime::watcher::{self, Event};
+        let state = std::sync::Arc::new(std::sync::Mutex::new(MonitorState::default()));
+        let config = watcher::Config::default().labels(&format!("{}=build", labels::COMPONENT));
+        let (jobs_ready, jobs_listed) = tokio::sync::oneshot::channel::<()>();
+        let (pods_ready, pods_listed) = tokio::sync::oneshot::channel::<()>();
+        let jobs_task = {
+            let (state, config) = (state.clone(), config.clone());
+            let mut stream = watcher::watcher(ns.api::<Job>(), config).boxed();
+            let mut ready = Some(jobs_ready);
+            tokio::spawn(async move {
+                while let Some(event) = stream.next().await {
+                    let Ok(event) = event else { continue };
+                    let mut s = state.lock().expect("monitor state");
+                    match event {
+                        Event::Apply(job) | Event::InitApply(job) => {
+                            let name = job.name_any();
+                            let image =
+                                job.labels().get(labels::IMAGE).cloned().unwrap_or_default();
+                            let digest = job
+                                .annotations()
+                                .get(zentoo::api::annotations::INPUTS_DIGEST)
+                                .cloned()
+                                .unwrap_or_default();
+                            let finished = zentoo::controller::outcome::job_state(&job)
+                                != zentoo::controller::outcome::JobState::Running;
+                            if !s.jobs.contains_key(&name) {
+                                s.created
+                                    .push((name.clone(), image.clone(), digest.clone()));
+                            }
+                            s.jobs.insert(name, (image, digest, finished));
+                        }
+                        Event::Delete(job) => {
+                            s.jobs.remove(&job.name_any());
+                        }
+                        Event::InitDone => {
+                            if let Some(ready) = ready.take() {
+                                let _ = ready.send(());
+                            }
+                        }
+                        Event::Init => {}
+                    }
+                    s.count();
+                }
+            })
+        };
+        let pods_task = {
+            let state = state.clone();
+            let mut stream = watcher::watcher(ns.api::<Pod>(), config).boxed();
+            let mut ready = Some(pods_ready);
+            tokio::spawn(async move {
+                while let Some(event) = stream.next().await {
+                    let Ok(event) = event else { continue };
+                    let mut s = state.lock().expect("monitor state");
+                    match event {
+                        Event::Apply(pod) | Event::InitApply(pod) => {
+                            let image =
+                                pod.labels().get(labels::IMAGE).cloned().unwrap_or_default();
+                            let phase = pod
+                                .status
+                                .as_ref()
+                                .and_then(|s| s.phase.clone())
+                                .unwrap_or_default();
+                            let alive = phase != "Succeeded" && phase != "Failed";
+                            s.pods.insert(pod.name_any(), (image, alive));
+                        }
+                        Event::Delete(pod) => {
+                            s.pods.remove(&pod.name_any());
+                        }
+                        Event::InitDone => {
+                            if let Some(ready) = ready.take() {
+                                let _ = ready.send(());
+                            }
+                        }
+                        Event::Init => {}
+                    }
+                    s.count();
+                }
+            })
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(30), jobs_listed).await;
+        let _ = tokio::time::timeout(Duration::from_secs(30), pods_listed).await;
+        BuildMonitor {
+            state,
+            tasks: vec![jobs_task, pods_task],
+        }
+    }
+
+    /// What was seen so far.
+    pub fn seen(&self) -> MonitorState {
+        self.state.lock().expect("monitor state").clone()
+    }
+}
+
+impl Drop for BuildMonitor {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
 }
