@@ -50,6 +50,11 @@ ensure_apt ca-certificates
 # Paths of this checkout and of cargo's registry stay out of the binary, so that it does not
 # depend on where it was built.
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
+# Run from `cargo test`, the environment holds the test crate's CARGO_MANIFEST_DIR, CARGO_PKG_*...:
+# build scripts that watch them (ring's) would make every run from a test rebuild.
+for v in $(compgen -e | grep -E '^CARGO_(MANIFEST_|PKG_|BIN_EXE_|CRATE_|PRIMARY_|TARGET_TMPDIR)' || true); do
+    unset "$v"
+done
 export RUSTFLAGS="--remap-path-prefix=$root=/zentoo --remap-path-prefix=$cargo_home=/cargo"
 echo "build-image: cargo build --profile image --target $target" >&2
 cargo build --locked --profile image --target "$target" --bin zentoo

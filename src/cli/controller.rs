@@ -30,6 +30,9 @@ pub struct ControllerArgs {
     /// emerge jobs per build.
     #[arg(long, default_value_t = 4)]
     build_jobs: u32,
+    /// Label `KEY=VALUE` on build pods (repeatable), e.g. for a scheduler or a policy.
+    #[arg(long = "build-pod-label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    build_pod_labels: Vec<(String, String)>,
     /// Pull policy of build containers.
     #[arg(long, default_value = "IfNotPresent")]
     image_pull_policy: String,
@@ -91,7 +94,7 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         image_pull_policy: args.image_pull_policy,
         build_jobs: args.build_jobs,
         instance: std::env::var("POD_NAME").unwrap_or_else(|_| "zentoo".into()),
-        build_pod_labels: Default::default(),
+        build_pod_labels: args.build_pod_labels.iter().cloned().collect(),
         metrics_addr: Some(args.metrics_addr),
         debounce: args.debounce,
     };
@@ -137,4 +140,11 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
 
 fn parse_window(text: &str) -> Result<Duration, String> {
     parse_duration(text).ok_or_else(|| format!("not a duration like 5s or 500ms: {text}"))
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{text}`")),
+    }
 }
