@@ -11,7 +11,7 @@ use crate::api::conditions::{self, reasons, types};
 use crate::api::site::VolumeSpec;
 use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, GentooSiteStatus, annotations, labels};
 use crate::plan::{PlanOptions, SitePlan, SpecDefaults, plan_site};
-use crate::render::names::image_name;
+use crate::render::names::{image_name, name_collisions};
 use crate::render::storage::render_claim;
 use crate::site::{Prefixes, ReadOptions, SiteRepo};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
@@ -258,6 +258,7 @@ async fn sync(site: &GentooSite, ctx: &Context, namespace: &str, now: &Time) -> 
     let cache = ctx.site_cache(namespace, &site.name_any());
     let (url, want) = (source.url.clone(), source.git_ref.clone());
     let options = plan_options(site);
+    let site_name = site.name_any();
     let (revision, plan) = tokio::task::spawn_blocking(move || -> Result<(String, SitePlan)> {
         let fetched =
             fetch(&cache, &url, want.as_deref(), &creds).map_err(|message| Error::Fetch {
@@ -271,7 +272,9 @@ async fn sync(site: &GentooSite, ctx: &Context, namespace: &str, now: &Time) -> 
                 prefixes,
             })
             .map_err(|e| Error::Read(e.to_string()))?;
-        Ok((fetched.revision, plan_site(&snapshot, &options)))
+        let mut plan = plan_site(&snapshot, &options);
+        name_collisions(&site_name, &mut plan);
+        Ok((fetched.revision, plan))
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))??;
