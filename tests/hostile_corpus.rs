@@ -494,3 +494,125 @@ fn every_hostile_webhook_body_is_refused_or_read_without_a_panic() {
         );
     }
 }
+
+/// The Ready condition of object `name` of `api` as (reason, message).
+async fn ready_of(
+    api: &kube::Api<kube::api::DynamicObject>,
+    name: &str,
+) -> Option<(String, String)> {
+    let obj = api.get(name).await.ok()?;
+    let conditions = obj
+        .data
+        .get("status")?
+        .get("conditions")?
+        .as_array()?
+        .clone();
+    conditions.iter().find(|c| c["type"] == "Ready").map(|c| {
+        (
+            c["reason"].as_str().unwrap_or_default().to_string(),
+            c["message"].as_str().unwrap_or_default().to_string(),
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_specs_are_refused_or_reported_and_the_good_site_still_builds() {
+    use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+    use std::time::Duration;
+    use zentoo::api::{GentooImage, GentooSite};
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let env = ctlsupport::setup(&kube, "corpus-specs", "desktop-none-kde\n", "1m").await;
+    let ns = &env.ns;
+    let api_for = |kind: &str| -> Api<DynamicObject> {
+        let resource = match kind {
+            "GentooSite" => ApiResource::erase::<GentooSite>(&()),
+            "GentooImage" => ApiResource::erase::<GentooImage>(&()),
+            other => panic!("a spec case of kind {other}"),
+        };
+        Api::namespaced_with(ns.client.clone(), &ns.name, &resource)
+    };
+    let mut pending = Vec::new();
+    for case in corpus("specs") {
+        let text = fs::read_to_string(&case)
+            .expect("read case")
+            .replace("${GIT_URL}", &env.git.url);
+        let expect = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("# {key}: ")))
+                .map(str::to_string)
+        };
+        let value: serde_json::Value =
+            serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", case.display()));
+        let kind = value["kind"].as_str().unwrap_or_default().to_string();
+        let name = value["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let object: DynamicObject = serde_json::from_value(value).expect("object");
+        let api = api_for(&kind);
+        let created = api.create(&PostParams::default(), &object).await;
+        match (expect("expect-api"), expect("expect-refused"), created) {
+            (Some(want), _, Err(e)) => {
+                let e = e.to_string();
+                assert!(e.contains(&want), "{}: refused, but: {e}", case.display());
+            }
+            (Some(want), _, Ok(_)) => {
+                panic!(
+                    "{}: the API server accepted it (expected {want:?})",
+                    case.display()
+                )
+            }
+            (None, Some(want), Err(e)) => {
+                let e = e.to_string();
+                assert!(e.contains(&want), "{}: refused, but: {e}", case.display());
+            }
+            (None, Some(want), Ok(_)) => {
+                pending.push((case, kind, name, "SpecInvalid".to_string(), want));
+            }
+            (None, None, Err(e)) => panic!("{}: refused: {e}", case.display()),
+            (None, None, Ok(_)) => {
+                let want = expect("expect-status")
+                    .unwrap_or_else(|| panic!("{}: no expectation", case.display()));
+                let (reason, text) = want.split_once(": ").unwrap_or((&want, ""));
+                pending.push((case, kind, name, reason.to_string(), text.to_string()));
+            }
+        }
+    }
+    for (case, kind, name, reason, text) in pending {
+        let api = api_for(&kind);
+        let waited = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                if let Some((r, m)) = ready_of(&api, &name).await
+                    && r == reason
+                    && m.contains(&text)
+                {
+                    return (r, m);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+        .await;
+        let last = ready_of(&api, &name).await;
+        let (_, message) = waited.unwrap_or_else(|_| {
+            panic!(
+                "{}: Ready never had reason {reason} and a message holding {text:?}; it is {last:?}",
+                case.display()
+            )
+        });
+        assert!(
+            !message.chars().any(|c| c.is_control() && c != '\n'),
+            "{}: {message:?}",
+            case.display()
+        );
+        eprintln!("{}: {reason}: {message}", case.display());
+    }
+    // The good site was never disturbed: its image builds.
+    let image = image_name("demo", "desktop-none-kde");
+    let job = ctlsupport::wait_jobs(ns, &image, 1).await.remove(0);
+    ctlsupport::finish_build(ns, &kube::ResourceExt::name_any(&job), "sha256:600d").await;
+    ctlsupport::wait_ready(ns, &image, "True", None).await;
+    // So does the site with the dotted name (its long Job name still makes valid volumes).
+    ctlsupport::wait_jobs(ns, &image_name("my.site.example", "desktop-none-kde"), 1).await;
+}

@@ -64,6 +64,10 @@ pub struct ControllerArgs {
     /// Name of the leader Lease.
     #[arg(long, default_value = "zentoo-controller")]
     lease_name: String,
+    /// Allow GentooSites whose source is a path or file:// URL on this machine (every site's
+    /// fetched cache is on this disk too: only where all site authors are trusted alike).
+    #[arg(long)]
+    allow_local_sources: bool,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -95,6 +99,7 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         instance: std::env::var("POD_NAME").unwrap_or_else(|_| "zentoo".into()),
         build_pod_labels: Default::default(),
         metrics_addr: Some(args.metrics_addr),
+        allow_local_sources: args.allow_local_sources,
     };
     let webhook = WebhookSettings {
         max_body: args.webhook_max_body,

@@ -31,6 +31,9 @@ pub struct Settings {
     pub build_pod_labels: BTreeMap<String, String>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served (none: not served).
     pub metrics_addr: Option<SocketAddr>,
+    /// Allow sites whose source is a path or `file://` URL on the controller's own disk (where
+    /// the caches of every other site are too): for single-user set-ups only.
+    pub allow_local_sources: bool,
 }
 
 impl Default for Settings {
@@ -45,6 +48,7 @@ impl Default for Settings {
             instance: "zentoo".into(),
             build_pod_labels: BTreeMap::new(),
             metrics_addr: None,
+            allow_local_sources: false,
         }
     }
 }

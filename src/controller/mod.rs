@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod secrets;
 pub mod site;
+pub mod validate;
 pub mod webhook;
 
 use crate::api::{GentooImage, GentooSite, labels};

@@ -238,11 +238,9 @@ pub fn error_policy(site: Arc<GentooSite>, error: &Error, ctx: Arc<Context>) -> 
 }
 
 async fn sync(site: &GentooSite, ctx: &Context, namespace: &str, now: &Time) -> Result<Synced> {
+    super::validate::site(site, ctx.settings.allow_local_sources).map_err(Error::InvalidSpec)?;
     let prefixes = prefixes(site)?;
     let source = &site.spec.source;
-    if source.url.trim().is_empty() {
-        return Err(Error::InvalidSpec("spec.source.url is empty".into()));
-    }
     let creds = match &source.secret_ref {
         Some(secret) => {
             let data = read_secret(&ctx.client, namespace, &secret.name).await?;
@@ -449,9 +447,10 @@ pub async fn publish<K: Resource<DynamicType = ()>>(
     }
 }
 
-/// The site's polling interval (default 5 minutes; unparsable values too).
+/// The site's polling interval (5 minutes when it is not a valid one, which the site's
+/// status reports).
 pub fn interval(site: &GentooSite) -> Duration {
-    parse_duration(&site.spec.source.interval).unwrap_or(Duration::from_secs(300))
+    super::validate::interval(&site.spec.source.interval).unwrap_or(Duration::from_secs(300))
 }
 
 /// Parses a Go-style duration: `90s`, `5m`, `1h30m`, `500ms`.
