@@ -127,7 +127,9 @@ async fn a_commit_to_a_local_repository_builds_without_waiting_for_the_poll() {
     install_crds(&ns).await;
     let repo = Site::standard("desktop-none-kde\nserver-nodocs-web\n");
     let cache = tempfile::TempDir::new().expect("cache dir");
-    let _controller = Controller::start(&ns, &cache);
+    let _controller = Controller::start_with_settings(ns.client.clone(), &ns, &cache, |s| {
+        s.allow_local_sources = true;
+    });
     let mut site = site_object("demo", &format!("file://{}", repo.path().display()), "1h");
     site.spec.source.debounce = Some("1s".into());
     create_site(&ns, &site).await;

@@ -211,7 +211,9 @@ async fn bench_local_commit_to_build_job() {
     install_crds(&ns).await;
     let repo = fixture::Site::standard("desktop-none-kde\n");
     let cache = tempfile::TempDir::new().expect("cache dir");
-    let _controller = Controller::start(&ns, &cache);
+    let _controller = Controller::start_with_settings(ns.client.clone(), &ns, &cache, |s| {
+        s.allow_local_sources = true;
+    });
     let mut site = site_object("demo", &format!("file://{}", repo.path().display()), "1h");
     site.spec.source.debounce = Some("0s".into());
     create_site(&ns, &site).await;

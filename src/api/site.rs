@@ -49,7 +49,8 @@ pub struct GentooSiteSpec {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GitSource {
-    /// Repository URL: `https://`, `ssh://`, `git://`, or `file://` / a path for local sites.
+    /// Repository URL: `https://`, `ssh://`, `git://` or `user@host:path`; `file://` or a path
+    /// only when the controller runs with `--allow-local-sources`.
     pub url: String,
     /// Branch to track (holding `tuples`, `sets/`, `cpus.yaml`); default: the remote's HEAD.
     #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
@@ -180,6 +181,7 @@ pub struct ImageDefaults {
 pub struct DistccSpec {
     /// Worker pods per build, on nodes of the build's arch. 0 disables distcc.
     #[serde(default)]
+    #[schemars(range(max = 64))]
     pub workers_per_arch: u32,
     /// Resources of each worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]

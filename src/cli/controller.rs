@@ -65,6 +65,10 @@ pub struct ControllerArgs {
     /// Name of the leader Lease.
     #[arg(long, default_value = "zentoo-controller")]
     lease_name: String,
+    /// Allow GentooSites whose source is a path or file:// URL on this machine (every site's
+    /// fetched cache is on this disk too: only where all site authors are trusted alike).
+    #[arg(long)]
+    allow_local_sources: bool,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -97,6 +101,7 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         build_pod_labels: args.build_pod_labels.iter().cloned().collect(),
         metrics_addr: Some(args.metrics_addr),
         debounce: args.debounce,
+        allow_local_sources: args.allow_local_sources,
     };
     let webhook = WebhookSettings {
         max_body: args.webhook_max_body,

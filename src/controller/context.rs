@@ -37,6 +37,9 @@ pub struct Settings {
     /// Pushes to a site within this window coalesce into one check (a site's
     /// `spec.source.debounce` wins).
     pub debounce: Duration,
+    /// Allow sites whose source is a path or `file://` URL on the controller's own disk (where
+    /// the caches of every other site are too): for single-user set-ups only.
+    pub allow_local_sources: bool,
 }
 
 impl Default for Settings {
@@ -52,6 +55,7 @@ impl Default for Settings {
             build_pod_labels: BTreeMap::new(),
             metrics_addr: None,
             debounce: Duration::from_secs(5),
+            allow_local_sources: false,
         }
     }
 }

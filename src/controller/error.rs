@@ -52,6 +52,7 @@ impl Error {
     /// The condition reason (and metric label) of this error.
     pub fn reason(&self) -> &'static str {
         match self {
+            Error::Kube(e) if rejected(e) => "ApiRejected",
             Error::Kube(_) => "KubernetesError",
             Error::Fetch { .. } => reasons::FETCH_FAILED,
             Error::Read(_) => "ReadFailed",
@@ -67,11 +68,18 @@ impl Error {
     pub fn class(&self) -> Class {
         match self {
             Error::InvalidSpec(_) | Error::InputsInvalid(_) => Class::Stalled,
+            Error::Kube(e) if rejected(e) => Class::Stalled,
             Error::SiteNotReady(_) => Class::Waiting(Duration::from_secs(15)),
             Error::Secret(_) => Class::Waiting(Duration::from_secs(60)),
             _ => Class::Transient,
         }
     }
+}
+
+/// True when the API server refused an object as invalid (400, 422): retrying the same
+/// object cannot help; a change of the spec that made it can.
+fn rejected(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 400 || s.code == 422)
 }
 
 /// Result of the controller's fallible steps.

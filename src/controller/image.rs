@@ -306,6 +306,7 @@ async fn sync(
     now: &Time,
 ) -> Result<Outcome> {
     let name = image.name_any();
+    super::validate::image(image).map_err(Error::InvalidSpec)?;
     let sites: Api<GentooSite> = Api::namespaced(ctx.client.clone(), namespace);
     let site_name = &image.spec.site_ref.name;
     let site = sites

@@ -13,6 +13,7 @@ pub mod poll;
 pub mod secrets;
 pub mod site;
 pub mod source;
+pub mod validate;
 pub mod webhook;
 
 use crate::api::{GentooImage, GentooSite, annotations, labels};

@@ -78,7 +78,13 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
     let generation = site.metadata.generation;
     let now = Time(Timestamp::now());
     let key = format!("site/{namespace}/{name}");
-    if let Err(e) = ctx.local.sync(&namespace, &name, &site.spec.source.url) {
+    // Local repositories are watched only where they are allowed as sources at all.
+    let watched = if ctx.settings.allow_local_sources {
+        site.spec.source.url.as_str()
+    } else {
+        ""
+    };
+    if let Err(e) = ctx.local.sync(&namespace, &name, watched) {
         // The check below reports a missing repository; until then, polling still works.
         debug!("not watching the local repository: {e}");
     }
@@ -459,9 +465,10 @@ pub async fn publish<K: Resource<DynamicType = ()>>(
     }
 }
 
-/// The site's polling interval (default 5 minutes; unparsable values too).
+/// The site's polling interval (5 minutes when it is not a valid one, which the site's
+/// status reports).
 pub fn interval(site: &GentooSite) -> Duration {
-    parse_duration(&site.spec.source.interval).unwrap_or(Duration::from_secs(300))
+    super::validate::interval(&site.spec.source.interval).unwrap_or(Duration::from_secs(300))
 }
 
 /// Parses a Go-style duration: `90s`, `5m`, `1h30m`, `500ms`.

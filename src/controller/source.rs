@@ -9,6 +9,7 @@ use super::secrets::read_secret;
 use super::site::{plan_options, prefixes};
 use crate::api::{GentooSite, GentooSiteStatus};
 use crate::plan::{PlanOptions, SitePlan, plan_site};
+use crate::render::names::name_collisions;
 use crate::site::{Prefixes, ReadOptions, SiteRepo};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -42,6 +43,7 @@ pub async fn plan_source(
     check: bool,
     before: &GentooSiteStatus,
 ) -> Result<Planned> {
+    super::validate::site(site, ctx.settings.allow_local_sources).map_err(Error::InvalidSpec)?;
     let prefixes = prefixes(site)?;
     let source = &site.spec.source;
     if source.url.trim().is_empty() {
@@ -58,7 +60,7 @@ pub async fn plan_source(
         }
         None => None,
     };
-    let (revision, plan, checked) = match cached {
+    let (revision, mut plan, checked) = match cached {
         Some((revision, plan)) => (revision, plan, None),
         None => {
             let creds = credentials(site, ctx, namespace).await?;
@@ -105,7 +107,7 @@ pub async fn plan_source(
             (revision, plan, Some(checked))
         }
     };
-
+    name_collisions(&site.name_any(), &mut plan);
     Ok(Planned {
         revision,
         plan,

@@ -1,5 +1,6 @@
 //! A build as one Job: init containers materialize → build → assemble, container publish.
 
+use super::names::{MAX_LABEL, dns_label};
 use super::resources::{resources, with_defaults};
 use crate::api::{annotations, labels};
 use crate::plan::build::{BuildPlan, Step, StepImage, StepName, Volume, split_publish};
@@ -36,7 +37,7 @@ pub struct SharedClaims {
 /// Everything about a build's Job that does not come from its plan.
 #[derive(Clone, Debug)]
 pub struct BuildContext {
-    /// The Job's name (a DNS label of at most 56 characters, so volume names fit).
+    /// The Job's name (a DNS label).
     pub name: String,
     /// Namespace of the Job.
     pub namespace: String,
@@ -168,9 +169,9 @@ pub const LAYOUT_DIR: &str = "/var/tmp/zentoo/oci";
 /// The init container that packs the target root (root, read-only, no credentials).
 pub const PACK_CONTAINER: &str = "pack";
 
-/// The publish step's scratch emptyDir (unique per build, like the other emptyDirs).
+/// The scratch emptyDir (unique per build, like the other emptyDirs).
 fn scratch_volume(ctx: &BuildContext) -> String {
-    format!("{}-scratch", ctx.name)
+    build_volume(ctx, "scratch")
 }
 
 /// The pod volume name of `volume` in build `ctx`.
@@ -178,9 +179,14 @@ pub fn volume_name(ctx: &BuildContext, volume: Volume) -> String {
     if volume.is_shared() {
         volume.as_str().to_string()
     } else {
-        // podman kube play names emptyDir volumes after this: unique per build.
-        format!("{}-{}", ctx.name, volume.as_str())
+        build_volume(ctx, volume.as_str())
     }
+}
+
+/// `<job>-<what>`: podman kube play names emptyDir volumes after their volume name, so it is
+/// unique per build; a volume name is a DNS label of at most 63 characters.
+fn build_volume(ctx: &BuildContext, what: &str) -> String {
+    dns_label(&[&ctx.name, what], MAX_LABEL)
 }
 
 fn volumes(ctx: &BuildContext) -> Vec<PodVolume> {

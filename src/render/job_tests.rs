@@ -339,3 +339,35 @@ fn shared_volumes_are_the_site_claims_and_scratch_is_per_build() {
         .unwrap();
     assert_eq!(binpkgs.read_only, Some(true));
 }
+
+#[test]
+fn volume_names_of_the_longest_job_name_are_labels() {
+    let mut ctx = context();
+    // The longest name the controller gives a Job: 40 + 1 + 8 + 1 + 6 characters.
+    ctx.name = format!("{}-{}-{}", "a".repeat(40), "b".repeat(8), "c".repeat(6));
+    let plan = build_plan(
+        &image_plan("zen-server-nodocs-web\n"),
+        "c0ffee",
+        &settings(),
+    );
+    let job = render_job(&plan, &ctx);
+    let pod = pod(&job);
+    let names: Vec<&str> = pod
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| v.name.as_str())
+        .collect();
+    for name in &names {
+        assert!(name.len() <= 63, "{name} is {} characters", name.len());
+    }
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    for c in pod.init_containers.iter().flatten().chain(&pod.containers) {
+        for m in c.volume_mounts.iter().flatten() {
+            assert!(names.contains(&m.name.as_str()), "{}: {}", c.name, m.name);
+        }
+    }
+}

@@ -1,6 +1,10 @@
 //! DNS-safe names for the objects zentoo creates.
 
+use crate::plan::SitePlan;
+use crate::site::SiteError;
+use crate::site::repo::TUPLES_FILE;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 
 /// Longest name of an object whose name also appears as a label value (Jobs, Services).
 pub const MAX_LABEL: usize = 63;
@@ -46,6 +50,46 @@ pub fn dns_label(parts: &[&str], max: usize) -> String {
 /// The GentooImage name of a site's tuple.
 pub fn image_name(site: &str, tuple: &str) -> String {
     dns_label(&[site, tuple], MAX_LABEL)
+}
+
+/// Moves every image of `plan` whose object name ([`image_name`] in `site`) an earlier tuple
+/// (by line) already has into `plan.errors`: two tuples never fight over one GentooImage.
+/// Different tuples get different names except when one is crafted from another's hash.
+pub fn name_collisions(site: &str, plan: &mut SitePlan) {
+    let mut order: Vec<usize> = (0..plan.images.len()).collect();
+    order.sort_by_key(|&i| plan.images[i].line);
+    let mut taken: HashMap<String, (u32, String)> = HashMap::new();
+    let mut colliding = Vec::new();
+    for i in order {
+        let image = &plan.images[i];
+        let name = image_name(site, &image.name);
+        match taken.get(&name) {
+            Some((line, tuple)) => {
+                colliding.push(i);
+                plan.errors.push(
+                    SiteError::new(
+                        TUPLES_FILE,
+                        Some(image.line),
+                        "tuple",
+                        format!(
+                            "its object name `{name}` is already the name of line {line} \
+                             (`{tuple}`): rename one of the two"
+                        ),
+                    )
+                    .for_tuple(&image.name),
+                );
+            }
+            None => {
+                taken.insert(name, (image.line, image.name.clone()));
+            }
+        }
+    }
+    colliding.sort_unstable();
+    for i in colliding.into_iter().rev() {
+        plan.images.remove(i);
+    }
+    plan.errors
+        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
 }
 
 #[cfg(test)]

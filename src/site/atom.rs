@@ -14,6 +14,9 @@ fn check(atom: &str) -> Result<(), String> {
         .into_iter()
         .find(|op| atom.starts_with(op));
     let rest = &atom[op.map_or(0, str::len)..];
+    if let (Some(op), "") = (op, rest) {
+        return Err(format!("`{op}` is an operator with no package after it"));
+    }
 
     let (rest, use_deps) = match rest.find('[') {
         Some(i) => {

@@ -7,6 +7,7 @@
 //! symlink above all — is never followed or overwritten.
 
 use git2::{ObjectType, Oid, Repository};
+use std::collections::HashSet;
 use std::fs::{self, OpenOptions, Permissions};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -130,6 +131,7 @@ impl Writer<'_> {
             source,
         };
         let tree = self.repo.find_tree(id).map_err(git)?;
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
         for entry in tree.iter() {
             let name_bytes = entry.name_bytes();
             let shown = format!("{prefix}{}", String::from_utf8_lossy(name_bytes));
@@ -139,6 +141,11 @@ impl Writer<'_> {
             };
             if let Some(reason) = name_problem(name_bytes) {
                 return Err(refuse(reason));
+            }
+            // git never writes two entries of one name; a crafted tree can, e.g. a symlink
+            // and then a file to be written through it.
+            if !seen.insert(name_bytes.to_vec()) {
+                return Err(refuse("a second entry of the same name in one tree"));
             }
             self.done.entries += 1;
             if self.done.entries > self.limits.max_entries {

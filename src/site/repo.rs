@@ -13,6 +13,10 @@ pub const TUPLES_FILE: &str = "tuples";
 pub const MAX_FILE_BYTES: usize = 1 << 20;
 /// Most set files zentoo reads from `sets/`.
 pub const MAX_SETS: usize = 10_000;
+/// Most bytes of text (tuples, cpus.yaml and set files together) one snapshot holds: set files
+/// beyond it are reported unreadable instead of filling memory (git compresses a thousand
+/// near-identical megabyte files into a small repository).
+pub const MAX_TOTAL_BYTES: usize = 64 << 20;
 
 /// Why a site could not be read at all.
 #[derive(Debug, thiserror::Error)]
@@ -124,13 +128,29 @@ impl SiteRepo {
             && entry.kind() == Some(ObjectType::Tree)
         {
             let sets_tree = self.repo.find_tree(entry.id()).map_err(git_err)?;
+            let mut total = text_len(&tuples) + cpus.as_ref().map_or(0, text_len);
+            // Smallest first: when the budget runs out, the largest files are the unread ones.
+            let odb = self.repo.odb().map_err(git_err)?;
+            let mut entries: Vec<(usize, TreeEntry<'_>)> = Vec::new();
             for entry in sets_tree.iter().take(MAX_SETS) {
-                let Ok(name) = entry.name() else { continue };
-                if entry.kind() != Some(ObjectType::Blob) {
+                if entry.kind() != Some(ObjectType::Blob) || entry.name().is_err() {
                     continue;
                 }
+                let (size, _) = odb.read_header(entry.id()).map_err(git_err)?;
+                entries.push((size, entry));
+            }
+            entries.sort_by(|a, b| (a.0, a.1.name_bytes()).cmp(&(b.0, b.1.name_bytes())));
+            for (_, entry) in entries {
+                let Ok(name) = entry.name() else { continue };
                 let path = format!("{SETS_DIR}/{name}");
-                let file = self.text_file(path, &entry).map_err(git_err)?;
+                let mut file = self.text_file(path, &entry).map_err(git_err)?;
+                total += text_len(&file);
+                if total > MAX_TOTAL_BYTES {
+                    file.text = Err(format!(
+                        "not read: the site's tuples, cpus.yaml and set files hold more than \
+                         {MAX_TOTAL_BYTES} bytes in all"
+                    ));
+                }
                 sets.insert(name.to_string(), file);
             }
         }
@@ -230,10 +250,20 @@ impl SiteRepo {
                 Err(format!("is {size} bytes; the limit is {MAX_FILE_BYTES}"))
             } else {
                 let blob = self.repo.find_blob(entry.id())?;
-                String::from_utf8(blob.content().to_vec())
-                    .map_err(|_| "is not UTF-8 text".to_string())
+                // A byte order mark (some Windows editors write one) is not part of line 1.
+                let bytes = blob.content();
+                let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+                String::from_utf8(bytes.to_vec()).map_err(|e| {
+                    let at = e.utf8_error().valid_up_to();
+                    let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+                    format!("is not UTF-8 text (line {line}, byte {at})")
+                })
             }
         };
         Ok(TextFile { path, id, text })
     }
+}
+
+fn text_len(file: &TextFile) -> usize {
+    file.text.as_ref().map_or(0, String::len)
 }

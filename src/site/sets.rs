@@ -7,7 +7,7 @@ use super::SiteError;
 use super::atom::atom_problem;
 use super::snapshot::TextFile;
 use super::tuples::strip_comment;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 /// Directory of set files in the tracked branch.
@@ -104,6 +104,9 @@ pub struct ResolvedSet {
     pub blobs: BTreeMap<String, String>,
 }
 
+/// Deepest chain of set includes followed (`@a` includes `@b` includes ...).
+pub const MAX_INCLUDE_DEPTH: usize = 32;
+
 /// Why a set cannot be used; the message names where to look.
 pub type SetFailure = String;
 
@@ -181,8 +184,11 @@ impl<'a> SetResolver<'a> {
             atoms: Vec::new(),
             blobs: BTreeMap::from([(name.to_string(), file.id.clone())]),
         };
-        let push = |atoms: &mut Vec<String>, atom: &str| {
-            if !atoms.iter().any(|a| a == atom) {
+        // Atoms in order of first appearance: a set may hold a hundred thousand.
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut push = |atoms: &mut Vec<String>, atom: &str| {
+            if !seen.contains(atom) {
+                seen.insert(atom.to_string());
                 atoms.push(atom.to_string());
             }
         };
@@ -199,6 +205,18 @@ impl<'a> SetResolver<'a> {
                     failure.get_or_insert_with(|| format!("{path} has errors (see {e})"));
                     self.errors.push(e);
                 }
+                SetEntry::Set(child)
+                    if self.files.contains_key(&child) && stack.len() >= MAX_INCLUDE_DEPTH =>
+                {
+                    let message = format!(
+                        "@{child} would nest set includes deeper than {MAX_INCLUDE_DEPTH} \
+                         (@{} -> ... -> @{name}): include fewer levels",
+                        stack[0]
+                    );
+                    let e = SiteError::new(&path, Some(line), "set", message);
+                    failure.get_or_insert_with(|| format!("{path} has errors (see {e})"));
+                    self.errors.push(e);
+                }
                 SetEntry::Set(child) if self.files.contains_key(&child) => {
                     match self.resolve_in(&child, stack) {
                         Ok(inner) => {
@@ -208,6 +226,17 @@ impl<'a> SetResolver<'a> {
                             resolved.blobs.extend(inner.blobs.clone());
                         }
                         Err(why) => {
+                            // Through a long chain of includes, name the first and the cause.
+                            let cause = why
+                                .rsplit(" cannot be used: ")
+                                .next()
+                                .unwrap_or(&why)
+                                .trim_start_matches("… ");
+                            let why = if cause.len() < why.len() {
+                                format!("… {cause}")
+                            } else {
+                                why
+                            };
                             failure.get_or_insert(format!(
                                 "@{child} included at {path}:{line} cannot be used: {why}"
                             ));

@@ -29,6 +29,12 @@ impl Prefixes {
             let p = p.trim().trim_start_matches("refs/heads/").trim_matches('/');
             if p.is_empty() {
                 Err("a branch prefix cannot be empty".to_string())
+            } else if !git2::Reference::is_valid_name(&format!("refs/heads/{p}/x")) {
+                Err(format!(
+                    "{} is not a branch name prefix (letters, digits, `/`, `-`, `_`, `.`; no \
+                     `..`, no component starting with `.`)",
+                    super::error::tidy(&format!("`{p}`"), 100)
+                ))
             } else {
                 Ok(format!("{p}/"))
             }
@@ -90,5 +96,8 @@ mod tests {
         assert!(Prefixes::new("x", "x/").is_err());
         assert!(Prefixes::new("a", "a/b").is_err());
         assert!(Prefixes::new("", "b").is_err());
+        for bad in ["../", "a/../b", ".hidden", "a b", "a~1", "x\u{1b}"] {
+            assert!(Prefixes::new(bad, "b").is_err(), "{bad}");
+        }
     }
 }

@@ -1,0 +1,440 @@
+//! Checks of GentooSite and GentooImage specs that the CRD schema cannot express, each naming
+//! the field: what would otherwise fail later and less clearly (a Job the API server refuses,
+//! a poll loop, a label too long) is reported at once. Pure.
+
+use crate::api::{GentooImage, GentooSite};
+use crate::publish::registry::parse_ref;
+use crate::render::names::MAX_LABEL;
+use crate::site::Prefixes;
+use crate::site::error::tidy;
+use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
+use kube::ResourceExt;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Shortest poll interval.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest poll interval (timers of the controller's queue hold about two years at most).
+pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// Most distcc workers per arch of one build.
+pub const MAX_DISTCC_WORKERS: u32 = 64;
+
+/// A spec problem: `field: what is wrong`.
+pub type Problem = String;
+
+fn quote(text: &str) -> String {
+    tidy(&format!("`{text}`"), 200)
+}
+
+/// The first problem of a site's spec, if any. `allow_local`: whether paths and `file://`
+/// URLs (on the controller's own disk) are allowed as sources.
+pub fn site(site: &GentooSite, allow_local: bool) -> Result<(), Problem> {
+    name(&site.name_any(), "its images and Jobs")?;
+    let source = &site.spec.source;
+    url(&source.url, allow_local)?;
+    interval(&source.interval)?;
+    Prefixes::new(&site.spec.branches.portage, &site.spec.branches.buildhooks)
+        .map_err(|e| format!("spec.branches: {e}"))?;
+    let defaults = &site.spec.image_defaults;
+    if let Some(registry) = &defaults.registry {
+        parse_ref(&format!("{}/x:latest", registry.trim_end_matches('/'))).map_err(|_| {
+            format!(
+                "spec.imageDefaults.registry: {} is not a registry prefix like \
+                 registry.example.com/zentoo",
+                quote(registry)
+            )
+        })?;
+    }
+    if let Some(distcc) = &defaults.distcc {
+        workers(
+            distcc.workers_per_arch,
+            "spec.imageDefaults.distcc.workersPerArch",
+        )?;
+        resources(
+            distcc.resources.as_ref(),
+            "spec.imageDefaults.distcc.resources",
+        )?;
+    }
+    let storage = &site.spec.storage;
+    for (kind, volume) in [
+        ("binpkgs", &storage.binpkgs),
+        ("distfiles", &storage.distfiles),
+        ("repo", &storage.repo),
+    ] {
+        let field = format!("spec.storage.{kind}");
+        if let Some(size) = &volume.size
+            && quantity(&size.0).is_none()
+        {
+            return Err(format!(
+                "{field}.size: {} is not a quantity like 50Gi",
+                quote(&size.0)
+            ));
+        }
+        if let Some(class) = &volume.storage_class_name
+            && !is_subdomain(class)
+        {
+            return Err(format!(
+                "{field}.storageClassName: {} is not a StorageClass name",
+                quote(class)
+            ));
+        }
+        if let Some(mode) = &volume.access_mode
+            && ![
+                "ReadWriteOnce",
+                "ReadOnlyMany",
+                "ReadWriteMany",
+                "ReadWriteOncePod",
+            ]
+            .contains(&mode.as_str())
+        {
+            return Err(format!(
+                "{field}.accessMode: {} is not one of ReadWriteOnce, ReadOnlyMany, \
+                 ReadWriteMany, ReadWriteOncePod",
+                quote(mode)
+            ));
+        }
+        if let Some(claim) = &volume.existing_claim
+            && !is_subdomain(claim)
+        {
+            return Err(format!(
+                "{field}.existingClaim: {} is not a claim name",
+                quote(claim)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The first problem of an image's spec (beyond what planning checks), if any.
+pub fn image(image: &GentooImage) -> Result<(), Problem> {
+    name(&image.name_any(), "its Jobs and pods")?;
+    let spec = &image.spec;
+    if let Some(reference) = &spec.publish.image {
+        parse_ref(reference).map_err(|e| {
+            format!(
+                "spec.publish.image: {} is not an image reference: {e}",
+                quote(reference)
+            )
+        })?;
+    }
+    if let Some(distcc) = &spec.distcc {
+        workers(distcc.workers_per_arch, "spec.distcc.workersPerArch")?;
+        resources(distcc.resources.as_ref(), "spec.distcc.resources")?;
+    }
+    resources(spec.resources.as_ref(), "spec.resources")?;
+    for (key, value) in &spec.node_selector {
+        if !is_label_key(key) {
+            return Err(format!(
+                "spec.nodeSelector: {} is not a label key",
+                quote(key)
+            ));
+        }
+        if !is_label_value(value) {
+            return Err(format!(
+                "spec.nodeSelector.{key}: {} is not a label value",
+                quote(value)
+            ));
+        }
+    }
+    for (i, t) in spec.tolerations.iter().enumerate() {
+        toleration(t).map_err(|why| format!("spec.tolerations[{i}]: {why}"))?;
+    }
+    Ok(())
+}
+
+fn name(name: &str, labels: &str) -> Result<(), Problem> {
+    if name.len() > MAX_LABEL {
+        return Err(format!(
+            "metadata.name: {} is {} characters; at most {MAX_LABEL}, as it labels {labels}",
+            quote(name),
+            name.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a source URL: a remote transport git can reach (https, http, ssh, git, or
+/// `user@host:path`), or a local one only when allowed.
+pub fn url(url: &str, allow_local: bool) -> Result<(), Problem> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err("spec.source.url is empty".into());
+    }
+    if let Some((transport, _)) = url.split_once("::")
+        && !transport.contains('/')
+    {
+        return Err(format!(
+            "spec.source.url: {} names a `{transport}::` transport; use https://, ssh://, \
+             git:// or user@host:path",
+            quote(url)
+        ));
+    }
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    let scp_like = scheme.is_none()
+        && url
+            .split_once(':')
+            .is_some_and(|(host, _)| !host.is_empty() && !host.contains('/'));
+    let local = match scheme.as_deref() {
+        Some("https" | "http" | "ssh" | "git" | "git+ssh" | "ssh+git") => false,
+        Some("file") => true,
+        Some(other) => {
+            return Err(format!(
+                "spec.source.url: {} uses `{other}://`; use https://, ssh://, git:// or \
+                 user@host:path",
+                quote(url)
+            ));
+        }
+        None => !scp_like,
+    };
+    if local && !allow_local {
+        return Err(format!(
+            "spec.source.url: {} is a path on the controller's disk; sites must name a remote \
+             repository (the controller allows local ones only with --allow-local-sources)",
+            quote(url)
+        ));
+    }
+    Ok(())
+}
+
+/// Parses and bounds a poll interval.
+pub fn interval(text: &str) -> Result<Duration, Problem> {
+    let shown = quote(text);
+    let d = super::site::parse_duration(text).ok_or_else(|| {
+        format!("spec.source.interval: {shown} is not a duration like 30s, 5m or 1h")
+    })?;
+    if d < MIN_INTERVAL {
+        return Err(format!(
+            "spec.source.interval: {shown} is shorter than {}s",
+            MIN_INTERVAL.as_secs()
+        ));
+    }
+    if d > MAX_INTERVAL {
+        return Err(format!(
+            "spec.source.interval: {shown} is longer than {}h (use webhooks to fetch sooner, \
+             suspend to stop)",
+            MAX_INTERVAL.as_secs() / 3600
+        ));
+    }
+    Ok(d)
+}
+
+fn workers(n: u32, field: &str) -> Result<(), Problem> {
+    if n > MAX_DISTCC_WORKERS {
+        return Err(format!(
+            "{field}: {n} workers per build; at most {MAX_DISTCC_WORKERS}"
+        ));
+    }
+    Ok(())
+}
+
+fn resources(r: Option<&ResourceRequirements>, field: &str) -> Result<(), Problem> {
+    let Some(r) = r else { return Ok(()) };
+    let parsed = |map: &Option<
+        BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+    >,
+                  what: &str|
+     -> Result<BTreeMap<String, f64>, Problem> {
+        let mut out = BTreeMap::new();
+        for (k, v) in map.iter().flatten() {
+            let n = quantity(&v.0)
+                .ok_or_else(|| format!("{field}.{what}.{k}: {} is not a quantity", quote(&v.0)))?;
+            out.insert(k.clone(), n);
+        }
+        Ok(out)
+    };
+    let requests = parsed(&r.requests, "requests")?;
+    let limits = parsed(&r.limits, "limits")?;
+    for (k, request) in &requests {
+        if let Some(limit) = limits.get(k)
+            && request > limit
+        {
+            return Err(format!(
+                "{field}: requests.{k} is more than limits.{k}; the API server refuses such a pod"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn toleration(t: &Toleration) -> Result<(), String> {
+    let operator = t.operator.as_deref().unwrap_or("Equal");
+    if !["Equal", "Exists"].contains(&operator) {
+        return Err(format!(
+            "operator {} is not Equal or Exists",
+            quote(operator)
+        ));
+    }
+    if let Some(effect) = t.effect.as_deref()
+        && !["", "NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&effect)
+    {
+        return Err(format!(
+            "effect {} is not NoSchedule, PreferNoSchedule or NoExecute",
+            quote(effect)
+        ));
+    }
+    if let Some(key) = t.key.as_deref()
+        && !key.is_empty()
+        && !is_label_key(key)
+    {
+        return Err(format!("key {} is not a label key", quote(key)));
+    }
+    if operator == "Exists" && t.value.as_deref().is_some_and(|v| !v.is_empty()) {
+        return Err("operator Exists takes no value".into());
+    }
+    if let Some(value) = t.value.as_deref()
+        && !is_label_value(value)
+    {
+        return Err(format!("value {} is not a label value", quote(value)));
+    }
+    Ok(())
+}
+
+/// The value of a Kubernetes quantity (`1.5Gi`, `500m`, `2e3`), or `None` when it is not one.
+pub fn quantity(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let end = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(end);
+    let digits = number.trim_start_matches(['+', '-']);
+    if digits.is_empty()
+        || digits == "."
+        || digits.matches('.').count() > 1
+        || digits.contains(['+', '-'])
+        || number.len() - digits.len() > 1
+    {
+        return None;
+    }
+    let value: f64 = number.parse().ok()?;
+    let factor = match suffix {
+        "" => 1.0,
+        "Ki" => 1024f64,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        exp if exp.starts_with(['e', 'E']) => {
+            let e: i32 = exp[1..].parse().ok()?;
+            if !(-30..=30).contains(&e) {
+                return None;
+            }
+            10f64.powi(e)
+        }
+        _ => return None,
+    };
+    Some(value * factor)
+}
+
+/// A DNS subdomain (RFC 1123): what most object names must be.
+fn is_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// A label key: an optional DNS subdomain prefix and `/`, then a name of at most 63 characters.
+fn is_label_key(key: &str) -> bool {
+    let (prefix, name) = match key.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    prefix.is_none_or(is_subdomain) && !name.is_empty() && is_label_value(name)
+}
+
+/// A label value: at most 63 characters, alphanumerics with `-`, `_`, `.` inside.
+fn is_label_value(value: &str) -> bool {
+    value.len() <= MAX_LABEL
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && value
+            .chars()
+            .next()
+            .is_none_or(|c| c.is_ascii_alphanumeric())
+        && value
+            .chars()
+            .last()
+            .is_none_or(|c| c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_parse_like_kubernetes() {
+        assert_eq!(quantity("50Gi"), Some(50.0 * 1024f64.powi(3)));
+        assert_eq!(quantity("500m"), Some(0.5));
+        assert_eq!(quantity("2e3"), Some(2000.0));
+        assert_eq!(quantity("1.5"), Some(1.5));
+        for bad in ["lots", "", "Gi", "1..5", "--1", "1Gb", "1e99999", "."] {
+            assert_eq!(quantity(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_must_be_remote_unless_allowed() {
+        for good in [
+            "https://git.example/site.git",
+            "git://127.0.0.1:9418/site",
+            "ssh://git@host/site",
+            "git@github.com:org/site.git",
+        ] {
+            assert!(url(good, false).is_ok(), "{good}");
+        }
+        for local in ["/var/cache/zentoo", "file:///tmp", "./site", "site"] {
+            let e = url(local, false).unwrap_err();
+            assert!(e.starts_with("spec.source.url: "), "{e}");
+            assert!(url(local, true).is_ok(), "{local}");
+        }
+        assert!(url("ext::sh -c touch% /tmp/x", true).is_err());
+        assert!(url("  ", true).unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn intervals_are_bounded() {
+        assert_eq!(interval("90s"), Ok(Duration::from_secs(90)));
+        for bad in [
+            "0s",
+            "10000000h",
+            "18446744073709551615s",
+            "five minutes",
+            "25h",
+        ] {
+            assert!(interval(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn labels_and_tolerations_follow_the_api_rules() {
+        assert!(is_label_key("kubernetes.io/arch"));
+        assert!(!is_label_key("not a label key"));
+        assert!(!is_label_key("UPPER.example/x"));
+        assert!(is_label_value("") && is_label_value("a.b_c-d"));
+        assert!(!is_label_value("-a") && !is_label_value(&"a".repeat(64)));
+        let t = |op: &str| Toleration {
+            key: Some("x".into()),
+            operator: Some(op.into()),
+            ..Toleration::default()
+        };
+        assert!(toleration(&t("Exists")).is_ok());
+        assert!(toleration(&t("Bogus")).unwrap_err().contains("Bogus"));
+    }
+}
