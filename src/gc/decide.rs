@@ -8,7 +8,7 @@
 //! - A lease is active for `lease_ttl` after it was taken; stale leases are deleted.
 //! - A binary package file is kept when a kept record or an active lease names it, or when it is
 //!   newer than the grace period or than the oldest active lease (minus a clock-skew margin): a
-//!   running build may have made it. Only PKGDIRs some record or lease names are managed;
+//!   running build may have made it (it is named in the build's record only when it ends). Only PKGDIRs some record or lease names are managed;
 //!   others are left alone. Every other file of a managed PKGDIR goes, and its `Packages` entry
 //!   with it (as do entries whose file is missing), so the index stays true.
 //! - A distfile is kept when a kept record names it or it is newer than the grace period. While
@@ -18,9 +18,6 @@
 use super::records::{BuildRecord, BuildStatus, Lease};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Seconds a lease's start may be off between the build's clock and gc's.
-pub const CLOCK_SKEW: i64 = 300;
 
 /// A file found in a volume.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +61,9 @@ pub struct Policy {
     pub lease_ttl: i64,
     /// Files younger than this many seconds are never removed.
     pub grace: i64,
+    /// Seconds a lease's start may be off between a build's clock and gc's: files made up to
+    /// this long before a running build started are kept too.
+    pub clock_skew: i64,
     /// The images that exist (`None`: every image with a record).
     pub images: Option<BTreeSet<String>>,
 }
@@ -202,7 +202,7 @@ pub fn plan_gc(
         .collect();
     let mut cutoff = policy.now - policy.grace;
     if let Some(oldest) = active.iter().map(|l| l.started).min() {
-        cutoff = cutoff.min(oldest - CLOCK_SKEW);
+        cutoff = cutoff.min(oldest - policy.clock_skew);
     }
 
     for dir in &listing.pkgdirs {
@@ -345,6 +345,7 @@ mod tests {
             now: NOW,
             lease_ttl: 48 * HOUR,
             grace: HOUR,
+            clock_skew: 300,
             images: None,
         }
     }

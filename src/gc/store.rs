@@ -414,6 +414,7 @@ mod tests {
             now,
             lease_ttl: 3600,
             grace: 3600,
+            clock_skew: 300,
             images: None,
         };
         let plan = plan_gc(&records, &[], &listing, &policy);

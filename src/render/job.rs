@@ -296,6 +296,8 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
             )
         }
         (_, StepImage::Stage3) => {
+            // The build step records what it used under this id (src/steps/records.sh).
+            env.push(plain_env("ZENTOO_BUILD_ID", &ctx.name));
             let security = SecurityContext {
                 privileged: Some(step.privileged),
                 ..SecurityContext::default()

@@ -3,10 +3,11 @@
 # records.sh — sourced by build.sh after common.sh: what a build used and made, written into the
 # binary package volume for `zentoo gc` (src/gc, src/steps/README.md "Build records"):
 #
-#   $ZENTOO_BINPKGS/.zentoo/leases/<build>.json          while the build runs: the binpkgs its
+#   $ZENTOO_BINPKGS/.zentoo/leases/<image>@<build>.json  while the build runs: the binpkgs its
 #                                                        emerge resolved to (taken under gc.lock)
 #   $ZENTOO_BINPKGS/.zentoo/builds/<image>/<build>.json  when it ends: binpkgs used, produced and
-#                                                        to be assembled, distfiles fetched
+#                                                        to be assembled; distfiles fetched or
+#                                                        belonging to a package merged
 #   $ZENTOO_BINPKGS/.zentoo/gc.lock/                     a mkdir lock gc holds while it decides
 #                                                        and removes; a lease is written under it
 # Paths of binpkgs are relative to the PKGDIR, PKGDIR relative to the volume.
@@ -19,7 +20,7 @@ GC_LOCKED=0
 
 check_record_env() {
 	ZENTOO_IMAGE=${ZENTOO_IMAGE:-$ZENTOO_SET}
-	ZENTOO_BUILD_ID=${ZENTOO_BUILD_ID:-$(date -u +%Y%m%dT%H%M%SZ)-$$}
+	ZENTOO_BUILD_ID=${ZENTOO_BUILD_ID:-$(date -u +%Y%m%dT%H%M%SZ)-$(hostname 2>/dev/null || echo x)-$$}
 	case $ZENTOO_IMAGE in '' | .* | *[!A-Za-z0-9_.+-]*) fail "$EX_USAGE" "ZENTOO_IMAGE '$ZENTOO_IMAGE' is not a valid image name" ;; esac
 	case $ZENTOO_BUILD_ID in '' | .* | *[!A-Za-z0-9_.+-]*) fail "$EX_USAGE" "ZENTOO_BUILD_ID '$ZENTOO_BUILD_ID' is not a valid build id" ;; esac
 	PKGDIR_REL=${PKGDIR#"${ZENTOO_BINPKGS%/}"/}
@@ -40,8 +41,8 @@ gc_lock() {
 		fi
 		[ $_waited -eq 0 ] && log "waiting for zentoo gc to finish ($GC_LOCK)"
 		_waited=$((_waited + 1))
-		[ $_waited -le 1800 ] || fail "$EX_USAGE" "$GC_LOCK has been held for 30 minutes (remove it if no zentoo gc runs)"
-		sleep 1
+		[ $_waited -le 18000 ] || fail "$EX_USAGE" "$GC_LOCK has been held for 30 minutes (remove it if no zentoo gc runs)"
+		sleep 0.1 2>/dev/null || sleep 1
 	done
 	GC_LOCKED=1
 	echo "build $ZENTOO_BUILD_ID $(hostname 2>/dev/null || echo ?)" > "$GC_LOCK/owner"
@@ -102,7 +103,7 @@ lease_acquire() {
 	index_lines | cut -f1,2 | sort > "$TMP_RECORDS/before"
 	distfile_names > "$TMP_RECORDS/distfiles-before"
 	emerge --pretend "$@" > "$TMP_RECORDS/pretend" 2>&1 || true
-	LEASE="$ZENTOO_META/leases/$ZENTOO_BUILD_ID.json"
+	LEASE="$ZENTOO_META/leases/$ZENTOO_IMAGE@$ZENTOO_BUILD_ID.json"
 	{
 		printf '{"version":1,"image":%s,"build":%s,"pkgdir":%s,"started":%s,"binpkgs":' \
 			"$(json_str "$ZENTOO_IMAGE")" "$(json_str "$ZENTOO_BUILD_ID")" "$(json_str "$PKGDIR_REL")" "$LEASE_STARTED"
@@ -132,7 +133,17 @@ record_write() {
 		rm -rf "$_root"
 	fi
 	distfile_names > "$TMP_RECORDS/distfiles-after"
-	new_lines "$TMP_RECORDS/distfiles-before" "$TMP_RECORDS/distfiles-after" > "$TMP_RECORDS/fetched"
+	# distfiles: those fetched now, and those of every package merged (A in its saved
+	# environment): a rebuild of any of them needs them
+	{
+		new_lines "$TMP_RECORDS/distfiles-before" "$TMP_RECORDS/distfiles-after"
+		sed -n 's/^>>> Emerging[^)]*) \([^ :]*\)::.*/\1/p' "$EMERGE_LOG" 2>/dev/null | while IFS= read -r _n; do
+			_v=/var/db/pkg/$_n
+			[ -f "$_v/environment.bz2" ] || _v=/var/db/pkg/${_n%-*}
+			[ -f "$_v/environment.bz2" ] || continue
+			bzip2 -dc "$_v/environment.bz2" | sed -n 's/^declare -x A="\(.*\)"$/\1/p' | tr ' ' '\n'
+		done
+	} | awk 'NF && !seen[$0]++' > "$TMP_RECORDS/fetched"
 	_dir="$ZENTOO_META/builds/$ZENTOO_IMAGE"
 	_rec="$_dir/$ZENTOO_BUILD_ID.json"
 	mkdir -p "$_dir" && {
@@ -148,7 +159,7 @@ record_write() {
 		while IFS= read -r _f; do json_str "$_f"; echo; done < "$TMP_RECORDS/fetched" | json_array
 		printf '}\n'
 	} > "$_rec.tmp" && mv -f "$_rec.tmp" "$_rec" || log "warning: cannot write the build record $_rec"
-	log "build record $_rec: $(wc -l < "$TMP_RECORDS/produced" | tr -d ' ') produced, $(wc -l < "$TMP_RECORDS/assemble" | tr -d ' ') to assemble, $(wc -l < "$TMP_RECORDS/fetched" | tr -d ' ') distfiles fetched"
+	log "build record $_rec: $(wc -l < "$TMP_RECORDS/produced" | tr -d ' ') produced, $(wc -l < "$TMP_RECORDS/assemble" | tr -d ' ') to assemble, $(wc -l < "$TMP_RECORDS/fetched" | tr -d ' ') distfiles"
 }
 
 # lease_release: removes the lease (the record, written first, now protects what it names).
