@@ -10,6 +10,7 @@ mod materialize;
 mod plan;
 mod progress;
 mod publish;
+mod reconcile;
 mod site;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,9 @@ enum Command {
     Materialize(materialize::MaterializeArgs),
     /// Run the Kubernetes controller (GentooSite and GentooImage reconcilers).
     Controller(controller::ControllerArgs),
+    /// Ask the controller to reconcile a GentooSite or GentooImage now and wait for it.
+    #[command(subcommand)]
+    Reconcile(reconcile::ReconcileCommand),
     /// Print the CustomResourceDefinitions (or write them with --dir).
     Crds(crds::CrdsArgs),
     /// Pack a target root into an OCI image and a stage tarball, and publish them.
@@ -92,6 +96,7 @@ pub fn run() -> ExitCode {
         Command::Site(cmd) => site::run(cmd),
         Command::Crds(args) => crds::run(args),
         Command::Controller(args) => controller::run(args),
+        Command::Reconcile(cmd) => reconcile::run(cmd),
         Command::Publish(args) => publish::run(*args),
         Command::Binhost(cmd) => binhost::run(cmd),
         Command::Gc(args) => gc::run(args),

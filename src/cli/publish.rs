@@ -76,6 +76,9 @@ struct ImageArgs {
     /// Default command: a JSON array, or one program path.
     #[arg(long)]
     cmd: Option<String>,
+    /// User the image's processes run as (`UID[:GID]`; default root).
+    #[arg(long, value_name = "UID[:GID]")]
+    user: Option<String>,
     /// Build time (seconds since the epoch): clamps mtimes, names the tarball.
     #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS")]
     source_date_epoch: Option<i64>,
@@ -146,7 +149,10 @@ pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
 
 fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
     let Some(rootfs) = args.rootfs.clone() else {
-        bail!("--rootfs DIR is required");
+        return match &args.oci_layout {
+            Some(dir) => run_layout(&args, dir),
+            None => bail!("--rootfs DIR is required (or --oci-layout DIR of a packed image)"),
+        };
     };
     if args.oci_layout.is_none() && args.tarball.is_none() && !args.push && !args.load {
         bail!("nothing to do: give --oci-layout, --tarball, --push or --load");
@@ -201,6 +207,7 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
         opts.env = args.env.clone();
         opts.entrypoint = args.entrypoint.as_deref().map(command).transpose()?;
         opts.cmd = args.cmd.as_deref().map(command).transpose()?;
+        opts.user = args.user.clone();
         opts.ref_name = Some(
             args.image
                 .as_deref()
@@ -253,6 +260,32 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
         result.tarball_digest = Some(stage.sha256);
     }
 
+    emit(&result, args.output, args.termination_log.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// No `--rootfs`: publishes the image an earlier `zentoo publish --rootfs R --oci-layout DIR`
+/// packed (the cluster packs as root and pushes as an unprivileged user).
+fn run_layout(args: &ImageArgs, dir: &Path) -> anyhow::Result<ExitCode> {
+    if args.tarball.is_some() || args.load {
+        bail!("--tarball and --load need --rootfs");
+    }
+    let layout = Layout::open(dir)?;
+    let manifest = layout
+        .resolve(None)
+        .with_context(|| format!("the image packed into {}", dir.display()))?;
+    let mut result = PublishResult {
+        image_digest: Some(manifest.digest.clone()),
+        ..PublishResult::default()
+    };
+    if let Some(reference) = &args.image {
+        result.image = Some(reference.clone());
+        if args.push {
+            let client = args.registry.client()?;
+            let digest = runtime()?.block_on(client.push_layout(&layout, None, reference))?;
+            eprintln!("pushed {reference}@{digest}");
+        }
+    }
     emit(&result, args.output, args.termination_log.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
