@@ -61,16 +61,12 @@ fn layer_listing(dir: &Path) -> (Vec<String>, String, u64, u64) {
             .expect("sha256 digest");
         dir.join("blobs/sha256").join(hex)
     };
-    let manifest = json(
-        &std::fs::read_to_string(blob(&index["manifests"][0]["digest"])).expect("manifest"),
-    );
+    let manifest =
+        json(&std::fs::read_to_string(blob(&index["manifests"][0]["digest"])).expect("manifest"));
     let layers = manifest["layers"].as_array().expect("layers");
     assert_eq!(layers.len(), 1, "one layer: {manifest}");
     let layer = blob(&layers[0]["digest"]);
-    let verbose = run_ok(
-        Command::new("tar").arg("-tvzf").arg(&layer),
-        PODMAN_LIMIT,
-    );
+    let verbose = run_ok(Command::new("tar").arg("-tvzf").arg(&layer), PODMAN_LIMIT);
     let paths = run_ok(Command::new("tar").arg("-tzf").arg(&layer), PODMAN_LIMIT)
         .lines()
         .map(|l| l.trim_start_matches("./").to_string())
@@ -149,10 +145,17 @@ fn the_zentoo_image_is_pushed_by_zentoo_has_no_shell_and_runs_as_65532() {
         "etc/ssl/certs/ca-certificates.crt",
         "tmp/",
     ] {
-        assert!(paths.iter().any(|p| p == want), "{want} missing:\n{verbose}");
+        assert!(
+            paths.iter().any(|p| p == want),
+            "{want} missing:\n{verbose}"
+        );
     }
     for p in &paths {
-        let name = p.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+        let name = p
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
         assert!(
             !matches!(name, "sh" | "bash" | "busybox" | "ash" | "dash"),
             "a shell in the zentoo image: {p}\n{verbose}"
@@ -185,7 +188,10 @@ fn the_zentoo_image_is_pushed_by_zentoo_has_no_shell_and_runs_as_65532() {
         ]),
         PODMAN_LIMIT,
     );
-    let _ = run(Command::new("podman").args(["rmi", "-f", &reference]), PODMAN_LIMIT);
+    let _ = run(
+        Command::new("podman").args(["rmi", "-f", &reference]),
+        PODMAN_LIMIT,
+    );
     assert!(version.status.success(), "podman run: {version:?}");
     assert_eq!(
         String::from_utf8_lossy(&version.stdout).trim(),
@@ -212,7 +218,9 @@ fn playable_pod(job: &k8s_openapi::api::batch::v1::Job, registry: &str) -> serde
     pod["kind"] = "Pod".into();
     pod["metadata"]["name"] = job.name_any().into();
     pod["spec"]["hostNetwork"] = true.into();
-    let containers = pod["spec"]["containers"].as_array_mut().expect("containers");
+    let containers = pod["spec"]["containers"]
+        .as_array_mut()
+        .expect("containers");
     let publish = containers
         .iter_mut()
         .find(|c| c["name"] == "publish")

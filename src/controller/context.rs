@@ -30,13 +30,17 @@ pub struct Settings {
     pub build_jobs: u32,
     /// Identity in events.
     pub instance: String,
-    /// Extra labels on build pods (e.g. for a scheduler or a test kubelet).
+    /// Extra labels on build and gc pods (e.g. for a scheduler or a test kubelet).
     pub build_pod_labels: BTreeMap<String, String>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served (none: not served).
     pub metrics_addr: Option<SocketAddr>,
     /// Pushes to a site within this window coalesce into one check (a site's
     /// `spec.source.debounce` wins).
     pub debounce: Duration,
+    /// How often each site's volumes are cleaned by a `zentoo gc` Job (`None`: never).
+    pub gc_interval: Option<Duration>,
+    /// Builds the gc keeps per image.
+    pub gc_keep: u32,
 }
 
 impl Default for Settings {
@@ -52,6 +56,8 @@ impl Default for Settings {
             build_pod_labels: BTreeMap::new(),
             metrics_addr: None,
             debounce: Duration::from_secs(5),
+            gc_interval: None,
+            gc_keep: 3,
         }
     }
 }

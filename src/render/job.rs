@@ -394,7 +394,7 @@ fn secret_mount(name: &str, path: &str) -> VolumeMount {
 }
 
 /// No privilege escalation, no capabilities but `add`, a read-only root filesystem.
-fn restricted(uid: Option<i64>, add: &[&str]) -> SecurityContext {
+pub(crate) fn restricted(uid: Option<i64>, add: &[&str]) -> SecurityContext {
     SecurityContext {
         run_as_user: uid,
         run_as_non_root: uid.map(|u| u != 0),
