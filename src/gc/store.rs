@@ -230,15 +230,50 @@ impl Drop for DirLock {
     }
 }
 
-/// Takes the gc lock of the binary package volume.
+/// Takes the gc lock of the binary package volume, then waits until no build is between
+/// announcing itself (`leases/*.pending`) and writing its lease: from then on no lease can
+/// begin until the lock is released. An announcement older than an hour is a crashed build's
+/// and is removed.
 pub fn lock_gc(binpkgs: &Path) -> anyhow::Result<DirLock> {
     let meta = binpkgs.join(META_DIR);
     fs::create_dir_all(&meta).with_context(|| meta.display().to_string())?;
-    DirLock::take(
+    let lock = DirLock::take(
         &meta.join(GC_LOCK),
         Duration::from_secs(120),
         &format!("gc {}", std::process::id()),
-    )
+    )?;
+    let start = Instant::now();
+    loop {
+        let mut pending = Vec::new();
+        for path in sorted_entries(&meta.join("leases"))? {
+            if path.extension().is_none_or(|e| e != "pending") {
+                continue;
+            }
+            let age = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if age.is_some_and(|a| a > STALE_LOCK) {
+                let _ = fs::remove_file(&path);
+            } else if age.is_some() {
+                pending.push(path);
+            }
+        }
+        if pending.is_empty() {
+            return Ok(lock);
+        }
+        if start.elapsed() > Duration::from_secs(600) {
+            anyhow::bail!(
+                "builds are still taking their leases after 10 minutes ({}): try again later",
+                pending
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The locks emerge takes on a PKGDIR's index: the emerge double's lock directory and
@@ -441,6 +476,27 @@ mod tests {
             "x",
         );
         assert!(held.is_err());
+    }
+
+    #[test]
+    fn gc_waits_for_a_build_that_is_taking_its_lease() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let leases = tmp.path().join(".zentoo/leases");
+        fs::create_dir_all(&leases).expect("mkdir");
+        let pending = leases.join("web@b1.pending");
+        fs::write(&pending, "1 host").expect("pending");
+        let lease = leases.join("web@b1.json");
+        let writer = {
+            let (pending, lease) = (pending.clone(), lease.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(500));
+                fs::write(&lease, "{}").expect("lease");
+                fs::remove_file(&pending).expect("announcement gone");
+            })
+        };
+        let _lock = lock_gc(tmp.path()).expect("gc lock");
+        assert!(lease.exists(), "gc went on only once the lease was written");
+        writer.join().expect("writer");
     }
 
     #[test]
