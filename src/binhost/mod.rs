@@ -61,7 +61,7 @@ pub struct BinRepo {
     pub priority: i32,
     /// `sync-uri`: the URL of the PKGDIR (its `Packages` is `<sync-uri>/Packages`).
     pub sync_uri: String,
-    /// `verify-signature` (Portage ≥ 3.0.67 verifies gpkg signatures by default).
+    /// `verify-signature` (Portage ≥ 3.0.78 verifies gpkg signatures by default).
     pub verify_signature: bool,
     /// Comment lines written above the section.
     pub comments: Vec<String>,

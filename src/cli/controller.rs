@@ -53,6 +53,13 @@ pub struct ControllerArgs {
     /// `spec.source.debounce` wins.
     #[arg(long, default_value = "5s", value_parser = parse_window)]
     debounce: Duration,
+    /// Clean each site's binpkgs and distfiles volumes this often with a `zentoo gc` Job
+    /// (e.g. `24h`; off unless set).
+    #[arg(long, env = "ZENTOO_GC_INTERVAL", value_parser = parse_window)]
+    gc_interval: Option<Duration>,
+    /// Builds the periodic gc keeps per image (the newest successful one always).
+    #[arg(long, env = "ZENTOO_GC_KEEP", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    gc_keep: u32,
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     #[arg(long, env = "ZENTOO_METRICS_ADDR", default_value = "127.0.0.1:8080")]
     metrics_addr: std::net::SocketAddr,
@@ -102,6 +109,8 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         metrics_addr: Some(args.metrics_addr),
         debounce: args.debounce,
         allow_local_sources: args.allow_local_sources,
+        gc_interval: args.gc_interval,
+        gc_keep: args.gc_keep,
     };
     let webhook = WebhookSettings {
         max_body: args.webhook_max_body,

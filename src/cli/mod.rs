@@ -5,6 +5,7 @@ mod build;
 mod controller;
 mod crds;
 mod freshroot;
+mod gc;
 mod materialize;
 mod plan;
 mod progress;
@@ -46,6 +47,8 @@ enum Command {
     /// Work with site repositories.
     #[command(subcommand)]
     Site(site::SiteCommand),
+    /// Remove binary packages and distfiles no recent build of any image used.
+    Gc(gc::GcArgs),
     /// Serve the binary packages to Portage hosts (`emerge --getbinpkg`).
     #[command(subcommand)]
     Binhost(binhost::BinhostCommand),
@@ -96,6 +99,7 @@ pub fn run() -> ExitCode {
         Command::Reconcile(cmd) => reconcile::run(cmd),
         Command::Publish(args) => publish::run(*args),
         Command::Binhost(cmd) => binhost::run(cmd),
+        Command::Gc(args) => gc::run(args),
     };
     match result {
         Ok(code) => code,

@@ -243,7 +243,7 @@ fn with_type<T: serde::Serialize>(obj: &T, api_version: &str, kind: &str) -> ser
     value
 }
 
-fn base36(mut n: u64) -> String {
+pub(crate) fn base36(mut n: u64) -> String {
     const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut out = Vec::new();
     loop {

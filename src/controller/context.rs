@@ -30,7 +30,7 @@ pub struct Settings {
     pub build_jobs: u32,
     /// Identity in events.
     pub instance: String,
-    /// Extra labels on build pods (e.g. for a scheduler or a test kubelet).
+    /// Extra labels on build and gc pods (e.g. for a scheduler or a test kubelet).
     pub build_pod_labels: BTreeMap<String, String>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served (none: not served).
     pub metrics_addr: Option<SocketAddr>,
@@ -40,6 +40,10 @@ pub struct Settings {
     /// Allow sites whose source is a path or `file://` URL on the controller's own disk (where
     /// the caches of every other site are too): for single-user set-ups only.
     pub allow_local_sources: bool,
+    /// How often each site's volumes are cleaned by a `zentoo gc` Job (`None`: never).
+    pub gc_interval: Option<Duration>,
+    /// Builds the gc keeps per image.
+    pub gc_keep: u32,
 }
 
 impl Default for Settings {
@@ -56,6 +60,8 @@ impl Default for Settings {
             metrics_addr: None,
             debounce: Duration::from_secs(5),
             allow_local_sources: false,
+            gc_interval: None,
+            gc_keep: 3,
         }
     }
 }

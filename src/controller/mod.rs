@@ -4,6 +4,7 @@ pub mod build;
 pub mod context;
 pub mod error;
 pub mod fetch;
+pub mod gc;
 pub mod image;
 pub mod leader;
 pub mod local;
@@ -188,6 +189,18 @@ pub async fn run(
                 Err(e) => debug!("image reconcile: {e}"),
             }
         });
+
+    // The periodic cleanup of the sites' volumes (off unless an interval is set).
+    let _gc = ctx
+        .settings
+        .gc_interval
+        .filter(|every| !every.is_zero())
+        .map(|every| {
+            let (ctx, sites, images) = (ctx.clone(), site_store.clone(), image_store.clone());
+            let keep = ctx.settings.gc_keep;
+            tokio::spawn(gc::run_periodic(ctx, sites, images, every, keep))
+        })
+        .map(AbortOnDrop);
 
     let readiness = {
         let metrics = ctx.metrics.clone();

@@ -49,7 +49,7 @@ pub struct BuildRecord {
     pub finished: i64,
     /// Binary packages used, produced, and to be installed by the assemble step.
     pub binpkgs: Vec<BinpkgRef>,
-    /// Distfiles the build fetched (file names in DISTDIR).
+    /// Distfiles the build fetched or that belong to a package it merged (names in DISTDIR).
     #[serde(default)]
     pub distfiles: Vec<String>,
 }

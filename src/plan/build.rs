@@ -206,6 +206,7 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
     let mut env = BTreeMap::from([
         ("ZENTOO_DIR".to_string(), WORK_DIR.to_string()),
         ("ZENTOO_SET".into(), image.set.clone()),
+        ("ZENTOO_IMAGE".into(), image.name.clone()),
         ("ZENTOO_CHOST".into(), profile.chost.clone()),
         ("ZENTOO_CFLAGS".into(), profile.cflags.clone()),
         ("ZENTOO_CXXFLAGS".into(), profile.cxxflags.clone()),

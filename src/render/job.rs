@@ -282,6 +282,8 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
             )
         }
         (_, StepImage::Stage3) => {
+            // The build step records what it used under this id (src/steps/records.sh).
+            env.push(plain_env("ZENTOO_BUILD_ID", &ctx.name));
             let security = SecurityContext {
                 privileged: Some(step.privileged),
                 ..SecurityContext::default()
@@ -398,7 +400,7 @@ fn secret_mount(name: &str, path: &str) -> VolumeMount {
 }
 
 /// No privilege escalation, no capabilities but `add`, a read-only root filesystem.
-fn restricted(uid: Option<i64>, add: &[&str]) -> SecurityContext {
+pub(crate) fn restricted(uid: Option<i64>, add: &[&str]) -> SecurityContext {
     SecurityContext {
         run_as_user: uid,
         run_as_non_root: uid.map(|u| u != 0),

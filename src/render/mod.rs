@@ -1,6 +1,7 @@
 //! Pure: a [`BuildPlan`](crate::plan::BuildPlan) and its context in, Kubernetes objects out.
 
 pub mod distcc;
+pub mod gc;
 pub mod job;
 pub mod names;
 pub mod resources;

@@ -206,6 +206,7 @@ pub async fn run(
             site: options.site.clone(),
             volumes: volumes.clone(),
             run_id: run_id.clone(),
+            build_id: format!("{}-{run_id}", build_time()),
             plan,
         };
         fresh_dir(&work)?;
@@ -314,6 +315,13 @@ async fn build_one(
 fn commit_time(repo: &SiteRepo, revision: &str) -> anyhow::Result<i64> {
     let oid = git2::Oid::from_str(revision)?;
     Ok(repo.git().find_commit(oid)?.time().seconds())
+}
+
+/// Now as `YYYYMMDDTHHMMSSZ` (sortable, a file name).
+fn build_time() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string()
 }
 
 fn now_rfc3339() -> String {

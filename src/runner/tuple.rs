@@ -29,6 +29,8 @@ pub struct TupleJob {
     pub volumes: BTreeMap<Volume, String>,
     /// Suffix making container names unique to this run.
     pub run_id: String,
+    /// The build's id in the records it writes (`<UTC time>-<run id>`).
+    pub build_id: String,
 }
 
 /// What a successful build produced.
@@ -189,7 +191,12 @@ fn run_spec(job: &TupleJob, step: &Step) -> RunSpec {
         name: container_name(&job.plan.image, step.name, &job.run_id),
         image: job.plan.stage3.clone(),
         command: step.command.clone(),
-        env: step.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        env: step
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .chain(std::iter::once(format!("ZENTOO_BUILD_ID={}", job.build_id)))
+            .collect(),
         mounts,
         privileged: step.privileged,
         // emerge fetches sources in the build step; nothing else needs a network.

@@ -3,53 +3,31 @@
 # records.sh — sourced by build.sh after common.sh: what a build used and made, written into the
 # binary package volume for `zentoo gc` (src/gc, src/steps/README.md "Build records"):
 #
-#   $ZENTOO_BINPKGS/.zentoo/leases/<build>.json          while the build runs: the binpkgs its
+#   $ZENTOO_BINPKGS/.zentoo/leases/<image>@<build>.json  while the build runs: the binpkgs its
 #                                                        emerge resolved to (taken under gc.lock)
 #   $ZENTOO_BINPKGS/.zentoo/builds/<image>/<build>.json  when it ends: binpkgs used, produced and
-#                                                        to be assembled, distfiles fetched
+#                                                        to be assembled; distfiles fetched or
+#                                                        belonging to a package merged
+#   $ZENTOO_BINPKGS/.zentoo/leases/<image>@<build>.pending  while the build resolves its lease
 #   $ZENTOO_BINPKGS/.zentoo/gc.lock/                     a mkdir lock gc holds while it decides
-#                                                        and removes; a lease is written under it
+#                                                        and removes; no lease is begun under it
 # Paths of binpkgs are relative to the PKGDIR, PKGDIR relative to the volume.
 
 ZENTOO_META="${ZENTOO_BINPKGS%/}/.zentoo"
 GC_LOCK="$ZENTOO_META/gc.lock"
 LEASE=""
+PENDING=""
 LEASE_STARTED=""
-GC_LOCKED=0
 
 check_record_env() {
 	ZENTOO_IMAGE=${ZENTOO_IMAGE:-$ZENTOO_SET}
-	ZENTOO_BUILD_ID=${ZENTOO_BUILD_ID:-$(date -u +%Y%m%dT%H%M%SZ)-$$}
+	ZENTOO_BUILD_ID=${ZENTOO_BUILD_ID:-$(date -u +%Y%m%dT%H%M%SZ)-$(hostname 2>/dev/null || echo x)-$$}
 	case $ZENTOO_IMAGE in '' | .* | *[!A-Za-z0-9_.+-]*) fail "$EX_USAGE" "ZENTOO_IMAGE '$ZENTOO_IMAGE' is not a valid image name" ;; esac
 	case $ZENTOO_BUILD_ID in '' | .* | *[!A-Za-z0-9_.+-]*) fail "$EX_USAGE" "ZENTOO_BUILD_ID '$ZENTOO_BUILD_ID' is not a valid build id" ;; esac
 	PKGDIR_REL=${PKGDIR#"${ZENTOO_BINPKGS%/}"/}
 }
 
 json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
-
-# gc_lock: takes $GC_LOCK (waits while gc runs; a lock older than an hour is a crashed gc's).
-gc_lock() {
-	mkdir -p "$ZENTOO_META/leases" || fail "$EX_USAGE" "cannot create $ZENTOO_META (is the binary package volume writable?)"
-	_waited=0
-	while ! mkdir "$GC_LOCK" 2>/dev/null; do
-		_age=$(($(date +%s) - $(stat -c %Y "$GC_LOCK" 2>/dev/null || date +%s)))
-		if [ "$_age" -gt 3600 ]; then
-			log "breaking a stale gc lock ($_age s old: $(cat "$GC_LOCK/owner" 2>/dev/null || echo '?'))"
-			rm -rf "$GC_LOCK"
-			continue
-		fi
-		[ $_waited -eq 0 ] && log "waiting for zentoo gc to finish ($GC_LOCK)"
-		_waited=$((_waited + 1))
-		[ $_waited -le 1800 ] || fail "$EX_USAGE" "$GC_LOCK has been held for 30 minutes (remove it if no zentoo gc runs)"
-		sleep 1
-	done
-	GC_LOCKED=1
-	echo "build $ZENTOO_BUILD_ID $(hostname 2>/dev/null || echo ?)" > "$GC_LOCK/owner"
-}
-gc_unlock() {
-	if [ "$GC_LOCKED" -eq 1 ]; then rm -f "$GC_LOCK/owner"; rmdir "$GC_LOCK" 2>/dev/null || true; fi
-	GC_LOCKED=0
-}
 
 # index_lines: "cpv<TAB>build_id<TAB>path" of every instance in $PKGDIR/Packages.
 index_lines() {
@@ -93,23 +71,43 @@ distfile_names() {
 # new_lines OLD NEW: the lines of NEW that OLD lacks (comm -13; busybox has no comm).
 new_lines() { awk 'FILENAME == ARGV[1] { old[$0] = 1; next } !($0 in old)' "$1" "$2"; }
 
-# lease_acquire EMERGE-ARGS...: under the gc lock, resolves what the build's emerge will take from
-# binary packages (emerge --pretend) and records it as this build's lease.
+# lease_acquire EMERGE-ARGS...: announces the build (leases/<image>@<build>.pending), backing off
+# while gc runs (gc.lock); resolves what its emerge will take from binary packages (emerge
+# --pretend, same arguments) and writes that as its lease; then drops the announcement. gc waits
+# for announced builds before it decides, so it never decides between a build's pretend and its
+# lease, and builds never wait for each other.
 lease_acquire() {
 	TMP_RECORDS=$(mktemp -d /tmp/zentoo-records.XXXXXX)
-	gc_lock
+	mkdir -p "$ZENTOO_META/leases" || fail "$EX_USAGE" "cannot create $ZENTOO_META (is the binary package volume writable?)"
+	LEASE="$ZENTOO_META/leases/$ZENTOO_IMAGE@$ZENTOO_BUILD_ID.json"
+	PENDING="$ZENTOO_META/leases/$ZENTOO_IMAGE@$ZENTOO_BUILD_ID.pending"
+	_waited=0
+	while :; do
+		echo "$(date +%s) $(hostname 2>/dev/null || echo ?)" > "$PENDING" || fail "$EX_USAGE" "cannot write $PENDING"
+		[ -d "$GC_LOCK" ] || break
+		rm -f "$PENDING"
+		_age=$(($(date +%s) - $(stat -c %Y "$GC_LOCK" 2>/dev/null || date +%s)))
+		if [ "$_age" -gt 3600 ]; then
+			log "breaking a stale gc lock ($_age s old: $(cat "$GC_LOCK/owner" 2>/dev/null || echo '?'))"
+			rm -rf "$GC_LOCK"
+			continue
+		fi
+		[ $_waited -eq 0 ] && log "waiting for zentoo gc to finish ($GC_LOCK)"
+		_waited=$((_waited + 1))
+		[ $_waited -le 18000 ] || fail "$EX_USAGE" "$GC_LOCK has been held for 30 minutes (remove it if no zentoo gc runs)"
+		sleep 0.1 2>/dev/null || sleep 1
+	done
 	LEASE_STARTED=$(date +%s)
 	index_lines | cut -f1,2 | sort > "$TMP_RECORDS/before"
 	distfile_names > "$TMP_RECORDS/distfiles-before"
 	emerge --pretend "$@" > "$TMP_RECORDS/pretend" 2>&1 || true
-	LEASE="$ZENTOO_META/leases/$ZENTOO_BUILD_ID.json"
 	{
 		printf '{"version":1,"image":%s,"build":%s,"pkgdir":%s,"started":%s,"binpkgs":' \
 			"$(json_str "$ZENTOO_IMAGE")" "$(json_str "$ZENTOO_BUILD_ID")" "$(json_str "$PKGDIR_REL")" "$LEASE_STARTED"
 		binaries_of "$TMP_RECORDS/pretend" | binpkg_json resolved | json_array
 		printf '}\n'
-	} > "$LEASE.tmp" && mv -f "$LEASE.tmp" "$LEASE" || { gc_unlock; fail "$EX_USAGE" "cannot write the lease $LEASE"; }
-	gc_unlock
+	} > "$LEASE.tmp" && mv -f "$LEASE.tmp" "$LEASE" || fail "$EX_USAGE" "cannot write the lease $LEASE"
+	rm -f "$PENDING"
 	log "lease $LEASE: $(binaries_of "$TMP_RECORDS/pretend" | wc -l | tr -d ' ') binary packages held while building"
 }
 
@@ -132,7 +130,17 @@ record_write() {
 		rm -rf "$_root"
 	fi
 	distfile_names > "$TMP_RECORDS/distfiles-after"
-	new_lines "$TMP_RECORDS/distfiles-before" "$TMP_RECORDS/distfiles-after" > "$TMP_RECORDS/fetched"
+	# distfiles: those fetched now, and those of every package merged (A in its saved
+	# environment): a rebuild of any of them needs them
+	{
+		new_lines "$TMP_RECORDS/distfiles-before" "$TMP_RECORDS/distfiles-after"
+		sed -n 's/^>>> Emerging[^)]*) \([^ :]*\)::.*/\1/p' "$EMERGE_LOG" 2>/dev/null | while IFS= read -r _n; do
+			_v=/var/db/pkg/$_n
+			[ -f "$_v/environment.bz2" ] || _v=/var/db/pkg/${_n%-*}
+			[ -f "$_v/environment.bz2" ] || continue
+			bzip2 -dc "$_v/environment.bz2" | sed -n 's/^declare -x A="\(.*\)"$/\1/p' | tr ' ' '\n'
+		done
+	} | awk 'NF && !seen[$0]++' > "$TMP_RECORDS/fetched"
 	_dir="$ZENTOO_META/builds/$ZENTOO_IMAGE"
 	_rec="$_dir/$ZENTOO_BUILD_ID.json"
 	mkdir -p "$_dir" && {
@@ -148,12 +156,12 @@ record_write() {
 		while IFS= read -r _f; do json_str "$_f"; echo; done < "$TMP_RECORDS/fetched" | json_array
 		printf '}\n'
 	} > "$_rec.tmp" && mv -f "$_rec.tmp" "$_rec" || log "warning: cannot write the build record $_rec"
-	log "build record $_rec: $(wc -l < "$TMP_RECORDS/produced" | tr -d ' ') produced, $(wc -l < "$TMP_RECORDS/assemble" | tr -d ' ') to assemble, $(wc -l < "$TMP_RECORDS/fetched" | tr -d ' ') distfiles fetched"
+	log "build record $_rec: $(wc -l < "$TMP_RECORDS/produced" | tr -d ' ') produced, $(wc -l < "$TMP_RECORDS/assemble" | tr -d ' ') to assemble, $(wc -l < "$TMP_RECORDS/fetched" | tr -d ' ') distfiles"
 }
 
 # lease_release: removes the lease (the record, written first, now protects what it names).
 lease_release() {
-	gc_unlock
+	if [ -n "$PENDING" ]; then rm -f "$PENDING"; fi
 	if [ -n "$LEASE" ]; then rm -f "$LEASE"; fi
 	LEASE=""
 	if [ -n "${TMP_RECORDS:-}" ]; then rm -rf "$TMP_RECORDS"; fi

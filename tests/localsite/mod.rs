@@ -150,13 +150,31 @@ pub fn counts(t: &Value) -> (u64, u64) {
     )
 }
 
-/// A child process killed (by its pid) when dropped.
-pub struct Background(pub Child);
+/// A child process killed (by its pid) when dropped, unless waited for.
+pub struct Background(Option<Child>);
+
+impl Background {
+    /// Spawns `cmd`.
+    pub fn spawn(cmd: &mut Command) -> Background {
+        Background(Some(cmd.spawn().expect("spawn")))
+    }
+
+    /// Waits for it to end and returns its output.
+    pub fn wait_with_output(mut self) -> Output {
+        self.0
+            .take()
+            .expect("child")
+            .wait_with_output()
+            .expect("wait")
+    }
+}
 
 impl Drop for Background {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -172,5 +190,5 @@ pub fn start_with_first_line(mut cmd: Command) -> (Background, String) {
     BufReader::new(stdout)
         .read_line(&mut line)
         .expect("first line");
-    (Background(child), line.trim().to_string())
+    (Background(Some(child)), line.trim().to_string())
 }

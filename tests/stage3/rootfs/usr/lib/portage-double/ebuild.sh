@@ -161,6 +161,11 @@ build)
 		esac
 		cd "$WORKDIR" || die "no WORKDIR"
 		if [ -d "$S" ]; then cd "$S" || die "cannot enter $S"; fi
+		# As Portage: /etc/portage/bashrc is sourced before every phase, EBUILD_PHASE set.
+		if [ -f /etc/portage/bashrc ]; then
+			# shellcheck disable=SC1091
+			. /etc/portage/bashrc || die "sourcing /etc/portage/bashrc failed"
+		fi
 		"$EBUILD_PHASE_FUNC"
 		case $EBUILD_PHASE_FUNC in
 		src_unpack) echo ">>> Source unpacked in ${WORKDIR}" ;;
