@@ -104,8 +104,9 @@ pub fn render_job(plan: &BuildPlan, ctx: &BuildContext) -> Job {
     let mut containers: Vec<Container> =
         plan.steps.iter().map(|s| container(plan, ctx, s)).collect();
     let publish = containers.pop().into_iter().collect();
-    let mut pod_annotations = annotations.clone();
-    pod_annotations.insert(PODMAN_INIT_ANNOTATION.into(), "always".into());
+    // The full digest and revision stay on the Job: `podman kube play` (4.3) refuses pod
+    // annotation values over 63 characters.
+    let pod_annotations = BTreeMap::from([(PODMAN_INIT_ANNOTATION.into(), "always".into())]);
 
     Job {
         metadata: ObjectMeta {
@@ -449,6 +450,21 @@ pub(crate) mod tests {
         let labels = job.metadata.labels.as_ref().unwrap();
         assert_eq!(labels["zentoo.dev/image"], "demo-zen-server-nodocs-web");
         assert!(labels.values().all(|v| v.len() <= 63));
+        let template = job
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .metadata
+            .as_ref()
+            .unwrap();
+        let pod_annotations = template.annotations.as_ref().unwrap();
+        assert_eq!(pod_annotations[PODMAN_INIT_ANNOTATION], "always");
+        assert!(
+            pod_annotations.values().all(|v| v.len() <= 63),
+            "podman kube play"
+        );
+        assert!(job.metadata.annotations.as_ref().unwrap()["zentoo.dev/inputs-digest"].len() > 63);
     }
 
     #[test]
