@@ -113,8 +113,9 @@ pub fn render_job(plan: &BuildPlan, ctx: &BuildContext) -> Job {
             containers.push(container(plan, ctx, step));
         }
     }
-    let mut pod_annotations = annotations.clone();
-    pod_annotations.insert(PODMAN_INIT_ANNOTATION.into(), "always".into());
+    // The full digest and revision stay on the Job: `podman kube play` (4.3) refuses pod
+    // annotation values over 63 characters.
+    let pod_annotations = BTreeMap::from([(PODMAN_INIT_ANNOTATION.into(), "always".into())]);
 
     Job {
         metadata: ObjectMeta {

@@ -85,6 +85,21 @@ fn one_job_inits_then_publish_owned_by_the_image() {
     let labels = job.metadata.labels.as_ref().unwrap();
     assert_eq!(labels["zentoo.dev/image"], "demo-zen-server-nodocs-web");
     assert!(labels.values().all(|v| v.len() <= 63));
+    let template = job
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .metadata
+        .as_ref()
+        .unwrap();
+    let pod_annotations = template.annotations.as_ref().unwrap();
+    assert_eq!(pod_annotations[PODMAN_INIT_ANNOTATION], "always");
+    assert!(
+        pod_annotations.values().all(|v| v.len() <= 63),
+        "podman kube play"
+    );
+    assert!(job.metadata.annotations.as_ref().unwrap()["zentoo.dev/inputs-digest"].len() > 63);
 }
 
 #[test]
