@@ -193,6 +193,10 @@ pub struct GentooSiteStatus {
     /// Commit of the tracked ref last planned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// Digest of every fetched branch head (the tracked branch, portage and buildhooks
+    /// branches): it changes with any push, and wakes the site's images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heads_digest: Option<String>,
     /// First 12 characters of `revision`, for `kubectl get`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub short_revision: Option<String>,

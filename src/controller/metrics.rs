@@ -43,6 +43,12 @@ struct Kind {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerbResource {
+    verb: &'static str,
+    resource: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildResult {
     result: &'static str,
 }
@@ -62,6 +68,7 @@ pub struct Metrics {
     builds: Family<BuildResult, Counter>,
     binpkg_hits: Counter,
     compiled: Counter,
+    api_requests: Family<VerbResource, Counter>,
     ready: AtomicBool,
 }
 
@@ -83,6 +90,7 @@ impl Metrics {
         let builds = Family::<BuildResult, Counter>::default();
         let binpkg_hits = Counter::default();
         let compiled = Counter::default();
+        let api_requests = Family::<VerbResource, Counter>::default();
         registry.register(
             "reconciles",
             "Reconciles by kind and result (success, error)",
@@ -118,6 +126,12 @@ impl Metrics {
             "Packages successful builds compiled",
             compiled.clone(),
         );
+        registry.register(
+            "api_requests",
+            "Requests to the Kubernetes API by verb (get, list, watch, create, patch, ...) and \
+             resource",
+            api_requests.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -127,6 +141,7 @@ impl Metrics {
             builds,
             binpkg_hits,
             compiled,
+            api_requests,
             ready: AtomicBool::new(false),
         }
     }
@@ -150,6 +165,13 @@ impl Metrics {
         };
         self.reconciles
             .get_or_create(&KindResult { kind, result })
+            .inc();
+    }
+
+    /// Records one request to the Kubernetes API.
+    pub fn api_request(&self, verb: &'static str, resource: &'static str) {
+        self.api_requests
+            .get_or_create(&VerbResource { verb, resource })
             .inc();
     }
 

@@ -1,5 +1,6 @@
 //! The cluster side: reconcilers for GentooSite and GentooImage, run by `zentoo controller`.
 
+pub mod api_metrics;
 pub mod build;
 pub mod context;
 pub mod error;
@@ -14,13 +15,15 @@ pub mod validate;
 pub mod webhook;
 
 use crate::api::{GentooImage, GentooSite, labels};
-use context::{Context, Settings};
+use context::{Caches, Context, Settings};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
+use kube::api::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher::Config;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::watcher::{Config, watcher};
+use kube::runtime::{PredicateConfig, WatchStreamExt, predicates};
 use kube::{Api, Client, ResourceExt};
 use std::sync::Arc;
 use std::time::Instant;
@@ -48,20 +51,81 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Stripped from every cached object: the API server's bookkeeping of who set which field.
+fn strip_managed_fields<K: kube::Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+}
+
+/// What the image reconciler reads of a site; a change of anything else (fetch times,
+/// conditions) does not wake the site's images.
+fn site_inputs(site: &GentooSite) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    site.metadata.generation.hash(&mut h);
+    let status = site.status.as_ref();
+    status.and_then(|s| s.revision.as_ref()).hash(&mut h);
+    status.and_then(|s| s.heads_digest.as_ref()).hash(&mut h);
+    Some(h.finish())
+}
+
+/// What should wake an image's reconcile: its spec and its annotations (the rebuild token),
+/// not its own status writes.
+fn image_inputs(image: &GentooImage) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    image.metadata.generation.hash(&mut h);
+    image.metadata.annotations.hash(&mut h);
+    image.metadata.deletion_timestamp.is_some().hash(&mut h);
+    Some(h.finish())
+}
+
+/// What should wake a site's reconcile: its spec and annotations (a webhook's fetch request).
+fn site_trigger(site: &GentooSite) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    site.metadata.generation.hash(&mut h);
+    site.metadata.annotations.hash(&mut h);
+    Some(h.finish())
+}
+
+/// A stream filter passing an object only when `hash` of it differs from the last one seen
+/// of the same object (by namespace, name and uid): e.g. a site's own status writes do not
+/// wake it.
+fn changed<K: kube::Resource>(
+    hash: fn(&K) -> Option<u64>,
+) -> impl FnMut(&Arc<K>) -> std::future::Ready<bool> {
+    type Key = (Option<String>, Option<String>, Option<String>);
+    let mut seen: std::collections::HashMap<Key, u64> = std::collections::HashMap::new();
+    move |obj| {
+        let meta = obj.meta();
+        let key = (meta.namespace.clone(), meta.name.clone(), meta.uid.clone());
+        let h = hash(obj).unwrap_or(0);
+        std::future::ready(seen.insert(key, h) != Some(h))
+    }
+}
+
 /// Runs both reconcilers until SIGTERM/SIGINT, watching `namespace` or every namespace.
+///
+/// One watch per kind feeds a cache (reflector) that reconciles read instead of the API
+/// server: GentooSites, GentooImages, build Jobs (without their pod template) and build pods
+/// (without their spec). Predicates keep status-only changes from waking reconciles; a
+/// metadata-only watch of images tells sites about image spec changes.
 pub async fn run(
     client: Client,
     settings: Settings,
     namespace: Option<String>,
 ) -> anyhow::Result<()> {
-    let ctx = Arc::new(Context::new(client.clone(), settings));
+    let ctx = Arc::new(Context::new(client, settings));
+    let client = ctx.client.clone();
     let ns = namespace.as_deref();
     let sites: Api<GentooSite> = api(&client, ns);
     let images: Api<GentooImage> = api(&client, ns);
+    let image_meta: Api<PartialObjectMeta<GentooImage>> = api(&client, ns);
     let jobs: Api<Job> = api(&client, ns);
     let pods: Api<Pod> = api(&client, ns);
     let config = ControllerConfig::default().concurrency(CONCURRENCY);
     let managed = Config::default().labels(&format!("{}=zentoo", labels::MANAGED_BY));
+    let build_pods = Config::default().labels(&format!("{}=build", labels::COMPONENT));
 
     // Aborted when `run` ends or is dropped (a test aborting the controller's task).
     let _server = ctx
@@ -77,11 +141,45 @@ pub async fn run(
         })
         .map(AbortOnDrop);
 
-    let site_controller =
-        Controller::new(sites.clone(), Config::default()).with_config(config.clone());
-    let site_store = site_controller.store();
-    let site_loop = site_controller
-        .owns(images.clone(), managed.clone())
+    // Sites: one watch, shared by both controllers, so that an image woken by a new site
+    // revision reads that revision from the cache.
+    let (site_store, site_writer) = reflector::store_shared(256);
+    let (Some(site_events), Some(image_site_events)) =
+        (site_writer.subscribe(), site_writer.subscribe())
+    else {
+        anyhow::bail!("a shared store without subscribers");
+    };
+    let (image_store, image_writer) = reflector::store();
+    let (job_store, job_writer) = reflector::store();
+    let (pod_store, pod_writer) = reflector::store();
+    let caches = Caches {
+        sites: site_store.clone(),
+        images: image_store.clone(),
+        jobs: job_store.clone(),
+        pods: pod_store.clone(),
+    };
+    if ctx.caches.set(caches.clone()).is_err() {
+        anyhow::bail!("the controller's caches were set up twice");
+    }
+    let predicates = PredicateConfig::default();
+
+    let site_watch = watcher(sites, Config::default())
+        .default_backoff()
+        .modify(strip_managed_fields)
+        .reflect_shared(site_writer)
+        .for_each(|event| async move {
+            if let Err(e) = event {
+                warn!("GentooSite watch: {e}");
+            }
+        });
+    let site_stream = site_events.filter(changed(site_trigger));
+    let owned_images = watcher(image_meta, managed.clone())
+        .default_backoff()
+        .touched_objects()
+        .predicate_filter(predicates::generation, predicates.clone());
+    let site_loop = Controller::for_shared_stream(site_stream, site_store.clone())
+        .with_config(config.clone())
+        .owns_stream(owned_images)
         .shutdown_on_signal()
         .run(
             |site, ctx: Arc<Context>| async move {
@@ -101,29 +199,49 @@ pub async fn run(
             }
         });
 
-    let image_controller = Controller::new(images, Config::default()).with_config(config);
-    let store = image_controller.store();
-    let image_store = store.clone();
-    let image_loop = image_controller
-        .owns(jobs, managed)
-        .watches(
-            pods,
-            Config::default().labels(&format!("{}=build", labels::COMPONENT)),
-            |pod: Pod| {
-                let namespace = pod.namespace();
-                pod.labels().get(labels::IMAGE).map(|image| {
-                    let r = ObjectRef::<GentooImage>::new(image);
-                    match namespace {
-                        Some(ns) => r.within(&ns),
-                        None => r,
-                    }
-                })
-            },
-        )
-        .watches(sites, Config::default(), move |site: GentooSite| {
+    let image_stream = watcher(images, Config::default())
+        .default_backoff()
+        .modify(strip_managed_fields)
+        .reflect(image_writer)
+        .applied_objects()
+        .predicate_filter(image_inputs, predicates.clone());
+    let job_stream = watcher(jobs, managed)
+        .default_backoff()
+        .modify(|job: &mut Job| {
+            strip_managed_fields(job);
+            job.spec = None;
+        })
+        .reflect(job_writer)
+        .touched_objects();
+    let pod_stream = watcher(pods, build_pods)
+        .default_backoff()
+        .modify(|pod: &mut Pod| {
+            strip_managed_fields(pod);
+            pod.spec = None;
+            pod.metadata.annotations = None;
+        })
+        .reflect(pod_writer)
+        .touched_objects();
+    let image_sites = image_site_events.filter(changed(site_inputs));
+    let images_of_site = image_store.clone();
+    let image_loop = Controller::for_stream(image_stream, image_store.clone())
+        .with_config(config)
+        .owns_stream(job_stream)
+        .watches_stream(pod_stream, |pod: Pod| {
+            let namespace = pod.namespace();
+            pod.labels().get(labels::IMAGE).map(|image| {
+                let r = ObjectRef::<GentooImage>::new(image);
+                match namespace {
+                    Some(ns) => r.within(&ns),
+                    None => r,
+                }
+            })
+        })
+        .watches_shared_stream(image_sites, move |site: Arc<GentooSite>| {
             let namespace = site.namespace();
             let name = site.name_any();
-            store
+            debug!(site = %name, "site inputs changed: waking its images");
+            images_of_site
                 .state()
                 .into_iter()
                 .filter(|i| i.spec.site_ref.name == name && i.namespace() == namespace)
@@ -152,12 +270,7 @@ pub async fn run(
     let readiness = {
         let metrics = ctx.metrics.clone();
         async move {
-            let synced = futures::future::try_join(
-                site_store.wait_until_ready(),
-                image_store.wait_until_ready(),
-            )
-            .await;
-            if synced.is_ok() {
+            if caches.synced().await {
                 info!("caches synced: ready");
                 metrics.set_ready(true);
             }
@@ -168,7 +281,7 @@ pub async fn run(
         namespace = ns.unwrap_or("(all)"),
         "zentoo controller started"
     );
-    tokio::join!(site_loop, image_loop, readiness);
+    tokio::join!(site_watch, site_loop, image_loop, readiness);
     ctx.metrics.set_ready(false);
     warn!("zentoo controller stopped");
     Ok(())

@@ -17,7 +17,7 @@ use crate::site::{Prefixes, ReadOptions, SiteRepo};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
@@ -54,6 +54,7 @@ pub fn prefixes(site: &GentooSite) -> Result<Prefixes> {
 /// What a successful sync found.
 struct Synced {
     revision: String,
+    heads: String,
     plan: SitePlan,
     applied: usize,
     pruned: Vec<String>,
@@ -109,6 +110,7 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
         Ok(Some(synced)) => {
             let errors = &synced.plan.errors;
             status.revision = Some(synced.revision.clone());
+            status.heads_digest = Some(synced.heads.clone());
             status.short_revision = Some(synced.revision.chars().take(12).collect());
             status.last_fetched = Some(now.clone());
             status.tuples = Some(u32::try_from(synced.plan.images.len()).unwrap_or(u32::MAX));
@@ -257,25 +259,27 @@ async fn sync(site: &GentooSite, ctx: &Context, namespace: &str, now: &Time) -> 
     let (url, want) = (source.url.clone(), source.git_ref.clone());
     let options = plan_options(site);
     let site_name = site.name_any();
-    let (revision, plan) = tokio::task::spawn_blocking(move || -> Result<(String, SitePlan)> {
-        let fetched =
-            fetch(&cache, &url, want.as_deref(), &creds).map_err(|message| Error::Fetch {
-                url: url.clone(),
-                message,
-            })?;
-        let repo = SiteRepo::open(&fetched.path).map_err(|e| Error::Read(e.to_string()))?;
-        let snapshot = repo
-            .snapshot(&ReadOptions {
-                tracked_ref: Some(fetched.revision.clone()),
-                prefixes,
-            })
-            .map_err(|e| Error::Read(e.to_string()))?;
-        let mut plan = plan_site(&snapshot, &options);
-        name_collisions(&site_name, &mut plan);
-        Ok((fetched.revision, plan))
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))??;
+    let (revision, heads, plan) =
+        tokio::task::spawn_blocking(move || -> Result<(String, String, SitePlan)> {
+            let fetched =
+                fetch(&cache, &url, want.as_deref(), &creds).map_err(|message| Error::Fetch {
+                    url: url.clone(),
+                    message,
+                })?;
+            debug!(downloaded = fetched.downloaded, heads = %fetched.heads, "fetched");
+            let repo = SiteRepo::open(&fetched.path).map_err(|e| Error::Read(e.to_string()))?;
+            let snapshot = repo
+                .snapshot(&ReadOptions {
+                    tracked_ref: Some(fetched.revision.clone()),
+                    prefixes,
+                })
+                .map_err(|e| Error::Read(e.to_string()))?;
+            let mut plan = plan_site(&snapshot, &options);
+            name_collisions(&site_name, &mut plan);
+            Ok((fetched.revision, fetched.heads, plan))
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
     let _ = now;
 
     ensure_storage(site, ctx, namespace).await?;
@@ -287,6 +291,7 @@ async fn sync(site: &GentooSite, ctx: &Context, namespace: &str, now: &Time) -> 
     }
     Ok(Synced {
         revision,
+        heads,
         plan,
         applied,
         pruned,
@@ -358,11 +363,21 @@ async fn apply_images(
     plan: &SitePlan,
 ) -> Result<(usize, Vec<String>)> {
     let api: Api<GentooImage> = Api::namespaced(ctx.client.clone(), namespace);
-    let selector = format!("{}={}", labels::SITE, site.name_any());
-    let existing = api.list(&ListParams::default().labels(&selector)).await?;
-    let existing: BTreeMap<String, GentooImage> = existing
-        .items
+    let caches = ctx.caches()?;
+    if !caches.ready(Duration::from_secs(30)).await {
+        return Err(Error::SiteNotReady(
+            "waiting for the controller's caches to fill".into(),
+        ));
+    }
+    let site_name = site.name_any();
+    let existing: BTreeMap<String, Arc<GentooImage>> = caches
+        .images
+        .state()
         .into_iter()
+        .filter(|i| {
+            i.namespace().as_deref() == Some(namespace)
+                && i.labels().get(labels::SITE) == Some(&site_name)
+        })
         .map(|i| (i.name_any(), i))
         .collect();
 
