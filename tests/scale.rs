@@ -12,6 +12,8 @@ mod ctlsupport;
 mod fixture;
 mod support;
 
+use ctlsupport::process::ControllerProcess;
+
 use fixture::Site;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
@@ -20,11 +22,11 @@ use kube::api::{Api, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use zentoo::api::{GentooImage, GentooSite, annotations, labels};
 use zentoo::site::write::Change;
 
@@ -88,92 +90,6 @@ fn site(n: usize) -> (Site, Vec<String>) {
     changes.extend(sets.iter().map(|(p, c)| Change::file(p, c)));
     site.commit("main", &changes);
     (site, tuples)
-}
-
-/// The controller as its own process.
-struct ControllerProcess {
-    child: Child,
-    metrics: String,
-}
-
-impl ControllerProcess {
-    fn start(bin: &PathBuf, kubeconfig: &PathBuf, ns: &str, cache: &PathBuf) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let metrics = format!("127.0.0.1:{port}");
-        let child = Command::new(bin)
-            .args(["controller", "--namespace", ns, "--metrics-addr", &metrics])
-            .arg("--cache-dir")
-            .arg(cache)
-            .args(["--zentoo-image", "localhost/zentoo:scale"])
-            .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-        ControllerProcess { child, metrics }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The process's `VmRSS` and `VmHWM` (peak) in KiB.
-    fn memory(&self) -> (u64, u64) {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
-    }
-
-    /// Its metrics: `name{labels}` to value.
-    async fn scrape(&self) -> BTreeMap<String, f64> {
-        let Ok(Ok(mut stream)) = tokio::time::timeout(
-            Duration::from_secs(5),
-            tokio::net::TcpStream::connect(&self.metrics),
-        )
-        .await
-        else {
-            return BTreeMap::new();
-        };
-        let request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-        if stream.write_all(request.as_bytes()).await.is_err() {
-            return BTreeMap::new();
-        }
-        let mut body = String::new();
-        let _ =
-            tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut body)).await;
-        body.lines()
-            .filter(|l| l.starts_with("zentoo_"))
-            .filter_map(|l| {
-                let (k, v) = l.rsplit_once(' ')?;
-                Some((k.to_string(), v.parse().ok()?))
-            })
-            .collect()
-    }
-
-    /// Kills it as a crash would.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ControllerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn sum(m: &BTreeMap<String, f64>, prefix: &str) -> f64 {
@@ -263,9 +179,7 @@ async fn two_thousand_images_on_one_site() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    let bin = std::env::var_os("ZENTOO_SCALE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_zentoo")));
+    let bin = ctlsupport::process::binary();
     let Some(cluster) = support::private::PrivateCluster::start(true).await else {
         return;
     };
@@ -303,7 +217,7 @@ async fn two_thousand_images_on_one_site() {
     note("tuples", n.to_string());
 
     // 1. The site appears: N images, N Jobs.
-    let controller = ControllerProcess::start(&bin, &cluster.kubeconfig, ns_name, &cache_dir);
+    let controller = ControllerProcess::start(&bin, &cluster.kubeconfig, ns_name, &cache_dir, &[]);
     let peak = Arc::new(AtomicU64::new(0));
     let sampler = sample_rss(controller.pid(), peak.clone());
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -371,7 +285,7 @@ async fn two_thousand_images_on_one_site() {
     controller.kill();
     sampler.abort();
     let restarted = Instant::now();
-    let controller = ControllerProcess::start(&bin, &cluster.kubeconfig, ns_name, &cache_dir);
+    let controller = ControllerProcess::start(&bin, &cluster.kubeconfig, ns_name, &cache_dir, &[]);
     let peak2 = Arc::new(AtomicU64::new(0));
     let sampler = sample_rss(controller.pid(), peak2.clone());
     let resync = wait_until("a full resync", Duration::from_secs(600), || {

@@ -64,6 +64,9 @@ pub struct ControllerArgs {
     /// Name of the leader Lease.
     #[arg(long, default_value = "zentoo-controller")]
     lease_name: String,
+    /// Extra label `KEY=VALUE` on build pods, e.g. for a scheduler (repeatable).
+    #[arg(long = "build-pod-label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    build_pod_labels: Vec<(String, String)>,
     /// Allow GentooSites whose source is a path or file:// URL on this machine (every site's
     /// fetched cache is on this disk too: only where all site authors are trusted alike).
     #[arg(long)]
@@ -97,7 +100,7 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         image_pull_policy: args.image_pull_policy,
         build_jobs: args.build_jobs,
         instance: std::env::var("POD_NAME").unwrap_or_else(|_| "zentoo".into()),
-        build_pod_labels: Default::default(),
+        build_pod_labels: args.build_pod_labels.iter().cloned().collect(),
         metrics_addr: Some(args.metrics_addr),
         allow_local_sources: args.allow_local_sources,
     };
@@ -139,6 +142,13 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         }
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected KEY=VALUE: {text}"))
 }
 
 fn parse_window(text: &str) -> Result<Duration, String> {

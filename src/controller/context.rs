@@ -124,6 +124,8 @@ pub struct Context {
     expected: Mutex<HashMap<String, Expected>>,
     /// Site snapshots by (cache path, revision, prefixes), most recent last.
     snapshots: Mutex<Vec<(SnapshotKey, Arc<Snapshot>)>>,
+    /// Held while a snapshot is read.
+    snapshot_loading: Mutex<()>,
 }
 
 /// A site read at one revision, with that revision's commit time.
@@ -159,6 +161,7 @@ impl Context {
             failures: Mutex::new(HashMap::new()),
             expected: Mutex::new(HashMap::new()),
             snapshots: Mutex::new(Vec::new()),
+            snapshot_loading: Mutex::new(()),
         }
     }
 
@@ -203,6 +206,12 @@ impl Context {
         revision: &str,
         prefixes: &Prefixes,
     ) -> Result<Arc<Snapshot>, Error> {
+        // One load at a time: when a restart wakes every image at once, the first reads the
+        // site and the others wait for it instead of each reading it too.
+        let _loading = self
+            .snapshot_loading
+            .lock()
+            .map_err(|_| Error::Internal("snapshot lock poisoned".into()))?;
         // Branches move without the tracked ref moving: the heads are part of the key.
         let repo = SiteRepo::open(cache).map_err(|e| Error::Read(e.to_string()))?;
         let heads = super::fetch::heads_digest(repo.git()).map_err(Error::Read)?;

@@ -191,6 +191,11 @@ pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Act
                 reasons::SUPERSEDED,
                 format!("Job {} was superseded by newer inputs", h.name),
             ),
+            "Deleted" => (
+                EventType::Warning,
+                "BuildDeleted",
+                format!("Job {} was deleted before it finished", h.name),
+            ),
             _ => (
                 EventType::Warning,
                 reasons::BUILD_FAILED,
@@ -322,6 +327,28 @@ async fn sync(
     // A Job this process created moments ago that the cache does not show yet still runs.
     let cached: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
     let expected = ctx.expected_job(&key, &cached);
+    // The build status names is gone (deleted by hand, or with its namespace's cleanup): say
+    // so in the history; the decision below starts another if the inputs still need one.
+    if let Some(current) = status.current_build.clone()
+        && !cached.contains(&current.name.as_str())
+        && expected.as_ref().is_none_or(|e| e.job != current.name)
+        && status.history.iter().all(|h| h.name != current.name)
+    {
+        warn!(job = %current.name, "the running build's Job is gone");
+        ctx.metrics.build_finished("Deleted", None, None);
+        status.history.insert(
+            0,
+            BuildRecord {
+                name: current.name.clone(),
+                inputs_digest: current.inputs_digest.clone(),
+                result: "Deleted".into(),
+                step: current.step.clone(),
+                started_at: current.started_at.clone(),
+                finished_at: Some(now.clone()),
+            },
+        );
+        status.current_build = None;
+    }
     jobs.sort_by_key(|j| j.job.metadata.creation_timestamp.clone().map(|t| t.0));
 
     // Fold finished builds into status, once each.

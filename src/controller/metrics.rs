@@ -113,7 +113,7 @@ impl Metrics {
         );
         registry.register(
             "builds",
-            "Finished builds by result (Succeeded, Failed, Superseded)",
+            "Finished builds by result (Succeeded, Failed, Superseded, Deleted)",
             builds.clone(),
         );
         registry.register(
@@ -186,6 +186,7 @@ impl Metrics {
         let result = match result {
             "Succeeded" => "Succeeded",
             "Superseded" => "Superseded",
+            "Deleted" => "Deleted",
             _ => "Failed",
         };
         self.builds.get_or_create(&BuildResult { result }).inc();

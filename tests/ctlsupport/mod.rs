@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use crate::fixture::Site;
 use crate::support::kube::TestNamespace;
 use crate::support::kubelet::{MANUAL, MANUAL_LABEL};
