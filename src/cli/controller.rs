@@ -152,13 +152,13 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_window(text: &str) -> Result<Duration, String> {
-    parse_duration(text).ok_or_else(|| format!("not a duration like 5s or 500ms: {text}"))
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected KEY=VALUE: {text}"))
 }
 
-fn parse_label(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
-        _ => Err(format!("expected KEY=VALUE, got `{text}`")),
-    }
+fn parse_window(text: &str) -> Result<Duration, String> {
+    parse_duration(text).ok_or_else(|| format!("not a duration like 5s or 500ms: {text}"))
 }

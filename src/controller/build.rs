@@ -12,7 +12,6 @@ use crate::render::distcc::{distcc_hosts, render_workers};
 use crate::render::job::{BuildContext, SharedClaims, render_job};
 use crate::render::names::dns_label;
 use crate::render::storage::claim_name;
-use crate::site::{ReadOptions, SiteRepo};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Service, Toleration};
@@ -20,6 +19,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
+use std::sync::Arc;
 use tracing::info;
 
 /// The node label (and taint key) of a node's cpu architecture.
@@ -44,11 +44,12 @@ pub async fn cleanup_workers(ctx: &Context, namespace: &str, job: &str) -> Resul
     Ok(())
 }
 
-/// Plans the image at the site's revision (blocking git reads off the runtime). Also returns
-/// the revision's commit time.
+/// Plans the image at the site's revision (blocking git reads off the runtime; the site is
+/// read once per revision, see [`Context::snapshot`]). Also returns the revision's commit time.
 pub async fn plan(
     image: &GentooImage,
     site: &GentooSite,
+    ctx: Arc<Context>,
     cache: std::path::PathBuf,
     revision: String,
 ) -> Result<(Result<ImagePlan, Vec<crate::site::SiteError>>, i64)> {
@@ -72,20 +73,11 @@ pub async fn plan(
         .cloned()
         .unwrap_or_else(|| image.name_any());
     tokio::task::spawn_blocking(move || {
-        let repo = SiteRepo::open(&cache).map_err(|e| Error::Read(e.to_string()))?;
-        let epoch = repo
-            .git()
-            .revparse_single(&revision)
-            .and_then(|o| o.peel_to_commit())
-            .map(|c| c.time().seconds())
-            .map_err(|e| Error::Read(format!("revision {revision}: {}", e.message())))?;
-        let snapshot = repo
-            .snapshot(&ReadOptions {
-                tracked_ref: Some(revision),
-                prefixes,
-            })
-            .map_err(|e| Error::Read(e.to_string()))?;
-        Ok((plan_image(&snapshot, &name, &request, &options), epoch))
+        let snapshot = ctx.snapshot(&cache, &revision, &prefixes)?;
+        Ok((
+            plan_image(&snapshot.site, &name, &request, &options),
+            snapshot.epoch,
+        ))
     })
     .await
     .map_err(|e| Error::Internal(e.to_string()))?

@@ -3,15 +3,20 @@
 use super::error::{Class, Error, backoff};
 use super::local::LocalWatches;
 use super::metrics::Metrics;
+use crate::api::{GentooImage, GentooSite};
+use crate::site::{Prefixes, ReadOptions, SiteRepo, SiteSnapshot};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Settings of the controller.
 #[derive(Clone, Debug)]
@@ -66,6 +71,53 @@ impl Default for Settings {
     }
 }
 
+/// The watch caches reconciles read instead of asking the API server: filled by the
+/// controllers' watches (`super::run`), stripped of what no reconcile reads.
+#[derive(Clone)]
+pub struct Caches {
+    /// GentooSites.
+    pub sites: Store<GentooSite>,
+    /// GentooImages.
+    pub images: Store<GentooImage>,
+    /// Build Jobs (labelled managed-by zentoo), without their pod template.
+    pub jobs: Store<Job>,
+    /// Build pods, without their spec.
+    pub pods: Store<Pod>,
+}
+
+impl Caches {
+    /// Waits (at most `timeout`) until every cache has its first full list; false when one
+    /// has not (a reconcile must not decide on a half-filled cache: it could start a build
+    /// that already runs).
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.synced())
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Waits until every cache has its first full list; false when a cache's watch ended.
+    pub async fn synced(&self) -> bool {
+        self.sites.wait_until_ready().await.is_ok()
+            && self.images.wait_until_ready().await.is_ok()
+            && self.jobs.wait_until_ready().await.is_ok()
+            && self.pods.wait_until_ready().await.is_ok()
+    }
+}
+
+/// A Job this process created that its cache may not show yet.
+#[derive(Clone, Debug)]
+pub struct Expected {
+    /// The Job's name.
+    pub job: String,
+    /// The inputs digest it builds.
+    pub digest: String,
+    /// When it was created.
+    pub at: Instant,
+}
+
+/// How long a created Job is expected before the cache must show it.
+pub const EXPECTATION_TTL: Duration = Duration::from_secs(120);
+
 /// Shared by all reconciles.
 pub struct Context {
     /// The Kubernetes client.
@@ -82,23 +134,52 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     /// When each site last began checking its repository (status may lag behind).
     checks: Mutex<HashMap<String, Timestamp>>,
+    /// Watch caches (set once the controllers are built).
+    pub caches: std::sync::OnceLock<Caches>,
+    /// Jobs created per image key, until the Job cache shows them.
+    expected: Mutex<HashMap<String, Expected>>,
+    /// Site snapshots by (cache path, revision, prefixes), most recent last.
+    snapshots: Mutex<Vec<(SnapshotKey, Arc<Snapshot>)>>,
+    /// Held while a snapshot is read.
+    snapshot_loading: Mutex<()>,
 }
 
+/// A site read at one revision, with that revision's commit time.
+pub struct Snapshot {
+    /// What plans read.
+    pub site: SiteSnapshot,
+    /// Commit time of the revision (seconds since the epoch): builds' SOURCE_DATE_EPOCH.
+    pub epoch: i64,
+}
+
+/// What identifies a site snapshot.
+type SnapshotKey = (PathBuf, String, Prefixes);
+
+/// Snapshots kept (one per site and revision in use).
+const SNAPSHOTS_KEPT: usize = 16;
+
 impl Context {
-    /// A context for `client` with `settings`.
+    /// A context for `client` with `settings`; the client's API requests are counted in
+    /// its metrics.
     pub fn new(client: Client, settings: Settings) -> Self {
         let reporter = Reporter {
             controller: "zentoo".into(),
             instance: Some(settings.instance.clone()),
         };
+        let metrics = Arc::new(Metrics::new());
+        let client = super::api_metrics::counting(client, metrics.clone());
         Context {
             recorder: Recorder::new(client.clone(), reporter),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             client,
             settings,
             local: LocalWatches::new(),
             failures: Mutex::new(HashMap::new()),
             checks: Mutex::new(HashMap::new()),
+            caches: std::sync::OnceLock::new(),
+            expected: Mutex::new(HashMap::new()),
+            snapshots: Mutex::new(Vec::new()),
+            snapshot_loading: Mutex::new(()),
         }
     }
 
@@ -112,6 +193,88 @@ impl Context {
     /// When site `key` last began a check in this process.
     pub fn last_check(&self, key: &str) -> Option<Timestamp> {
         self.checks.lock().ok()?.get(key).copied()
+    }
+
+    /// The watch caches.
+    pub fn caches(&self) -> Result<&Caches, Error> {
+        self.caches
+            .get()
+            .ok_or_else(|| Error::Internal("the watch caches are not set up".into()))
+    }
+
+    /// Records that a Job was created for image `key`.
+    pub fn expect_job(&self, key: &str, job: &str, digest: &str) {
+        if let Ok(mut expected) = self.expected.lock() {
+            expected.insert(
+                key.to_string(),
+                Expected {
+                    job: job.to_string(),
+                    digest: digest.to_string(),
+                    at: Instant::now(),
+                },
+            );
+        }
+    }
+
+    /// The Job created for image `key` that the cache does not show yet, if any; forgets it
+    /// once `cached` (the names the cache shows) holds it or it is too old.
+    pub fn expected_job(&self, key: &str, cached: &[&str]) -> Option<Expected> {
+        let mut expected = self.expected.lock().ok()?;
+        let e = expected.get(key)?.clone();
+        if cached.contains(&e.job.as_str()) || e.at.elapsed() > EXPECTATION_TTL {
+            expected.remove(key);
+            return None;
+        }
+        Some(e)
+    }
+
+    /// The snapshot of the site cached at `cache`, at `revision`, read with `prefixes`: read
+    /// once per revision and shared by every image of the site.
+    pub fn snapshot(
+        &self,
+        cache: &Path,
+        revision: &str,
+        prefixes: &Prefixes,
+    ) -> Result<Arc<Snapshot>, Error> {
+        // One load at a time: when a restart wakes every image at once, the first reads the
+        // site and the others wait for it instead of each reading it too.
+        let _loading = self
+            .snapshot_loading
+            .lock()
+            .map_err(|_| Error::Internal("snapshot lock poisoned".into()))?;
+        // Branches move without the tracked ref moving: the heads are part of the key.
+        let repo = SiteRepo::open(cache).map_err(|e| Error::Read(e.to_string()))?;
+        let heads = super::fetch::heads_digest(repo.git()).map_err(Error::Read)?;
+        let key: SnapshotKey = (
+            cache.to_path_buf(),
+            format!("{revision} {heads}"),
+            prefixes.clone(),
+        );
+        if let Ok(snapshots) = self.snapshots.lock()
+            && let Some((_, s)) = snapshots.iter().find(|(k, _)| *k == key)
+        {
+            return Ok(s.clone());
+        }
+        let epoch = repo
+            .git()
+            .revparse_single(revision)
+            .and_then(|o| o.peel_to_commit())
+            .map(|c| c.time().seconds())
+            .map_err(|e| Error::Read(format!("revision {revision}: {}", e.message())))?;
+        let site = repo
+            .snapshot(&ReadOptions {
+                tracked_ref: Some(revision.to_string()),
+                prefixes: prefixes.clone(),
+            })
+            .map_err(|e| Error::Read(e.to_string()))?;
+        let snapshot = Arc::new(Snapshot { site, epoch });
+        if let Ok(mut snapshots) = self.snapshots.lock() {
+            snapshots.retain(|(k, _)| *k != key);
+            snapshots.push((key, snapshot.clone()));
+            let excess = snapshots.len().saturating_sub(SNAPSHOTS_KEPT);
+            snapshots.drain(..excess);
+        }
+        Ok(snapshot)
     }
 
     /// The cache repository of site `name` in `namespace`.

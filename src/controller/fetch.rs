@@ -31,6 +31,30 @@ impl std::fmt::Debug for GitCredentials {
     }
 }
 
+/// Digest (`sha256:`) of a repository's branch heads, names and commits.
+pub fn heads_digest(repo: &Repository) -> Result<String, String> {
+    use sha2::{Digest, Sha256};
+    let mut heads: Vec<(String, String)> = Vec::new();
+    for r in repo
+        .references_glob("refs/heads/*")
+        .map_err(|e| e.message().to_string())?
+    {
+        let r = r.map_err(|e| e.message().to_string())?;
+        if let (Ok(name), Some(id)) = (r.name(), r.target()) {
+            heads.push((name.to_string(), id.to_string()));
+        }
+    }
+    heads.sort();
+    let mut hash = Sha256::new();
+    for (name, id) in heads {
+        hash.update(name.as_bytes());
+        hash.update([0]);
+        hash.update(id.as_bytes());
+        hash.update([b'\n']);
+    }
+    Ok(format!("sha256:{}", hex::encode(hash.finalize())))
+}
+
 /// The outcome of a fetch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fetched {

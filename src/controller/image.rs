@@ -5,7 +5,7 @@
 //! prune history → status, always written at the end.
 
 use super::build::{cleanup_workers, create_build, plan};
-use super::context::Context;
+use super::context::{Caches, Context};
 use super::error::{Error, Result};
 use super::outcome::{JobState, current_step, failed_step, job_state, publish_result};
 use super::site::{interval, publish};
@@ -17,9 +17,10 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, instrument, warn};
@@ -223,6 +224,11 @@ pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Act
                 reasons::SUPERSEDED,
                 format!("Job {} was superseded by newer inputs", h.name),
             ),
+            "Deleted" => (
+                EventType::Warning,
+                "BuildDeleted",
+                format!("Job {} was deleted before it finished", h.name),
+            ),
             _ => (
                 EventType::Warning,
                 reasons::BUILD_FAILED,
@@ -252,7 +258,8 @@ pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Act
     match result {
         Ok(Outcome::Building { .. }) => {
             ctx.succeeded(&key);
-            Ok(Action::requeue(Duration::from_secs(60)))
+            // Its Job and pod wake it as the build moves; this is only a safety net.
+            Ok(Action::requeue(Duration::from_secs(300)))
         }
         Ok(Outcome::Superseding { .. }) => {
             // The Job's deletion wakes this image (it owns the Job); this is a fallback.
@@ -300,18 +307,23 @@ impl BuildJob {
 
 async fn sync(
     image: &GentooImage,
-    ctx: &Context,
+    ctx: &Arc<Context>,
     namespace: &str,
     status: &mut GentooImageStatus,
     now: &Time,
 ) -> Result<Outcome> {
     let name = image.name_any();
     super::validate::image(image).map_err(Error::InvalidSpec)?;
-    let sites: Api<GentooSite> = Api::namespaced(ctx.client.clone(), namespace);
+    let caches = ctx.caches()?;
+    if !caches.ready(Duration::from_secs(30)).await {
+        return Err(Error::SiteNotReady(
+            "waiting for the controller's caches to fill".into(),
+        ));
+    }
     let site_name = &image.spec.site_ref.name;
-    let site = sites
-        .get_opt(site_name)
-        .await?
+    let site = caches
+        .sites
+        .get(&ObjectRef::<GentooSite>::new(site_name).within(namespace))
         .ok_or_else(|| Error::SiteNotReady(format!("GentooSite {site_name} does not exist")))?;
     let revision = site
         .status
@@ -327,7 +339,7 @@ async fn sync(
         )));
     }
 
-    let (planned, epoch) = plan(image, &site, cache, revision.clone()).await?;
+    let (planned, epoch) = plan(image, &site, ctx.clone(), cache, revision.clone()).await?;
     let planned = match planned {
         Ok(p) => p,
         Err(errors) => {
@@ -340,13 +352,16 @@ async fn sync(
     status.inputs_digest = Some(desired.clone());
 
     let jobs_api: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
-    let selector = format!("{}={},{}=build", labels::IMAGE, name, labels::COMPONENT);
-    let mut jobs: Vec<BuildJob> = jobs_api
-        .list(&ListParams::default().labels(&selector))
-        .await?
-        .items
+    let key = format!("image/{namespace}/{name}");
+    let mut jobs: Vec<BuildJob> = caches
+        .jobs
+        .state()
         .into_iter()
+        .filter(|job| {
+            job.namespace().as_deref() == Some(namespace)
+                && job.labels().get(labels::IMAGE) == Some(&name)
+                && job.labels().get(labels::COMPONENT).map(String::as_str) == Some("build")
+        })
         .map(|job| BuildJob {
             name: job.name_any(),
             digest: job
@@ -355,9 +370,34 @@ async fn sync(
                 .cloned()
                 .unwrap_or_default(),
             state: job_state(&job),
-            job,
+            job: job.as_ref().clone(),
         })
         .collect();
+    // A Job this process created moments ago that the cache does not show yet still runs.
+    let cached: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+    let expected = ctx.expected_job(&key, &cached);
+    // The build status names is gone (deleted by hand, or with its namespace's cleanup): say
+    // so in the history; the decision below starts another if the inputs still need one.
+    if let Some(current) = status.current_build.clone()
+        && !cached.contains(&current.name.as_str())
+        && expected.as_ref().is_none_or(|e| e.job != current.name)
+        && status.history.iter().all(|h| h.name != current.name)
+    {
+        warn!(job = %current.name, "the running build's Job is gone");
+        ctx.metrics.build_finished("Deleted", None, None);
+        status.history.insert(
+            0,
+            BuildRecord {
+                name: current.name.clone(),
+                inputs_digest: current.inputs_digest.clone(),
+                result: "Deleted".into(),
+                step: current.step.clone(),
+                started_at: current.started_at.clone(),
+                finished_at: Some(now.clone()),
+            },
+        );
+        status.current_build = None;
+    }
     jobs.sort_by_key(|j| j.job.metadata.creation_timestamp.clone().map(|t| t.0));
 
     // Fold finished builds into status, once each.
@@ -365,7 +405,7 @@ async fn sync(
         if status.history.iter().any(|h| h.name == j.name) {
             continue;
         }
-        let pod = build_pod(&pods, &j.name).await?;
+        let pod = build_pod(caches, namespace, &j.name);
         let record = finished_record(j, pod.as_ref(), now, status, &revision_of(&j.job));
         let counts = status
             .last_successful_build
@@ -415,7 +455,7 @@ async fn sync(
         .cloned();
     let rebuild = token.is_some() && token != status.last_handled_rebuild;
     let outcome = if let Some(j) = jobs.iter().find(|j| j.active() && j.digest == desired) {
-        let pod = build_pod(&pods, &j.name).await?;
+        let pod = build_pod(caches, namespace, &j.name);
         status.current_build = Some(CurrentBuild {
             name: j.name.clone(),
             inputs_digest: j.digest.clone(),
@@ -429,6 +469,22 @@ async fn sync(
         });
         Outcome::Building {
             job: j.name.clone(),
+            new: false,
+        }
+    } else if let Some(e) = expected.filter(|e| e.digest == desired) {
+        status.current_build = Some(CurrentBuild {
+            name: e.job.clone(),
+            inputs_digest: e.digest.clone(),
+            phase: "Pending".into(),
+            step: None,
+            started_at: status
+                .current_build
+                .as_ref()
+                .filter(|b| b.name == e.job)
+                .and_then(|b| b.started_at.clone()),
+        });
+        Outcome::Building {
+            job: e.job,
             new: false,
         }
     } else {
@@ -463,6 +519,7 @@ async fn sync(
         } else {
             let job =
                 create_build(image, &site, ctx, namespace, &planned, &revision, epoch).await?;
+            ctx.expect_job(&key, &job, &desired);
             ctx.metrics.build_started();
             status.last_handled_rebuild = token;
             status.current_build = Some(CurrentBuild {
@@ -571,15 +628,19 @@ fn set_failure(status: &mut GentooImageStatus, step: &str, message: &str) {
     );
 }
 
-async fn build_pod(pods: &Api<Pod>, job: &str) -> Result<Option<Pod>> {
-    let list = pods
-        .list(&ListParams::default().labels(&format!("{}={job}", labels::BUILD)))
-        .await?;
-    Ok(list
-        .items
+/// The newest pod of Job `job`, from the pod cache.
+fn build_pod(caches: &Caches, namespace: &str, job: &str) -> Option<Pod> {
+    caches
+        .pods
+        .state()
         .into_iter()
-        .filter(|p| p.labels().get(labels::COMPONENT).map(String::as_str) == Some("build"))
-        .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0)))
+        .filter(|p| {
+            p.namespace().as_deref() == Some(namespace)
+                && p.labels().get(labels::BUILD).map(String::as_str) == Some(job)
+                && p.labels().get(labels::COMPONENT).map(String::as_str) == Some("build")
+        })
+        .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0))
+        .map(|p| p.as_ref().clone())
 }
 
 async fn patch_status(

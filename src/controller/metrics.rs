@@ -43,6 +43,12 @@ struct Kind {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerbResource {
+    verb: &'static str,
+    resource: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildResult {
     result: &'static str,
 }
@@ -68,6 +74,7 @@ pub struct Metrics {
     binpkg_hits: Counter,
     compiled: Counter,
     source_checks: Family<CheckResult, Counter>,
+    api_requests: Family<VerbResource, Counter>,
     ready: AtomicBool,
 }
 
@@ -96,6 +103,7 @@ impl Metrics {
              objects fetched), unchanged (nothing fetched), error",
             source_checks.clone(),
         );
+        let api_requests = Family::<VerbResource, Counter>::default();
         registry.register(
             "reconciles",
             "Reconciles by kind and result (success, error)",
@@ -118,7 +126,7 @@ impl Metrics {
         );
         registry.register(
             "builds",
-            "Finished builds by result (Succeeded, Failed, Superseded)",
+            "Finished builds by result (Succeeded, Failed, Superseded, Deleted)",
             builds.clone(),
         );
         registry.register(
@@ -131,6 +139,12 @@ impl Metrics {
             "Packages successful builds compiled",
             compiled.clone(),
         );
+        registry.register(
+            "api_requests",
+            "Requests to the Kubernetes API by verb (get, list, watch, create, patch, ...) and \
+             resource",
+            api_requests.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -141,6 +155,7 @@ impl Metrics {
             binpkg_hits,
             compiled,
             source_checks,
+            api_requests,
             ready: AtomicBool::new(false),
         }
     }
@@ -167,6 +182,13 @@ impl Metrics {
             .inc();
     }
 
+    /// Records one request to the Kubernetes API.
+    pub fn api_request(&self, verb: &'static str, resource: &'static str) {
+        self.api_requests
+            .get_or_create(&VerbResource { verb, resource })
+            .inc();
+    }
+
     /// Records a build Job created.
     pub fn build_started(&self) {
         self.builds_started.inc();
@@ -178,6 +200,7 @@ impl Metrics {
         let result = match result {
             "Succeeded" => "Succeeded",
             "Superseded" => "Superseded",
+            "Deleted" => "Deleted",
             _ => "Failed",
         };
         self.builds.get_or_create(&BuildResult { result }).inc();

@@ -1,5 +1,6 @@
 //! The cluster side: reconcilers for GentooSite and GentooImage, run by `zentoo controller`.
 
+pub mod api_metrics;
 pub mod build;
 pub mod context;
 pub mod error;
@@ -18,14 +19,15 @@ pub mod validate;
 pub mod webhook;
 
 use crate::api::{GentooImage, GentooSite, annotations, labels};
-use context::{Context, Settings};
+use context::{Caches, Context, Settings};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
+use kube::api::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::watcher::{self, Config};
-use kube::runtime::{WatchStreamExt, predicates};
+use kube::runtime::watcher::{self, Config, watcher};
+use kube::runtime::{PredicateConfig, WatchStreamExt, predicates};
 use kube::{Api, Client, Resource, ResourceExt};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -55,20 +57,90 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Stripped from every cached object: the API server's bookkeeping of who set which field.
+fn strip_managed_fields<K: kube::Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+}
+
+fn hash_of(value: impl Hash) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// What the image reconciler reads of a site: its spec, its revision and the digest of the
+/// branches it uses (a portage or buildhooks branch may move while the tracked branch does
+/// not); a change of anything else (check times, conditions) does not wake its images.
+fn site_inputs(site: &GentooSite) -> Option<u64> {
+    let status = site.status.as_ref();
+    Some(hash_of((
+        predicates::generation(site),
+        status.and_then(|s| s.revision.as_deref()),
+        status.and_then(|s| s.refs_digest.as_deref()),
+    )))
+}
+
+/// What should wake an image's reconcile: its spec and its annotations (the rebuild token),
+/// not its own status writes.
+fn image_inputs(image: &GentooImage) -> Option<u64> {
+    let meta = &image.metadata;
+    Some(hash_of((
+        meta.generation,
+        &meta.annotations,
+        meta.deletion_timestamp.is_some(),
+    )))
+}
+
+/// What wakes the site reconciler from a site's own changes: its spec (generation) and the
+/// request annotations (a webhook's or `zentoo reconcile`'s); not its status, which it
+/// writes itself.
+fn site_trigger(site: &GentooSite) -> Option<u64> {
+    let annotations = site.annotations();
+    Some(hash_of((
+        predicates::generation(site),
+        annotations.get(annotations::FETCH_REQUESTED_AT),
+        annotations.get(annotations::RECONCILE_REQUESTED_AT),
+    )))
+}
+
+/// A stream filter passing an object only when `hash` of it differs from the last one seen
+/// of the same object (by namespace, name and uid): e.g. a site's own status writes do not
+/// wake it.
+fn changed<K: kube::Resource>(
+    hash: fn(&K) -> Option<u64>,
+) -> impl FnMut(&Arc<K>) -> std::future::Ready<bool> {
+    type Key = (Option<String>, Option<String>, Option<String>);
+    let mut seen: std::collections::HashMap<Key, u64> = std::collections::HashMap::new();
+    move |obj| {
+        let meta = obj.meta();
+        let key = (meta.namespace.clone(), meta.name.clone(), meta.uid.clone());
+        let h = hash(obj).unwrap_or(0);
+        std::future::ready(seen.insert(key, h) != Some(h))
+    }
+}
+
 /// Runs both reconcilers until SIGTERM/SIGINT, watching `namespace` or every namespace.
+///
+/// One watch per kind feeds a cache (reflector) that reconciles read instead of the API
+/// server: GentooSites, GentooImages, build Jobs (without their pod template) and build pods
+/// (without their spec). Predicates keep status-only changes from waking reconciles; a
+/// metadata-only watch of images tells sites about image spec changes.
 pub async fn run(
     client: Client,
     settings: Settings,
     namespace: Option<String>,
 ) -> anyhow::Result<()> {
-    let ctx = Arc::new(Context::new(client.clone(), settings));
+    let ctx = Arc::new(Context::new(client, settings));
+    let client = ctx.client.clone();
     let ns = namespace.as_deref();
     let sites: Api<GentooSite> = api(&client, ns);
     let images: Api<GentooImage> = api(&client, ns);
+    let image_meta: Api<PartialObjectMeta<GentooImage>> = api(&client, ns);
     let jobs: Api<Job> = api(&client, ns);
     let pods: Api<Pod> = api(&client, ns);
     let config = ControllerConfig::default().concurrency(CONCURRENCY);
     let managed = Config::default().labels(&format!("{}=zentoo", labels::MANAGED_BY));
+    let build_pods = Config::default().labels(&format!("{}=build", labels::COMPONENT));
 
     // Aborted when `run` ends or is dropped (a test aborting the controller's task).
     let _server = ctx
@@ -84,18 +156,41 @@ pub async fn run(
         })
         .map(AbortOnDrop);
 
-    // Sites wake on their spec or a request annotation (not on their own status writes), on
-    // their images' spec changes and deletions, on a local repository's ref changes, and at
-    // their poll period (the requeue each reconcile returns).
-    let (site_reader, site_writer) = reflector::store::<GentooSite>();
-    let site_events = watcher::watcher(sites.clone(), Config::default())
+    // Sites: one watch, shared by both controllers, so that an image woken by a new site
+    // revision reads that revision from the cache.
+    let (site_store, site_writer) = reflector::store_shared(256);
+    let (Some(site_events), Some(image_site_events)) =
+        (site_writer.subscribe(), site_writer.subscribe())
+    else {
+        anyhow::bail!("a shared store without subscribers");
+    };
+    let (image_store, image_writer) = reflector::store();
+    let (job_store, job_writer) = reflector::store();
+    let (pod_store, pod_writer) = reflector::store();
+    let caches = Caches {
+        sites: site_store.clone(),
+        images: image_store.clone(),
+        jobs: job_store.clone(),
+        pods: pod_store.clone(),
+    };
+    if ctx.caches.set(caches.clone()).is_err() {
+        anyhow::bail!("the controller's caches were set up twice");
+    }
+    let predicates = PredicateConfig::default();
+
+    let site_watch = watcher(sites, Config::default())
         .default_backoff()
-        .reflect(site_writer)
-        .touched_objects()
-        .predicate_filter(site_wakes, Default::default());
-    let site_controller =
-        Controller::for_stream(site_events, site_reader).with_config(config.clone());
-    let site_store = site_controller.store();
+        .modify(strip_managed_fields)
+        .reflect_shared(site_writer)
+        .for_each(|event| async move {
+            if let Err(e) = event {
+                warn!("GentooSite watch: {e}");
+            }
+        });
+    let site_stream = site_events.filter(changed(site_trigger));
+    // Images tell their site about spec edits and deletions (not their status writes).
+    let owned_images = spec_changes_and_deletions(watcher(image_meta, managed.clone()));
+    // A local site's repository changed (only with --allow-local-sources).
     let local_triggers = {
         let (store, ctx) = (site_store.clone(), ctx.clone());
         let triggers = ctx.local.triggers();
@@ -111,11 +206,9 @@ pub async fn run(
                 futures::future::ready(known)
             })
     };
-    let site_loop = site_controller
-        .owns_stream(spec_changes_and_deletions(watcher::watcher(
-            images.clone(),
-            managed.clone(),
-        )))
+    let site_loop = Controller::for_shared_stream(site_stream, site_store.clone())
+        .with_config(config.clone())
+        .owns_stream(owned_images)
         .reconcile_on(local_triggers)
         .shutdown_on_signal()
         .run(
@@ -136,41 +229,55 @@ pub async fn run(
             }
         });
 
-    let image_controller = Controller::new(images, Config::default()).with_config(config);
-    let store = image_controller.store();
-    let image_store = store.clone();
-    let image_loop = image_controller
-        .owns(jobs, managed)
-        .watches(
-            pods,
-            Config::default().labels(&format!("{}=build", labels::COMPONENT)),
-            |pod: Pod| {
-                let namespace = pod.namespace();
-                pod.labels().get(labels::IMAGE).map(|image| {
-                    let r = ObjectRef::<GentooImage>::new(image);
-                    match namespace {
-                        Some(ns) => r.within(&ns),
-                        None => r,
-                    }
-                })
-            },
-        )
-        .watches_stream(
-            watcher::watcher(sites, Config::default())
-                .default_backoff()
-                .touched_objects()
-                .predicate_filter(site_inputs, Default::default()),
-            move |site: GentooSite| {
-                let namespace = site.namespace();
-                let name = site.name_any();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|i| i.spec.site_ref.name == name && i.namespace() == namespace)
-                    .map(|i| ObjectRef::from_obj(i.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+    let image_stream = watcher(images, Config::default())
+        .default_backoff()
+        .modify(strip_managed_fields)
+        .reflect(image_writer)
+        .applied_objects()
+        .predicate_filter(image_inputs, predicates.clone());
+    let job_stream = watcher(jobs, managed)
+        .default_backoff()
+        .modify(|job: &mut Job| {
+            strip_managed_fields(job);
+            job.spec = None;
+        })
+        .reflect(job_writer)
+        .touched_objects();
+    let pod_stream = watcher(pods, build_pods)
+        .default_backoff()
+        .modify(|pod: &mut Pod| {
+            strip_managed_fields(pod);
+            pod.spec = None;
+            pod.metadata.annotations = None;
+        })
+        .reflect(pod_writer)
+        .touched_objects();
+    let image_sites = image_site_events.filter(changed(site_inputs));
+    let images_of_site = image_store.clone();
+    let image_loop = Controller::for_stream(image_stream, image_store.clone())
+        .with_config(config)
+        .owns_stream(job_stream)
+        .watches_stream(pod_stream, |pod: Pod| {
+            let namespace = pod.namespace();
+            pod.labels().get(labels::IMAGE).map(|image| {
+                let r = ObjectRef::<GentooImage>::new(image);
+                match namespace {
+                    Some(ns) => r.within(&ns),
+                    None => r,
+                }
+            })
+        })
+        .watches_shared_stream(image_sites, move |site: Arc<GentooSite>| {
+            let namespace = site.namespace();
+            let name = site.name_any();
+            debug!(site = %name, "site inputs changed: waking its images");
+            images_of_site
+                .state()
+                .into_iter()
+                .filter(|i| i.spec.site_ref.name == name && i.namespace() == namespace)
+                .map(|i| ObjectRef::from_obj(i.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .shutdown_on_signal()
         .run(
             |image, ctx: Arc<Context>| async move {
@@ -202,15 +309,22 @@ pub async fn run(
         })
         .map(AbortOnDrop);
 
+    // The periodic cleanup of the sites' volumes (off unless an interval is set).
+    let _gc = ctx
+        .settings
+        .gc_interval
+        .filter(|every| !every.is_zero())
+        .map(|every| {
+            let (ctx, sites, images) = (ctx.clone(), site_store.clone(), image_store.clone());
+            let keep = ctx.settings.gc_keep;
+            tokio::spawn(gc::run_periodic(ctx, sites, images, every, keep))
+        })
+        .map(AbortOnDrop);
+
     let readiness = {
         let metrics = ctx.metrics.clone();
         async move {
-            let synced = futures::future::try_join(
-                site_store.wait_until_ready(),
-                image_store.wait_until_ready(),
-            )
-            .await;
-            if synced.is_ok() {
+            if caches.synced().await {
                 info!("caches synced: ready");
                 metrics.set_ready(true);
             }
@@ -221,40 +335,10 @@ pub async fn run(
         namespace = ns.unwrap_or("(all)"),
         "zentoo controller started"
     );
-    tokio::join!(site_loop, image_loop, readiness);
+    tokio::join!(site_watch, site_loop, image_loop, readiness);
     ctx.metrics.set_ready(false);
     warn!("zentoo controller stopped");
     Ok(())
-}
-
-fn hash_of(value: impl Hash) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    value.hash(&mut hasher);
-    hasher.finish()
-}
-
-/// What wakes the site reconciler from a site's own changes: its spec (generation) and the
-/// request annotations; not its status, which it writes itself.
-fn site_wakes(site: &GentooSite) -> Option<u64> {
-    let annotations = site.annotations();
-    Some(hash_of((
-        predicates::generation(site),
-        annotations.get(annotations::FETCH_REQUESTED_AT),
-        annotations.get(annotations::RECONCILE_REQUESTED_AT),
-    )))
-}
-
-/// What images read from their site: its spec, its revision, and when it last fetched (a
-/// portage or buildhooks branch may move while the tracked branch does not).
-fn site_inputs(site: &GentooSite) -> Option<u64> {
-    let status = site.status.as_ref();
-    Some(hash_of((
-        predicates::generation(site),
-        status.and_then(|s| s.revision.as_deref()),
-        status
-            .and_then(|s| s.last_fetched.as_ref())
-            .map(|t| t.0.to_string()),
-    )))
 }
 
 /// The objects of `events` whose generation changed (spec edits), and deleted ones; status

@@ -21,7 +21,7 @@ use crate::site::Prefixes;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
@@ -376,11 +376,21 @@ async fn apply_images(
     plan: &SitePlan,
 ) -> Result<(usize, Vec<String>)> {
     let api: Api<GentooImage> = Api::namespaced(ctx.client.clone(), namespace);
-    let selector = format!("{}={}", labels::SITE, site.name_any());
-    let existing = api.list(&ListParams::default().labels(&selector)).await?;
-    let existing: BTreeMap<String, GentooImage> = existing
-        .items
+    let caches = ctx.caches()?;
+    if !caches.ready(Duration::from_secs(30)).await {
+        return Err(Error::SiteNotReady(
+            "waiting for the controller's caches to fill".into(),
+        ));
+    }
+    let site_name = site.name_any();
+    let existing: BTreeMap<String, Arc<GentooImage>> = caches
+        .images
+        .state()
         .into_iter()
+        .filter(|i| {
+            i.namespace().as_deref() == Some(namespace)
+                && i.labels().get(labels::SITE) == Some(&site_name)
+        })
         .map(|i| (i.name_any(), i))
         .collect();
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod hooks;
+pub mod process;
 
 use crate::fixture::Site;
 use crate::support::kube::TestNamespace;

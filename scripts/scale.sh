@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Scale run (minutes; not in CI): one site with 2,000 tuples on a private etcd +
+# kube-apiserver + kube-controller-manager (built by tests/cluster/up), the controller as its
+# own process (the release binary). Prints the figures docs/benchmarks.md keeps and writes them
+# to target/scale-figures.txt. Usage: bash scripts/scale.sh [TUPLES]   (default 2000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+env_file=${ZENTOO_TEST_CACHE:-$HOME/.cache/zentoo-test}/env
+[ -s "$env_file" ] || tests/cluster/up --only kube
+# shellcheck source=/dev/null
+source "$env_file"
+cargo build --release --bin zentoo
+export ZENTOO_SCALE_BIN=$PWD/target/release/zentoo ZENTOO_SCALE_TUPLES=${1:-2000}
+timeout 3600 cargo test --test scale -- --ignored --nocapture 2>&1 | grep -E 'MEASURED|panicked|test result|figures'

