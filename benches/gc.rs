@@ -27,7 +27,10 @@ fn reference(i: usize) -> BinpkgRef {
     }
 }
 
-fn input() -> (Vec<(String, BuildRecord)>, Vec<(String, Lease)>, Listing) {
+/// Build records and leases by path, and the listing of the volume.
+type Input = (Vec<(String, BuildRecord)>, Vec<(String, Lease)>, Listing);
+
+fn input() -> Input {
     let per_dir = FILES / PKGDIRS;
     let mut records = Vec::new();
     for image in 0..IMAGES {
