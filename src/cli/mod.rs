@@ -9,6 +9,7 @@ mod plan;
 mod progress;
 mod publish;
 mod site;
+mod spec_args;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -59,6 +59,14 @@ struct ImageArgs {
     /// Load the image into the engine at $DOCKER_HOST as --image.
     #[arg(long, requires = "image")]
     load: bool,
+    /// Also publish the root's kernel (`/boot`, `/lib/modules`) as
+    /// `kernel-<tuple>-<version>.tar.xz` (+ .DIGESTS): into --tarball, and with --push as an
+    /// OCI artifact at `<image>-kernel`.
+    #[arg(long)]
+    kernel: bool,
+    /// Fail when a shared library an ELF file of the root needs does not resolve inside it.
+    #[arg(long)]
+    check_libraries: bool,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Manifest annotation `KEY=VALUE` (repeatable).
@@ -160,6 +168,23 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
                 .map_or(0, |d| d.as_secs() as i64)
         }
     };
+    if args.kernel && args.tarball.is_none() && !args.push {
+        bail!("--kernel needs somewhere to put the kernel: --tarball DIR or --push");
+    }
+    if args.check_libraries {
+        let report = publish::libcheck::check_libraries(&rootfs)
+            .with_context(|| format!("checking the libraries of {}", rootfs.display()))?;
+        if !report.missing.is_empty() {
+            bail!(
+                "{} of {} ELF files need libraries that are not in {}:\n{}",
+                report.missing.len(),
+                report.checked,
+                rootfs.display(),
+                report.summary(20)
+            );
+        }
+        eprintln!("libraries: all resolve ({} ELF files)", report.checked);
+    }
     let arch = args.arch.clone().unwrap_or_else(host_arch);
     let annotations = pairs(&args.annotations, "--annotation")?;
     let tuple = args
@@ -253,8 +278,54 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
         result.tarball_digest = Some(stage.sha256);
     }
 
+    if args.kernel {
+        result.kernel = Some(publish_kernel(&args, &rootfs, &tuple, epoch)?);
+    }
+
     emit(&result, args.output, args.termination_log.as_deref())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the kernel tarball (into --tarball, else a temporary dir) and pushes it next to
+/// --image with --push.
+fn publish_kernel(
+    args: &ImageArgs,
+    rootfs: &Path,
+    tuple: &str,
+    epoch: i64,
+) -> anyhow::Result<publish::KernelResult> {
+    let temp = std::env::temp_dir().join(format!("zentoo-kernel-{}", std::process::id()));
+    let _cleanup = TempDir(temp.clone());
+    let dir = args.tarball.clone().unwrap_or_else(|| temp.join("out"));
+    let kernel = publish::kernel::write_kernel(rootfs, &dir, tuple, epoch)
+        .with_context(|| format!("packing the kernel of {}", rootfs.display()))?;
+    eprintln!(
+        "kernel {} {} ({})",
+        kernel.version,
+        kernel.tarball.tarball.display(),
+        kernel.tarball.sha256
+    );
+    let mut artifact = args
+        .tarball
+        .is_some()
+        .then(|| kernel.tarball.tarball.display().to_string());
+    if let (true, Some(image)) = (args.push, &args.image) {
+        let to = publish::kernel::kernel_reference(image);
+        let layout = publish::kernel::artifact_layout(&kernel, &temp.join("oci"))?;
+        let client = args.registry.client()?;
+        let digest = runtime()?.block_on(client.push_layout(
+            &layout,
+            Some(publish::kernel::KERNEL_REF),
+            &to,
+        ))?;
+        eprintln!("pushed {to}@{digest}");
+        artifact.get_or_insert(format!("{to}@{digest}"));
+    }
+    Ok(publish::KernelResult {
+        artifact,
+        version: kernel.version,
+        digest: kernel.tarball.sha256,
+    })
 }
 
 fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
@@ -307,6 +378,12 @@ fn emit(
             ] {
                 if let Some(v) = v {
                     println!("{k}: {v}");
+                }
+            }
+            if let Some(kernel) = &result.kernel {
+                println!("kernel: {} {}", kernel.version, kernel.digest);
+                if let Some(artifact) = &kernel.artifact {
+                    println!("kernelArtifact: {artifact}");
                 }
             }
         }

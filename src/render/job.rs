@@ -138,7 +138,7 @@ pub fn render_job(plan: &BuildPlan, ctx: &BuildContext) -> Job {
                     }),
                     init_containers: Some(containers),
                     containers: publish,
-                    volumes: Some(volumes(ctx)),
+                    volumes: Some(volumes(plan, ctx)),
                     ..PodSpec::default()
                 }),
             },
@@ -166,7 +166,7 @@ pub fn volume_name(ctx: &BuildContext, volume: Volume) -> String {
     }
 }
 
-fn volumes(ctx: &BuildContext) -> Vec<PodVolume> {
+fn volumes(plan: &BuildPlan, ctx: &BuildContext) -> Vec<PodVolume> {
     let claim = |volume: Volume, claim: &str| PodVolume {
         name: volume_name(ctx, volume),
         persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
@@ -192,6 +192,17 @@ fn volumes(ctx: &BuildContext) -> Vec<PodVolume> {
             ..PodVolume::default()
         },
     ];
+    if let Some(size) = &plan.tmpfs {
+        out.push(PodVolume {
+            name: volume_name(ctx, Volume::PortageTmp),
+            empty_dir: Some(EmptyDirVolumeSource {
+                medium: Some("Memory".into()),
+                size_limit: Some(quantity(size)),
+                ..EmptyDirVolumeSource::default()
+            }),
+            ..PodVolume::default()
+        });
+    }
     if let Some(secret) = &ctx.git_secret {
         out.push(PodVolume {
             name: "git-credentials".into(),
@@ -526,6 +537,55 @@ pub(crate) mod tests {
                 .iter()
                 .any(|v| v.name == scratch.name && v.empty_dir.is_some())
         );
+    }
+
+    #[test]
+    fn tmpfs_is_a_memory_empty_dir_mounted_as_portage_tmpdir_in_build_and_assemble() {
+        let mut s = settings();
+        s.tmpfs = Some("6Gi".into());
+        let plan = build_plan(&image_plan("zen-server-nodocs-web\n"), "c0ffee", &s);
+        let job = render_job(&plan, &context());
+        let pod = pod(&job);
+        let tmp = pod
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == "demo-zen-server-nodocs-web-1-portage-tmp")
+            .and_then(|v| v.empty_dir.clone())
+            .expect("portage-tmp emptyDir");
+        assert_eq!(tmp.medium.as_deref(), Some("Memory"));
+        assert_eq!(tmp.size_limit, Some(Quantity("6Gi".into())));
+        for c in pod.init_containers.iter().flatten() {
+            let mounted = c
+                .volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| m.name.ends_with("-portage-tmp"));
+            assert_eq!(mounted, c.name != "materialize", "{}", c.name);
+            let env = c
+                .env
+                .iter()
+                .flatten()
+                .find(|e| e.name == "ZENTOO_PORTAGE_TMPDIR");
+            assert_eq!(env.is_some(), c.name != "materialize", "{}", c.name);
+        }
+        let without = render_job(
+            &build_plan(
+                &image_plan("zen-server-nodocs-web\n"),
+                "c0ffee",
+                &settings(),
+            ),
+            &context(),
+        );
+        assert!(
+            !pod_volumes(&without)
+                .iter()
+                .any(|v| v.name.ends_with("-portage-tmp"))
+        );
+    }
+
+    fn pod_volumes(job: &Job) -> Vec<PodVolume> {
+        pod(job).volumes.clone().unwrap_or_default()
     }
 
     #[test]
