@@ -360,3 +360,60 @@ fn the_library_check_names_each_file_whose_library_is_missing() {
     let (code, unchecked) = site.build(&["base-none-bug", "--repo-snapshot", "20261101"]);
     assert_eq!((code, unchecked["result"].as_str()), (0, Some("built")));
 }
+
+#[test]
+fn a_pushed_image_gets_its_kernel_pushed_beside_it_as_an_oci_artifact() {
+    let Some(stage3) = stage3("a_pushed_image_gets_its_kernel") else {
+        return;
+    };
+    let Ok(registry) = std::env::var("ZENTOO_TEST_REGISTRY") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no registry in CI"
+        );
+        eprintln!("SKIPPED: a_pushed_image_gets_its_kernel: no ZENTOO_TEST_REGISTRY");
+        return;
+    };
+    let site = Site::new(stage3);
+    let prefix = format!("{registry}/zentoo-kernel-{}", std::process::id());
+    let (code, built) = site.build(&[
+        "base-none-base",
+        "--kernel",
+        "sys-kernel/gentoo-kernel",
+        "--repo-snapshot",
+        "20261101",
+        "--push",
+        &prefix,
+        "--insecure-registry",
+        &registry,
+    ]);
+    assert_eq!(code, 0, "{built}");
+    let kernel = &built["build"]["kernel"];
+    // Locally the tarball is the artifact; the registry has it too, under the image's tag.
+    let reference = format!("{prefix}/base-none-base:latest-kernel");
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo");
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let manifest: Value = serde_json::from_slice(&inspect.stdout).expect("manifest json");
+    assert_eq!(manifest["artifactType"], "application/vnd.zentoo.kernel.v1");
+    assert_eq!(
+        manifest["annotations"]["dev.zentoo.kernel.version"],
+        "6.6.58-gentoo-dist"
+    );
+    assert_eq!(manifest["layers"][0]["digest"], kernel["digest"]);
+    assert_eq!(
+        manifest["layers"][0]["annotations"]["org.opencontainers.image.title"],
+        "kernel-base-none-base-6.6.58-gentoo-dist.tar.xz"
+    );
+    assert_eq!(
+        manifest["layers"][1]["annotations"]["org.opencontainers.image.title"],
+        "kernel-base-none-base-6.6.58-gentoo-dist.tar.xz.DIGESTS"
+    );
+}
