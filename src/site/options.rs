@@ -5,7 +5,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// A build preset.
+/// A build preset: `opt` (the cpu profile's flags as they are) or `dbg` (`-Og -g` in place of
+/// the `-O` level, `FEATURES=splitdebug`: debug info in `/usr/lib/debug`).
 #[derive(
     Clone,
     Copy,
