@@ -72,3 +72,12 @@ ensure_helm() {
     mkdir -p "$dir"
     GOBIN="$dir" go install "helm.sh/helm/v3/cmd/helm@$ZENTOO_HELM_VERSION"
 }
+
+# Makes sure the x86_64 musl target and musl-gcc (for the C parts: libgit2, ring, zstd, lzma)
+# are there, for the static binary of the zentoo image.
+ensure_musl() {
+    ensure_rust
+    ensure_apt musl-tools
+    rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl ||
+        rustup target add x86_64-unknown-linux-musl
+}

@@ -6,6 +6,11 @@
 
 #![forbid(unsafe_code)]
 
+/// The zentoo image of this version: what the chart deploys (`image.repository` and the
+/// chart's `appVersion`), what runs the materialize and publish steps of builds, and what
+/// `scripts/build-image.sh` builds by default.
+pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/zentoo/zentoo:", env!("CARGO_PKG_VERSION"));
+
 pub mod api;
 pub mod cli;
 pub mod controller;

@@ -208,3 +208,83 @@ async fn newer_inputs_supersede_a_running_build() {
     wait_ready(ns, &image, "True", None).await;
     assert_eq!(jobs(ns, &image).await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_and_finished_jobs_are_bounded_by_history_limit() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let env = setup(&kube, "ctl-history", "desktop-none-kde\n", "1m").await;
+    let ns = &env.ns;
+    let image = image_name("demo", "desktop-none-kde");
+    let api = ns.api::<GentooImage>();
+    wait_jobs(ns, &image, 1).await;
+    merge(
+        &api,
+        &image,
+        serde_json::json!({"spec": {"historyLimit": 2}}),
+    )
+    .await;
+    let annotation = zentoo::api::annotations::REBUILD_REQUESTED_AT;
+
+    let mut built = Vec::new();
+    for round in 1..=3usize {
+        if round > 1 {
+            let at = format!("2026-11-24T16:0{round}:00Z");
+            merge(
+                &api,
+                &image,
+                serde_json::json!({"metadata": {"annotations": {annotation: at}}}),
+            )
+            .await;
+        }
+        // Finished Jobs beyond the limit go only once a newer build finished: while the
+        // third runs, both earlier ones are still there.
+        let job = wait_jobs(ns, &image, round).await.remove(round - 1);
+        finish_build(ns, &job.name_any(), &format!("sha256:{round:064}")).await;
+        built.push(job.name_any());
+        eventually(
+            ns,
+            Duration::from_secs(60),
+            "the build in history",
+            || async {
+                let status = api.get(&image).await.ok()?.status?;
+                status
+                    .history
+                    .iter()
+                    .any(|h| h.name == job.name_any())
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+
+    let jobs_api = ns.api::<k8s_openapi::api::batch::v1::Job>();
+    support::kube::wait_deleted(&jobs_api, &built[0], Duration::from_secs(60)).await;
+    let left: Vec<String> = jobs(ns, &image)
+        .await
+        .iter()
+        .map(|j| j.name_any())
+        .collect();
+    assert_eq!(
+        left,
+        built[1..].to_vec(),
+        "the oldest finished Job is pruned"
+    );
+    let status = api
+        .get(&image)
+        .await
+        .expect("image")
+        .status
+        .expect("status");
+    let history: Vec<&str> = status.history.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(
+        history,
+        vec![built[2].as_str(), built[1].as_str()],
+        "newest first, two kept"
+    );
+    assert_eq!(
+        status.last_successful_build.map(|b| b.name),
+        Some(built[2].clone())
+    );
+}

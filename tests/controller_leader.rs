@@ -94,3 +94,142 @@ async fn only_the_lease_holder_reconciles() {
     a.abort();
     b.abort();
 }
+
+/// One `zentoo controller --leader-election` process of the built binary; SIGKILLed on drop.
+struct Replica {
+    child: std::process::Child,
+    name: String,
+    addr: SocketAddr,
+    log: std::path::PathBuf,
+}
+
+impl Replica {
+    fn start(ns: &str, name: &str, dir: &std::path::Path) -> Replica {
+        let addr = free_port();
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).expect("replica log");
+        let err = out.try_clone().expect("replica log");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_zentoo"))
+            .args(["controller", "--leader-election", "--lease-name", LEASE])
+            .args(["--namespace", ns, "--lease-namespace", ns])
+            .arg(format!("--metrics-addr={addr}"))
+            .arg(format!("--cache-dir={}", dir.join(name).display()))
+            .args(["--zentoo-image", "localhost/zentoo:test"])
+            .env("POD_NAME", name)
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start zentoo controller");
+        Replica {
+            child,
+            name: name.into(),
+            addr,
+            log,
+        }
+    }
+
+    /// SIGKILL: the process stops at once, the Lease is not released.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        format!(
+            "--- {} log (last 30 lines) ---\n{}",
+            self.name,
+            lines[lines.len().saturating_sub(30)..].join("\n")
+        )
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.log_tail());
+        }
+        self.kill();
+    }
+}
+
+const LEASE: &str = "zentoo-failover";
+
+async fn holder(leases: &kube::Api<Lease>) -> Option<String> {
+    leases.get(LEASE).await.ok()?.spec?.holder_identity
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_leader_is_replaced_within_the_lease_time_and_the_new_one_reconciles() {
+    use kube::api::PostParams;
+    use std::time::Instant;
+    use zentoo::api::GentooImage;
+    use zentoo::controller::leader::{GRACE_SECONDS, LEASE_SECONDS};
+    use zentoo::render::names::image_name;
+
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let ns = kube.namespace("ctl-failover").await;
+    install_crds(&ns).await;
+    let repo = fixture::Site::standard("desktop-none-kde\n");
+    let git = GitDaemon::serve(&repo);
+    let dir = tempfile::TempDir::new().expect("replica dir");
+    let mut a = Replica::start(&ns.name, "replica-a", dir.path());
+    let leases = ns.api::<Lease>();
+    eventually(&ns, Duration::from_secs(60), "replica-a leads", || async {
+        (holder(&leases).await.as_deref() == Some("replica-a")
+            && status(a.addr, "/readyz").await == Some(200))
+        .then_some(())
+    })
+    .await;
+    let b = Replica::start(&ns.name, "replica-b", dir.path());
+    eventually(&ns, Duration::from_secs(60), "replica-b alive", || async {
+        (status(b.addr, "/healthz").await == Some(200)).then_some(())
+    })
+    .await;
+    assert_eq!(status(b.addr, "/readyz").await, Some(503), "b is a standby");
+
+    // The leader reconciles: the site's image gets its build Job.
+    create_site(&ns, &site_object("demo", &git.url, "1m")).await;
+    wait_jobs(&ns, &image_name("demo", "desktop-none-kde"), 1).await;
+
+    a.kill();
+    let killed = Instant::now();
+    // Lease time plus the margin the holder renews within: b must hold it by then.
+    let bound = Duration::from_secs(LEASE_SECONDS + GRACE_SECONDS);
+    eventually(&ns, bound, "replica-b takes the Lease", || async {
+        (holder(&leases).await.as_deref() == Some("replica-b")).then_some(())
+    })
+    .await;
+    let takeover = killed.elapsed();
+    eventually(&ns, Duration::from_secs(30), "replica-b ready", || async {
+        (status(b.addr, "/readyz").await == Some(200)).then_some(())
+    })
+    .await;
+    let ready = killed.elapsed();
+
+    // The new leader reconciles: a new GentooImage gets its Job.
+    let extra: GentooImage = serde_json::from_value(serde_json::json!({
+        "apiVersion": "zentoo.dev/v1alpha1",
+        "kind": "GentooImage",
+        "metadata": {"name": "extra"},
+        "spec": {"siteRef": {"name": "demo"}, "portage": "server", "set": "web"},
+    }))
+    .expect("image object");
+    ns.api::<GentooImage>()
+        .create(&PostParams::default(), &extra)
+        .await
+        .expect("create GentooImage extra");
+    wait_jobs(&ns, "extra", 1).await;
+    eprintln!(
+        "failover: lease {LEASE_SECONDS}s (renewed {GRACE_SECONDS}s before expiry); \
+         replica-b held the Lease {:.1}s after replica-a was SIGKILLed, was ready after \
+         {:.1}s, and created the new image's Job after {:.1}s",
+        takeover.as_secs_f64(),
+        ready.as_secs_f64(),
+        killed.elapsed().as_secs_f64()
+    );
+}

@@ -9,30 +9,12 @@ use ctlsupport::*;
 use fixture::Site;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zentoo::render::names::image_name;
 
 const T: Duration = Duration::from_secs(60);
 
-/// `GET path` on `addr`: (status code, body), or `None` when nothing answers.
 async fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.ok()?;
-    let code = response.split(' ').nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n")?.1.to_string();
-    Some((code, body))
-}
-
-/// The value of the sample `series` (name with labels, exactly as exported), 0 when absent.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .filter_map(|v| v.split(' ').next()?.parse().ok())
-        .next()
-        .unwrap_or(0.0)
+    http_get(addr, path).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

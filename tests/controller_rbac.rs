@@ -1,6 +1,7 @@
-//! The controller as the ServiceAccount of manifests/rbac.yaml, against the real control plane:
-//! its rights are enough for a whole build, distcc workers included, and build pods run as
-//! the ServiceAccount without rights.
+//! The controller as the ServiceAccount of the rendered chart (manifests/zentoo-namespaced.yaml),
+//! against the real control plane: its rights are enough for a whole build, distcc workers
+//! included, build pods run as the ServiceAccount without rights, and `kubectl auth can-i`
+//! agrees it can do no more.
 
 mod ctlsupport;
 mod fixture;
@@ -9,51 +10,47 @@ mod support;
 use ctlsupport::*;
 use fixture::Site;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
-use kube::api::{ListParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::ResourceExt;
+use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, ResourceExt};
 use std::time::Duration;
 use support::kube::TestNamespace;
 use zentoo::api::GentooSite;
 use zentoo::render::names::image_name;
 
-const MANAGER: &str = "zentoo-tests";
-
-/// Applies manifests/rbac.yaml (ServiceAccounts into `ns`) and binds the role in `ns`.
+/// Applies the RBAC of `manifests/zentoo-namespaced.yaml` (rendered from the chart) with `ns`
+/// as both the install and the watched namespace: ServiceAccounts `zentoo` and `zentoo-build`,
+/// the controller's Role and the leader-election Role, and their bindings.
 async fn install_rbac(ns: &TestNamespace) {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/manifests/rbac.yaml"))
-        .expect("manifests/rbac.yaml");
-    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("rbac yaml");
-    let pp = PatchParams::apply(MANAGER).force();
-    for doc in docs {
-        let name = doc["metadata"]["name"].as_str().expect("name").to_string();
-        match doc["kind"].as_str() {
-            Some("ServiceAccount") => ns
-                .api::<ServiceAccount>()
-                .patch(&name, &pp, &Patch::Apply(&doc))
-                .await
-                .map(|_| ()),
-            Some("ClusterRole") => Api::<ClusterRole>::all(ns.client.clone())
-                .patch(&name, &pp, &Patch::Apply(&doc))
-                .await
-                .map(|_| ()),
-            other => panic!("unexpected kind {other:?} in manifests/rbac.yaml"),
-        }
-        .unwrap_or_else(|e| panic!("apply {name}: {e}"));
+    let docs = support::manifests::namespaced_rbac(&ns.name, &ns.name);
+    let kinds: Vec<&str> = docs.iter().map(support::manifests::kind).collect();
+    assert!(
+        kinds.contains(&"Role")
+            && kinds.contains(&"RoleBinding")
+            && kinds.contains(&"ServiceAccount"),
+        "manifests/zentoo-namespaced.yaml lacks RBAC documents: {kinds:?}"
+    );
+    for doc in &docs {
+        support::manifests::apply(&ns.client, doc, false).await;
     }
-    let binding = serde_json::json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": "zentoo"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "zentoo-controller"},
-        "subjects": [{"kind": "ServiceAccount", "name": "zentoo", "namespace": ns.name}],
-    });
-    ns.api::<RoleBinding>()
-        .patch("zentoo", &pp, &Patch::Apply(&binding))
-        .await
-        .expect("apply RoleBinding");
+}
+
+/// `kubectl auth can-i VERB RESOURCE -n NAMESPACE --as=USER`: whether the answer is yes.
+fn can_i(user: &str, verb: &str, resource: &str, namespace: &str) -> bool {
+    let kubectl = std::env::var("ZENTOO_TEST_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let out = std::process::Command::new(&kubectl)
+        .args(["auth", "can-i", verb, resource, "-n", namespace])
+        .arg(format!("--as={user}"))
+        .output()
+        .unwrap_or_else(|e| panic!("run {kubectl}: {e}"));
+    let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        answer == "yes" || answer == "no",
+        "kubectl auth can-i {verb} {resource}: {answer} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    answer == "yes"
 }
 
 /// A client that acts as ServiceAccount `sa` of `ns`.
@@ -150,4 +147,56 @@ async fn the_controller_builds_with_only_the_rights_of_its_role() {
     )
     .await;
     let _ = ns.api::<Pod>();
+
+    // What it may do, as `kubectl auth can-i --as=` sees it.
+    let other = kube.namespace("ctl-rbac-other").await;
+    let controller = format!("system:serviceaccount:{}:zentoo", ns.name);
+    let build = format!("system:serviceaccount:{}:zentoo-build", ns.name);
+    let checks: &[(&str, &str, &str, &str, bool)] = &[
+        (&controller, "create", "jobs.batch", &ns.name, true),
+        (
+            &controller,
+            "patch",
+            "gentooimages.zentoo.dev/status",
+            &ns.name,
+            true,
+        ),
+        (&controller, "get", "secrets", &ns.name, true),
+        (
+            &controller,
+            "update",
+            "leases.coordination.k8s.io",
+            &ns.name,
+            true,
+        ),
+        (&controller, "list", "secrets", &ns.name, false),
+        (&controller, "create", "pods", &ns.name, false),
+        (&controller, "get", "secrets", &other.name, false),
+        (&controller, "create", "jobs.batch", &other.name, false),
+        (
+            &controller,
+            "list",
+            "gentoosites.zentoo.dev",
+            &other.name,
+            false,
+        ),
+        (&build, "get", "pods", &ns.name, false),
+        (&build, "get", "secrets", &ns.name, false),
+        (&build, "get", "gentooimages.zentoo.dev", &ns.name, false),
+        (&build, "get", "leases.coordination.k8s.io", &ns.name, false),
+    ];
+    let wrong: Vec<String> = checks
+        .iter()
+        .filter(|(user, verb, resource, namespace, want)| {
+            can_i(user, verb, resource, namespace) != *want
+        })
+        .map(|(user, verb, resource, namespace, want)| {
+            format!("{user} {verb} {resource} -n {namespace}: expected {want}")
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "RBAC is not as intended:\n{}",
+        wrong.join("\n")
+    );
 }

@@ -46,3 +46,15 @@ fn crds_name_their_group_kinds_and_status_subresource() {
         );
     }
 }
+
+#[test]
+fn the_committed_crd_reference_is_the_generated_one() {
+    let crds: Vec<_> = crds().into_iter().map(|(_, crd)| crd).collect();
+    let generated = zentoo::api::reference::markdown(&crds);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/crd-reference.md");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/crd-reference.md is stale: run `cargo run -- crds --reference > docs/crd-reference.md`"
+    );
+}

@@ -7,10 +7,10 @@ mod support;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
-use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
-use kube::discovery::pinned_kind;
+use kube::api::{Api, PostParams};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::manifests::{BUILDS_NAMESPACE, SYSTEM_NAMESPACE, apply, documents, kind};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -94,20 +94,6 @@ fn the_chart_lints_and_manifests_are_fresh() {
     }
 }
 
-/// The documents of a rendered manifest, namespaces renamed by `renames`.
-fn documents(name: &str, renames: &[(&str, &str)]) -> Vec<serde_json::Value> {
-    let mut text = std::fs::read_to_string(root().join("manifests").join(name)).expect("manifest");
-    for (from, to) in renames {
-        text = text.replace(from, to);
-    }
-    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("manifest YAML");
-    docs.into_iter().filter(|d| !d.is_null()).collect()
-}
-
-fn kind(doc: &serde_json::Value) -> &str {
-    doc["kind"].as_str().unwrap_or_default()
-}
-
 #[test]
 fn the_deployment_passes_only_flags_the_controller_has() {
     let help = Command::new(env!("CARGO_BIN_EXE_zentoo"))
@@ -133,37 +119,6 @@ fn the_deployment_passes_only_flags_the_controller_has() {
             );
         }
     }
-}
-
-/// Server-side applies `doc` (dry-run when asked).
-async fn apply(client: &kube::Client, doc: &serde_json::Value, dry_run: bool) {
-    let (group, version) = match doc["apiVersion"]
-        .as_str()
-        .unwrap_or_default()
-        .split_once('/')
-    {
-        Some((g, v)) => (g.to_string(), v.to_string()),
-        None => (
-            String::new(),
-            doc["apiVersion"].as_str().unwrap_or_default().to_string(),
-        ),
-    };
-    let gvk = GroupVersionKind::gvk(&group, &version, kind(doc));
-    let (resource, caps) = pinned_kind(client, &gvk)
-        .await
-        .unwrap_or_else(|e| panic!("discover {gvk:?}: {e}"));
-    let name = doc["metadata"]["name"].as_str().expect("name");
-    let api: Api<DynamicObject> = match doc["metadata"]["namespace"].as_str() {
-        Some(ns) if caps.scope == kube::discovery::Scope::Namespaced => {
-            Api::namespaced_with(client.clone(), ns, &resource)
-        }
-        _ => Api::all_with(client.clone(), &resource),
-    };
-    let mut params = PatchParams::apply("zentoo-test-install").force();
-    params.dry_run = dry_run;
-    api.patch(name, &params, &Patch::Apply(doc))
-        .await
-        .unwrap_or_else(|e| panic!("apply {} {name} (dry run {dry_run}): {e}", kind(doc)));
 }
 
 /// Whether `user` may `verb` `resource` (`group/resource[/subresource]`) in `namespace`.
@@ -214,7 +169,7 @@ async fn rendered_rbac_gives_the_controller_what_it_uses_and_builds_nothing() {
     let client = &kube.client;
 
     // Every namespace: a dry run (its ClusterRole and -Binding would be shared by every run).
-    for doc in documents("zentoo.yaml", &[("zentoo-system", &system.name)]) {
+    for doc in documents("zentoo.yaml", &[(SYSTEM_NAMESPACE, &system.name)]) {
         if kind(&doc) != "CustomResourceDefinition" {
             apply(client, &doc, true).await;
         }
@@ -223,8 +178,8 @@ async fn rendered_rbac_gives_the_controller_what_it_uses_and_builds_nothing() {
     for doc in documents(
         "zentoo-namespaced.yaml",
         &[
-            ("zentoo-system", &system.name),
-            ("zentoo-builds", &builds.name),
+            (SYSTEM_NAMESPACE, &system.name),
+            (BUILDS_NAMESPACE, &builds.name),
         ],
     ) {
         if kind(&doc) != "CustomResourceDefinition" {
@@ -292,4 +247,33 @@ async fn rendered_rbac_gives_the_controller_what_it_uses_and_builds_nothing() {
         "RBAC is not as intended:\n{}",
         wrong.join("\n")
     );
+}
+
+#[test]
+fn the_chart_runs_the_zentoo_image_of_this_version_for_the_controller_and_builds() {
+    let chart =
+        std::fs::read_to_string(root().join("charts/zentoo/Chart.yaml")).expect("Chart.yaml");
+    assert!(
+        chart.contains(&format!("appVersion: \"{}\"", env!("CARGO_PKG_VERSION"))),
+        "charts/zentoo/Chart.yaml appVersion is not the crate's version {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    for manifest in ["zentoo.yaml", "zentoo-namespaced.yaml"] {
+        let docs = documents(manifest, &[]);
+        let deployment = docs
+            .iter()
+            .find(|d| kind(d) == "Deployment")
+            .expect("a Deployment");
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["image"], zentoo::DEFAULT_IMAGE, "{manifest}");
+        let steps_image = format!("--zentoo-image={}", zentoo::DEFAULT_IMAGE);
+        assert!(
+            container["args"]
+                .as_array()
+                .expect("args")
+                .iter()
+                .any(|a| a.as_str() == Some(&steps_image)),
+            "{manifest}: the build steps' image is not the controller's"
+        );
+    }
 }

@@ -404,3 +404,57 @@ fn a_dropped_upload_is_retried_and_a_dead_one_leaves_no_tag() {
         .unwrap();
     assert!(!out.status.success(), "no tag after a failed push");
 }
+
+/// The cluster's publish, split in two as the build Job runs it: `pack` (root) reads a root
+/// with a file only root may read and writes an OCI layout; `publish` (as `nobody`, the only
+/// step with registry credentials) pushes that layout and reports what it pushed.
+#[test]
+fn packed_as_root_and_pushed_as_nobody_as_the_build_job_does() {
+    let Some(h) = harness("packed_as_root_and_pushed_as_nobody_as_the_build_job_does") else {
+        return;
+    };
+    let setpriv = Path::new("/usr/bin/setpriv");
+    assert!(setpriv.exists(), "setpriv (util-linux) is needed");
+    let tmp = tempfile::tempdir().unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let root = tmp.path().join("root");
+    busybox_root(&root);
+    fs::write(root.join("etc/shadow"), "root:*:19000::::::\n").unwrap();
+    fs::set_permissions(root.join("etc/shadow"), fs::Permissions::from_mode(0o600)).unwrap();
+    let layout = tmp.path().join("oci");
+    let packed = run(Command::new(env!("CARGO_BIN_EXE_zentoo"))
+        .env("SOURCE_DATE_EPOCH", EPOCH.to_string())
+        .args(["publish", "--rootfs"])
+        .arg(&root)
+        .args(["--arch", "amd64", "--oci-layout"])
+        .arg(&layout)
+        .args(["--output", "json"]));
+    let packed: serde_json::Value = serde_json::from_str(packed.trim()).unwrap();
+    let digest = packed["imageDigest"].as_str().unwrap().to_string();
+
+    let log = tmp.path().join("termination-log");
+    fs::write(&log, "").unwrap();
+    fs::set_permissions(&log, fs::Permissions::from_mode(0o666)).unwrap();
+    let reference = format!("{}/{}:latest", h.plain, unique("split"));
+    let pushed = run(Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .env("HOME", tmp.path())
+        .arg(env!("CARGO_BIN_EXE_zentoo"))
+        .args(["publish", "--oci-layout"])
+        .arg(&layout)
+        .args(["--output", "json", "--image", &reference, "--push"])
+        .args(["--insecure-registry", &h.plain])
+        .arg("--termination-log")
+        .arg(&log));
+    let result: serde_json::Value = serde_json::from_str(pushed.trim()).unwrap();
+    assert_eq!(result["imageDigest"], digest.as_str());
+    assert_eq!(result["image"], reference.as_str());
+    assert_eq!(fs::read_to_string(&log).unwrap(), pushed.trim());
+    let inspect = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ]);
+    assert!(inspect.contains(&digest), "{inspect}");
+}

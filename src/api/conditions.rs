@@ -35,6 +35,9 @@ pub mod reasons {
     pub const SUSPENDED: &str = "Suspended";
     /// A build was replaced by one for newer inputs.
     pub const SUPERSEDED: &str = "Superseded";
+    /// A build of outdated inputs is stopping; the build of the current inputs starts once
+    /// its pod is gone (never two builds of one image at a time).
+    pub const SUPERSEDING: &str = "Superseding";
     /// The site's repository could not be fetched.
     pub const FETCH_FAILED: &str = "FetchFailed";
     /// The site was fetched and every tuple planned.

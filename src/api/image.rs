@@ -231,6 +231,9 @@ pub struct GentooImageStatus {
     /// The `zentoo.dev/rebuild-requested-at` value last acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_rebuild: Option<String>,
+    /// The `zentoo.dev/reconcile-requested-at` value last acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
     /// `Ready`, `Reconciling`, `Stalled` (kstatus).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

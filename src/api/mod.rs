@@ -4,6 +4,7 @@ pub mod build_options;
 pub mod conditions;
 pub mod crd;
 pub mod image;
+pub mod reference;
 pub mod site;
 
 pub use image::{GentooImage, GentooImageSpec, GentooImageStatus};
@@ -36,8 +37,12 @@ pub mod labels {
 pub mod annotations {
     /// Set (to any new value, usually a timestamp) to rebuild an image now.
     pub const REBUILD_REQUESTED_AT: &str = "zentoo.dev/rebuild-requested-at";
-    /// Set (to any new value) to reconcile a site or image now.
+    /// Set (to any new value) to reconcile a site or image now: a site plans its fetched
+    /// revision again and re-applies its images; an image plans and decides again.
     pub const RECONCILE_REQUESTED_AT: &str = "zentoo.dev/reconcile-requested-at";
+    /// Set (to any new value) on a site to check its git repository now and fetch what
+    /// moved (within the site's debounce window); the webhook receiver sets it.
+    pub const FETCH_REQUESTED_AT: &str = "zentoo.dev/fetch-requested-at";
     /// The full inputs digest of a build.
     pub const INPUTS_DIGEST: &str = "zentoo.dev/inputs-digest";
     /// The site revision a build was planned at.

@@ -65,6 +65,11 @@ pub struct GitSource {
     /// Secret with the webhook secret under the key `token`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_secret_ref: Option<SecretRef>,
+    /// Pushes (webhooks, changes of a local repository, fetch requests) within this window
+    /// coalesce into one fetch and plan, as a duration like `5s`; `0s` acts on every push.
+    /// Default: the controller's `--debounce` (5s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debounce: Option<String>,
 }
 
 fn default_interval() -> String {
@@ -209,7 +214,12 @@ pub struct GentooSiteStatus {
     /// First 12 characters of `revision`, for `kubectl get`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub short_revision: Option<String>,
-    /// When the repository was last fetched successfully.
+    /// When the remote's refs were last compared with the cache (every poll, push or
+    /// request; an `ls-remote`, no download).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_checked: Option<Time>,
+    /// When objects were last downloaded: a ref the site uses (the tracked branch, a portage
+    /// or buildhooks branch) had moved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_fetched: Option<Time>,
     /// Good tuples, each with a GentooImage.
@@ -222,9 +232,14 @@ pub struct GentooSiteStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<SiteError>,
     /// The value of the `zentoo.dev/reconcile-requested-at` annotation last acted on: a newer
-    /// value (set by the webhook receiver or a user) makes the site fetch at once.
+    /// value makes the site plan its fetched revision again and re-apply its images at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_reconcile_at: Option<String>,
+    /// The value of the `zentoo.dev/fetch-requested-at` annotation last acted on: a newer
+    /// value (set by the webhook receiver or `zentoo reconcile site --with-source`) makes
+    /// the site check its repository at once, within the debounce window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_fetch_at: Option<String>,
     /// `Ready`, `Reconciling`, `Stalled` (kstatus).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

@@ -19,11 +19,7 @@ pub struct ControllerArgs {
     #[arg(long, env = "ZENTOO_CACHE_DIR", default_value = "/var/cache/zentoo")]
     cache_dir: PathBuf,
     /// The zentoo image for the materialize and publish steps of builds.
-    #[arg(
-        long,
-        env = "ZENTOO_IMAGE",
-        default_value = "ghcr.io/zentoo/zentoo:latest"
-    )]
+    #[arg(long, env = "ZENTOO_IMAGE", default_value = crate::DEFAULT_IMAGE)]
     zentoo_image: String,
     /// ServiceAccount of build pods (give it no API rights).
     #[arg(long, env = "ZENTOO_BUILD_SERVICE_ACCOUNT")]
@@ -49,7 +45,9 @@ pub struct ControllerArgs {
     /// Burst of webhook requests per site.
     #[arg(long, default_value_t = 20)]
     webhook_burst: u32,
-    /// Pushes to one site within this window coalesce into one fetch (`0s`: none).
+    /// Pushes to one site (webhooks, fetch requests, changes of a local repository) within
+    /// this window coalesce into one fetch and plan (`0s`: none); a site's
+    /// `spec.source.debounce` wins.
     #[arg(long, default_value = "5s", value_parser = parse_window)]
     debounce: Duration,
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
@@ -95,6 +93,7 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         instance: std::env::var("POD_NAME").unwrap_or_else(|_| "zentoo".into()),
         build_pod_labels: Default::default(),
         metrics_addr: Some(args.metrics_addr),
+        debounce: args.debounce,
     };
     let webhook = WebhookSettings {
         max_body: args.webhook_max_body,

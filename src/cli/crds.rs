@@ -11,9 +11,18 @@ pub struct CrdsArgs {
     /// Write one file per CRD into this directory instead of printing them.
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Print the CRD reference (Markdown, from the types' doc comments) instead: what
+    /// `docs/crd-reference.md` holds.
+    #[arg(long, conflicts_with = "dir")]
+    reference: bool,
 }
 
 pub fn run(args: CrdsArgs) -> anyhow::Result<ExitCode> {
+    if args.reference {
+        let crds: Vec<_> = crds().into_iter().map(|(_, crd)| crd).collect();
+        print!("{}", crate::api::reference::markdown(&crds));
+        return Ok(ExitCode::SUCCESS);
+    }
     for (file, crd) in crds() {
         let yaml = to_yaml(&crd)?;
         match &args.dir {

@@ -8,6 +8,7 @@ mod materialize;
 mod plan;
 mod progress;
 mod publish;
+mod reconcile;
 mod site;
 mod spec_args;
 
@@ -35,6 +36,9 @@ enum Command {
     Materialize(materialize::MaterializeArgs),
     /// Run the Kubernetes controller (GentooSite and GentooImage reconcilers).
     Controller(controller::ControllerArgs),
+    /// Ask the controller to reconcile a GentooSite or GentooImage now and wait for it.
+    #[command(subcommand)]
+    Reconcile(reconcile::ReconcileCommand),
     /// Print the CustomResourceDefinitions (or write them with --dir).
     Crds(crds::CrdsArgs),
     /// Pack a target root into an OCI image and a stage tarball, and publish them.
@@ -86,6 +90,7 @@ pub fn run() -> ExitCode {
         Command::Site(cmd) => site::run(cmd),
         Command::Crds(args) => crds::run(args),
         Command::Controller(args) => controller::run(args),
+        Command::Reconcile(cmd) => reconcile::run(cmd),
         Command::Publish(args) => publish::run(*args),
     };
     match result {

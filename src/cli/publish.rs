@@ -84,6 +84,9 @@ struct ImageArgs {
     /// Default command: a JSON array, or one program path.
     #[arg(long)]
     cmd: Option<String>,
+    /// User the image's processes run as (`UID[:GID]`; default root).
+    #[arg(long, value_name = "UID[:GID]")]
+    user: Option<String>,
     /// Build time (seconds since the epoch): clamps mtimes, names the tarball.
     #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS")]
     source_date_epoch: Option<i64>,
@@ -154,7 +157,10 @@ pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
 
 fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
     let Some(rootfs) = args.rootfs.clone() else {
-        bail!("--rootfs DIR is required");
+        return match &args.oci_layout {
+            Some(dir) => run_layout(&args, dir),
+            None => bail!("--rootfs DIR is required (or --oci-layout DIR of a packed image)"),
+        };
     };
     if args.oci_layout.is_none() && args.tarball.is_none() && !args.push && !args.load {
         bail!("nothing to do: give --oci-layout, --tarball, --push or --load");
@@ -168,8 +174,10 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
                 .map_or(0, |d| d.as_secs() as i64)
         }
     };
-    if args.kernel && args.tarball.is_none() && !args.push {
-        bail!("--kernel needs somewhere to put the kernel: --tarball DIR or --push");
+    if args.kernel && args.tarball.is_none() && !args.push && args.oci_layout.is_none() {
+        bail!(
+            "--kernel needs somewhere to put the kernel: --tarball DIR, --oci-layout DIR or --push"
+        );
     }
     if args.check_libraries {
         let report = publish::libcheck::check_libraries(&rootfs)
@@ -226,6 +234,7 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
         opts.env = args.env.clone();
         opts.entrypoint = args.entrypoint.as_deref().map(command).transpose()?;
         opts.cmd = args.cmd.as_deref().map(command).transpose()?;
+        opts.user = args.user.clone();
         opts.ref_name = Some(
             args.image
                 .as_deref()
@@ -309,6 +318,10 @@ fn publish_kernel(
         .tarball
         .is_some()
         .then(|| kernel.tarball.tarball.display().to_string());
+    if let Some(dir) = &args.oci_layout {
+        // Beside the image, for `zentoo publish --oci-layout DIR --push` to send both.
+        publish::kernel::add_artifact(&Layout::open(dir)?, &kernel)?;
+    }
     if let (true, Some(image)) = (args.push, &args.image) {
         let to = publish::kernel::kernel_reference(image);
         let layout = publish::kernel::artifact_layout(&kernel, &temp.join("oci"))?;
@@ -326,6 +339,53 @@ fn publish_kernel(
         version: kernel.version,
         digest: kernel.tarball.sha256,
     })
+}
+
+/// No `--rootfs`: publishes the image an earlier `zentoo publish --rootfs R --oci-layout DIR`
+/// packed (the cluster packs as root and pushes as an unprivileged user).
+fn run_layout(args: &ImageArgs, dir: &Path) -> anyhow::Result<ExitCode> {
+    if args.tarball.is_some() || args.load {
+        bail!("--tarball and --load need --rootfs");
+    }
+    let layout = Layout::open(dir)?;
+    let name = publish::kernel::image_ref_name(&layout)
+        .with_context(|| format!("the image packed into {}", dir.display()))?;
+    let manifest = layout
+        .resolve(name.as_deref())
+        .with_context(|| format!("the image packed into {}", dir.display()))?;
+    let mut result = PublishResult {
+        image_digest: Some(manifest.digest.clone()),
+        ..PublishResult::default()
+    };
+    let kernel = publish::kernel::packed_kernel(&layout)?;
+    if let Some((version, digest)) = &kernel {
+        result.kernel = Some(publish::KernelResult {
+            artifact: None,
+            version: version.clone(),
+            digest: digest.clone(),
+        });
+    }
+    if let Some(reference) = &args.image {
+        result.image = Some(reference.clone());
+        if args.push {
+            let client = args.registry.client()?;
+            let rt = runtime()?;
+            let digest = rt.block_on(client.push_layout(&layout, name.as_deref(), reference))?;
+            eprintln!("pushed {reference}@{digest}");
+            if let Some(k) = result.kernel.as_mut() {
+                let to = publish::kernel::kernel_reference(reference);
+                let digest = rt.block_on(client.push_layout(
+                    &layout,
+                    Some(publish::kernel::KERNEL_REF),
+                    &to,
+                ))?;
+                eprintln!("pushed {to}@{digest}");
+                k.artifact = Some(format!("{to}@{digest}"));
+            }
+        }
+    }
+    emit(&result, args.output, args.termination_log.as_deref())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {

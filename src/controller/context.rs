@@ -1,7 +1,9 @@
 //! What every reconcile shares: the client, settings, the git cache and retry state.
 
 use super::error::{Class, Error, backoff};
+use super::local::LocalWatches;
 use super::metrics::Metrics;
+use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
@@ -9,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Settings of the controller.
 #[derive(Clone, Debug)]
@@ -31,13 +34,16 @@ pub struct Settings {
     pub build_pod_labels: BTreeMap<String, String>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served (none: not served).
     pub metrics_addr: Option<SocketAddr>,
+    /// Pushes to a site within this window coalesce into one check (a site's
+    /// `spec.source.debounce` wins).
+    pub debounce: Duration,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             cache_dir: std::env::temp_dir().join("zentoo-cache"),
-            zentoo_image: "ghcr.io/zentoo/zentoo:latest".into(),
+            zentoo_image: crate::DEFAULT_IMAGE.into(),
             build_service_account: None,
             build_deadline_seconds: 6 * 3600,
             image_pull_policy: "IfNotPresent".into(),
@@ -45,6 +51,7 @@ impl Default for Settings {
             instance: "zentoo".into(),
             build_pod_labels: BTreeMap::new(),
             metrics_addr: None,
+            debounce: Duration::from_secs(5),
         }
     }
 }
@@ -59,8 +66,12 @@ pub struct Context {
     pub recorder: Recorder,
     /// Prometheus metrics and readiness.
     pub metrics: Arc<Metrics>,
+    /// Watches of local sites' repositories.
+    pub local: LocalWatches,
     /// Consecutive failures per object, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// When each site last began checking its repository (status may lag behind).
+    checks: Mutex<HashMap<String, Timestamp>>,
 }
 
 impl Context {
@@ -75,8 +86,22 @@ impl Context {
             metrics: Arc::new(Metrics::new()),
             client,
             settings,
+            local: LocalWatches::new(),
             failures: Mutex::new(HashMap::new()),
+            checks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Site `key` begins a check of its repository at `at`.
+    pub fn checking(&self, key: &str, at: Timestamp) {
+        if let Ok(mut checks) = self.checks.lock() {
+            checks.insert(key.to_string(), at);
+        }
+    }
+
+    /// When site `key` last began a check in this process.
+    pub fn last_check(&self, key: &str) -> Option<Timestamp> {
+        self.checks.lock().ok()?.get(key).copied()
     }
 
     /// The cache repository of site `name` in `namespace`.

@@ -34,6 +34,9 @@ pub enum Error {
     /// The spec is invalid in a way only a person can fix.
     #[error("{0}")]
     InvalidSpec(String),
+    /// The image's inputs (branches, sets, cpu) cannot be resolved at the site's revision.
+    #[error("{0}")]
+    InputsInvalid(String),
     /// The image's site is missing or not fetched yet.
     #[error("{0}")]
     SiteNotReady(String),
@@ -53,6 +56,7 @@ impl Error {
             Error::Fetch { .. } => reasons::FETCH_FAILED,
             Error::Read(_) => "ReadFailed",
             Error::InvalidSpec(_) => reasons::SPEC_INVALID,
+            Error::InputsInvalid(_) => reasons::INPUTS_INVALID,
             Error::SiteNotReady(_) => reasons::SITE_NOT_READY,
             Error::Secret(_) => "SecretInvalid",
             Error::Internal(_) => "InternalError",
@@ -62,7 +66,7 @@ impl Error {
     /// How this error is retried.
     pub fn class(&self) -> Class {
         match self {
-            Error::InvalidSpec(_) => Class::Stalled,
+            Error::InvalidSpec(_) | Error::InputsInvalid(_) => Class::Stalled,
             Error::SiteNotReady(_) => Class::Waiting(Duration::from_secs(15)),
             Error::Secret(_) => Class::Waiting(Duration::from_secs(60)),
             _ => Class::Transient,
@@ -93,6 +97,11 @@ mod tests {
     #[test]
     fn classes_decide_requeue() {
         assert_eq!(Error::InvalidSpec("x".into()).class(), Class::Stalled);
+        let inputs = Error::InputsInvalid("x".into());
+        assert_eq!(
+            (inputs.class(), inputs.reason()),
+            (Class::Stalled, "InputsInvalid")
+        );
         assert!(matches!(
             Error::SiteNotReady("x".into()).class(),
             Class::Waiting(_)

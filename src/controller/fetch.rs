@@ -53,6 +53,20 @@ pub fn fetch(
     want_ref: Option<&str>,
     creds: &GitCredentials,
 ) -> Result<Fetched, String> {
+    fetch_used(cache, url, want_ref, &[String::new()], creds)
+}
+
+/// Like [`fetch`], but downloads only when a ref the site *uses* moved, appeared or went:
+/// the tracked branch, or a branch whose name starts with one of `prefixes` (e.g.
+/// `portage/`, `buildhooks/`). The remote's refs are listed first (`ls-remote`), which costs
+/// one round trip and no object transfer; a push to any other branch downloads nothing.
+pub fn fetch_used(
+    cache: &Path,
+    url: &str,
+    want_ref: Option<&str>,
+    prefixes: &[String],
+    creds: &GitCredentials,
+) -> Result<Fetched, String> {
     let repo = match Repository::open_bare(cache) {
         Ok(r) => r,
         Err(_) => {
@@ -106,11 +120,10 @@ pub fn fetch(
             )
         })?;
 
-    let current = heads.iter().all(|(name, id)| {
-        repo.refname_to_id(name)
-            .map(|local| local == *id)
-            .unwrap_or(false)
-    }) && local_heads(&repo) == heads.len();
+    let local: Vec<(String, git2::Oid)> = local_heads(&repo);
+    let current = refs_current(&heads, &local, |name| {
+        name == tracked_ref || uses(prefixes, name)
+    });
     if !current {
         let mut options = FetchOptions::new();
         options.remote_callbacks(callbacks(url, creds));
@@ -130,10 +143,40 @@ pub fn fetch(
     })
 }
 
-fn local_heads(repo: &Repository) -> usize {
-    repo.references_glob("refs/heads/*")
-        .map(|refs| refs.count())
-        .unwrap_or(0)
+/// Whether the full ref name `name` is a branch starting with one of `prefixes`.
+fn uses(prefixes: &[String], name: &str) -> bool {
+    name.strip_prefix("refs/heads/")
+        .is_some_and(|branch| prefixes.iter().any(|p| branch.starts_with(p.as_str())))
+}
+
+/// True when every used ref of `remote` has the same id in `local`, and `local` has no used
+/// ref the remote lacks.
+fn refs_current(
+    remote: &[(String, git2::Oid)],
+    local: &[(String, git2::Oid)],
+    used: impl Fn(&str) -> bool,
+) -> bool {
+    let remote: std::collections::BTreeMap<&str, git2::Oid> = remote
+        .iter()
+        .filter(|(n, _)| used(n))
+        .map(|(n, id)| (n.as_str(), *id))
+        .collect();
+    let local: std::collections::BTreeMap<&str, git2::Oid> = local
+        .iter()
+        .filter(|(n, _)| used(n))
+        .map(|(n, id)| (n.as_str(), *id))
+        .collect();
+    remote == local
+}
+
+/// The cache's branches and their commits.
+fn local_heads(repo: &Repository) -> Vec<(String, git2::Oid)> {
+    let Ok(refs) = repo.references_glob("refs/heads/*") else {
+        return Vec::new();
+    };
+    refs.flatten()
+        .filter_map(|r| Some((r.name().ok()?.to_string(), r.target()?)))
+        .collect()
 }
 
 /// A git error as one line, without credentials that may be in the URL.
@@ -234,6 +277,49 @@ mod tests {
         assert!(known_hosts_match(known, "git.other", &[1, 2, 3]));
         assert!(!known_hosts_match(known, "git.example", &[1, 2, 3]));
         assert!(!known_hosts_match(known, "evil.example", &[0, 0, 0]));
+    }
+
+    #[test]
+    fn only_moved_used_refs_make_a_fetch() {
+        let id = |n: u8| git2::Oid::from_bytes(&[n; 20]).unwrap();
+        let prefixes = ["portage/".to_string(), "buildhooks/".to_string()];
+        let used = |name: &str| name == "refs/heads/main" || uses(&prefixes, name);
+        let local = vec![
+            ("refs/heads/main".to_string(), id(1)),
+            ("refs/heads/portage/a".to_string(), id(2)),
+            ("refs/heads/feature".to_string(), id(3)),
+        ];
+        let mut remote = local.clone();
+        assert!(refs_current(&remote, &local, used));
+        remote[2].1 = id(9);
+        assert!(
+            refs_current(&remote, &local, used),
+            "an unused branch moved"
+        );
+        remote.push(("refs/heads/other".to_string(), id(4)));
+        assert!(
+            refs_current(&remote, &local, used),
+            "an unused branch appeared"
+        );
+        remote[1].1 = id(8);
+        assert!(
+            !refs_current(&remote, &local, used),
+            "a portage branch moved"
+        );
+        remote[1].1 = id(2);
+        remote.push(("refs/heads/buildhooks/x".to_string(), id(5)));
+        assert!(
+            !refs_current(&remote, &local, used),
+            "a buildhooks branch appeared"
+        );
+        remote.pop();
+        remote.remove(1);
+        assert!(
+            !refs_current(&remote, &local, used),
+            "a portage branch went"
+        );
+        assert!(uses(&[String::new()], "refs/heads/anything"));
+        assert!(!uses(&prefixes, "refs/tags/portage/x"));
     }
 
     #[test]

@@ -26,9 +26,19 @@ use tracing::{info, instrument, warn};
 
 /// What the reconcile decided, for conditions and events.
 enum Outcome {
-    Building { job: String, new: bool },
+    Building {
+        job: String,
+        new: bool,
+    },
+    /// Builds of outdated inputs are stopping; the new one waits for them.
+    Superseding {
+        stopping: Vec<String>,
+    },
     UpToDate,
-    Failed { step: String, message: String },
+    Failed {
+        step: String,
+        message: String,
+    },
     Suspended,
 }
 
@@ -90,6 +100,29 @@ pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Act
             if *new {
                 event = Some((EventType::Normal, reasons::BUILDING, message));
             }
+        }
+        Ok(Outcome::Superseding { stopping }) => {
+            let message = format!(
+                "waiting for superseded Job {} to stop before building inputs {}",
+                stopping.join(", "),
+                digest_short(&status)
+            );
+            cond(
+                &mut status,
+                types::READY,
+                false,
+                reasons::SUPERSEDING,
+                message.clone(),
+            );
+            cond(
+                &mut status,
+                types::RECONCILING,
+                true,
+                reasons::SUPERSEDING,
+                message,
+            );
+            conditions::remove(&mut status.conditions, types::STALLED);
+            status.phase = Phase::Building;
         }
         Ok(Outcome::UpToDate) => {
             let last = status.last_successful_build.clone().unwrap_or_default();
@@ -207,6 +240,9 @@ pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Act
         .and_then(|b| b.image_digest.as_deref())
         .map(short_digest);
     status.observed_generation = generation;
+    if let Some(token) = image.annotations().get(annotations::RECONCILE_REQUESTED_AT) {
+        status.last_handled_reconcile_at = Some(token.clone());
+    }
     if status != before {
         patch_status(&api, &name, &status).await?;
     }
@@ -217,6 +253,11 @@ pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Act
         Ok(Outcome::Building { .. }) => {
             ctx.succeeded(&key);
             Ok(Action::requeue(Duration::from_secs(60)))
+        }
+        Ok(Outcome::Superseding { .. }) => {
+            // The Job's deletion wakes this image (it owns the Job); this is a fallback.
+            ctx.succeeded(&key);
+            Ok(Action::requeue(Duration::from_secs(10)))
         }
         Ok(_) => {
             ctx.succeeded(&key);
@@ -243,6 +284,18 @@ struct BuildJob {
     name: String,
     digest: String,
     state: JobState,
+}
+
+impl BuildJob {
+    /// Not finished, and not being deleted: its pod builds.
+    fn active(&self) -> bool {
+        self.state == JobState::Running && !self.stopping()
+    }
+
+    /// Not finished, but deleted: its pod is being stopped.
+    fn stopping(&self) -> bool {
+        self.state == JobState::Running && self.job.metadata.deletion_timestamp.is_some()
+    }
 }
 
 async fn sync(
@@ -279,11 +332,7 @@ async fn sync(
         Err(errors) => {
             status.inputs_digest = None;
             let shown: Vec<String> = errors.iter().take(5).map(ToString::to_string).collect();
-            return Err(Error::InvalidSpec(format!(
-                "{}: {}",
-                reasons::INPUTS_INVALID,
-                shown.join("; ")
-            )));
+            return Err(Error::InputsInvalid(shown.join("; ")));
         }
     };
     let desired = planned.inputs_digest.clone();
@@ -330,15 +379,20 @@ async fn sync(
         cleanup_workers(ctx, namespace, &j.name).await?;
     }
 
-    // Supersede running builds of outdated inputs.
-    for j in jobs
+    // Supersede running builds of outdated inputs. Foreground deletion keeps the Job until
+    // its pod is gone, and no new build starts while one is stopping: never two builds of
+    // one image at a time.
+    let mut stopping: Vec<String> = jobs
         .iter()
-        .filter(|j| j.state == JobState::Running && j.digest != desired)
-    {
+        .filter(|j| j.stopping())
+        .map(|j| j.name.clone())
+        .collect();
+    for j in jobs.iter().filter(|j| j.active() && j.digest != desired) {
         info!(job = %j.name, "superseding build of outdated inputs");
         jobs_api
-            .delete(&j.name, &DeleteParams::background())
+            .delete(&j.name, &DeleteParams::foreground())
             .await?;
+        stopping.push(j.name.clone());
         cleanup_workers(ctx, namespace, &j.name).await?;
         ctx.metrics.build_finished("Superseded", None, None);
         status.history.insert(
@@ -359,10 +413,7 @@ async fn sync(
         .get(annotations::REBUILD_REQUESTED_AT)
         .cloned();
     let rebuild = token.is_some() && token != status.last_handled_rebuild;
-    let outcome = if let Some(j) = jobs
-        .iter()
-        .find(|j| j.state == JobState::Running && j.digest == desired)
-    {
+    let outcome = if let Some(j) = jobs.iter().find(|j| j.active() && j.digest == desired) {
         let pod = build_pod(&pods, &j.name).await?;
         status.current_build = Some(CurrentBuild {
             name: j.name.clone(),
@@ -391,6 +442,8 @@ async fn sync(
             .is_some_and(|b| b.inputs_digest == desired);
         if image.spec.suspend {
             Outcome::Suspended
+        } else if !stopping.is_empty() {
+            Outcome::Superseding { stopping }
         } else if built && !rebuild {
             Outcome::UpToDate
         } else if let (Some(failed), false) =

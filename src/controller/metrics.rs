@@ -47,6 +47,11 @@ struct BuildResult {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckResult {
+    result: &'static str,
+}
+
 fn duration_histogram() -> Histogram {
     // 5 ms .. ~80 s
     Histogram::new(exponential_buckets(0.005, 2.0, 15))
@@ -62,6 +67,7 @@ pub struct Metrics {
     builds: Family<BuildResult, Counter>,
     binpkg_hits: Counter,
     compiled: Counter,
+    source_checks: Family<CheckResult, Counter>,
     ready: AtomicBool,
 }
 
@@ -83,6 +89,13 @@ impl Metrics {
         let builds = Family::<BuildResult, Counter>::default();
         let binpkg_hits = Counter::default();
         let compiled = Counter::default();
+        let source_checks = Family::<CheckResult, Counter>::default();
+        registry.register(
+            "source_checks",
+            "Checks of site repositories (ls-remote) by result: moved (a used ref moved, \
+             objects fetched), unchanged (nothing fetched), error",
+            source_checks.clone(),
+        );
         registry.register(
             "reconciles",
             "Reconciles by kind and result (success, error)",
@@ -127,6 +140,7 @@ impl Metrics {
             builds,
             binpkg_hits,
             compiled,
+            source_checks,
             ready: AtomicBool::new(false),
         }
     }
@@ -173,6 +187,18 @@ impl Metrics {
         if let Some(n) = compiled {
             self.compiled.inc_by(u64::from(n));
         }
+    }
+
+    /// Records a check of a site repository: `moved`, `unchanged` or `error`.
+    pub fn source_checked(&self, result: &str) {
+        let result = match result {
+            "moved" => "moved",
+            "unchanged" => "unchanged",
+            _ => "error",
+        };
+        self.source_checks
+            .get_or_create(&CheckResult { result })
+            .inc();
     }
 
     /// Marks the controller ready (its caches are synced) or not.
@@ -247,6 +273,8 @@ mod tests {
         );
         m.build_finished("Succeeded", Some(2), Some(3));
         m.build_finished("Whatever", None, None);
+        m.source_checked("unchanged");
+        m.source_checked("unchanged");
         let text = m.encode().unwrap();
         for want in [
             r#"zentoo_reconciles_total{kind="GentooSite",result="success"} 1"#,
@@ -257,6 +285,7 @@ mod tests {
             r#"zentoo_builds_total{result="Failed"} 1"#,
             "zentoo_binpkg_hits_total 2",
             "zentoo_packages_compiled_total 3",
+            r#"zentoo_source_checks_total{result="unchanged"} 2"#,
         ] {
             assert!(text.contains(want), "{want} missing from\n{text}");
         }

@@ -1,11 +1,16 @@
-//! The site reconciler: fetch, plan, keep one GentooImage per good tuple, report.
+//! The site reconciler: check the repository, plan, keep one GentooImage per good tuple,
+//! report.
 //!
-//! Steps, each returning early: suspend → credentials → fetch → read and plan → storage →
-//! images (apply changed, prune those whose tuple left) → status, always written at the end.
+//! Steps, each returning early: suspend → decide whether to check the repository now
+//! ([`super::poll`]: first time, spec changed, a push within its debounce window, or the
+//! jittered poll period passed) → credentials → check (`ls-remote`) and fetch only what
+//! moved → read and plan (from the cache when not checking) → storage → images (apply
+//! changed, prune those whose tuple left) → status, always written at the end.
 
 use super::context::Context;
 use super::error::{Error, Result};
-use super::fetch::{GitCredentials, fetch};
+use super::fetch::{GitCredentials, fetch_used};
+use super::poll::{Decision, PollInput, decide, jittered};
 use super::secrets::read_secret;
 use crate::api::conditions::{self, reasons, types};
 use crate::api::site::VolumeSpec;
@@ -60,6 +65,8 @@ struct Synced {
     plan: SitePlan,
     applied: usize,
     pruned: Vec<String>,
+    /// Whether the repository was checked, and then whether objects were downloaded.
+    checked: Option<bool>,
 }
 
 /// Reconciles one GentooSite.
@@ -75,21 +82,34 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
     let generation = site.metadata.generation;
     let now = Time(Timestamp::now());
     let key = format!("site/{namespace}/{name}");
-    let requested = requested_at(&site);
-    if requested.is_some() && requested != before.last_handled_reconcile_at.as_deref() {
-        debug!(requested, "reconcile requested: fetching now");
-    } else if too_soon(&site, &now).is_some() {
-        // Woken by a change of one of its images (their status changes while they build) or
-        // of its own status: the last fetch was moments ago and the spec has not changed
-        // since. The next poll is due an interval after that fetch, not a gap later (which
-        // would poll every few seconds).
-        return Ok(Action::requeue(until_poll(&site, &now)));
+    if let Err(e) = ctx.local.sync(&namespace, &name, &site.spec.source.url) {
+        // The check below reports a missing repository; until then, polling still works.
+        debug!("not watching the local repository: {e}");
     }
+    let fetch_request = annotation(&site, annotations::FETCH_REQUESTED_AT)
+        .filter(|v| Some(*v) != before.last_handled_fetch_at.as_deref());
+    let reconcile_request = annotation(&site, annotations::RECONCILE_REQUESTED_AT);
+    let period = jittered(interval(&site), &namespace, &name);
+    let decision = decide(&PollInput {
+        period,
+        debounce: debounce(&site, &ctx)?,
+        last_checked: latest(
+            before.last_checked.as_ref().map(|t| t.0),
+            ctx.last_check(&key),
+        ),
+        stale: before.observed_generation != generation || failed(&before),
+        pushed: fetch_request.is_some() || ctx.local.pushed(&namespace, &name),
+        now: now.0,
+    });
+    debug!(?decision, "site woken");
 
     let outcome = if site.spec.suspend {
         Ok(None)
     } else {
-        sync(&site, &ctx, &namespace, &now).await.map(Some)
+        let check = matches!(decision, Decision::Check(_));
+        sync(&site, &ctx, &namespace, &key, check, &before)
+            .await
+            .map(Some)
     };
 
     let mut set = |type_: &str, ok: bool, reason: &str, message: String| {
@@ -113,7 +133,12 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
             let errors = &synced.plan.errors;
             status.revision = Some(synced.revision.clone());
             status.short_revision = Some(synced.revision.chars().take(12).collect());
-            status.last_fetched = Some(now.clone());
+            if let Some(downloaded) = synced.checked {
+                status.last_checked = Some(now.clone());
+                if downloaded || status.last_fetched.is_none() {
+                    status.last_fetched = Some(now.clone());
+                }
+            }
             status.tuples = Some(u32::try_from(synced.plan.images.len()).unwrap_or(u32::MAX));
             status.error_count = Some(u32::try_from(errors.len()).unwrap_or(u32::MAX));
             status.errors = errors.iter().take(MAX_STATUS_ERRORS).cloned().collect();
@@ -172,8 +197,13 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
     }
     conditions::remove(&mut status.conditions, types::RECONCILING);
     status.observed_generation = generation;
-    if let Some(requested) = requested {
+    if let Some(requested) = reconcile_request {
         status.last_handled_reconcile_at = Some(requested.to_string());
+    }
+    // A fetch request is handled by the check it caused, whether it succeeded or not (Ready
+    // says); a debounced one waits for the end of the window.
+    if let Some(request) = fetch_request.filter(|_| !matches!(decision, Decision::Debounced(_))) {
+        status.last_handled_fetch_at = Some(request.to_string());
     }
     if status != before {
         patch_status(&api, &name, &status).await?;
@@ -182,51 +212,55 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
         publish(&ctx, site.as_ref(), type_, reason, note).await;
     }
     match outcome {
-        Ok(_) => {
+        Ok(synced) => {
             ctx.succeeded(&key);
-            Ok(Action::requeue(interval(&site)))
+            let next = match decision {
+                _ if synced.as_ref().is_some_and(|s| s.checked.is_some()) => period,
+                Decision::Debounced(left) | Decision::NotDue(left) => left,
+                Decision::Check(_) => period,
+            };
+            Ok(Action::requeue(next.max(Duration::from_millis(100))))
         }
         Err(e) => Err(e),
     }
 }
 
-/// Least time between two fetches of a site whose spec did not change.
-pub const MIN_FETCH_GAP: Duration = Duration::from_secs(5);
-
-/// How long to wait before fetching again, when the last successful fetch was less than
-/// [`MIN_FETCH_GAP`] (or the poll interval, if shorter) ago at the current generation.
-fn too_soon(site: &GentooSite, now: &Time) -> Option<Duration> {
-    let status = site.status.as_ref()?;
-    if site.spec.suspend || status.observed_generation != site.metadata.generation {
-        return None;
+/// The later of two instants, either of which may be unknown.
+fn latest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
     }
-    let last = status.last_fetched.as_ref()?;
-    let gap = MIN_FETCH_GAP.min(interval(site));
-    let since = now.0.duration_since(last.0);
-    let since = Duration::try_from(since).ok()?;
-    gap.checked_sub(since).filter(|w| !w.is_zero())
 }
 
-/// The site's reconcile-requested annotation, when set.
-fn requested_at(site: &GentooSite) -> Option<&str> {
+/// Whether the last reconcile failed (so the next one checks the repository again).
+fn failed(status: &GentooSiteStatus) -> bool {
+    status.conditions.iter().any(|c| {
+        c.type_ == types::READY
+            && c.status == "False"
+            && ![reasons::TUPLE_ERRORS, reasons::SUSPENDED].contains(&c.reason.as_str())
+    })
+}
+
+/// The value of annotation `key` on `site`, when set.
+fn annotation<'a>(site: &'a GentooSite, key: &str) -> Option<&'a str> {
     site.metadata
         .annotations
         .as_ref()?
-        .get(annotations::RECONCILE_REQUESTED_AT)
+        .get(key)
         .map(String::as_str)
 }
 
-/// Time left until the site's next poll, at least a second.
-fn until_poll(site: &GentooSite, now: &Time) -> Duration {
-    let since = site
-        .status
-        .as_ref()
-        .and_then(|s| s.last_fetched.as_ref())
-        .and_then(|last| Duration::try_from(now.0.duration_since(last.0)).ok())
-        .unwrap_or_default();
-    interval(site)
-        .saturating_sub(since)
-        .max(Duration::from_secs(1))
+/// The site's debounce window: `spec.source.debounce`, else the controller's.
+fn debounce(site: &GentooSite, ctx: &Context) -> Result<Duration> {
+    match &site.spec.source.debounce {
+        None => Ok(ctx.settings.debounce),
+        Some(text) => parse_duration(text).ok_or_else(|| {
+            Error::InvalidSpec(format!(
+                "spec.source.debounce: `{text}` is not a duration like 5s or 500ms"
+            ))
+        }),
+    }
 }
 
 /// Requeue after a failed reconcile.
@@ -240,45 +274,76 @@ pub fn error_policy(site: Arc<GentooSite>, error: &Error, ctx: Arc<Context>) -> 
     ctx.failed(&key, error)
 }
 
-async fn sync(site: &GentooSite, ctx: &Context, namespace: &str, now: &Time) -> Result<Synced> {
+/// Checks the repository (when `check`, or when the cache cannot serve the last revision)
+/// and plans, then keeps storage and images in step with the plan.
+async fn sync(
+    site: &GentooSite,
+    ctx: &Context,
+    namespace: &str,
+    key: &str,
+    check: bool,
+    before: &GentooSiteStatus,
+) -> Result<Synced> {
     let prefixes = prefixes(site)?;
     let source = &site.spec.source;
     if source.url.trim().is_empty() {
         return Err(Error::InvalidSpec("spec.source.url is empty".into()));
     }
-    let creds = match &source.secret_ref {
-        Some(secret) => {
-            let data = read_secret(&ctx.client, namespace, &secret.name).await?;
-            GitCredentials {
-                username: data.get("username").cloned(),
-                token: data.get("token").or_else(|| data.get("password")).cloned(),
-                identity: data.get("identity").cloned(),
-                known_hosts: data.get("known_hosts").cloned(),
-            }
-        }
-        None => GitCredentials::default(),
-    };
     let cache = ctx.site_cache(namespace, &site.name_any());
-    let (url, want) = (source.url.clone(), source.git_ref.clone());
-    let options = plan_options(site);
-    let (revision, plan) = tokio::task::spawn_blocking(move || -> Result<(String, SitePlan)> {
-        let fetched =
-            fetch(&cache, &url, want.as_deref(), &creds).map_err(|message| Error::Fetch {
-                url: url.clone(),
-                message,
-            })?;
-        let repo = SiteRepo::open(&fetched.path).map_err(|e| Error::Read(e.to_string()))?;
-        let snapshot = repo
-            .snapshot(&ReadOptions {
-                tracked_ref: Some(fetched.revision.clone()),
-                prefixes,
-            })
-            .map_err(|e| Error::Read(e.to_string()))?;
-        Ok((fetched.revision, plan_site(&snapshot, &options)))
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))??;
-    let _ = now;
+    let cached = before.revision.clone().filter(|_| !check);
+    let cached = match cached {
+        Some(revision) => {
+            let (cache, prefixes, options) = (cache.clone(), prefixes.clone(), plan_options(site));
+            tokio::task::spawn_blocking(move || plan_cached(&cache, &revision, prefixes, &options))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?
+        }
+        None => None,
+    };
+    let (revision, plan, checked) = match cached {
+        Some((revision, plan)) => (revision, plan, None),
+        None => {
+            let creds = credentials(site, ctx, namespace).await?;
+            let used = vec![
+                site.spec.branches.portage.clone(),
+                site.spec.branches.buildhooks.clone(),
+            ];
+            let (url, want) = (source.url.clone(), source.git_ref.clone());
+            let options = plan_options(site);
+            ctx.checking(key, Timestamp::now());
+            ctx.local.handled(namespace, &site.name_any());
+            let result =
+                tokio::task::spawn_blocking(move || -> Result<(String, SitePlan, bool)> {
+                    let fetched = fetch_used(&cache, &url, want.as_deref(), &used, &creds)
+                        .map_err(|message| Error::Fetch {
+                            url: url.clone(),
+                            message,
+                        })?;
+                    let repo =
+                        SiteRepo::open(&fetched.path).map_err(|e| Error::Read(e.to_string()))?;
+                    let snapshot = repo
+                        .snapshot(&ReadOptions {
+                            tracked_ref: Some(fetched.revision.clone()),
+                            prefixes,
+                        })
+                        .map_err(|e| Error::Read(e.to_string()))?;
+                    Ok((
+                        fetched.revision,
+                        plan_site(&snapshot, &options),
+                        fetched.downloaded,
+                    ))
+                })
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            ctx.metrics.source_checked(match &result {
+                Ok((_, _, true)) => "moved",
+                Ok((_, _, false)) => "unchanged",
+                Err(_) => "error",
+            });
+            let (revision, plan, downloaded) = result?;
+            (revision, plan, Some(downloaded))
+        }
+    };
 
     ensure_storage(site, ctx, namespace).await?;
     let (applied, pruned) = apply_images(site, ctx, namespace, &plan).await?;
@@ -292,7 +357,42 @@ async fn sync(site: &GentooSite, ctx: &Context, namespace: &str, now: &Time) -> 
         plan,
         applied,
         pruned,
+        checked,
     })
+}
+
+/// The site's git credentials, from its `secretRef`.
+async fn credentials(site: &GentooSite, ctx: &Context, namespace: &str) -> Result<GitCredentials> {
+    Ok(match &site.spec.source.secret_ref {
+        Some(secret) => {
+            let data = read_secret(&ctx.client, namespace, &secret.name).await?;
+            GitCredentials {
+                username: data.get("username").cloned(),
+                token: data.get("token").or_else(|| data.get("password")).cloned(),
+                identity: data.get("identity").cloned(),
+                known_hosts: data.get("known_hosts").cloned(),
+            }
+        }
+        None => GitCredentials::default(),
+    })
+}
+
+/// Plans `revision` from the cache alone; `None` when the cache cannot (missing, or without
+/// that commit or the branches it needs), so the caller fetches.
+fn plan_cached(
+    cache: &std::path::Path,
+    revision: &str,
+    prefixes: Prefixes,
+    options: &PlanOptions,
+) -> Option<(String, SitePlan)> {
+    let repo = SiteRepo::open(cache).ok()?;
+    let snapshot = repo
+        .snapshot(&ReadOptions {
+            tracked_ref: Some(revision.to_string()),
+            prefixes,
+        })
+        .ok()?;
+    Some((revision.to_string(), plan_site(&snapshot, options)))
 }
 
 /// Creates the site's PersistentVolumeClaims that do not exist yet.

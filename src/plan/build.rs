@@ -414,6 +414,54 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
     }
 }
 
+/// The publish step of `plan` as two commands, for a cluster where packing and pushing need
+/// different rights: `pack` reads every file of the target root (so it runs as root, without
+/// credentials or network needs) and writes the image into the OCI layout `layout` (and the
+/// stage tarball); `push` runs as an unprivileged user with the registry credentials, sends
+/// that layout and reports the result.
+pub fn split_publish(plan: &BuildPlan, layout: &str) -> (Vec<String>, Vec<String>) {
+    let publish = &plan.publish;
+    let mut pack = vec![
+        "zentoo".to_string(),
+        "publish".into(),
+        "--rootfs".into(),
+        TARGET_DIR.into(),
+        "--arch".into(),
+        publish.oci_arch.clone(),
+        "--oci-layout".into(),
+        layout.into(),
+        "--output".into(),
+        "json".into(),
+    ];
+    if let Some(variant) = &publish.oci_variant {
+        pack.extend(["--variant".into(), variant.clone()]);
+    }
+    if let Some(dir) = &publish.tarball_dir {
+        pack.extend(["--tarball".into(), dir.clone()]);
+    }
+    if publish.kernel {
+        pack.push("--kernel".into());
+    }
+    if publish.check_libraries {
+        pack.push("--check-libraries".into());
+    }
+    for (key, value) in &publish.annotations {
+        pack.extend(["--annotation".into(), format!("{key}={value}")]);
+    }
+    let mut push = vec![
+        "zentoo".to_string(),
+        "publish".into(),
+        "--oci-layout".into(),
+        layout.into(),
+        "--output".into(),
+        "json".into(),
+    ];
+    if let Some(reference) = &publish.push_image {
+        push.extend(["--image".into(), reference.clone(), "--push".into()]);
+    }
+    (pack, push)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -553,6 +601,26 @@ pub(crate) mod tests {
             !none.steps[0]
                 .command
                 .contains(&"--buildhooks-tree".to_string())
+        );
+    }
+
+    #[test]
+    fn split_publish_packs_without_pushing_and_pushes_without_the_root() {
+        let plan = build_plan(&image("rpi-server-none-web\n"), "c0ffee", &settings());
+        let (pack, push) = split_publish(&plan, "/scratch/oci");
+        let pack = pack.join(" ");
+        let push = push.join(" ");
+        assert!(pack.contains("--rootfs /target --arch arm64 --oci-layout /scratch/oci"));
+        assert!(pack.contains("--variant v8"), "{pack}");
+        assert!(pack.contains("--annotation org.opencontainers.image.revision=c0ffee"));
+        assert!(
+            !pack.contains("--push") && !pack.contains("--image"),
+            "{pack}"
+        );
+        assert_eq!(
+            push,
+            "zentoo publish --oci-layout /scratch/oci --output json \
+             --image registry.example/zentoo/web:latest --push"
         );
     }
 

@@ -13,6 +13,8 @@ use std::path::Path;
 
 /// The name of the kernel artifact's manifest in its OCI layout.
 pub const KERNEL_REF: &str = "kernel";
+/// Manifest annotation of a kernel artifact holding its version.
+pub const VERSION_ANNOTATION: &str = "dev.zentoo.kernel.version";
 
 /// What goes into the kernel tarball (and the directories leading to it).
 const KERNEL_PATHS: [&str; 3] = ["boot", "lib/modules", "usr/lib/modules"];
@@ -138,6 +140,13 @@ pub fn kernel_reference(image: &str) -> String {
 /// [`KERNEL_REF`].
 pub fn artifact_layout(kernel: &KernelTarball, dir: &Path) -> Result<Layout> {
     let layout = Layout::create(dir)?;
+    add_artifact(&layout, kernel)?;
+    Ok(layout)
+}
+
+/// Adds `kernel` as an OCI artifact named [`KERNEL_REF`] to `layout` (beside an image packed
+/// there, for a later push of both).
+pub fn add_artifact(layout: &Layout, kernel: &KernelTarball) -> Result<()> {
     let (empty, empty_size) = layout.write_blob(b"{}")?;
     let file_blob = |path: &Path, media_type: &str| -> Result<Descriptor> {
         let mut w = layout.blob_writer()?;
@@ -173,7 +182,7 @@ pub fn artifact_layout(kernel: &KernelTarball, dir: &Path) -> Result<Layout> {
         },
         layers,
         annotations: Some(BTreeMap::from([(
-            "dev.zentoo.kernel.version".to_string(),
+            VERSION_ANNOTATION.to_string(),
             kernel.version.clone(),
         )])),
     };
@@ -187,8 +196,53 @@ pub fn artifact_layout(kernel: &KernelTarball, dir: &Path) -> Result<Layout> {
         platform: None,
         annotations: None,
     };
-    layout.add_manifest(&desc, Some(KERNEL_REF))?;
-    Ok(layout)
+    layout.add_manifest(&desc, Some(KERNEL_REF))
+}
+
+/// The kernel artifact packed into `layout`, if any: (version, `sha256:` digest of the tarball).
+pub fn packed_kernel(layout: &Layout) -> Result<Option<(String, String)>> {
+    let Ok(desc) = layout.resolve(Some(KERNEL_REF)) else {
+        return Ok(None);
+    };
+    let bytes = layout.read_blob(&desc.digest)?;
+    let manifest: Manifest =
+        serde_json::from_slice(&bytes).map_err(|e| Error::invalid(&desc.digest, e.to_string()))?;
+    let version = manifest
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(VERSION_ANNOTATION))
+        .cloned()
+        .ok_or_else(|| Error::invalid(&desc.digest, "kernel artifact without a version"))?;
+    let digest = manifest
+        .layers
+        .first()
+        .map(|l| l.digest.clone())
+        .ok_or_else(|| Error::invalid(&desc.digest, "kernel artifact without its tarball"))?;
+    Ok(Some((version, digest)))
+}
+
+/// The name of the image (the one manifest that is not the kernel) in `layout`.
+pub fn image_ref_name(layout: &Layout) -> Result<Option<String>> {
+    let index = layout.index()?;
+    let images: Vec<&Descriptor> = index
+        .manifests
+        .iter()
+        .filter(|m| ref_of(m) != Some(KERNEL_REF))
+        .collect();
+    match images.as_slice() {
+        [one] => Ok(ref_of(one).map(str::to_string)),
+        other => Err(Error::invalid(
+            layout.dir().display().to_string(),
+            format!("{} images besides the kernel: expected one", other.len()),
+        )),
+    }
+}
+
+fn ref_of(desc: &Descriptor) -> Option<&str> {
+    desc.annotations
+        .as_ref()?
+        .get(spec::REF_NAME)
+        .map(String::as_str)
 }
 
 #[cfg(test)]
@@ -278,6 +332,10 @@ mod tests {
             |i: usize| manifest.layers[i].annotations.as_ref().unwrap()[spec::TITLE].clone();
         assert_eq!(title(0), "kernel-t-6.6.1.tar.xz");
         assert_eq!(title(1), "kernel-t-6.6.1.tar.xz.DIGESTS");
+        assert_eq!(
+            packed_kernel(&layout).unwrap(),
+            Some(("6.6.1".to_string(), k.tarball.sha256.clone()))
+        );
     }
 
     #[test]

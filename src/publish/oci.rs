@@ -44,6 +44,8 @@ pub struct ImageOptions {
     pub entrypoint: Option<Vec<String>>,
     /// Default command.
     pub cmd: Option<Vec<String>>,
+    /// User (`uid[:gid]` or a name) processes run as; root when `None`.
+    pub user: Option<String>,
     /// Config labels.
     pub labels: BTreeMap<String, String>,
     /// Manifest annotations ([`SOURCE`], [`REVISION`], [`INPUTS_DIGEST`], [`TUPLE`], ...);
@@ -64,6 +66,7 @@ impl ImageOptions {
             env: Vec::new(),
             entrypoint: None,
             cmd: None,
+            user: None,
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
             ref_name: None,
@@ -163,7 +166,7 @@ fn finish_image(
             entrypoint: opts.entrypoint.clone(),
             cmd: opts.cmd.clone(),
             working_dir: None,
-            user: None,
+            user: opts.user.clone(),
             labels: opts.labels.clone(),
         },
         rootfs: RootFs {

@@ -1,15 +1,15 @@
 //! A build as one Job: init containers materialize → build → assemble, container publish.
 
+use super::resources::{resources, with_defaults};
 use crate::api::{annotations, labels};
-use crate::plan::build::{BuildPlan, Step, StepImage, StepName, Volume};
+use crate::plan::build::{BuildPlan, Step, StepImage, StepName, Volume, split_publish};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EmptyDirVolumeSource, EnvVar, KeyToPath,
     PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec, PodTemplateSpec,
-    ResourceRequirements, SecretVolumeSource, SecurityContext, Toleration, Volume as PodVolume,
-    VolumeMount,
+    ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext, Toleration,
+    Volume as PodVolume, VolumeMount,
 };
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use std::collections::BTreeMap;
 
@@ -101,9 +101,17 @@ pub fn render_job(plan: &BuildPlan, ctx: &BuildContext) -> Job {
             plan.materialize.revision.clone(),
         ),
     ]);
-    let mut containers: Vec<Container> =
-        plan.steps.iter().map(|s| container(plan, ctx, s)).collect();
-    let publish = containers.pop().into_iter().collect();
+    let mut containers: Vec<Container> = Vec::new();
+    let mut publish = Vec::new();
+    for step in &plan.steps {
+        if step.name == StepName::Publish {
+            let (pack, push) = publish_containers(plan, ctx, step);
+            containers.push(pack);
+            publish.push(push);
+        } else {
+            containers.push(container(plan, ctx, step));
+        }
+    }
     let mut pod_annotations = annotations.clone();
     pod_annotations.insert(PODMAN_INIT_ANNOTATION.into(), "always".into());
 
@@ -134,6 +142,10 @@ pub fn render_job(plan: &BuildPlan, ctx: &BuildContext) -> Job {
                     tolerations: (!ctx.tolerations.is_empty()).then(|| ctx.tolerations.clone()),
                     security_context: Some(PodSecurityContext {
                         fs_group: Some(NONROOT_UID),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            localhost_profile: None,
+                        }),
                         ..PodSecurityContext::default()
                     }),
                     init_containers: Some(containers),
@@ -148,8 +160,13 @@ pub fn render_job(plan: &BuildPlan, ctx: &BuildContext) -> Job {
     }
 }
 
-/// Where the publish step packs the image before pushing it (an emptyDir).
+/// Scratch space (an emptyDir, `TMPDIR`) of the steps whose root filesystem is read-only:
+/// materialize fetches into it, pack writes the image's OCI layout into it for publish.
 pub const SCRATCH_DIR: &str = "/var/tmp/zentoo";
+/// Where the pack step writes the image for the publish step to push.
+pub const LAYOUT_DIR: &str = "/var/tmp/zentoo/oci";
+/// The init container that packs the target root (root, read-only, no credentials).
+pub const PACK_CONTAINER: &str = "pack";
 
 /// The publish step's scratch emptyDir (unique per build, like the other emptyDirs).
 fn scratch_volume(ctx: &BuildContext) -> String {
@@ -197,7 +214,7 @@ fn volumes(plan: &BuildPlan, ctx: &BuildContext) -> Vec<PodVolume> {
             name: volume_name(ctx, Volume::PortageTmp),
             empty_dir: Some(EmptyDirVolumeSource {
                 medium: Some("Memory".into()),
-                size_limit: Some(quantity(size)),
+                size_limit: Some(crate::render::resources::quantity(size)),
                 ..EmptyDirVolumeSource::default()
             }),
             ..PodVolume::default()
@@ -233,26 +250,6 @@ fn volumes(plan: &BuildPlan, ctx: &BuildContext) -> Vec<PodVolume> {
     out
 }
 
-fn quantity(s: &str) -> Quantity {
-    Quantity(s.to_string())
-}
-
-fn resources(requests: [(&str, &str); 2], memory_limit: &str) -> ResourceRequirements {
-    ResourceRequirements {
-        requests: Some(
-            requests
-                .iter()
-                .map(|(k, v)| (k.to_string(), quantity(v)))
-                .collect(),
-        ),
-        limits: Some(BTreeMap::from([(
-            "memory".to_string(),
-            quantity(memory_limit),
-        )])),
-        ..ResourceRequirements::default()
-    }
-}
-
 fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
     let mut env: Vec<EnvVar> = step
         .env
@@ -273,37 +270,20 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
             ..VolumeMount::default()
         })
         .collect();
-    let mut command = step.command.clone();
+    let command = step.command.clone();
     let (image, security, resources) = match (step.name, step.image) {
         (StepName::Materialize, _) => {
             if ctx.git_secret.is_some() {
                 mounts.push(secret_mount("git-credentials", GIT_CREDENTIALS_DIR));
                 env.push(plain_env("ZENTOO_GIT_CREDENTIALS", GIT_CREDENTIALS_DIR));
             }
+            // The root filesystem is read-only: a remote site is fetched into scratch.
+            mounts.push(scratch_mount(ctx));
+            env.push(plain_env("TMPDIR", SCRATCH_DIR));
             (
                 plan.zentoo_image.clone(),
                 restricted(Some(NONROOT_UID), &[]),
                 resources([("cpu", "50m"), ("memory", "64Mi")], "512Mi"),
-            )
-        }
-        (StepName::Publish, _) => {
-            if ctx.registry_secret.is_some() {
-                mounts.push(secret_mount("registry-credentials", REGISTRY_CONFIG_DIR));
-                env.push(plain_env("DOCKER_CONFIG", REGISTRY_CONFIG_DIR));
-            }
-            command.extend(["--termination-log".to_string(), ctx.result_file.clone()]);
-            // The root filesystem is read-only: the image's OCI layout is written to scratch.
-            mounts.push(VolumeMount {
-                name: scratch_volume(ctx),
-                mount_path: SCRATCH_DIR.into(),
-                ..VolumeMount::default()
-            });
-            env.push(plain_env("TMPDIR", SCRATCH_DIR));
-            // Root without privileges: it must read every file of the target root, whoever owns it.
-            (
-                plan.zentoo_image.clone(),
-                restricted(Some(0), &["DAC_READ_SEARCH"]),
-                resources([("cpu", "500m"), ("memory", "128Mi")], "1Gi"),
             )
         }
         (_, StepImage::Stage3) => {
@@ -312,10 +292,10 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
                 ..SecurityContext::default()
             };
             let res = match step.name {
-                StepName::Build => ctx
-                    .resources
-                    .clone()
-                    .unwrap_or_else(|| resources([("cpu", "1"), ("memory", "2Gi")], "8Gi")),
+                StepName::Build => with_defaults(
+                    ctx.resources.clone(),
+                    resources([("cpu", "1"), ("memory", "2Gi")], "8Gi"),
+                ),
                 _ => resources([("cpu", "500m"), ("memory", "512Mi")], "4Gi"),
             };
             (plan.stage3.clone(), security, res)
@@ -337,6 +317,71 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
         resources: Some(resources),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
+    }
+}
+
+/// The plan's publish step as two containers: `pack` (an init container: root with only
+/// `DAC_READ_SEARCH`, to read every file of the target root whoever owns it; no credentials)
+/// writes the image into scratch, `publish` (non-root, the only step with the registry
+/// credentials) pushes it and writes the result as its termination message.
+fn publish_containers(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> (Container, Container) {
+    let (pack_cmd, mut push_cmd) = split_publish(plan, LAYOUT_DIR);
+    push_cmd.extend(["--termination-log".to_string(), ctx.result_file.clone()]);
+    let mut env: Vec<EnvVar> = step
+        .env
+        .iter()
+        .map(|(name, value)| plain_env(name, value))
+        .collect();
+    env.push(plain_env("TMPDIR", SCRATCH_DIR));
+    let mut mounts: Vec<VolumeMount> = step
+        .mounts
+        .iter()
+        .map(|m| VolumeMount {
+            name: volume_name(ctx, m.volume),
+            mount_path: m.path.clone(),
+            read_only: Some(m.read_only),
+            ..VolumeMount::default()
+        })
+        .collect();
+    mounts.push(scratch_mount(ctx));
+    let pack = Container {
+        name: PACK_CONTAINER.into(),
+        image: Some(plan.zentoo_image.clone()),
+        image_pull_policy: Some(ctx.image_pull_policy.clone()),
+        command: Some(pack_cmd),
+        env: Some(env),
+        volume_mounts: Some(mounts),
+        security_context: Some(restricted(Some(0), &["DAC_READ_SEARCH"])),
+        resources: Some(resources([("cpu", "500m"), ("memory", "128Mi")], "1Gi")),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        ..Container::default()
+    };
+    let mut env = vec![plain_env("TMPDIR", SCRATCH_DIR)];
+    let mut mounts = vec![scratch_mount(ctx)];
+    if ctx.registry_secret.is_some() {
+        mounts.push(secret_mount("registry-credentials", REGISTRY_CONFIG_DIR));
+        env.push(plain_env("DOCKER_CONFIG", REGISTRY_CONFIG_DIR));
+    }
+    let push = Container {
+        name: step.name.as_str().to_string(),
+        image: Some(plan.zentoo_image.clone()),
+        image_pull_policy: Some(ctx.image_pull_policy.clone()),
+        command: Some(push_cmd),
+        env: Some(env),
+        volume_mounts: Some(mounts),
+        security_context: Some(restricted(Some(NONROOT_UID), &[])),
+        resources: Some(resources([("cpu", "100m"), ("memory", "64Mi")], "512Mi")),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        ..Container::default()
+    };
+    (pack, push)
+}
+
+fn scratch_mount(ctx: &BuildContext) -> VolumeMount {
+    VolumeMount {
+        name: scratch_volume(ctx),
+        mount_path: SCRATCH_DIR.into(),
+        ..VolumeMount::default()
     }
 }
 
@@ -365,6 +410,10 @@ fn restricted(uid: Option<i64>, add: &[&str]) -> SecurityContext {
         read_only_root_filesystem: Some(true),
         allow_privilege_escalation: Some(false),
         privileged: Some(false),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            localhost_profile: None,
+        }),
         capabilities: Some(Capabilities {
             drop: Some(vec!["ALL".into()]),
             add: (!add.is_empty()).then(|| add.iter().map(|c| c.to_string()).collect()),
@@ -374,246 +423,5 @@ fn restricted(uid: Option<i64>, add: &[&str]) -> SecurityContext {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::plan::build::build_plan;
-    use crate::plan::build::tests::settings;
-    use crate::plan::testing::image_plan;
-
-    pub(crate) fn context() -> BuildContext {
-        BuildContext {
-            name: "demo-zen-server-nodocs-web-1".into(),
-            namespace: "ns".into(),
-            site: "demo".into(),
-            image: "demo-zen-server-nodocs-web".into(),
-            owner: OwnerReference {
-                api_version: "zentoo.dev/v1alpha1".into(),
-                kind: "GentooImage".into(),
-                name: "demo-zen-server-nodocs-web".into(),
-                uid: "uid-1".into(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            },
-            claims: SharedClaims {
-                binpkgs: "demo-binpkgs".into(),
-                distfiles: "demo-distfiles".into(),
-                repo: "demo-repo".into(),
-            },
-            node_selector: BTreeMap::from([("kubernetes.io/arch".into(), "amd64".into())]),
-            tolerations: vec![],
-            resources: None,
-            active_deadline_seconds: 7200,
-            service_account: Some("zentoo-build".into()),
-            git_secret: Some("git-creds".into()),
-            registry_secret: Some("registry-creds".into()),
-            image_pull_policy: "IfNotPresent".into(),
-            result_file: "/dev/termination-log".into(),
-        }
-    }
-
-    fn job() -> Job {
-        let plan = build_plan(
-            &image_plan("zen-server-nodocs-web\n"),
-            "c0ffee",
-            &settings(),
-        );
-        render_job(&plan, &context())
-    }
-
-    fn pod(job: &Job) -> &PodSpec {
-        job.spec.as_ref().unwrap().template.spec.as_ref().unwrap()
-    }
-
-    #[test]
-    fn one_job_inits_then_publish_owned_by_the_image() {
-        let job = job();
-        let spec = job.spec.as_ref().unwrap();
-        assert_eq!(spec.backoff_limit, Some(0));
-        assert_eq!(spec.active_deadline_seconds, Some(7200));
-        assert_eq!(
-            job.metadata.owner_references.as_ref().unwrap()[0].kind,
-            "GentooImage"
-        );
-        let pod = pod(&job);
-        let inits: Vec<&str> = pod
-            .init_containers
-            .iter()
-            .flatten()
-            .map(|c| c.name.as_str())
-            .collect();
-        assert_eq!(inits, ["materialize", "build", "assemble"]);
-        assert_eq!(pod.containers[0].name, "publish");
-        assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
-        assert_eq!(pod.automount_service_account_token, Some(false));
-        assert_eq!(
-            pod.node_selector.as_ref().unwrap()["kubernetes.io/arch"],
-            "amd64"
-        );
-        let labels = job.metadata.labels.as_ref().unwrap();
-        assert_eq!(labels["zentoo.dev/image"], "demo-zen-server-nodocs-web");
-        assert!(labels.values().all(|v| v.len() <= 63));
-    }
-
-    #[test]
-    fn only_the_build_step_is_privileged_and_secrets_reach_only_their_step() {
-        let job = job();
-        let pod = pod(&job);
-        let all: Vec<&Container> = pod
-            .init_containers
-            .iter()
-            .flatten()
-            .chain(pod.containers.iter())
-            .collect();
-        for c in &all {
-            let sc = c.security_context.as_ref().unwrap();
-            assert_eq!(sc.privileged == Some(true), c.name == "build", "{}", c.name);
-            let mounts: Vec<&str> = c
-                .volume_mounts
-                .iter()
-                .flatten()
-                .map(|m| m.name.as_str())
-                .collect();
-            assert_eq!(
-                mounts.contains(&"git-credentials"),
-                c.name == "materialize",
-                "{}",
-                c.name
-            );
-            assert_eq!(
-                mounts.contains(&"registry-credentials"),
-                c.name == "publish",
-                "{}",
-                c.name
-            );
-            assert!(
-                c.resources
-                    .as_ref()
-                    .and_then(|r| r.limits.as_ref())
-                    .is_some(),
-                "{} has limits",
-                c.name
-            );
-        }
-        let materialize = all[0].security_context.as_ref().unwrap();
-        assert_eq!(materialize.run_as_non_root, Some(true));
-        assert_eq!(materialize.read_only_root_filesystem, Some(true));
-        let publish = all[3];
-        assert!(
-            publish
-                .command
-                .as_ref()
-                .unwrap()
-                .ends_with(&["--termination-log".into(), "/dev/termination-log".into()])
-        );
-        // Its root filesystem is read-only: TMPDIR is a writable emptyDir of this build.
-        let tmpdir = publish
-            .env
-            .as_ref()
-            .unwrap()
-            .iter()
-            .find(|e| e.name == "TMPDIR");
-        assert_eq!(tmpdir.and_then(|e| e.value.as_deref()), Some(SCRATCH_DIR));
-        let scratch = publish
-            .volume_mounts
-            .as_ref()
-            .unwrap()
-            .iter()
-            .find(|m| m.mount_path == SCRATCH_DIR)
-            .expect("scratch mount");
-        assert_ne!(scratch.read_only, Some(true));
-        let volumes = job
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap()
-            .volumes
-            .as_ref()
-            .unwrap();
-        assert!(
-            volumes
-                .iter()
-                .any(|v| v.name == scratch.name && v.empty_dir.is_some())
-        );
-    }
-
-    #[test]
-    fn tmpfs_is_a_memory_empty_dir_mounted_as_portage_tmpdir_in_build_and_assemble() {
-        let mut s = settings();
-        s.tmpfs = Some("6Gi".into());
-        let plan = build_plan(&image_plan("zen-server-nodocs-web\n"), "c0ffee", &s);
-        let job = render_job(&plan, &context());
-        let pod = pod(&job);
-        let tmp = pod
-            .volumes
-            .iter()
-            .flatten()
-            .find(|v| v.name == "demo-zen-server-nodocs-web-1-portage-tmp")
-            .and_then(|v| v.empty_dir.clone())
-            .expect("portage-tmp emptyDir");
-        assert_eq!(tmp.medium.as_deref(), Some("Memory"));
-        assert_eq!(tmp.size_limit, Some(Quantity("6Gi".into())));
-        for c in pod.init_containers.iter().flatten() {
-            let mounted = c
-                .volume_mounts
-                .iter()
-                .flatten()
-                .any(|m| m.name.ends_with("-portage-tmp"));
-            assert_eq!(mounted, c.name != "materialize", "{}", c.name);
-            let env = c
-                .env
-                .iter()
-                .flatten()
-                .find(|e| e.name == "ZENTOO_PORTAGE_TMPDIR");
-            assert_eq!(env.is_some(), c.name != "materialize", "{}", c.name);
-        }
-        let without = render_job(
-            &build_plan(
-                &image_plan("zen-server-nodocs-web\n"),
-                "c0ffee",
-                &settings(),
-            ),
-            &context(),
-        );
-        assert!(
-            !pod_volumes(&without)
-                .iter()
-                .any(|v| v.name.ends_with("-portage-tmp"))
-        );
-    }
-
-    fn pod_volumes(job: &Job) -> Vec<PodVolume> {
-        pod(job).volumes.clone().unwrap_or_default()
-    }
-
-    #[test]
-    fn shared_volumes_are_the_site_claims_and_scratch_is_per_build() {
-        let job = job();
-        let volumes = pod(&job).volumes.as_ref().unwrap();
-        let claim = |n: &str| {
-            volumes
-                .iter()
-                .find(|v| v.name == n)
-                .and_then(|v| v.persistent_volume_claim.as_ref())
-                .map(|c| c.claim_name.clone())
-        };
-        assert_eq!(claim("binpkgs").as_deref(), Some("demo-binpkgs"));
-        assert_eq!(claim("repo").as_deref(), Some("demo-repo"));
-        let work = volumes
-            .iter()
-            .find(|v| v.name == "demo-zen-server-nodocs-web-1-work")
-            .unwrap();
-        assert!(work.empty_dir.is_some());
-        let assemble = &pod(&job).init_containers.as_ref().unwrap()[2];
-        let binpkgs = assemble
-            .volume_mounts
-            .as_ref()
-            .unwrap()
-            .iter()
-            .find(|m| m.name == "binpkgs")
-            .unwrap();
-        assert_eq!(binpkgs.read_only, Some(true));
-    }
-}
+#[path = "job_tests.rs"]
+pub(crate) mod tests;

@@ -3,6 +3,7 @@
 pub mod distcc;
 pub mod job;
 pub mod names;
+pub mod resources;
 pub mod storage;
 
 pub use job::{BuildContext, render_job};

@@ -5,13 +5,9 @@ use sha2::{Digest, Sha256};
 /// Longest name of an object whose name also appears as a label value (Jobs, Services).
 pub const MAX_LABEL: usize = 63;
 
-/// `parts` joined by `-` as an RFC 1123 label of at most `max` characters: lower case
-/// letters, digits and `-`. When anything had to change (case, characters, length), a short
-/// hash of the original is appended, so different inputs never share a name.
-pub fn dns_label(parts: &[&str], max: usize) -> String {
-    let original = parts.join("-");
-    let mut name: String = original
-        .chars()
+/// `text` with ASCII letters lower-cased, digits kept and every other character turned into `-`.
+pub fn label_chars(text: &str) -> String {
+    text.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
                 c.to_ascii_lowercase()
@@ -19,7 +15,15 @@ pub fn dns_label(parts: &[&str], max: usize) -> String {
                 '-'
             }
         })
-        .collect();
+        .collect()
+}
+
+/// `parts` joined by `-` as an RFC 1123 label of at most `max` characters: lower case
+/// letters, digits and `-`. When anything had to change (case, characters, length), a short
+/// hash of the original is appended, so different inputs never share a name.
+pub fn dns_label(parts: &[&str], max: usize) -> String {
+    let original = parts.join("-");
+    let mut name = label_chars(&original);
     while name.contains("--") {
         name = name.replace("--", "-");
     }

@@ -69,19 +69,12 @@ impl Running {
 pub fn volume_name(site: &Path, volume: Volume) -> String {
     let canonical = site.canonicalize().unwrap_or_else(|_| site.to_path_buf());
     let hash = hex::encode(&Sha256::digest(canonical.as_os_str().as_encoded_bytes())[..4]);
-    let base: String = canonical
+    let file_name = canonical
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default()
-        .trim_end_matches(".git")
+        .unwrap_or_default();
+    let base: String = crate::render::names::label_chars(file_name.trim_end_matches(".git"))
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
         .take(24)
         .collect();
     let base = base.trim_matches('-');

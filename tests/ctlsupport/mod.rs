@@ -12,6 +12,7 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use std::future::Future;
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,7 +20,9 @@ use tempfile::TempDir;
 use zentoo::api::{GentooImage, GentooSite, labels};
 use zentoo::controller::context::Settings;
 
-/// `git daemon` serving one directory on a free loopback port; stopped on drop.
+/// `git daemon` serving one directory on a free loopback port, in a process group of its
+/// own; the whole group (the daemon and the upload-pack children it forks per connection)
+/// is stopped on drop.
 pub struct GitDaemon {
     child: Child,
     /// `git://127.0.0.1:<port>/<name>`.
@@ -40,8 +43,9 @@ impl GitDaemon {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        // `git daemon` execs git-daemon as its child: start that directly, so that killing
-        // the child on drop stops the server.
+        // `git daemon` execs git-daemon as its child, which forks one child per connection:
+        // start git-daemon directly as the leader of a new process group, so that drop can
+        // stop all of them by the group id (= its pid), and no other process.
         let exec_path = Command::new("git")
             .arg("--exec-path")
             .output()
@@ -58,6 +62,7 @@ impl GitDaemon {
             .arg(&path)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
+            .process_group(0)
             .spawn()
             .expect("start git daemon (Debian git-daemon-sysvinit)");
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -75,8 +80,22 @@ impl GitDaemon {
     }
 }
 
+impl GitDaemon {
+    /// The pid of the daemon, which is also its process group id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for GitDaemon {
     fn drop(&mut self) {
+        // The negative pid names the group: the daemon and every child it forked.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -115,6 +134,15 @@ impl Controller {
         Controller::spawn(ns.client.clone(), ns, cache, None, metrics)
     }
 
+    /// Like `start`, with the test's settings changed by `configure` (e.g. the zentoo image).
+    pub fn start_configured(
+        ns: &TestNamespace,
+        cache: &TempDir,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Controller {
+        Controller::start_with_settings(ns.client.clone(), ns, cache, configure)
+    }
+
     fn spawn(
         client: kube::Client,
         ns: &TestNamespace,
@@ -122,16 +150,28 @@ impl Controller {
         build_service_account: Option<&str>,
         metrics: Option<std::net::SocketAddr>,
     ) -> Controller {
+        Controller::start_with_settings(client, ns, cache, |s| {
+            s.build_service_account = build_service_account.map(str::to_string);
+            s.metrics_addr = metrics;
+        })
+    }
+
+    /// Like [`Controller::start`], with `client` and the test settings changed by `tweak`.
+    pub fn start_with_settings(
+        client: kube::Client,
+        ns: &TestNamespace,
+        cache: &TempDir,
+        tweak: impl FnOnce(&mut Settings),
+    ) -> Controller {
         init_tracing();
-        let settings = Settings {
-            build_service_account: build_service_account.map(str::to_string),
-            metrics_addr: metrics,
+        let mut settings = Settings {
             cache_dir: cache.path().to_path_buf(),
             zentoo_image: "localhost/zentoo:test".into(),
             build_pod_labels: [(MANUAL_LABEL.to_string(), MANUAL.to_string())].into(),
             instance: "zentoo-test".into(),
             ..Settings::default()
         };
+        tweak(&mut settings);
         let handle = tokio::spawn(zentoo::controller::run(
             client,
             settings,
@@ -489,4 +529,34 @@ pub async fn wait_revision(ns: &TestNamespace, revision: &str) -> GentooSite {
         },
     )
     .await
+}
+
+/// `GET path` on `addr` over plain HTTP/1.1: (status code, body), or `None` when nothing
+/// answers.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let code = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_string();
+    Some((code, body))
+}
+
+/// The value of the sample `series` (name with labels, exactly as exported), 0 when absent.
+pub fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .filter_map(|v| v.split(' ').next()?.parse().ok())
+        .next()
+        .unwrap_or(0.0)
+}
+
+/// A free port on the loopback interface.
+pub fn free_loopback_addr() -> std::net::SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free loopback port")
 }

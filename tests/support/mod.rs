@@ -24,6 +24,7 @@
 pub mod engine;
 pub mod kube;
 pub mod kubelet;
+pub mod manifests;
 
 #[allow(unused_imports)]
 pub use self::engine::{Engine, Registries, engine_env, registry_env};

@@ -133,6 +133,9 @@ pub struct Debouncer {
     last: HashMap<String, (Instant, bool)>,
 }
 
+/// Longest window a site may ask for (bounds the state kept per site).
+pub const MAX_WINDOW: Duration = Duration::from_secs(3600);
+
 /// What to do with a push.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Debounced {
@@ -153,20 +156,30 @@ impl Debouncer {
         }
     }
 
-    /// Decides for a push to `key` at `now`.
+    /// Decides for a push to `key` at `now`, with the default window.
     pub fn push(&mut self, key: &str, now: Instant) -> Debounced {
-        if self.window.is_zero() {
+        self.push_within(key, now, self.window)
+    }
+
+    /// Decides for a push to `key` at `now`, coalescing within `window` (the site's own).
+    pub fn push_within(&mut self, key: &str, now: Instant, window: Duration) -> Debounced {
+        if window.is_zero() {
+            self.last.remove(key);
             return Debounced::Now;
         }
-        let window = self.window;
+        let window = window.min(MAX_WINDOW);
         self.last
-            .retain(|_, (at, pending)| *pending || now.saturating_duration_since(*at) < window);
+            .retain(|_, (at, pending)| *pending || now.saturating_duration_since(*at) < MAX_WINDOW);
         match self.last.get_mut(key) {
             None => {
                 self.last.insert(key.to_string(), (now, false));
                 Debounced::Now
             }
             Some((_, true)) => Debounced::Coalesced,
+            Some((at, _)) if now.saturating_duration_since(*at) >= window => {
+                *at = now;
+                Debounced::Now
+            }
             Some((at, pending)) => {
                 *pending = true;
                 Debounced::After(window.saturating_sub(now.saturating_duration_since(*at)))
@@ -262,5 +275,24 @@ mod tests {
         let mut off = Debouncer::new(Duration::ZERO);
         assert_eq!(off.push("s", t0), Debounced::Now);
         assert_eq!(off.push("s", t0), Debounced::Now);
+    }
+
+    #[test]
+    fn a_site_may_bring_its_own_window() {
+        let mut d = Debouncer::new(Duration::from_secs(5));
+        let t0 = Instant::now();
+        let two = Duration::from_secs(2);
+        assert_eq!(d.push_within("s", t0, two), Debounced::Now);
+        assert_eq!(
+            d.push_within("s", t0 + Duration::from_secs(1), two),
+            Debounced::After(Duration::from_secs(1))
+        );
+        d.fired("s", t0 + two);
+        assert_eq!(
+            d.push_within("s", t0 + Duration::from_secs(5), two),
+            Debounced::Now,
+            "a quiet window of the site's length later"
+        );
+        assert_eq!(d.push_within("s", t0, Duration::ZERO), Debounced::Now);
     }
 }

@@ -1,8 +1,10 @@
 //! The webhook receiver: `POST /hooks/<namespace>/<site>` from a git host makes the site fetch
 //! at once. Checks, in order: a namespace we watch → the site's rate limit → the body cap →
 //! the site and its webhook Secret → signature and payload ([`verify`]) → replay → event.
-//! A push that concerns the site sets [`RECONCILE_REQUESTED_AT`] on it; the site reconciler
-//! fetches when that annotation is newer than the one it last handled.
+//! A push that concerns the site sets [`FETCH_REQUESTED_AT`] on it; the site reconciler
+//! checks its repository when that annotation is newer than the one it last handled. Pushes
+//! within the site's debounce window (`spec.source.debounce`, else the receiver's) coalesce
+//! here into one request now and one at the window's end.
 //!
 //! Responses carry short generic bodies; secrets are never logged.
 
@@ -10,7 +12,7 @@ pub mod limits;
 pub mod verify;
 
 use crate::api::GentooSite;
-use crate::api::annotations::RECONCILE_REQUESTED_AT;
+use crate::api::annotations::FETCH_REQUESTED_AT;
 use crate::controller::secrets::read_secret;
 use axum::Router;
 use axum::body::Body;
@@ -217,10 +219,17 @@ async fn handle(
         debug!(%namespace, site = %name, provider, %git_ref, "push to an untracked ref ignored");
         return Ok((StatusCode::ACCEPTED, "ignored\n"));
     }
+    let window = site
+        .spec
+        .source
+        .debounce
+        .as_deref()
+        .and_then(crate::controller::site::parse_duration)
+        .unwrap_or(receiver.settings.debounce);
     let decision = receiver
         .debouncer
         .lock()
-        .map(|mut d| d.push(&key, Instant::now()))
+        .map(|mut d| d.push_within(&key, Instant::now(), window))
         .unwrap_or(Debounced::Now);
     match decision {
         Debounced::Now => {
@@ -254,11 +263,11 @@ async fn handle(
     Ok((StatusCode::ACCEPTED, "accepted\n"))
 }
 
-/// Sets the site's reconcile-requested annotation to now, which wakes the site reconciler and
-/// lets it fetch at once.
+/// Sets the site's fetch-requested annotation to now, which wakes the site reconciler and
+/// makes it check its repository at once.
 pub async fn request_fetch(api: &Api<GentooSite>, name: &str) -> kube::Result<GentooSite> {
     let patch = serde_json::json!({
-        "metadata": {"annotations": {RECONCILE_REQUESTED_AT: Timestamp::now().to_string()}},
+        "metadata": {"annotations": {FETCH_REQUESTED_AT: Timestamp::now().to_string()}},
     });
     let site = api
         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
