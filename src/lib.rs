@@ -12,8 +12,10 @@
 pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/zentoo/zentoo:", env!("CARGO_PKG_VERSION"));
 
 pub mod api;
+pub mod binhost;
 pub mod cli;
 pub mod controller;
+pub mod gc;
 pub mod plan;
 pub mod publish;
 pub mod render;

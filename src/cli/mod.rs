@@ -1,5 +1,6 @@
 //! The `zentoo` command line.
 
+mod binhost;
 mod build;
 mod controller;
 mod crds;
@@ -46,6 +47,9 @@ enum Command {
     /// Work with site repositories.
     #[command(subcommand)]
     Site(site::SiteCommand),
+    /// Serve the binary packages to Portage hosts (`emerge --getbinpkg`).
+    #[command(subcommand)]
+    Binhost(binhost::BinhostCommand),
 }
 
 /// Where the site repository is and how to read it: shared by every command that reads one.
@@ -92,6 +96,7 @@ pub fn run() -> ExitCode {
         Command::Controller(args) => controller::run(args),
         Command::Reconcile(cmd) => reconcile::run(cmd),
         Command::Publish(args) => publish::run(*args),
+        Command::Binhost(cmd) => binhost::run(cmd),
     };
     match result {
         Ok(code) => code,

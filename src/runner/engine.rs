@@ -157,6 +157,21 @@ impl Engine {
             })
     }
 
+    /// Where the named volume `name` lives on the engine's host (`None`: no such volume).
+    /// Usable as a directory only when the engine runs on this machine and we may read it.
+    pub async fn volume_mountpoint(&self, name: &str) -> Result<Option<PathBuf>, EngineError> {
+        match self.docker.inspect_volume(name).await {
+            Ok(volume) => Ok(Some(PathBuf::from(volume.mountpoint))),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(source) => Err(EngineError::Api {
+                what: format!("inspecting volume {name}"),
+                source,
+            }),
+        }
+    }
+
     /// Creates and starts `spec`, feeds every output line to `on_line`, and returns the exit
     /// code. The container is left for [`Engine::remove`].
     pub async fn run(

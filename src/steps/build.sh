@@ -21,9 +21,12 @@ set -eu
 STEP=build
 # shellcheck source=src/steps/common.sh
 . "$(dirname "$0")/common.sh"
+# shellcheck source=src/steps/records.sh
+. "$(dirname "$0")/records.sh"
 
 check_common_env
 compute_pkgdir
+check_record_env
 mkdir -p "$PKGDIR" 2>/dev/null && [ -w "$PKGDIR" ] || fail "$EX_USAGE" "PKGDIR $PKGDIR is not writable (the binary package volume must be mounted read-write for the build step)"
 [ -d "$ZENTOO_DISTFILES" ] || mkdir -p "$ZENTOO_DISTFILES" || fail "$EX_USAGE" "cannot create $ZENTOO_DISTFILES"
 
@@ -47,15 +50,25 @@ if [ -n "${ZENTOO_DISTCC_HOSTS:-}" ]; then
 fi
 
 run_hook pre-build /
-run_emerge --update --deep --newuse --usepkg --buildpkg --binpkg-respect-use=y --with-bdeps=y \
+# The build's lease (what its emerge takes from binpkgs) keeps zentoo gc off those binpkgs while
+# it runs; its record, written when the emerge ends, keeps them (and what it made) afterwards.
+trap '_rc=$?; if [ $_rc -ne 0 ]; then record_write failed; fi; lease_release; exit $_rc' EXIT
+set -- --update --deep --newuse --usepkg --buildpkg --binpkg-respect-use=y --with-bdeps=y \
 	--jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" "@$ZENTOO_SET" ${ZENTOO_KERNEL:+"$ZENTOO_KERNEL"}
+lease_acquire "$@"
+run_emerge "$@"
 # shellcheck disable=SC2153 # set by run_emerge
 compiled=$COMPILED binaries=$BINARIES
 if [ "${ZENTOO_PRESERVED_REBUILD:-}" = 1 ]; then
-	# From source: a binary package of a consumer would still link the old library.
+	# From source: a binary package of a consumer would still link the old library. Inside the
+	# lease, and both emerges' output in the record.
+	cp "$EMERGE_LOG" "$EMERGE_LOG.main"
 	run_emerge --buildpkg --jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" @preserved-rebuild
 	log "preserved-rebuild: $COMPILED rebuilt"
 	compiled=$((compiled + COMPILED))
+	cat "$EMERGE_LOG" >> "$EMERGE_LOG.main" && mv -f "$EMERGE_LOG.main" "$EMERGE_LOG"
 fi
+record_write built "$ZENTOO_SET"
+lease_release
 run_hook post-build /
 log "done: $compiled compiled, $binaries from binary packages (PKGDIR $PKGDIR)"

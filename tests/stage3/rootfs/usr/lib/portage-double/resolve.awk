@@ -5,17 +5,18 @@
 #                                     ACCEPT_KEYWORDS CPU_FLAGS_<X> ...)
 #   E  cpv slot keywords iuse depend rdepend bdepend eapi   an ebuild of the repository
 #   I  cpv slot use iuse depend rdepend bdepend             an installed package (vdb of ROOT)
-#   B  cpv build_id use iuse chost path slot keywords depend rdepend bdepend   a binpkg instance
+#   B  cpv build_id use iuse chost path slot keywords depend rdepend bdepend build_time remote
+#      priority size md5 sha1          a binpkg instance (remote 1: on a binhost, path is its URI)
 #   PU atom flags                     /etc/portage/package.use
 #   AK atom keywords                  /etc/portage/package.accept_keywords
 #   M  atom                           /etc/portage/package.mask
 #   T  atom origin                    a target (origin: "" for an argument, "@set" for a set member)
 # Options (-v): update deep newuse changed_use usepkg usepkgonly with_bdeps nodeps emptytree
-#   respect_use noreplace; depclean (then: "R|cpv" for each installed package the targets do not
-#   need through RDEPEND, and DEPEND/BDEPEND with with_bdeps)
+#   respect_use noreplace getbinpkgonly; depclean (then: "R|cpv" for each installed package the
+#   targets do not need through RDEPEND, and DEPEND/BDEPEND with with_bdeps)
 # Writes, in merge order:
-#   P|kind|cpv|status|use|iuse|oldver|build_id|path|slot|usedisplay   ("|"-separated: fields may be
-#   empty, which a tab-separated `read` would collapse)
+#   P|kind|cpv|status|use|iuse|oldver|build_id|path|slot|usedisplay|size|md5|sha1   ("|"-separated:
+#   fields may be empty, which a tab-separated `read` would collapse)
 #   (kind ebuild|binary, status N|R|U|D)
 # or on failure lines "X <message>" and exits 1.
 
@@ -222,16 +223,25 @@ function best_installed(atom,   cp, n, t, i, cpv, best) {
 	}
 	return best
 }
-# the binpkg instance (index into B_*) to use for cpv, or 0; highest BUILD_ID wins.
+# the binpkg instance (index into B_*) to use for cpv, or 0. As Portage: the newest BUILD_TIME
+# wins (then the highest BUILD_ID); with --getbinpkgonly a binhost's instance beats a local one;
+# on a tie a local instance beats a binhost's, a binhost of higher priority a lower one.
 function pick_binary(cpv,   n, t, i, b, best) {
 	best = 0
 	n = split(BCPV[cpv], t, " ")
 	for (i = 1; i <= n; i++) {
 		b = t[i]
 		if (!binary_ok(b)) continue
-		if (!best || B_ID[b] + 0 > B_ID[best] + 0) best = b
+		if (!best || better_binary(b, best)) best = b
 	}
 	return best
+}
+function better_binary(a, b) {
+	if (getbinpkgonly && B_REMOTE[a] != B_REMOTE[b]) return B_REMOTE[a] + 0 > B_REMOTE[b] + 0
+	if (B_TIME[a] + 0 != B_TIME[b] + 0) return B_TIME[a] + 0 > B_TIME[b] + 0
+	if (B_ID[a] + 0 != B_ID[b] + 0) return B_ID[a] + 0 > B_ID[b] + 0
+	if (B_REMOTE[a] != B_REMOTE[b]) return B_REMOTE[a] + 0 < B_REMOTE[b] + 0
+	return B_PRIO[a] + 0 > B_PRIO[b] + 0
 }
 function binary_ok(b) {
 	if (B_CHOST[b] != CONF["CHOST"]) return 0
@@ -379,7 +389,8 @@ function visit(atom, parent, depth,   cpv, cp, inst, best, act, b, kind, use, iu
 		}
 		print "P|" kind "|" cpv "|" status "|" use "|" iuse "|" oldv "|" (kind == "binary" ? B_ID[b] : "") "|" \
 			(kind == "binary" ? B_PATH[b] : "") "|" slot "|" \
-			use_display(use, iuse, inst == "" ? "" : I_USE[inst], inst == "" ? "" : I_IUSE[inst], inst != "")
+			use_display(use, iuse, inst == "" ? "" : I_USE[inst], inst == "" ? "" : I_IUSE[inst], inst != "") "|" \
+			(kind == "binary" && B_REMOTE[b] ? B_SIZE[b] "|" B_MD5[b] "|" B_SHA1[b] : "||")
 	}
 }
 # --newuse: IUSE or the state of a flag differs; --changed-use: the state of a flag differs.
@@ -417,6 +428,7 @@ $1 == "I" {
 $1 == "B" {
 	nb++; B_CPV[nb] = $2; B_ID[nb] = $3; B_USE[nb] = sort_words($4); B_IUSE[nb] = $5; B_CHOST[nb] = $6
 	B_PATH[nb] = $7; B_SLOT[nb] = $8; B_DEP[nb] = $10; B_RDEP[nb] = $11; B_BDEP[nb] = $12
+	B_TIME[nb] = $13; B_REMOTE[nb] = $14; B_PRIO[nb] = $15; B_SIZE[nb] = $16; B_MD5[nb] = $17; B_SHA1[nb] = $18
 	if (!($2 in BSLOT)) BCPS[cp_of($2)] = BCPS[cp_of($2)] " " $2
 	BSLOT[$2] = $8; BKW[$2] = $9
 	BCPV[$2] = BCPV[$2] " " nb; next

@@ -1,0 +1,161 @@
+# shellcheck shell=sh disable=SC2015
+# ("a && b || fail" is used on purpose.)
+# records.sh — sourced by build.sh after common.sh: what a build used and made, written into the
+# binary package volume for `zentoo gc` (src/gc, src/steps/README.md "Build records"):
+#
+#   $ZENTOO_BINPKGS/.zentoo/leases/<build>.json          while the build runs: the binpkgs its
+#                                                        emerge resolved to (taken under gc.lock)
+#   $ZENTOO_BINPKGS/.zentoo/builds/<image>/<build>.json  when it ends: binpkgs used, produced and
+#                                                        to be assembled, distfiles fetched
+#   $ZENTOO_BINPKGS/.zentoo/gc.lock/                     a mkdir lock gc holds while it decides
+#                                                        and removes; a lease is written under it
+# Paths of binpkgs are relative to the PKGDIR, PKGDIR relative to the volume.
+
+ZENTOO_META="${ZENTOO_BINPKGS%/}/.zentoo"
+GC_LOCK="$ZENTOO_META/gc.lock"
+LEASE=""
+LEASE_STARTED=""
+GC_LOCKED=0
+
+check_record_env() {
+	ZENTOO_IMAGE=${ZENTOO_IMAGE:-$ZENTOO_SET}
+	ZENTOO_BUILD_ID=${ZENTOO_BUILD_ID:-$(date -u +%Y%m%dT%H%M%SZ)-$$}
+	case $ZENTOO_IMAGE in '' | .* | *[!A-Za-z0-9_.+-]*) fail "$EX_USAGE" "ZENTOO_IMAGE '$ZENTOO_IMAGE' is not a valid image name" ;; esac
+	case $ZENTOO_BUILD_ID in '' | .* | *[!A-Za-z0-9_.+-]*) fail "$EX_USAGE" "ZENTOO_BUILD_ID '$ZENTOO_BUILD_ID' is not a valid build id" ;; esac
+	PKGDIR_REL=${PKGDIR#"${ZENTOO_BINPKGS%/}"/}
+}
+
+json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
+
+# gc_lock: takes $GC_LOCK (waits while gc runs; a lock older than an hour is a crashed gc's).
+gc_lock() {
+	mkdir -p "$ZENTOO_META/leases" || fail "$EX_USAGE" "cannot create $ZENTOO_META (is the binary package volume writable?)"
+	_waited=0
+	while ! mkdir "$GC_LOCK" 2>/dev/null; do
+		_age=$(($(date +%s) - $(stat -c %Y "$GC_LOCK" 2>/dev/null || date +%s)))
+		if [ "$_age" -gt 3600 ]; then
+			log "breaking a stale gc lock ($_age s old: $(cat "$GC_LOCK/owner" 2>/dev/null || echo '?'))"
+			rm -rf "$GC_LOCK"
+			continue
+		fi
+		[ $_waited -eq 0 ] && log "waiting for zentoo gc to finish ($GC_LOCK)"
+		_waited=$((_waited + 1))
+		[ $_waited -le 1800 ] || fail "$EX_USAGE" "$GC_LOCK has been held for 30 minutes (remove it if no zentoo gc runs)"
+		sleep 1
+	done
+	GC_LOCKED=1
+	echo "build $ZENTOO_BUILD_ID $(hostname 2>/dev/null || echo ?)" > "$GC_LOCK/owner"
+}
+gc_unlock() {
+	if [ "$GC_LOCKED" -eq 1 ]; then rm -f "$GC_LOCK/owner"; rmdir "$GC_LOCK" 2>/dev/null || true; fi
+	GC_LOCKED=0
+}
+
+# index_lines: "cpv<TAB>build_id<TAB>path" of every instance in $PKGDIR/Packages.
+index_lines() {
+	[ -f "$PKGDIR/Packages" ] || return 0
+	awk 'function flush() { if (c != "") printf "%s\t%s\t%s\n", c, b, p; c = ""; b = ""; p = "" }
+		hdr { if ($0 == "") hdr = 0; next }
+		/^$/ { flush(); next } /^CPV: / { c = $2 } /^BUILD_ID: / { b = $2 } /^PATH: / { p = substr($0, 7) }
+		END { flush() }' hdr=1 "$PKGDIR/Packages"
+}
+
+# binpkg_json ROLE: reads "cat/pkg-ver[-N]" lines (emerge's names of binary packages) and prints
+# one JSON object per line, its path looked up in the index.
+binpkg_json() {
+	index_lines > "$TMP_RECORDS/index"
+	sort -u | while IFS= read -r _n; do
+		[ -n "$_n" ] || continue
+		_id=${_n##*-}
+		case $_id in '' | *[!0-9]*) _cpv=$_n; _id="" ;; *) _cpv=${_n%-*} ;; esac
+		_p=$(awk -F '\t' -v c="$_cpv" -v b="$_id" '$1 == c && $2 == b { print $3; exit }' "$TMP_RECORDS/index")
+		[ -n "$_p" ] || continue
+		printf '{"cpv":%s,"buildId":%s,"path":%s,"role":%s}\n' "$(json_str "$_cpv")" "${_id:-null}" "$(json_str "$_p")" "$(json_str "$1")"
+	done
+}
+
+# binaries_of FILE: the binary packages an emerge --pretend listing or an emerge log names.
+binaries_of() {
+	sed -n 's/^\[binary[^]]*\] \([^ :]*\)::.*/\1/p; s/^>>> Emerging binary ([0-9]* of [0-9]*) \([^ :]*\)::.*/\1/p' "$1"
+}
+
+json_array() { # one JSON value per input line -> [a,b,...]
+	awk 'BEGIN { printf "[" } NF { printf "%s%s", (n++ ? "," : ""), $0 } END { printf "]" }'
+}
+
+distfile_names() {
+	for _f in "$ZENTOO_DISTFILES"/*; do
+		[ -f "$_f" ] || continue
+		case $_f in *.__download__) continue ;; esac
+		echo "${_f##*/}"
+	done | sort
+}
+# new_lines OLD NEW: the lines of NEW that OLD lacks (comm -13; busybox has no comm).
+new_lines() { awk 'FILENAME == ARGV[1] { old[$0] = 1; next } !($0 in old)' "$1" "$2"; }
+
+# lease_acquire EMERGE-ARGS...: under the gc lock, resolves what the build's emerge will take from
+# binary packages (emerge --pretend) and records it as this build's lease.
+lease_acquire() {
+	TMP_RECORDS=$(mktemp -d /tmp/zentoo-records.XXXXXX)
+	gc_lock
+	LEASE_STARTED=$(date +%s)
+	index_lines | cut -f1,2 | sort > "$TMP_RECORDS/before"
+	distfile_names > "$TMP_RECORDS/distfiles-before"
+	emerge --pretend "$@" > "$TMP_RECORDS/pretend" 2>&1 || true
+	LEASE="$ZENTOO_META/leases/$ZENTOO_BUILD_ID.json"
+	{
+		printf '{"version":1,"image":%s,"build":%s,"pkgdir":%s,"started":%s,"binpkgs":' \
+			"$(json_str "$ZENTOO_IMAGE")" "$(json_str "$ZENTOO_BUILD_ID")" "$(json_str "$PKGDIR_REL")" "$LEASE_STARTED"
+		binaries_of "$TMP_RECORDS/pretend" | binpkg_json resolved | json_array
+		printf '}\n'
+	} > "$LEASE.tmp" && mv -f "$LEASE.tmp" "$LEASE" || { gc_unlock; fail "$EX_USAGE" "cannot write the lease $LEASE"; }
+	gc_unlock
+	log "lease $LEASE: $(binaries_of "$TMP_RECORDS/pretend" | wc -l | tr -d ' ') binary packages held while building"
+}
+
+# record_write STATUS [SET]: the build record of this build (SET: also resolve what the assemble
+# step will install from binary packages, into an empty root).
+record_write() {
+	[ -n "$LEASE" ] || return 0
+	_status=$1
+	sed -n 's/^>>> Emerging ([0-9]* of [0-9]*) \([^ :]*\)::.*/\1/p' "$EMERGE_LOG" 2>/dev/null | sort -u > "$TMP_RECORDS/compiled"
+	index_lines | cut -f1,2 | sort > "$TMP_RECORDS/after"
+	# produced: instances new in the index whose package this build compiled
+	new_lines "$TMP_RECORDS/before" "$TMP_RECORDS/after" > "$TMP_RECORDS/new"
+	awk -F '\t' 'FILENAME == ARGV[1] { c[$1] = 1; next } ($1 in c) { print $1 ($2 != "" ? "-" $2 : "") }' \
+		"$TMP_RECORDS/compiled" "$TMP_RECORDS/new" > "$TMP_RECORDS/produced"
+	: > "$TMP_RECORDS/assemble"
+	if [ -n "${2:-}" ]; then
+		_root=$(mktemp -d /tmp/zentoo-assemble-root.XXXXXX)
+		ROOT=$_root emerge --pretend --usepkgonly --binpkg-respect-use=y --with-bdeps=n "@$2" ${ZENTOO_KERNEL:+"$ZENTOO_KERNEL"} \
+			> "$TMP_RECORDS/assemble.out" 2>&1 || true
+		binaries_of "$TMP_RECORDS/assemble.out" > "$TMP_RECORDS/assemble"
+		rm -rf "$_root"
+	fi
+	distfile_names > "$TMP_RECORDS/distfiles-after"
+	new_lines "$TMP_RECORDS/distfiles-before" "$TMP_RECORDS/distfiles-after" > "$TMP_RECORDS/fetched"
+	_dir="$ZENTOO_META/builds/$ZENTOO_IMAGE"
+	_rec="$_dir/$ZENTOO_BUILD_ID.json"
+	mkdir -p "$_dir" && {
+		printf '{"version":1,"image":%s,"build":%s,"status":%s,"pkgdir":%s,"started":%s,"finished":%s,"binpkgs":' \
+			"$(json_str "$ZENTOO_IMAGE")" "$(json_str "$ZENTOO_BUILD_ID")" "$(json_str "$_status")" "$(json_str "$PKGDIR_REL")" \
+			"$LEASE_STARTED" "$(date +%s)"
+		{
+			binaries_of "$EMERGE_LOG" 2>/dev/null | binpkg_json used
+			binpkg_json produced < "$TMP_RECORDS/produced"
+			binpkg_json assemble < "$TMP_RECORDS/assemble"
+		} | json_array
+		printf ',"distfiles":'
+		while IFS= read -r _f; do json_str "$_f"; echo; done < "$TMP_RECORDS/fetched" | json_array
+		printf '}\n'
+	} > "$_rec.tmp" && mv -f "$_rec.tmp" "$_rec" || log "warning: cannot write the build record $_rec"
+	log "build record $_rec: $(wc -l < "$TMP_RECORDS/produced" | tr -d ' ') produced, $(wc -l < "$TMP_RECORDS/assemble" | tr -d ' ') to assemble, $(wc -l < "$TMP_RECORDS/fetched" | tr -d ' ') distfiles fetched"
+}
+
+# lease_release: removes the lease (the record, written first, now protects what it names).
+lease_release() {
+	gc_unlock
+	if [ -n "$LEASE" ]; then rm -f "$LEASE"; fi
+	LEASE=""
+	if [ -n "${TMP_RECORDS:-}" ]; then rm -rf "$TMP_RECORDS"; fi
+}
