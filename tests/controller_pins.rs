@@ -29,12 +29,16 @@ fn step_env(job: &Job, step: &str, name: &str) -> Option<String> {
         .and_then(|e| e.value.clone())
 }
 
-/// The publish container's command of Job `job`.
-fn publish_command(job: &Job) -> Vec<String> {
+/// The command of the pack step (the init container packing the target root) of Job `job`.
+fn pack_command(job: &Job) -> Vec<String> {
     job.spec
         .as_ref()
         .and_then(|s| s.template.spec.as_ref())
-        .and_then(|p| p.containers.first())
+        .and_then(|p| p.init_containers.as_ref())
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.name == zentoo::render::job::PACK_CONTAINER)
+        })
         .and_then(|c| c.command.clone())
         .unwrap_or_default()
 }
@@ -104,7 +108,7 @@ async fn a_snapshot_pin_rebuilds_exactly_the_images_on_it_and_the_kernel_is_in_s
             step_env(&job, "build", "ZENTOO_REPO_SNAPSHOT").as_deref(),
             Some("latest")
         );
-        assert!(!publish_command(&job).contains(&"--kernel".to_string()));
+        assert!(!pack_command(&job).contains(&"--kernel".to_string()));
         finish_build(ns, &job.name_any(), "sha256:01").await;
     }
     let job = wait_jobs(ns, "pinned", 1).await.remove(0);
@@ -128,7 +132,7 @@ async fn a_snapshot_pin_rebuilds_exactly_the_images_on_it_and_the_kernel_is_in_s
         step_env(&job, "build", "ZENTOO_CFLAGS").is_some_and(|f| f.ends_with("-Og -g")),
         "dbg flags"
     );
-    assert!(publish_command(&job).contains(&"--kernel".to_string()));
+    assert!(pack_command(&job).contains(&"--kernel".to_string()));
     let pod = job
         .spec
         .as_ref()
