@@ -1,4 +1,4 @@
-# zentoo test repository: a shared library (a real ELF file, soname libdemo.so.2).
+# zentoo test repository: a shared library (a real ELF file, soname libdemo.so.0).
 EAPI=8
 DESCRIPTION="A demo shared library"
 HOMEPAGE="https://example.org/libdemo"
@@ -8,10 +8,10 @@ SLOT="0"
 KEYWORDS="amd64 arm64"
 
 src_compile() {
-	zt_link libdemo.so.2 -soname libdemo.so.2
+	zt_link libdemo.so.0 -soname libdemo.so.0
 }
 
 src_install() {
-	dolib.so libdemo.so.2
-	dosym libdemo.so.2 /usr/lib64/libdemo.so
+	dolib.so libdemo.so.0
+	dosym libdemo.so.0 /usr/lib64/libdemo.so
 }
