@@ -458,3 +458,67 @@ fn packed_as_root_and_pushed_as_nobody_as_the_build_job_does() {
     ]);
     assert!(inspect.contains(&digest), "{inspect}");
 }
+
+/// The kernel in the split publish: `pack --kernel` puts it into the OCI layout beside the
+/// image, `publish --oci-layout --push` sends both and reports the kernel for the status.
+#[test]
+fn a_packed_kernel_is_pushed_beside_its_image_and_reported() {
+    let Some(h) = harness("a_packed_kernel_is_pushed_beside_its_image_and_reported") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    busybox_root(&root);
+    fs::create_dir_all(root.join("boot")).unwrap();
+    fs::write(root.join("boot/vmlinuz-6.6.58-gentoo-dist"), "kernel\n").unwrap();
+    fs::create_dir_all(root.join("lib/modules/6.6.58-gentoo-dist/kernel")).unwrap();
+    fs::write(root.join("lib/modules/6.6.58-gentoo-dist/modules.dep"), "").unwrap();
+    let layout = tmp.path().join("oci");
+    let packed = run(Command::new(env!("CARGO_BIN_EXE_zentoo"))
+        .env("SOURCE_DATE_EPOCH", EPOCH.to_string())
+        .args(["publish", "--rootfs"])
+        .arg(&root)
+        .args(["--arch", "amd64", "--tuple", "amd64-k", "--oci-layout"])
+        .arg(&layout)
+        .args(["--kernel", "--check-libraries", "--output", "json"]));
+    let packed: serde_json::Value = serde_json::from_str(packed.trim()).unwrap();
+    assert_eq!(packed["kernel"]["version"], "6.6.58-gentoo-dist");
+    let kernel_digest = packed["kernel"]["digest"].as_str().unwrap().to_string();
+
+    let reference = format!("{}/{}:latest", h.plain, unique("kernel"));
+    let pushed = run(Command::new(env!("CARGO_BIN_EXE_zentoo"))
+        .args(["publish", "--oci-layout"])
+        .arg(&layout)
+        .args(["--output", "json", "--image", &reference, "--push"])
+        .args(["--insecure-registry", &h.plain]));
+    let result: serde_json::Value = serde_json::from_str(pushed.trim()).unwrap();
+    assert_eq!(result["imageDigest"], packed["imageDigest"]);
+    assert_eq!(result["kernel"]["version"], "6.6.58-gentoo-dist");
+    assert_eq!(result["kernel"]["digest"], kernel_digest.as_str());
+    let artifact = result["kernel"]["artifact"].as_str().unwrap();
+    assert!(
+        artifact.starts_with(&format!("{reference}-kernel@sha256:")),
+        "{artifact}"
+    );
+    let raw = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{reference}-kernel"),
+    ]);
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(manifest["artifactType"], "application/vnd.zentoo.kernel.v1");
+    assert_eq!(manifest["layers"][0]["digest"], kernel_digest.as_str());
+    assert_eq!(
+        manifest["layers"][0]["annotations"]["org.opencontainers.image.title"],
+        "kernel-amd64-k-6.6.58-gentoo-dist.tar.xz"
+    );
+    // The image tag is still the image.
+    let image = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{reference}"),
+    ]);
+    assert!(!image.contains("artifactType"), "{image}");
+}

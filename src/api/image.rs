@@ -1,5 +1,6 @@
 //! `GentooImage`: one image to keep built from a site's git objects.
 
+use super::build_options::{KernelArtifact, KernelSpec, Repairs, TmpfsSpec, Variant};
 use super::site::DistccSpec;
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -50,6 +51,19 @@ pub struct GentooImageSpec {
     /// Portage profile; default from the site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// Build variant: `opt` (the cpu profile's flags) or `dbg` (`-Og -g`,
+    /// `FEATURES=splitdebug`); default from the site, else `opt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<Variant>,
+    /// Kernel built with the image and published as its own artifact; default from the site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelSpec>,
+    /// Repairs after the build; default from the site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repairs: Option<Repairs>,
+    /// `PORTAGE_TMPDIR` in memory; default from the site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs: Option<TmpfsSpec>,
     /// distcc workers; default from the site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distcc: Option<DistccSpec>,
@@ -154,6 +168,9 @@ pub struct SuccessfulBuild {
     /// Its sha256 digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tarball_digest: Option<String>,
+    /// The kernel it published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelArtifact>,
     /// Packages taken from binpkgs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binpkg_hits: Option<u32>,

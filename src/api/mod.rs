@@ -1,5 +1,6 @@
 //! Custom resources of `zentoo.dev/v1alpha1` and the names zentoo uses in a cluster.
 
+pub mod build_options;
 pub mod conditions;
 pub mod crd;
 pub mod image;

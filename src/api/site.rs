@@ -1,5 +1,6 @@
 //! `GentooSite`: a git source and the storage shared by the builds of its tuples.
 
+use super::build_options::{KernelSpec, Repairs, TmpfsSpec, Variant};
 use crate::site::SiteError;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -154,12 +155,26 @@ pub struct ImageDefaults {
     /// Stage3 image by arch (`amd64`, `arm64`, ...); default `docker.io/gentoo/stage3:<arch>-openrc`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub stage3: BTreeMap<String, String>,
-    /// Ebuild repository snapshot: `latest`, a date (`20261101`) or a git commit.
+    /// Ebuild repository snapshot: `latest`, a date (`20261101`, synced with
+    /// `emerge-webrsync --revert`) or a commit of the repository's git mirror. Each is synced
+    /// once into its own directory of the repo volume and shared by every build on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo_snapshot: Option<String>,
     /// Portage profile by arch; default `default/linux/<arch>/23.0`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub profile: BTreeMap<String, String>,
+    /// Build variant: `opt` (default) or `dbg`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<Variant>,
+    /// Kernel built with every image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelSpec>,
+    /// Repairs after every build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repairs: Option<Repairs>,
+    /// `PORTAGE_TMPDIR` in memory for every build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs: Option<TmpfsSpec>,
     /// Registry prefix images are pushed under, e.g. `registry.example.com/zentoo`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<String>,

@@ -154,7 +154,8 @@ fn sections_of_site(args: &ConfigArgs) -> anyhow::Result<Vec<BinRepo>> {
         push: None,
         jobs: 1,
         force: true,
-        stage3: None,
+        spec: Default::default(),
+        tmpfs: None,
         emerge_jobs: 1,
         registry: Default::default(),
     };
@@ -171,6 +172,7 @@ fn sections_of_site(args: &ConfigArgs) -> anyhow::Result<Vec<BinRepo>> {
         push_image: None,
         tarball_dir: None,
         source_date_epoch: 0,
+        tmpfs: None,
     };
     let mut out = Vec::new();
     for image in images {

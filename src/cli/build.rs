@@ -39,9 +39,8 @@ pub struct BuildArgs {
     /// Rebuild tuples that are up to date.
     #[arg(long)]
     force: bool,
-    /// Stage3 image for every arch (default: docker.io/gentoo/stage3:<arch>-openrc).
-    #[arg(long, env = "ZENTOO_STAGE3")]
-    stage3: Option<String>,
+    #[command(flatten)]
+    spec: super::spec_args::SpecArgs,
     /// emerge jobs inside each build (default: the number of cpus).
     #[arg(long)]
     emerge_jobs: Option<u32>,
@@ -70,7 +69,8 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         push: args.push,
         jobs: args.jobs,
         force: args.force,
-        stage3: args.stage3,
+        spec: args.spec.overrides(),
+        tmpfs: args.spec.tmpfs.clone(),
         emerge_jobs: args.emerge_jobs.unwrap_or(cpus),
         registry: args.registry.config()?,
     };
@@ -181,8 +181,10 @@ fn summary(report: &Report) -> String {
         "BINPKGS".into(),
         "IMAGE".into(),
         "TARBALL".into(),
+        "KERNEL".into(),
     ]];
     let mut failures = String::new();
+    let mut kernels = String::new();
     for (name, result) in &report.results {
         let (what, record) = match result {
             TupleResult::UpToDate(r) => ("up to date", Some(r)),
@@ -210,10 +212,21 @@ fn summary(report: &Report) -> String {
             record
                 .and_then(|r| r.tarball.clone())
                 .unwrap_or_else(|| "-".into()),
+            record
+                .and_then(|r| r.kernel.as_ref())
+                .map_or_else(|| "-".into(), |k| k.version.clone()),
         ]);
+        if let Some(k) = record.and_then(|r| r.kernel.as_ref()) {
+            let at = k.artifact.as_deref().unwrap_or("-");
+            kernels.push_str(&format!(
+                "{name}: kernel {} {at} ({})\n",
+                k.version, k.digest
+            ));
+        }
     }
     let mut out = format!("site {short}\n");
     out.push_str(&super::columns(&rows));
+    out.push_str(&kernels);
     out.push_str(&failures);
     for error in &report.errors {
         out.push_str(&format!("\n{error}"));

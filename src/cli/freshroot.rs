@@ -22,9 +22,8 @@ pub struct FreshrootArgs {
     /// Engine API address (default: $DOCKER_HOST, then the usual Podman and Docker sockets).
     #[arg(long)]
     engine: Option<String>,
-    /// Stage3 image (default: docker.io/gentoo/stage3:<arch>-openrc).
-    #[arg(long, env = "ZENTOO_STAGE3")]
-    stage3: Option<String>,
+    #[command(flatten)]
+    spec: super::spec_args::SpecArgs,
 }
 
 pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
@@ -42,7 +41,8 @@ pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
         push: None,
         jobs: 1,
         force: true,
-        stage3: args.stage3,
+        spec: args.spec.overrides(),
+        tmpfs: args.spec.tmpfs.clone(),
         emerge_jobs: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
         registry: Default::default(),
     };
@@ -64,6 +64,7 @@ pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
         push_image: None,
         tarball_dir: None,
         source_date_epoch: 0,
+        tmpfs: args.spec.tmpfs.clone(),
     };
     let plan = build_plan(&image, &report.revision, &settings);
     let work = tempfile::Builder::new()

@@ -12,6 +12,7 @@ mod progress;
 mod publish;
 mod reconcile;
 mod site;
+mod spec_args;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -59,6 +59,14 @@ struct ImageArgs {
     /// Load the image into the engine at $DOCKER_HOST as --image.
     #[arg(long, requires = "image")]
     load: bool,
+    /// Also publish the root's kernel (`/boot`, `/lib/modules`) as
+    /// `kernel-<tuple>-<version>.tar.xz` (+ .DIGESTS): into --tarball, and with --push as an
+    /// OCI artifact at `<image>-kernel`.
+    #[arg(long)]
+    kernel: bool,
+    /// Fail when a shared library an ELF file of the root needs does not resolve inside it.
+    #[arg(long)]
+    check_libraries: bool,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Manifest annotation `KEY=VALUE` (repeatable).
@@ -166,6 +174,25 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
                 .map_or(0, |d| d.as_secs() as i64)
         }
     };
+    if args.kernel && args.tarball.is_none() && !args.push && args.oci_layout.is_none() {
+        bail!(
+            "--kernel needs somewhere to put the kernel: --tarball DIR, --oci-layout DIR or --push"
+        );
+    }
+    if args.check_libraries {
+        let report = publish::libcheck::check_libraries(&rootfs)
+            .with_context(|| format!("checking the libraries of {}", rootfs.display()))?;
+        if !report.missing.is_empty() {
+            bail!(
+                "{} of {} ELF files need libraries that are not in {}:\n{}",
+                report.missing.len(),
+                report.checked,
+                rootfs.display(),
+                report.summary(20)
+            );
+        }
+        eprintln!("libraries: all resolve ({} ELF files)", report.checked);
+    }
     let arch = args.arch.clone().unwrap_or_else(host_arch);
     let annotations = pairs(&args.annotations, "--annotation")?;
     let tuple = args
@@ -260,8 +287,58 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
         result.tarball_digest = Some(stage.sha256);
     }
 
+    if args.kernel {
+        result.kernel = Some(publish_kernel(&args, &rootfs, &tuple, epoch)?);
+    }
+
     emit(&result, args.output, args.termination_log.as_deref())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the kernel tarball (into --tarball, else a temporary dir) and pushes it next to
+/// --image with --push.
+fn publish_kernel(
+    args: &ImageArgs,
+    rootfs: &Path,
+    tuple: &str,
+    epoch: i64,
+) -> anyhow::Result<publish::KernelResult> {
+    let temp = std::env::temp_dir().join(format!("zentoo-kernel-{}", std::process::id()));
+    let _cleanup = TempDir(temp.clone());
+    let dir = args.tarball.clone().unwrap_or_else(|| temp.join("out"));
+    let kernel = publish::kernel::write_kernel(rootfs, &dir, tuple, epoch)
+        .with_context(|| format!("packing the kernel of {}", rootfs.display()))?;
+    eprintln!(
+        "kernel {} {} ({})",
+        kernel.version,
+        kernel.tarball.tarball.display(),
+        kernel.tarball.sha256
+    );
+    let mut artifact = args
+        .tarball
+        .is_some()
+        .then(|| kernel.tarball.tarball.display().to_string());
+    if let Some(dir) = &args.oci_layout {
+        // Beside the image, for `zentoo publish --oci-layout DIR --push` to send both.
+        publish::kernel::add_artifact(&Layout::open(dir)?, &kernel)?;
+    }
+    if let (true, Some(image)) = (args.push, &args.image) {
+        let to = publish::kernel::kernel_reference(image);
+        let layout = publish::kernel::artifact_layout(&kernel, &temp.join("oci"))?;
+        let client = args.registry.client()?;
+        let digest = runtime()?.block_on(client.push_layout(
+            &layout,
+            Some(publish::kernel::KERNEL_REF),
+            &to,
+        ))?;
+        eprintln!("pushed {to}@{digest}");
+        artifact.get_or_insert(format!("{to}@{digest}"));
+    }
+    Ok(publish::KernelResult {
+        artifact,
+        version: kernel.version,
+        digest: kernel.tarball.sha256,
+    })
 }
 
 /// No `--rootfs`: publishes the image an earlier `zentoo publish --rootfs R --oci-layout DIR`
@@ -271,19 +348,40 @@ fn run_layout(args: &ImageArgs, dir: &Path) -> anyhow::Result<ExitCode> {
         bail!("--tarball and --load need --rootfs");
     }
     let layout = Layout::open(dir)?;
+    let name = publish::kernel::image_ref_name(&layout)
+        .with_context(|| format!("the image packed into {}", dir.display()))?;
     let manifest = layout
-        .resolve(None)
+        .resolve(name.as_deref())
         .with_context(|| format!("the image packed into {}", dir.display()))?;
     let mut result = PublishResult {
         image_digest: Some(manifest.digest.clone()),
         ..PublishResult::default()
     };
+    let kernel = publish::kernel::packed_kernel(&layout)?;
+    if let Some((version, digest)) = &kernel {
+        result.kernel = Some(publish::KernelResult {
+            artifact: None,
+            version: version.clone(),
+            digest: digest.clone(),
+        });
+    }
     if let Some(reference) = &args.image {
         result.image = Some(reference.clone());
         if args.push {
             let client = args.registry.client()?;
-            let digest = runtime()?.block_on(client.push_layout(&layout, None, reference))?;
+            let rt = runtime()?;
+            let digest = rt.block_on(client.push_layout(&layout, name.as_deref(), reference))?;
             eprintln!("pushed {reference}@{digest}");
+            if let Some(k) = result.kernel.as_mut() {
+                let to = publish::kernel::kernel_reference(reference);
+                let digest = rt.block_on(client.push_layout(
+                    &layout,
+                    Some(publish::kernel::KERNEL_REF),
+                    &to,
+                ))?;
+                eprintln!("pushed {to}@{digest}");
+                k.artifact = Some(format!("{to}@{digest}"));
+            }
         }
     }
     emit(&result, args.output, args.termination_log.as_deref())?;
@@ -340,6 +438,12 @@ fn emit(
             ] {
                 if let Some(v) = v {
                     println!("{k}: {v}");
+                }
+            }
+            if let Some(kernel) = &result.kernel {
+                println!("kernel: {} {}", kernel.version, kernel.digest);
+                if let Some(artifact) = &kernel.artifact {
+                    println!("kernelArtifact: {artifact}");
                 }
             }
         }

@@ -65,6 +65,9 @@ pub async fn plan(
             stage3: spec.stage3.clone(),
             repo_snapshot: spec.repo_snapshot.clone(),
             profile: spec.profile.clone(),
+            variant: spec.variant,
+            kernel: spec.kernel.clone(),
+            repairs: spec.repairs.clone(),
         },
     };
     let name = image
@@ -125,6 +128,12 @@ pub async fn create_build(
         push_image,
         tarball_dir: None,
         source_date_epoch: epoch,
+        tmpfs: image
+            .spec
+            .tmpfs
+            .as_ref()
+            .or(defaults.tmpfs.as_ref())
+            .map(|t| t.size.0.clone()),
     };
     let plan = build_plan(planned, revision, &settings);
     let owner = image

@@ -589,6 +589,7 @@ fn finished_record(
                     image_digest: result.image_digest,
                     tarball: result.tarball,
                     tarball_digest: result.tarball_digest,
+                    kernel: result.kernel,
                     binpkg_hits: result.binpkg_hits,
                     compiled: result.compiled,
                     finished_at,

@@ -63,6 +63,9 @@ pub struct PublishResult {
     /// Its digest.
     #[serde(default)]
     pub tarball_digest: Option<String>,
+    /// The kernel published beside the image.
+    #[serde(default)]
+    pub kernel: Option<crate::api::build_options::KernelArtifact>,
     /// Packages compiled by the build step.
     #[serde(default)]
     pub compiled: Option<u32>,

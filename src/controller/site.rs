@@ -41,6 +41,9 @@ pub fn plan_options(site: &GentooSite) -> PlanOptions {
     let mut defaults = SpecDefaults {
         stage3: d.stage3.clone(),
         profile: d.profile.clone(),
+        variant: d.variant.unwrap_or_default(),
+        kernel: d.kernel.clone(),
+        repairs: d.repairs.clone().unwrap_or_default(),
         ..SpecDefaults::default()
     };
     if let Some(snapshot) = &d.repo_snapshot {

@@ -15,8 +15,14 @@ pub const TARGET_DIR: &str = "/target";
 pub const BINPKGS_DIR: &str = "/var/cache/binpkgs";
 /// Where the shared distfiles volume is mounted (`DISTDIR`).
 pub const DISTFILES_DIR: &str = "/var/cache/distfiles";
-/// Where the shared ebuild repository volume is mounted.
+/// Where Portage's own default puts the ebuild repository (`gentoo`); zentoo points
+/// `repos.conf` at a snapshot below [`REPOS_DIR`] instead.
 pub const REPO_DIR: &str = "/var/db/repos/gentoo";
+/// Where the shared ebuild repository volume is mounted: one directory per snapshot
+/// (`latest`, `20261101`, a commit id), each synced once and then shared.
+pub const REPOS_DIR: &str = "/var/db/zentoo/repos";
+/// Where the memory-backed `PORTAGE_TMPDIR` is mounted when the build asks for one.
+pub const PORTAGE_TMPFS_DIR: &str = "/var/tmp/portage-tmpfs";
 
 /// A volume a step mounts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -32,6 +38,8 @@ pub enum Volume {
     Work,
     /// This build's own: the assembled target root.
     Target,
+    /// This build's own, memory-backed: `PORTAGE_TMPDIR` of the build and assemble steps.
+    PortageTmp,
 }
 
 impl Volume {
@@ -48,6 +56,7 @@ impl Volume {
             Volume::Repo => "repo",
             Volume::Work => "work",
             Volume::Target => "target",
+            Volume::PortageTmp => "portage-tmp",
         }
     }
 }
@@ -154,6 +163,9 @@ pub struct BuildSettings {
     pub tarball_dir: Option<String>,
     /// Commit time of the revision (seconds since the epoch): the reproducible build time.
     pub source_date_epoch: i64,
+    /// Size (a Kubernetes quantity like `8Gi`) of a memory-backed `PORTAGE_TMPDIR`; `None`:
+    /// the stage3's disk.
+    pub tmpfs: Option<String>,
 }
 
 /// Where a build publishes, and the annotations it records.
@@ -170,6 +182,13 @@ pub struct PublishPlan {
     pub tarball_dir: Option<String>,
     /// OCI annotations of the image manifest.
     pub annotations: BTreeMap<String, String>,
+    /// The target root holds a kernel: `/boot` and `/lib/modules` are published as
+    /// `kernel-<tuple>-<version>.tar.xz` too.
+    #[serde(default)]
+    pub kernel: bool,
+    /// Every library the root's ELF files need must resolve inside it.
+    #[serde(default)]
+    pub check_libraries: bool,
 }
 
 /// One build of one image.
@@ -188,6 +207,9 @@ pub struct BuildPlan {
     pub materialize: MaterializeSpec,
     /// Where and how to publish.
     pub publish: PublishPlan,
+    /// Size of the memory-backed [`Volume::PortageTmp`], when the steps mount it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tmpfs: Option<String>,
     /// The steps, in order.
     pub steps: Vec<Step>,
 }
@@ -196,6 +218,8 @@ pub struct BuildPlan {
 pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -> BuildPlan {
     let inputs = &image.inputs;
     let profile = &inputs.cpu.profile;
+    let spec = &inputs.spec;
+    let variant = spec.variant;
     let materialize = MaterializeSpec {
         revision: revision.to_string(),
         portage_tree: inputs.portage.tree.clone(),
@@ -208,9 +232,11 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
         ("ZENTOO_SET".into(), image.set.clone()),
         ("ZENTOO_IMAGE".into(), image.name.clone()),
         ("ZENTOO_CHOST".into(), profile.chost.clone()),
-        ("ZENTOO_CFLAGS".into(), profile.cflags.clone()),
-        ("ZENTOO_CXXFLAGS".into(), profile.cxxflags.clone()),
-        ("ZENTOO_PROFILE".into(), inputs.spec.profile.clone()),
+        ("ZENTOO_CFLAGS".into(), variant.flags(&profile.cflags)),
+        ("ZENTOO_CXXFLAGS".into(), variant.flags(&profile.cxxflags)),
+        ("ZENTOO_PROFILE".into(), spec.profile.clone()),
+        ("ZENTOO_REPOS".into(), REPOS_DIR.to_string()),
+        ("ZENTOO_REPO_SNAPSHOT".into(), spec.repo_snapshot.clone()),
         ("ZENTOO_JOBS".into(), settings.jobs.max(1).to_string()),
         (
             "ZENTOO_LOAD".into(),
@@ -222,12 +248,33 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
     for (key, flags) in &profile.cpu_flags {
         env.insert(format!("ZENTOO_CPU_FLAGS_{key}"), flags.clone());
     }
+    if !variant.features().is_empty() {
+        env.insert("ZENTOO_FEATURES".into(), variant.features().to_string());
+    }
+    if let Some(kernel) = &spec.kernel {
+        env.insert("ZENTOO_KERNEL".into(), kernel.package.clone());
+        if let Some(config) = &kernel.config {
+            env.insert("ZENTOO_KERNEL_CONFIG".into(), config.clone());
+        }
+    }
+    if settings.tmpfs.is_some() {
+        env.insert(
+            "ZENTOO_PORTAGE_TMPDIR".into(),
+            PORTAGE_TMPFS_DIR.to_string(),
+        );
+    }
     let mut build_env = env.clone();
     if let Some(hosts) = &settings.distcc_hosts {
         build_env.insert("ZENTOO_DISTCC_HOSTS".into(), hosts.clone());
     }
+    if spec.repairs.preserved_rebuild {
+        build_env.insert("ZENTOO_PRESERVED_REBUILD".into(), "1".into());
+    }
     let mut assemble_env = env;
     assemble_env.insert("ZENTOO_TARGET".into(), TARGET_DIR.to_string());
+    if spec.repairs.depclean {
+        assemble_env.insert("ZENTOO_DEPCLEAN".into(), "1".into());
+    }
 
     let mount = |volume, path: &str, read_only| Mount {
         volume,
@@ -235,12 +282,16 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
         read_only,
     };
     let shared = |read_only| {
-        vec![
+        let mut mounts = vec![
             mount(Volume::Work, WORK_DIR, true),
             mount(Volume::Binpkgs, BINPKGS_DIR, read_only),
             mount(Volume::Distfiles, DISTFILES_DIR, read_only),
-            mount(Volume::Repo, REPO_DIR, read_only),
-        ]
+            mount(Volume::Repo, REPOS_DIR, read_only),
+        ];
+        if settings.tmpfs.is_some() {
+            mounts.push(mount(Volume::PortageTmp, PORTAGE_TMPFS_DIR, false));
+        }
+        mounts
     };
     let mut assemble_mounts = shared(true);
     assemble_mounts.push(mount(Volume::Target, TARGET_DIR, false));
@@ -284,6 +335,8 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
             ),
             ("dev.zentoo.tuple".into(), image.name.clone()),
         ]),
+        kernel: spec.kernel.is_some(),
+        check_libraries: spec.repairs.check_libraries,
     };
     let mut publish_cmd = vec![
         "zentoo".to_string(),
@@ -300,6 +353,12 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
     }
     if let Some(dir) = &publish.tarball_dir {
         publish_cmd.extend(["--tarball".into(), dir.clone()]);
+    }
+    if publish.kernel {
+        publish_cmd.push("--kernel".into());
+    }
+    if publish.check_libraries {
+        publish_cmd.push("--check-libraries".into());
     }
     for (key, value) in &publish.annotations {
         publish_cmd.extend(["--annotation".into(), format!("{key}={value}")]);
@@ -351,6 +410,7 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
         zentoo_image: settings.zentoo_image.clone(),
         materialize,
         publish,
+        tmpfs: settings.tmpfs.clone(),
         steps,
     }
 }
@@ -379,6 +439,12 @@ pub fn split_publish(plan: &BuildPlan, layout: &str) -> (Vec<String>, Vec<String
     }
     if let Some(dir) = &publish.tarball_dir {
         pack.extend(["--tarball".into(), dir.clone()]);
+    }
+    if publish.kernel {
+        pack.push("--kernel".into());
+    }
+    if publish.check_libraries {
+        pack.push("--check-libraries".into());
     }
     for (key, value) in &publish.annotations {
         pack.extend(["--annotation".into(), format!("{key}={value}")]);
@@ -412,6 +478,7 @@ pub(crate) mod tests {
             push_image: Some("registry.example/zentoo/web:latest".into()),
             tarball_dir: Some("/out".into()),
             source_date_epoch: 1_700_000_000,
+            tmpfs: None,
         }
     }
 
@@ -453,6 +520,66 @@ pub(crate) mod tests {
         assert!(!env.contains_key("ZENTOO_DISTCC_HOSTS"));
         assert_eq!(plan.steps[2].env["ZENTOO_TARGET"], TARGET_DIR);
         assert_eq!(plan.steps[3].env["SOURCE_DATE_EPOCH"], "1700000000");
+    }
+
+    #[test]
+    fn dbg_kernel_and_repairs_reach_the_steps() {
+        use crate::site::options::{KernelSpec, Repairs, Variant};
+        let mut image = image("zen-server-nodocs-web\n");
+        image.inputs.spec.variant = Variant::Dbg;
+        image.inputs.spec.kernel = Some(KernelSpec {
+            package: "sys-kernel/gentoo-kernel".into(),
+            config: Some("kernel/config".into()),
+        });
+        image.inputs.spec.repairs = Repairs {
+            preserved_rebuild: true,
+            depclean: true,
+            check_libraries: true,
+        };
+        image.inputs.spec.repo_snapshot = "20261101".into();
+        let plan = build_plan(&image, "c0ffee", &settings());
+        let (build, assemble) = (&plan.steps[1].env, &plan.steps[2].env);
+        for env in [build, assemble] {
+            assert_eq!(env["ZENTOO_CFLAGS"], "-march=znver3 -Og -g");
+            assert_eq!(env["ZENTOO_FEATURES"], "splitdebug");
+            assert_eq!(env["ZENTOO_KERNEL"], "sys-kernel/gentoo-kernel");
+            assert_eq!(env["ZENTOO_KERNEL_CONFIG"], "kernel/config");
+            assert_eq!(env["ZENTOO_REPO_SNAPSHOT"], "20261101");
+            assert_eq!(env["ZENTOO_REPOS"], REPOS_DIR);
+        }
+        assert_eq!(build["ZENTOO_PRESERVED_REBUILD"], "1");
+        assert!(!assemble.contains_key("ZENTOO_PRESERVED_REBUILD"));
+        assert_eq!(assemble["ZENTOO_DEPCLEAN"], "1");
+        assert!(!build.contains_key("ZENTOO_DEPCLEAN"));
+        let publish = plan.steps[3].command.join(" ");
+        assert!(publish.contains(" --kernel"), "{publish}");
+        assert!(publish.contains(" --check-libraries"), "{publish}");
+        let plain = build_plan(
+            &crate::plan::testing::image_plan("zen-server-nodocs-web\n"),
+            "c0ffee",
+            &settings(),
+        );
+        assert!(!plain.steps[1].env.contains_key("ZENTOO_FEATURES"));
+        assert!(!plain.steps[3].command.contains(&"--kernel".to_string()));
+    }
+
+    #[test]
+    fn tmpfs_mounts_portage_tmpdir_in_memory_for_build_and_assemble() {
+        let mut s = settings();
+        s.tmpfs = Some("4Gi".into());
+        let plan = build_plan(&image("zen-server-nodocs-web\n"), "c0ffee", &s);
+        assert_eq!(plan.tmpfs.as_deref(), Some("4Gi"));
+        for step in &plan.steps {
+            let tmp = step.mounts.iter().any(|m| m.volume == Volume::PortageTmp);
+            let stage3 = step.image == StepImage::Stage3;
+            assert_eq!(tmp, stage3, "{:?}", step.name);
+            assert_eq!(
+                step.env.get("ZENTOO_PORTAGE_TMPDIR").map(String::as_str),
+                stage3.then_some(PORTAGE_TMPFS_DIR),
+                "{:?}",
+                step.name
+            );
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Defaults for the build-relevant spec fields of images that set none.
 
 use crate::site::inputs::SpecInputs;
+use crate::site::options::{KernelSpec, Repairs, Variant};
 use std::collections::BTreeMap;
 
-/// Default stage3, ebuild repo snapshot and profile for images of each arch.
+/// Default stage3, ebuild repo snapshot, profile, variant, kernel and repairs for images.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpecDefaults {
     /// Stage3 image by Gentoo arch; arches not listed use `docker.io/gentoo/stage3:<arch>-openrc`.
@@ -12,6 +13,12 @@ pub struct SpecDefaults {
     pub repo_snapshot: String,
     /// Portage profile by Gentoo arch; arches not listed use `default/linux/<arch>/23.0`.
     pub profile: BTreeMap<String, String>,
+    /// Build variant.
+    pub variant: Variant,
+    /// Kernel built with every image.
+    pub kernel: Option<KernelSpec>,
+    /// Repairs after every build.
+    pub repairs: Repairs,
 }
 
 impl Default for SpecDefaults {
@@ -20,6 +27,9 @@ impl Default for SpecDefaults {
             stage3: BTreeMap::new(),
             repo_snapshot: "latest".into(),
             profile: BTreeMap::new(),
+            variant: Variant::default(),
+            kernel: None,
+            repairs: Repairs::default(),
         }
     }
 }
@@ -39,6 +49,9 @@ impl SpecDefaults {
                 .get(arch)
                 .cloned()
                 .unwrap_or_else(|| format!("default/linux/{arch}/23.0")),
+            variant: self.variant,
+            kernel: self.kernel.clone(),
+            repairs: self.repairs.clone(),
         }
     }
 }

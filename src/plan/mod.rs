@@ -4,6 +4,7 @@
 pub mod build;
 mod compare;
 mod defaults;
+pub mod quantity;
 mod site_plan;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -4,6 +4,9 @@ use super::SpecDefaults;
 use crate::site::SiteError;
 use crate::site::cpus::{Cpus, parse_cpus};
 use crate::site::inputs::{BranchInput, CpuInput, Inputs, SpecInputs};
+use crate::site::options::{
+    KernelSpec, Repairs, Variant, kernel_problem, profile_problem, snapshot_problem, stage3_problem,
+};
 use crate::site::sets::{SETS_DIR, SetResolver};
 use crate::site::snapshot::SiteSnapshot;
 use crate::site::tuples::parse_tuples;
@@ -90,6 +93,12 @@ pub struct SpecOverrides {
     pub repo_snapshot: Option<String>,
     /// Portage profile.
     pub profile: Option<String>,
+    /// Build variant.
+    pub variant: Option<Variant>,
+    /// Kernel to build.
+    pub kernel: Option<KernelSpec>,
+    /// Repairs after the build.
+    pub repairs: Option<Repairs>,
 }
 
 /// Resolves images against one snapshot, parsing cpus.yaml and each set once.
@@ -169,20 +178,25 @@ impl<'a> Planner<'a> {
             ));
             None
         };
-        match (cpu, portage, buildhooks, set) {
-            (Some((cpu_name, profile)), Some(portage), Some(buildhooks), Some(set))
+        let spec = cpu.as_ref().map(|(_, profile)| {
+            let defaults = self.options.defaults.for_arch(&profile.arch);
+            let o = &req.spec;
+            SpecInputs {
+                stage3: o.stage3.clone().unwrap_or(defaults.stage3),
+                repo_snapshot: o.repo_snapshot.clone().unwrap_or(defaults.repo_snapshot),
+                profile: o.profile.clone().unwrap_or(defaults.profile),
+                variant: o.variant.unwrap_or(defaults.variant),
+                kernel: o.kernel.clone().or(defaults.kernel),
+                repairs: o.repairs.clone().unwrap_or(defaults.repairs),
+            }
+        });
+        if let Some(spec) = &spec {
+            problems.extend(spec_problems(spec));
+        }
+        match (cpu, portage, buildhooks, set, spec) {
+            (Some((cpu_name, profile)), Some(portage), Some(buildhooks), Some(set), Some(spec))
                 if problems.is_empty() =>
             {
-                let defaults = self.options.defaults.for_arch(&profile.arch);
-                let spec = SpecInputs {
-                    stage3: req.spec.stage3.clone().unwrap_or(defaults.stage3),
-                    repo_snapshot: req
-                        .spec
-                        .repo_snapshot
-                        .clone()
-                        .unwrap_or(defaults.repo_snapshot),
-                    profile: req.spec.profile.clone().unwrap_or(defaults.profile),
-                };
                 let inputs = Inputs {
                     portage,
                     buildhooks,
@@ -308,6 +322,19 @@ pub fn plan_image(
     }
 }
 
+/// Problems of the pinned values of `spec`, by field.
+fn spec_problems(spec: &SpecInputs) -> Vec<(&'static str, String)> {
+    [
+        ("stage3", stage3_problem(&spec.stage3)),
+        ("repoSnapshot", snapshot_problem(&spec.repo_snapshot)),
+        ("profile", profile_problem(&spec.profile)),
+        ("kernel", spec.kernel.as_ref().and_then(kernel_problem)),
+    ]
+    .into_iter()
+    .filter_map(|(field, problem)| problem.map(|p| (field, p)))
+    .collect()
+}
+
 fn branch(
     branches: &BTreeMap<String, String>,
     prefix: &str,
@@ -375,6 +402,84 @@ mod tests {
             image.inputs_digest,
             image_plan("zen-server-nodocs-web\n").inputs_digest
         );
+    }
+
+    /// Digests of the two tuples (on the site default) and of one image pinned by its spec.
+    fn three_digests(default: &str, pinned: &str) -> [String; 3] {
+        let mut options = PlanOptions::default();
+        options.defaults.repo_snapshot = default.into();
+        let site = snapshot("zen-server-nodocs-web\nrpi-server-none-web\n");
+        let plan = plan_site(&site, &options);
+        assert!(plan.errors.is_empty(), "{:?}", plan.errors);
+        let mut req = request();
+        req.spec.repo_snapshot = Some(pinned.into());
+        let own = plan_image(&site, "pinned", &req, &options).unwrap();
+        [
+            plan.images[0].inputs_digest.clone(),
+            plan.images[1].inputs_digest.clone(),
+            own.inputs_digest,
+        ]
+    }
+
+    #[test]
+    fn a_snapshot_change_rebuilds_exactly_the_images_on_it() {
+        let before = three_digests("20261101", "20261201");
+        let site_moved = three_digests("20261115", "20261201");
+        let changed = |a: &[String; 3], b: &[String; 3]| [0, 1, 2].map(|i| a[i] != b[i]);
+        assert_eq!(changed(&before, &site_moved), [true, true, false]);
+        let pin_moved = three_digests("20261101", "c0ffee1");
+        assert_eq!(changed(&before, &pin_moved), [false, false, true]);
+
+        let mut options = PlanOptions::default();
+        options.defaults.repo_snapshot = "20261101".into();
+        let site = snapshot("zen-server-nodocs-web\n");
+        let old = plan_site(&site, &options).images.remove(0);
+        options.defaults.repo_snapshot = "20261201".into();
+        let new = plan_site(&site, &options).images.remove(0);
+        assert_eq!(
+            new.inputs.changes_since(&old.inputs),
+            ["repo snapshot changed (20261101 -> 20261201)"]
+        );
+    }
+
+    #[test]
+    fn bad_pins_stop_the_image_naming_the_field() {
+        let mut req = request();
+        req.spec.repo_snapshot = Some("2026-11-01".into());
+        req.spec.kernel = Some(KernelSpec {
+            package: "app-misc/hello".into(),
+            config: None,
+        });
+        let errors = plan_image(&snapshot(""), "x", &req, &PlanOptions::default()).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["repoSnapshot", "kernel"]);
+        assert!(
+            errors[0].message.contains("YYYYMMDD"),
+            "{}",
+            errors[0].message
+        );
+    }
+
+    #[test]
+    fn variant_kernel_and_repairs_come_from_defaults_unless_the_spec_sets_them() {
+        let mut options = PlanOptions::default();
+        options.defaults.variant = Variant::Dbg;
+        options.defaults.repairs.depclean = true;
+        options.defaults.kernel = Some(KernelSpec {
+            package: "sys-kernel/gentoo-kernel".into(),
+            config: None,
+        });
+        let from_defaults = plan_image(&snapshot(""), "x", &request(), &options).unwrap();
+        assert_eq!(from_defaults.inputs.spec.variant, Variant::Dbg);
+        assert!(from_defaults.inputs.spec.repairs.depclean);
+        assert!(from_defaults.inputs.spec.kernel.is_some());
+        let mut req = request();
+        req.spec.variant = Some(Variant::Opt);
+        req.spec.repairs = Some(Repairs::default());
+        let own = plan_image(&snapshot(""), "x", &req, &options).unwrap();
+        assert_eq!(own.inputs.spec.variant, Variant::Opt);
+        assert!(own.inputs.spec.repairs.is_off());
+        assert_ne!(own.inputs_digest, from_defaults.inputs_digest);
     }
 
     #[test]

@@ -7,8 +7,11 @@
 //! - [`compress`]: gzip / zstd / xz and the hashing writer.
 //! - [`oci`]: [`build_image`] → layer, config, manifest in a [`Layout`].
 //! - [`stage`]: [`write_stage`] → `stage3-<tuple>-<stamp>.tar.xz` + `.CONTENTS.gz` + `.DIGESTS`.
+//! - [`kernel`]: [`kernel::write_kernel`] → `kernel-<tuple>-<version>.tar.xz` of `/boot` and
+//!   `/lib/modules`, with the same companions.
+//! - [`libcheck`]: [`libcheck::check_libraries`] → the ELF files whose libraries do not resolve.
 //! - [`registry`]: push a layout's image; [`index`]: multi-arch index; [`engine`]: load.
-//! - [`result`]: the `{image, imageDigest, tarball, tarballDigest}` report.
+//! - [`result`]: the `{image, imageDigest, tarball, tarballDigest, kernel}` report.
 //!
 //! Everything is reproducible: the same root content and `SOURCE_DATE_EPOCH` give the same
 //! bytes, whatever the on-disk mtimes (later than the epoch) or creation order.
@@ -19,7 +22,9 @@ pub mod contents;
 pub mod engine;
 pub mod error;
 pub mod index;
+pub mod kernel;
 pub mod layout;
+pub mod libcheck;
 pub mod oci;
 pub mod pipe;
 pub mod registry;
@@ -35,5 +40,5 @@ pub use error::{Error, Result};
 pub use layout::Layout;
 pub use oci::{BuiltImage, ImageOptions, build_image, build_image_with};
 pub use registry::{Registry, RegistryConfig, UploadMode};
-pub use result::PublishResult;
+pub use result::{KernelResult, PublishResult};
 pub use stage::{StageOptions, StageTarball, write_stage, write_stage_with};

@@ -192,6 +192,7 @@ fn finish_image(
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(MANIFEST.into()),
+        artifact_type: None,
         config: config.clone(),
         layers: vec![layer.clone()],
         annotations: Some(annotations),

@@ -24,6 +24,22 @@ pub struct PublishResult {
     /// Its `sha256:` digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tarball_digest: Option<String>,
+    /// The kernel published beside the image, if the root has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelResult>,
+}
+
+/// The kernel artifact of a publish.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KernelResult {
+    /// Where `kernel-<tuple>-<version>.tar.xz` went (a path or an OCI reference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
+    /// The kernel release.
+    pub version: String,
+    /// `sha256:` digest of the tarball.
+    pub digest: String,
 }
 
 impl PublishResult {
@@ -39,8 +55,20 @@ impl PublishResult {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned());
         }
+        if json(&r).len() > TERMINATION_MESSAGE_MAX
+            && let Some(k) = r.kernel.as_mut()
+        {
+            k.artifact = k
+                .artifact
+                .as_deref()
+                .and_then(|a| Path::new(a).file_name())
+                .map(|n| n.to_string_lossy().into_owned());
+        }
         if json(&r).len() > TERMINATION_MESSAGE_MAX {
             r.tarball = None;
+            if let Some(k) = r.kernel.as_mut() {
+                k.artifact = None;
+            }
         }
         if json(&r).len() > TERMINATION_MESSAGE_MAX {
             r.image = None;
@@ -68,6 +96,11 @@ mod tests {
                 "d".repeat(3000)
             )),
             tarball_digest: Some(format!("sha256:{}", "b".repeat(64))),
+            kernel: Some(KernelResult {
+                artifact: Some(format!("/{}/kernel-x-6.6.tar.xz", "k".repeat(1000))),
+                version: "6.6".into(),
+                digest: format!("sha256:{}", "c".repeat(64)),
+            }),
         };
         let m = r.termination_message();
         assert!(m.len() <= TERMINATION_MESSAGE_MAX, "{}", m.len());
@@ -77,6 +110,14 @@ mod tests {
         assert_eq!(
             back.tarball.as_deref(),
             Some("stage3-amd64-20231114T221320Z.tar.xz")
+        );
+        assert_eq!(
+            back.kernel.as_ref().map(|k| k.version.as_str()),
+            Some("6.6")
+        );
+        assert_eq!(
+            back.kernel.and_then(|k| k.artifact).as_deref(),
+            Some("kernel-x-6.6.tar.xz")
         );
         let plain = PublishResult {
             image: Some("r/x:latest".into()),
@@ -92,10 +133,19 @@ mod tests {
             image_digest: Some("sha256:ab".into()),
             tarball: Some("/out/t.tar.xz".into()),
             tarball_digest: Some("sha256:cd".into()),
+            kernel: Some(KernelResult {
+                artifact: Some("r/x:latest-kernel".into()),
+                version: "6.6.58-gentoo-dist".into(),
+                digest: "sha256:ef".into(),
+            }),
         };
         let parsed =
             crate::controller::outcome::parse_publish_result(&r.termination_message()).unwrap();
         assert_eq!(parsed.image_digest.as_deref(), Some("sha256:ab"));
         assert_eq!(parsed.tarball_digest.as_deref(), Some("sha256:cd"));
+        let kernel = parsed.kernel.expect("kernel");
+        assert_eq!(kernel.version, "6.6.58-gentoo-dist");
+        assert_eq!(kernel.digest, "sha256:ef");
+        assert_eq!(kernel.artifact.as_deref(), Some("r/x:latest-kernel"));
     }
 }

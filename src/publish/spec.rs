@@ -14,6 +14,14 @@ pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 /// Docker's manifest list, accepted when reading references.
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The empty config of an artifact manifest (`{}`).
+pub const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// Artifact type of a kernel tarball pushed beside its image.
+pub const KERNEL_ARTIFACT: &str = "application/vnd.zentoo.kernel.v1";
+/// Media type of the kernel tarball layer (an xz-compressed tar).
+pub const KERNEL_LAYER: &str = "application/vnd.zentoo.kernel.layer.v1.tar+xz";
+/// Annotation naming a layer's file.
+pub const TITLE: &str = "org.opencontainers.image.title";
 /// Annotation naming a manifest in an OCI layout's `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -56,6 +64,9 @@ pub struct Manifest {
     /// [`MANIFEST`].
     #[serde(default)]
     pub media_type: Option<String>,
+    /// What an artifact (not an image) holds, e.g. [`KERNEL_ARTIFACT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
     /// The config blob.
     pub config: Descriptor,
     /// The layers, base first.

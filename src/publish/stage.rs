@@ -6,7 +6,7 @@ use super::compress::{Compression, HashWriter};
 use super::contents::Lister;
 use super::error::{Error, Result};
 use super::pipe::compress_pipelined;
-use super::tar::{Archived, TarOptions, TarStats, write_tree};
+use super::tar::{Archived, TarOptions, TarStats, write_tree_where};
 use super::time::release_stamp;
 use blake2::Blake2b512;
 use sha2::{Digest, Sha256, Sha512};
@@ -80,10 +80,39 @@ pub fn write_stage_with(
     root: &Path,
     out_dir: &Path,
     opts: &StageOptions,
+    observe: impl FnMut(&Archived<'_>),
+) -> Result<StageTarball> {
+    let archive = Archive {
+        name: opts.file_name(),
+        compression: opts.compression,
+        source_date_epoch: opts.source_date_epoch,
+    };
+    write_archive(root, |_| true, out_dir, &archive, observe)
+}
+
+/// One tarball with its companions: its file name, compression and build time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Archive {
+    /// The tarball's file name.
+    pub name: String,
+    /// Its compression.
+    pub compression: Compression,
+    /// The build time: clamps mtimes.
+    pub source_date_epoch: i64,
+}
+
+/// Writes the tarball `archive` of the entries of `root` that `keep` accepts into `out_dir`,
+/// with `.CONTENTS.gz` and `.DIGESTS` beside it.
+pub(crate) fn write_archive(
+    root: &Path,
+    keep: impl Fn(&Path) -> bool,
+    out_dir: &Path,
+    archive: &Archive,
     mut observe: impl FnMut(&Archived<'_>),
 ) -> Result<StageTarball> {
+    let opts = archive;
     fs::create_dir_all(out_dir).map_err(|e| Error::write(out_dir, e))?;
-    let name = opts.file_name();
+    let name = archive.name.clone();
     let tarball = out_dir.join(&name);
     let contents = out_dir.join(format!("{name}.CONTENTS.gz"));
     let digests = out_dir.join(format!("{name}.DIGESTS"));
@@ -105,7 +134,7 @@ pub fn write_stage_with(
         clamp_mtime: opts.source_date_epoch,
     };
     let (stats, hashed) = compress_pipelined(opts.compression, hashed, &tarball, |out| {
-        write_tree(root, out, &tarball, &tar_opts, |a| {
+        write_tree_where(root, keep, out, &tarball, &tar_opts, |a| {
             if list_error.is_none() {
                 list_error = listing.write_all(&lister.line(a)).err();
             }

@@ -3,7 +3,7 @@
 //! hard links. The same root gives the same bytes.
 
 use super::error::{Error, Result};
-use super::walk::{Entry, Kind, walk};
+use super::walk::{Entry, Kind, walk_where};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -55,11 +55,24 @@ pub fn write_tree<W: Write>(
     out: &mut W,
     out_path: &Path,
     opts: &TarOptions,
+    observe: impl FnMut(&Archived<'_>),
+) -> Result<TarStats> {
+    write_tree_where(root, |_| true, out, out_path, opts, observe)
+}
+
+/// [`write_tree`] of only the entries whose relative path `keep` accepts (a refused
+/// directory is left out with everything below it).
+pub fn write_tree_where<W: Write>(
+    root: &Path,
+    keep: impl Fn(&Path) -> bool,
+    out: &mut W,
+    out_path: &Path,
+    opts: &TarOptions,
     mut observe: impl FnMut(&Archived<'_>),
 ) -> Result<TarStats> {
     let mut stats = TarStats::default();
     let mut buf = vec![0u8; 256 * 1024];
-    walk(root, |entry| {
+    walk_where(root, keep, |entry| {
         if entry.path.as_os_str().is_empty() && !opts.dot_prefix {
             return Ok(());
         }

@@ -64,7 +64,17 @@ pub struct Entry {
 
 /// Calls `visit` for every entry under `root` (the root first), depth first in byte order of
 /// names. Sockets are skipped. Memory: one sorted name list per open directory level.
-pub fn walk(root: &Path, mut visit: impl FnMut(&Entry) -> Result<()>) -> Result<()> {
+pub fn walk(root: &Path, visit: impl FnMut(&Entry) -> Result<()>) -> Result<()> {
+    walk_where(root, |_| true, visit)
+}
+
+/// [`walk`], visiting only the entries whose relative path `keep` accepts; a directory it
+/// refuses is not entered.
+pub fn walk_where(
+    root: &Path,
+    keep: impl Fn(&Path) -> bool,
+    mut visit: impl FnMut(&Entry) -> Result<()>,
+) -> Result<()> {
     let meta = fs::symlink_metadata(root).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::NotADirectory { path: root.into() },
         _ => Error::read(root, "metadata", e),
@@ -81,6 +91,9 @@ pub fn walk(root: &Path, mut visit: impl FnMut(&Entry) -> Result<()>) -> Result<
             continue;
         };
         let rel = dir.join(&name);
+        if !keep(&rel) {
+            continue;
+        }
         let disk = root.join(&rel);
         let meta = fs::symlink_metadata(&disk).map_err(|e| Error::read(&disk, "metadata", e))?;
         if meta.file_type().is_socket() {

@@ -3,7 +3,7 @@
 
 use super::job::{BuildContext, build_labels};
 use crate::plan::BuildPlan;
-use crate::plan::build::{BINPKGS_DIR, REPO_DIR};
+use crate::plan::build::{BINPKGS_DIR, REPOS_DIR};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
@@ -70,12 +70,19 @@ pub fn render_workers(
         }),
         status: None,
     };
-    let chost = plan
-        .steps
-        .get(1)
-        .and_then(|s| s.env.get("ZENTOO_CHOST"))
-        .cloned()
-        .unwrap_or_default();
+    let build_env = |key: &str| {
+        plan.steps
+            .get(1)
+            .and_then(|s| s.env.get(key))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let chost = build_env("ZENTOO_CHOST");
+    // The build step syncs the snapshot into the repo volume; workers read the same one.
+    let repositories = format!(
+        "[DEFAULT]\nmain-repo = gentoo\n\n[gentoo]\nlocation = {REPOS_DIR}/{}\n",
+        build_env("ZENTOO_REPO_SNAPSHOT")
+    );
     let script = format!(
         "set -eu\n\
          command -v distccd >/dev/null 2>&1 || emerge --oneshot --usepkg --buildpkg sys-devel/distcc\n\
@@ -86,11 +93,18 @@ pub fn render_workers(
         image: Some(plan.stage3.clone()),
         image_pull_policy: Some(ctx.image_pull_policy.clone()),
         command: Some(vec!["/bin/sh".into(), "-c".into(), script]),
-        env: Some(vec![k8s_openapi::api::core::v1::EnvVar {
-            name: "CHOST".into(),
-            value: Some(chost),
-            value_from: None,
-        }]),
+        env: Some(vec![
+            k8s_openapi::api::core::v1::EnvVar {
+                name: "CHOST".into(),
+                value: Some(chost),
+                value_from: None,
+            },
+            k8s_openapi::api::core::v1::EnvVar {
+                name: "PORTAGE_REPOSITORIES".into(),
+                value: Some(repositories),
+                value_from: None,
+            },
+        ]),
         ports: Some(vec![ContainerPort {
             container_port: DISTCC_PORT,
             name: Some("distcc".into()),
@@ -104,7 +118,7 @@ pub fn render_workers(
             },
             VolumeMount {
                 name: "repo".into(),
-                mount_path: REPO_DIR.into(),
+                mount_path: REPOS_DIR.into(),
                 read_only: Some(true),
                 ..VolumeMount::default()
             },

@@ -152,7 +152,7 @@ pub fn render_job(plan: &BuildPlan, ctx: &BuildContext) -> Job {
                     }),
                     init_containers: Some(containers),
                     containers: publish,
-                    volumes: Some(volumes(ctx)),
+                    volumes: Some(volumes(plan, ctx)),
                     ..PodSpec::default()
                 }),
             },
@@ -190,7 +190,7 @@ fn build_volume(ctx: &BuildContext, what: &str) -> String {
     dns_label(&[&ctx.name, what], MAX_LABEL)
 }
 
-fn volumes(ctx: &BuildContext) -> Vec<PodVolume> {
+fn volumes(plan: &BuildPlan, ctx: &BuildContext) -> Vec<PodVolume> {
     let claim = |volume: Volume, claim: &str| PodVolume {
         name: volume_name(ctx, volume),
         persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
@@ -216,6 +216,17 @@ fn volumes(ctx: &BuildContext) -> Vec<PodVolume> {
             ..PodVolume::default()
         },
     ];
+    if let Some(size) = &plan.tmpfs {
+        out.push(PodVolume {
+            name: volume_name(ctx, Volume::PortageTmp),
+            empty_dir: Some(EmptyDirVolumeSource {
+                medium: Some("Memory".into()),
+                size_limit: Some(crate::render::resources::quantity(size)),
+                ..EmptyDirVolumeSource::default()
+            }),
+            ..PodVolume::default()
+        });
+    }
     if let Some(secret) = &ctx.git_secret {
         out.push(PodVolume {
             name: "git-credentials".into(),

@@ -386,3 +386,53 @@ fn volume_names_of_the_longest_job_name_are_labels() {
         }
     }
 }
+
+#[test]
+fn tmpfs_is_a_memory_empty_dir_mounted_as_portage_tmpdir_in_build_and_assemble() {
+    let mut s = settings();
+    s.tmpfs = Some("6Gi".into());
+    let plan = build_plan(&image_plan("zen-server-nodocs-web\n"), "c0ffee", &s);
+    let job = render_job(&plan, &context());
+    let pod = pod(&job);
+    let tmp = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == "demo-zen-server-nodocs-web-1-portage-tmp")
+        .and_then(|v| v.empty_dir.clone())
+        .expect("portage-tmp emptyDir");
+    assert_eq!(tmp.medium.as_deref(), Some("Memory"));
+    assert_eq!(tmp.size_limit.map(|q| q.0).as_deref(), Some("6Gi"));
+    for c in pod.init_containers.iter().flatten() {
+        let mounted = c
+            .volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.name.ends_with("-portage-tmp"));
+        let stage3 = c.name == "build" || c.name == "assemble";
+        assert_eq!(mounted, stage3, "{}", c.name);
+        let env = c
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == "ZENTOO_PORTAGE_TMPDIR");
+        assert_eq!(env.is_some(), stage3, "{}", c.name);
+    }
+    let without = render_job(
+        &build_plan(
+            &image_plan("zen-server-nodocs-web\n"),
+            "c0ffee",
+            &settings(),
+        ),
+        &context(),
+    );
+    assert!(
+        !pod_volumes(&without)
+            .iter()
+            .any(|v| v.name.ends_with("-portage-tmp"))
+    );
+}
+
+fn pod_volumes(job: &Job) -> Vec<PodVolume> {
+    pod(job).volumes.clone().unwrap_or_default()
+}

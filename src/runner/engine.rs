@@ -1,6 +1,8 @@
 //! The container engine (Podman or Docker) behind its Docker-compatible API.
 
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, VolumeCreateRequest};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountTmpfsOptions, MountType, VolumeCreateRequest,
+};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder,
@@ -58,6 +60,8 @@ pub enum Source {
     Volume(String),
     /// A directory of the host.
     Host(PathBuf),
+    /// A tmpfs of this many bytes (memory-backed, gone with the container).
+    Tmpfs(u64),
 }
 
 /// A container to run to completion.
@@ -249,15 +253,25 @@ pub(crate) fn container_body(spec: &RunSpec) -> ContainerCreateBody {
         .mounts
         .iter()
         .map(|(source, target, read_only)| {
-            let (typ, source) = match source {
-                Source::Volume(name) => (MountType::VOLUME, name.clone()),
-                Source::Host(path) => (MountType::BIND, path.display().to_string()),
+            let (typ, source, tmpfs) = match source {
+                Source::Volume(name) => (MountType::VOLUME, Some(name.clone()), None),
+                Source::Host(path) => (MountType::BIND, Some(path.display().to_string()), None),
+                Source::Tmpfs(bytes) => (
+                    MountType::TMPFS,
+                    None,
+                    Some(MountTmpfsOptions {
+                        size_bytes: Some(i64::try_from(*bytes).unwrap_or(i64::MAX)),
+                        mode: Some(0o1777),
+                        ..Default::default()
+                    }),
+                ),
             };
             Mount {
                 target: Some(target.clone()),
-                source: Some(source),
+                source,
                 typ: Some(typ),
                 read_only: Some(*read_only),
+                tmpfs_options: tmpfs,
                 ..Default::default()
             }
         })

@@ -35,6 +35,12 @@ pub fn freshroot_spec(
                 .map(|m| {
                     let source = match m.volume {
                         Volume::Work | Volume::Target => Source::Host(work_dir.to_path_buf()),
+                        Volume::PortageTmp => Source::Tmpfs(
+                            plan.tmpfs
+                                .as_deref()
+                                .and_then(|q| crate::plan::quantity::bytes(q).ok())
+                                .unwrap_or(1 << 30),
+                        ),
                         shared => Source::Volume(volume_name(site, shared)),
                     };
                     (source, m.path.clone(), m.read_only)

@@ -3,9 +3,13 @@
 //! and CONTENTS. CPU-bound packing runs on a blocking thread.
 
 use super::engine::Engine;
+use crate::api::build_options::KernelArtifact;
 use crate::plan::build::BuildPlan;
+use crate::publish::libcheck::check_libraries;
 use crate::publish::registry::{Registry, RegistryConfig};
-use crate::publish::{ImageOptions, Layout, StageOptions, build_image, engine, write_stage};
+use crate::publish::{
+    ImageOptions, Layout, StageOptions, build_image, engine, kernel, write_stage,
+};
 use anyhow::Context;
 use std::path::Path;
 
@@ -34,6 +38,8 @@ pub struct Published {
     pub tarball: Option<String>,
     /// Stage tarball digest.
     pub tarball_digest: Option<String>,
+    /// The kernel tarball, when the plan has a kernel.
+    pub kernel: Option<KernelArtifact>,
 }
 
 /// The reference a locally loaded image of `tuple` gets.
@@ -51,29 +57,54 @@ pub async fn publish_target(
     let root = request.target_dir.to_path_buf();
     let layout_dir = request.layout_dir.to_path_buf();
     let epoch = request.source_date_epoch;
-    let (layout, image, stage) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let _ = std::fs::remove_dir_all(&layout_dir);
-        let layout = Layout::create(&layout_dir)?;
-        let mut opts = ImageOptions::new(&plan.publish.oci_arch, epoch);
-        opts.variant = plan.publish.oci_variant.clone();
-        opts.annotations = plan.publish.annotations.clone();
-        opts.ref_name = Some("latest".into());
-        let image = build_image(&root, &layout, &opts)
-            .with_context(|| format!("packing {} into an image", root.display()))?;
-        let stage = match &plan.publish.tarball_dir {
-            Some(dir) => Some(
-                write_stage(
-                    &root,
-                    Path::new(dir),
-                    &StageOptions::new(&plan.image, epoch),
+    let (layout, image, stage, kernel) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            if plan.publish.check_libraries {
+                let report = check_libraries(&root)
+                    .with_context(|| format!("checking the libraries of {}", root.display()))?;
+                if !report.missing.is_empty() {
+                    anyhow::bail!(
+                        "{} of {} ELF files need libraries that are not in the image:\n{}",
+                        report.missing.len(),
+                        report.checked,
+                        report.summary(20)
+                    );
+                }
+            }
+            let kernel = if plan.publish.kernel {
+                let dir = match &plan.publish.tarball_dir {
+                    Some(dir) => std::path::PathBuf::from(dir),
+                    None => layout_dir.with_file_name("kernel"),
+                };
+                Some(
+                    kernel::write_kernel(&root, &dir, &plan.image, epoch)
+                        .with_context(|| format!("packing the kernel of {}", root.display()))?,
                 )
-                .with_context(|| format!("packing {} into a stage tarball", root.display()))?,
-            ),
-            None => None,
-        };
-        Ok((layout, image, stage))
-    })
-    .await??;
+            } else {
+                None
+            };
+            let _ = std::fs::remove_dir_all(&layout_dir);
+            let layout = Layout::create(&layout_dir)?;
+            let mut opts = ImageOptions::new(&plan.publish.oci_arch, epoch);
+            opts.variant = plan.publish.oci_variant.clone();
+            opts.annotations = plan.publish.annotations.clone();
+            opts.ref_name = Some("latest".into());
+            let image = build_image(&root, &layout, &opts)
+                .with_context(|| format!("packing {} into an image", root.display()))?;
+            let stage = match &plan.publish.tarball_dir {
+                Some(dir) => Some(
+                    write_stage(
+                        &root,
+                        Path::new(dir),
+                        &StageOptions::new(&plan.image, epoch),
+                    )
+                    .with_context(|| format!("packing {} into a stage tarball", root.display()))?,
+                ),
+                None => None,
+            };
+            Ok((layout, image, stage, kernel))
+        })
+        .await??;
 
     let reference = match &request.plan.publish.push_image {
         Some(reference) => {
@@ -92,7 +123,37 @@ pub async fn publish_target(
             reference
         }
     };
+    let kernel = match kernel {
+        None => None,
+        Some(k) => {
+            let mut artifact = request
+                .plan
+                .publish
+                .tarball_dir
+                .is_some()
+                .then(|| k.tarball.tarball.display().to_string());
+            if let Some(image) = &request.plan.publish.push_image {
+                let to = kernel::kernel_reference(image);
+                let dir = request.layout_dir.with_file_name("kernel-oci");
+                let _ = std::fs::remove_dir_all(&dir);
+                let layout = kernel::artifact_layout(&k, &dir)?;
+                let registry = Registry::new(request.registry.clone())?;
+                let digest = registry
+                    .push_layout(&layout, Some(kernel::KERNEL_REF), &to)
+                    .await
+                    .with_context(|| format!("pushing the kernel to {to}"))?;
+                let _ = std::fs::remove_dir_all(&dir);
+                artifact.get_or_insert(format!("{to}@{digest}"));
+            }
+            Some(KernelArtifact {
+                artifact,
+                version: k.version,
+                digest: k.tarball.sha256,
+            })
+        }
+    };
     Ok(Published {
+        kernel,
         image: Some(reference),
         image_digest: Some(image.manifest.digest),
         tarball: stage.as_ref().map(|s| s.tarball.display().to_string()),

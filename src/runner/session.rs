@@ -7,7 +7,7 @@ use super::state::{BuildRecord, State};
 use super::tuple::{Reporter, TupleJob, build_tuple, fresh_dir};
 use super::{Running, volume_name};
 use crate::plan::build::{BuildSettings, SHARED_VOLUMES, Volume, build_plan};
-use crate::plan::{ImagePlan, PlanOptions, SpecDefaults, plan_site};
+use crate::plan::{ImagePlan, PlanOptions, SpecDefaults, SpecOverrides, plan_site};
 use crate::publish::registry::RegistryConfig;
 use crate::site::materialize::Limits;
 use crate::site::{ReadOptions, SiteError, SiteRepo};
@@ -40,8 +40,11 @@ pub struct BuildOptions {
     pub jobs: usize,
     /// Rebuild even when up to date.
     pub force: bool,
-    /// Stage3 image for every arch (part of the inputs digest).
-    pub stage3: Option<String>,
+    /// Spec fields for every tuple (stage3 and profile for every arch, repo snapshot,
+    /// variant, kernel, repairs): part of the inputs digest.
+    pub spec: SpecOverrides,
+    /// Size (`8Gi`) of a tmpfs for `PORTAGE_TMPDIR`; not part of the inputs digest.
+    pub tmpfs: Option<String>,
     /// emerge jobs inside each build.
     pub emerge_jobs: u32,
     /// How to reach the registry images are pushed to.
@@ -86,14 +89,12 @@ impl Report {
 pub fn select(options: &BuildOptions) -> anyhow::Result<(SiteRepo, Vec<ImagePlan>, Report)> {
     let repo = SiteRepo::open(&options.site)?;
     let snapshot = repo.snapshot(&options.read)?;
-    let mut defaults = SpecDefaults::default();
-    if let Some(stage3) = &options.stage3 {
-        defaults.stage3 = ARCHES
-            .iter()
-            .map(|a| (a.to_string(), stage3.clone()))
-            .collect();
-    }
-    let plan = plan_site(&snapshot, &PlanOptions { defaults });
+    let plan = plan_site(
+        &snapshot,
+        &PlanOptions {
+            defaults: defaults(&options.spec),
+        },
+    );
     let mut report = Report {
         revision: plan.revision.clone(),
         ..Report::default()
@@ -132,6 +133,32 @@ pub fn select(options: &BuildOptions) -> anyhow::Result<(SiteRepo, Vec<ImagePlan
     Ok((repo, images, report))
 }
 
+/// The defaults of every tuple: `spec`'s fields, stage3 and profile for every arch.
+fn defaults(spec: &SpecOverrides) -> SpecDefaults {
+    let every_arch = |value: &Option<String>| {
+        value
+            .iter()
+            .flat_map(|v| ARCHES.iter().map(|a| (a.to_string(), v.clone())))
+            .collect()
+    };
+    let mut defaults = SpecDefaults {
+        stage3: every_arch(&spec.stage3),
+        profile: every_arch(&spec.profile),
+        kernel: spec.kernel.clone(),
+        ..SpecDefaults::default()
+    };
+    if let Some(snapshot) = &spec.repo_snapshot {
+        defaults.repo_snapshot = snapshot.clone();
+    }
+    if let Some(variant) = spec.variant {
+        defaults.variant = variant;
+    }
+    if let Some(repairs) = &spec.repairs {
+        defaults.repairs = repairs.clone();
+    }
+    defaults
+}
+
 /// Builds `images` (from [`select`]); what is up to date is skipped unless `force`.
 pub async fn run(
     options: &BuildOptions,
@@ -159,6 +186,12 @@ pub async fn run(
         return Ok(report);
     }
 
+    let tmpfs_bytes = match &options.tmpfs {
+        Some(size) => {
+            crate::plan::quantity::bytes(size).map_err(|e| anyhow::anyhow!("--tmpfs: {e}"))?
+        }
+        None => 0,
+    };
     let engine = Engine::connect(options.engine.as_deref()).await?;
     let source_date_epoch = commit_time(repo, &report.revision)?;
     let run_id = format!("{}", std::process::id());
@@ -196,6 +229,7 @@ pub async fn run(
                 .map(|prefix| format!("{}/{}:latest", prefix.trim_end_matches('/'), image.name)),
             tarball_dir: Some(out.join("stages").display().to_string()),
             source_date_epoch,
+            tmpfs: options.tmpfs.clone(),
         };
         let plan = build_plan(&image, &report.revision, &settings);
         let work = out.join("work").join(&image.name);
@@ -207,6 +241,7 @@ pub async fn run(
             volumes: volumes.clone(),
             run_id: run_id.clone(),
             build_id: format!("{}-{run_id}", build_time()),
+            tmpfs_bytes,
             plan,
         };
         fresh_dir(&work)?;
@@ -305,6 +340,7 @@ async fn build_one(
         image_digest: published.image_digest,
         tarball: published.tarball,
         tarball_digest: published.tarball_digest,
+        kernel: published.kernel,
         compiled: outcome.compiled,
         binpkg_hits: outcome.binpkg_hits,
         finished_at: now_rfc3339(),

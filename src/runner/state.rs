@@ -24,6 +24,9 @@ pub struct BuildRecord {
     pub tarball: Option<String>,
     /// sha256 of the stage tarball.
     pub tarball_digest: Option<String>,
+    /// The kernel tarball (`kernel-<tuple>-<version>.tar.xz`), when the image has a kernel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<crate::api::build_options::KernelArtifact>,
     /// Packages compiled from source.
     pub compiled: u32,
     /// Packages taken from binary packages.

@@ -31,6 +31,8 @@ pub struct TupleJob {
     pub run_id: String,
     /// The build's id in the records it writes (`<UTC time>-<run id>`).
     pub build_id: String,
+    /// Size of the `PORTAGE_TMPDIR` tmpfs, when the plan mounts one.
+    pub tmpfs_bytes: u64,
 }
 
 /// What a successful build produced.
@@ -182,6 +184,7 @@ fn run_spec(job: &TupleJob, step: &Step) -> RunSpec {
             let source = match m.volume {
                 Volume::Work => Source::Host(job.work_dir.clone()),
                 Volume::Target => Source::Host(job.target_dir.clone()),
+                Volume::PortageTmp => Source::Tmpfs(job.tmpfs_bytes),
                 shared => Source::Volume(job.volumes.get(&shared).cloned().unwrap_or_default()),
             };
             (source, m.path.clone(), m.read_only)

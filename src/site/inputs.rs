@@ -6,6 +6,7 @@
 //! changes nothing an image consumes leaves its digest alone.
 
 use super::cpus::CpuProfile;
+use super::options::{KernelSpec, Repairs, Variant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -36,7 +37,7 @@ pub struct CpuInput {
 ///
 /// Fields added later must be `Option` and skipped when `None`, so digests of images that do
 /// not use them stay the same.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SpecInputs {
     /// The stage3 image builds start from.
@@ -45,6 +46,15 @@ pub struct SpecInputs {
     pub repo_snapshot: String,
     /// The Portage profile (`eselect profile set` value).
     pub profile: String,
+    /// The build variant; `opt` (the default) is left out.
+    #[serde(default, skip_serializing_if = "Variant::is_opt")]
+    pub variant: Variant,
+    /// The kernel built with the image, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelSpec>,
+    /// Repairs after the build; none are left out.
+    #[serde(default, skip_serializing_if = "Repairs::is_off")]
+    pub repairs: Repairs,
 }
 
 /// Everything one image consumes.
@@ -125,6 +135,38 @@ impl Inputs {
                 reasons.push(format!("{what} changed ({x} -> {y})"));
             }
         }
+        if a.variant != b.variant {
+            reasons.push(format!(
+                "variant changed ({} -> {})",
+                a.variant.as_str(),
+                b.variant.as_str()
+            ));
+        }
+        let kernel = |k: &Option<KernelSpec>| match k {
+            None => "none".to_string(),
+            Some(k) => match &k.config {
+                Some(c) => format!("{} with {c}", k.package),
+                None => k.package.clone(),
+            },
+        };
+        if a.kernel != b.kernel {
+            reasons.push(format!(
+                "kernel changed ({} -> {})",
+                kernel(&a.kernel),
+                kernel(&b.kernel)
+            ));
+        }
+        if a.repairs != b.repairs {
+            let names = |r: &Repairs| match r.names() {
+                n if n.is_empty() => "none".to_string(),
+                n => n.join(", "),
+            };
+            reasons.push(format!(
+                "repairs changed ({} -> {})",
+                names(&a.repairs),
+                names(&b.repairs)
+            ));
+        }
         reasons
     }
 }
@@ -197,6 +239,7 @@ mod tests {
                 stage3: "s".into(),
                 repo_snapshot: "latest".into(),
                 profile: "p".into(),
+                ..SpecInputs::default()
             },
         }
     }
@@ -271,6 +314,23 @@ mod tests {
             (
                 Box::new(|i| i.spec.profile = "q".into()),
                 "profile changed (p -> q)",
+            ),
+            (
+                Box::new(|i| i.spec.variant = Variant::Dbg),
+                "variant changed (opt -> dbg)",
+            ),
+            (
+                Box::new(|i| {
+                    i.spec.kernel = Some(KernelSpec {
+                        package: "sys-kernel/gentoo-kernel".into(),
+                        config: Some("kernel/config".into()),
+                    })
+                }),
+                "kernel changed (none -> sys-kernel/gentoo-kernel with kernel/config)",
+            ),
+            (
+                Box::new(|i| i.spec.repairs.depclean = true),
+                "repairs changed (none -> depclean)",
             ),
         ];
         for (change, reason) in cases {

@@ -10,6 +10,7 @@ pub mod example;
 pub mod inputs;
 pub mod materialize;
 pub mod names;
+pub mod options;
 pub mod repo;
 pub mod sets;
 pub mod snapshot;

@@ -6,10 +6,13 @@
 # Uses the same /etc/portage and cpu profile as the build step, so the same PKGDIR and USE are
 # expected; a binary package that is missing (or built with other USE) is an error naming it.
 #
-# Environment: as build.sh, plus ZENTOO_TARGET (default /target). Mounts: $ZENTOO_DIR/...,
-#   /var/cache/binpkgs (read-only is fine), /var/db/repos/gentoo, $ZENTOO_TARGET (empty).
+# Environment: as build.sh, plus ZENTOO_TARGET (default /target) and ZENTOO_DEPCLEAN (1: emerge
+#   --depclean in the target root). Mounts: $ZENTOO_DIR/..., /var/cache/binpkgs (read-only is
+#   fine), the repo volume at $ZENTOO_REPOS (read-only is fine: the snapshot must be synced),
+#   $ZENTOO_TARGET (empty).
 # Exit: 0 ok, 2 bad input (also: target not empty), 3 hook failed, 4 emerge failed (e.g. a
-#   missing binary package). Log lines start with "zentoo[assemble]: ".
+#   missing binary package), 5 the repo snapshot is not synced. Log lines start with
+#   "zentoo[assemble]: ".
 # shellcheck disable=SC2015 # "a && b || fail": fail when either fails
 set -eu
 # shellcheck disable=SC2034 # used by common.sh
@@ -31,17 +34,25 @@ done
 
 install_portage
 # buildpkg off: nothing is built here, and the volume may be read-only.
-write_make_conf "binpkg-multi-instance -buildpkg"
+write_make_conf "$(step_features "binpkg-multi-instance -buildpkg")"
+setup_repo use
 select_profile
+setup_kernel
 
 ROOT=$ZENTOO_TARGET
 export ROOT
 run_emerge --usepkgonly --binpkg-respect-use=y --with-bdeps=n \
-	--jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" "@$ZENTOO_SET"
+	--jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" "@$ZENTOO_SET" ${ZENTOO_KERNEL:+"$ZENTOO_KERNEL"}
 if [ "$COMPILED" -ne 0 ]; then
 	fail "$EX_EMERGE" "emerge compiled $COMPILED packages in the assemble step (only binary packages may be used)"
 fi
 installed=$BINARIES
+if [ "${ZENTOO_DEPCLEAN:-}" = 1 ]; then
+	run_emerge --depclean --with-bdeps=n
+	removed=$(sed -n 's/^ *Number removed: *//p' "$EMERGE_LOG")
+	log "depclean: ${removed:-0} packages removed from $ZENTOO_TARGET"
+	installed=$((installed - ${removed:-0}))
+fi
 unset ROOT
 run_hook pre-pack "$ZENTOO_TARGET"
 log "done: $installed packages installed into $ZENTOO_TARGET from binary packages"

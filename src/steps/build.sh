@@ -8,10 +8,12 @@
 #
 # Environment (see src/steps/README.md): ZENTOO_SET, ZENTOO_CHOST, ZENTOO_CFLAGS required;
 #   ZENTOO_CXXFLAGS ZENTOO_LDFLAGS ZENTOO_CPU_FLAGS_<NAME> ZENTOO_PROFILE ZENTOO_DISTCC_HOSTS
-#   ZENTOO_JOBS ZENTOO_LOAD ZENTOO_DIR ZENTOO_BINPKGS ZENTOO_DISTFILES ZENTOO_PKGDIR optional.
+#   ZENTOO_JOBS ZENTOO_LOAD ZENTOO_DIR ZENTOO_BINPKGS ZENTOO_DISTFILES ZENTOO_PKGDIR
+#   ZENTOO_REPO_SNAPSHOT ZENTOO_REPOS ZENTOO_FEATURES ZENTOO_PORTAGE_TMPDIR ZENTOO_KERNEL
+#   ZENTOO_KERNEL_CONFIG ZENTOO_PRESERVED_REBUILD optional.
 # Mounts: $ZENTOO_DIR/{portage,hooks,sets} (materialized), /var/cache/binpkgs (rw),
-#   /var/cache/distfiles (rw), /var/db/repos/gentoo.
-# Exit: 0 ok, 2 bad input, 3 hook failed, 4 emerge failed. Log lines start with "zentoo[build]: ";
+#   /var/cache/distfiles (rw), the repo volume at $ZENTOO_REPOS (rw: a snapshot is synced once).
+# Exit: 0 ok, 2 bad input, 3 hook failed, 4 emerge failed, 5 the repo snapshot could not be synced. Log lines start with "zentoo[build]: ";
 #   the last one is "zentoo[build]: done: ..." or "zentoo[build]: error: ...".
 # shellcheck disable=SC2015 # "a && b || fail": fail when either fails
 set -eu
@@ -32,8 +34,10 @@ features="buildpkg binpkg-multi-instance"
 [ -z "${ZENTOO_DISTCC_HOSTS:-}" ] || features="$features distcc"
 
 install_portage
-write_make_conf "$features"
+write_make_conf "$(step_features "$features")"
+setup_repo sync
 select_profile
+setup_kernel
 
 if [ -n "${ZENTOO_DISTCC_HOSTS:-}" ]; then
 	mkdir -p /etc/distcc
@@ -50,11 +54,20 @@ run_hook pre-build /
 # it runs; its record, written when the emerge ends, keeps them (and what it made) afterwards.
 trap '_rc=$?; if [ $_rc -ne 0 ]; then record_write failed; fi; lease_release; exit $_rc' EXIT
 set -- --update --deep --newuse --usepkg --buildpkg --binpkg-respect-use=y --with-bdeps=y \
-	--jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" "@$ZENTOO_SET"
+	--jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" "@$ZENTOO_SET" ${ZENTOO_KERNEL:+"$ZENTOO_KERNEL"}
 lease_acquire "$@"
 run_emerge "$@"
 # shellcheck disable=SC2153 # set by run_emerge
 compiled=$COMPILED binaries=$BINARIES
+if [ "${ZENTOO_PRESERVED_REBUILD:-}" = 1 ]; then
+	# From source: a binary package of a consumer would still link the old library. Inside the
+	# lease, and both emerges' output in the record.
+	cp "$EMERGE_LOG" "$EMERGE_LOG.main"
+	run_emerge --buildpkg --jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" @preserved-rebuild
+	log "preserved-rebuild: $COMPILED rebuilt"
+	compiled=$((compiled + COMPILED))
+	cat "$EMERGE_LOG" >> "$EMERGE_LOG.main" && mv -f "$EMERGE_LOG.main" "$EMERGE_LOG"
+fi
 record_write built "$ZENTOO_SET"
 lease_release
 run_hook post-build /

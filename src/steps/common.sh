@@ -7,11 +7,13 @@
 ZENTOO_DIR=${ZENTOO_DIR:-/zentoo}
 ZENTOO_BINPKGS=${ZENTOO_BINPKGS:-/var/cache/binpkgs}
 ZENTOO_DISTFILES=${ZENTOO_DISTFILES:-/var/cache/distfiles}
+ZENTOO_REPOS=${ZENTOO_REPOS:-/var/db/zentoo/repos}
 
 # exit codes
 EX_USAGE=2   # bad input: missing/invalid environment, set, tree, profile, non-empty target
 EX_HOOK=3    # a buildhook failed
 EX_EMERGE=4  # emerge failed (a build failed, a binary package is missing, a dependency is unmet)
+EX_SYNC=5    # the repository snapshot could not be synced (or, in assemble, is not there)
 
 log() { printf 'zentoo[%s]: %s\n' "$STEP" "$*"; }
 fail() { # CODE MESSAGE...
@@ -39,7 +41,9 @@ check_common_env() {
 	[ -n "${ZENTOO_CFLAGS:-}" ] || fail "$EX_USAGE" "ZENTOO_CFLAGS is not set (e.g. -O2 -pipe)"
 	ZENTOO_CXXFLAGS=${ZENTOO_CXXFLAGS:-$ZENTOO_CFLAGS}
 	ZENTOO_LDFLAGS=${ZENTOO_LDFLAGS:-}
-	for _v in ZENTOO_CHOST ZENTOO_CFLAGS ZENTOO_CXXFLAGS ZENTOO_LDFLAGS ZENTOO_PROFILE ZENTOO_DISTCC_HOSTS; do
+	for _v in ZENTOO_CHOST ZENTOO_CFLAGS ZENTOO_CXXFLAGS ZENTOO_LDFLAGS ZENTOO_PROFILE ZENTOO_DISTCC_HOSTS \
+		ZENTOO_FEATURES ZENTOO_PORTAGE_TMPDIR ZENTOO_KERNEL ZENTOO_KERNEL_CONFIG ZENTOO_REPOS \
+		ZENTOO_REPO_SNAPSHOT ZENTOO_REPO_ARCHIVE_URL; do
 		eval "check_value $_v \"\${$_v:-}\""
 	done
 	for _v in $(cpu_flag_vars); do eval "check_value ZENTOO_$_v \"\${ZENTOO_$_v}\""; done
@@ -114,8 +118,150 @@ write_make_conf() { # FEATURES-TO-ADD
 		echo "PKGDIR=\"$PKGDIR\""
 		echo "DISTDIR=\"$ZENTOO_DISTFILES\""
 		echo "MAKEOPTS=\"-j$ZENTOO_JOBS -l$ZENTOO_LOAD\""
+		[ -z "${ZENTOO_PORTAGE_TMPDIR:-}" ] || echo "PORTAGE_TMPDIR=\"$ZENTOO_PORTAGE_TMPDIR\""
 	} >> "$_mc" || fail "$EX_USAGE" "cannot write $_mc"
 	log "make.conf: CHOST=$ZENTOO_CHOST CFLAGS=\"$ZENTOO_CFLAGS\" PKGDIR=$PKGDIR FEATURES+=\"$1\""
+	if [ -n "${ZENTOO_PORTAGE_TMPDIR:-}" ]; then
+		mkdir -p "$ZENTOO_PORTAGE_TMPDIR" 2>/dev/null && [ -w "$ZENTOO_PORTAGE_TMPDIR" ] ||
+			fail "$EX_USAGE" "PORTAGE_TMPDIR $ZENTOO_PORTAGE_TMPDIR is not writable (the memory-backed volume must be mounted there)"
+		log "PORTAGE_TMPDIR: $ZENTOO_PORTAGE_TMPDIR ($(df -h "$ZENTOO_PORTAGE_TMPDIR" 2>/dev/null | awk 'NR == 2 { print $1 ", " $2 }'))"
+	fi
+}
+
+# The FEATURES a step adds: its own, then the variant's (ZENTOO_FEATURES, e.g. splitdebug).
+step_features() { # OWN
+	echo "$1${ZENTOO_FEATURES:+ $ZENTOO_FEATURES}"
+}
+
+# ---- the ebuild repository: one directory per snapshot on the repo volume ----------------------
+# setup_repo sync|use: points the gentoo repository (repos.conf) at the snapshot
+# $ZENTOO_REPO_SNAPSHOT in $ZENTOO_REPOS; with `sync`, syncs it first when it is not there yet
+# (once per volume: later builds share it). Without ZENTOO_REPO_SNAPSHOT the stage3's own
+# repos.conf is left alone.
+setup_repo() {
+	[ -n "${ZENTOO_REPO_SNAPSHOT:-}" ] || return 0
+	SNAP=$ZENTOO_REPO_SNAPSHOT
+	case $SNAP in
+	latest) SNAP_KIND=latest ;;
+	[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]) SNAP_KIND="date" ;;
+	*[!0-9a-f]*) SNAP_KIND=bad ;;
+	*) SNAP_KIND=commit ;;
+	esac
+	if [ "$SNAP_KIND" = commit ] && { [ ${#SNAP} -lt 7 ] || [ ${#SNAP} -gt 40 ]; }; then SNAP_KIND=bad; fi
+	[ "$SNAP_KIND" != bad ] || fail "$EX_USAGE" "ZENTOO_REPO_SNAPSHOT '$SNAP' is not latest, a date (YYYYMMDD) or a git commit id (7 to 40 lower-case hex digits)"
+	SNAP_DIR="$ZENTOO_REPOS/$SNAP"
+	if [ ! -d "$SNAP_DIR" ]; then
+		[ "$1" = sync ] || fail "$EX_SYNC" "repo snapshot $SNAP is not in the repo volume ($SNAP_DIR is missing; the build step syncs it)"
+		sync_snapshot
+	fi
+	point_repo "$SNAP_DIR"
+	log "repository: gentoo at $SNAP_DIR (snapshot $SNAP)"
+}
+
+# point_repo LOCATION: the gentoo repository is at LOCATION (repos.conf/zz-zentoo-gentoo.conf,
+# last so it wins; a repos.conf file of the site becomes repos.conf/00-site.conf).
+point_repo() {
+	if [ -f /etc/portage/repos.conf ]; then
+		mv /etc/portage/repos.conf /etc/portage/.zentoo-repos.conf && mkdir /etc/portage/repos.conf &&
+			mv /etc/portage/.zentoo-repos.conf /etc/portage/repos.conf/00-site.conf ||
+			fail "$EX_USAGE" "cannot turn /etc/portage/repos.conf into a directory"
+	fi
+	mkdir -p /etc/portage/repos.conf &&
+		printf '# added by zentoo: the pinned snapshot of the gentoo repository (never synced in place)
+[gentoo]
+location = %s
+auto-sync = no
+' "$1" \
+			> /etc/portage/repos.conf/zz-zentoo-gentoo.conf || fail "$EX_USAGE" "cannot write /etc/portage/repos.conf/zz-zentoo-gentoo.conf"
+}
+
+# Syncs $SNAP into $SNAP_DIR under a lock on the repo volume: into a temporary directory, renamed
+# into place only when complete, so a directory named after a snapshot is always a whole one.
+sync_snapshot() {
+	mkdir -p "$ZENTOO_REPOS" 2>/dev/null && [ -w "$ZENTOO_REPOS" ] ||
+		fail "$EX_SYNC" "repo snapshot $SNAP is not synced and the repo volume $ZENTOO_REPOS is not writable"
+	_lock="$ZENTOO_REPOS/.$SNAP.lock"
+	_waited=0 _timeout=${ZENTOO_SYNC_TIMEOUT:-3600}
+	while ! mkdir "$_lock" 2>/dev/null; do
+		[ -d "$SNAP_DIR" ] && { log "snapshot $SNAP was synced by another build"; return 0; }
+		[ "$_waited" -gt 0 ] || log "waiting for the build syncing snapshot $SNAP ($(cat "$_lock/owner" 2>/dev/null || echo '?'))"
+		_waited=$((_waited + 1))
+		[ "$_waited" -le "$_timeout" ] ||
+			fail "$EX_SYNC" "timed out after ${_timeout}s waiting for the sync lock $_lock (held by $(cat "$_lock/owner" 2>/dev/null || echo '?')); remove it if no build is syncing"
+		sleep 1
+	done
+	# shellcheck disable=SC2064 # the lock path now
+	trap "rm -rf '$_lock'" EXIT
+	echo "$(hostname 2>/dev/null || echo '?') pid $$ since $(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$_lock/owner"
+	if [ -d "$SNAP_DIR" ]; then
+		rm -rf "$_lock"; trap - EXIT
+		return 0
+	fi
+	rm -rf "$ZENTOO_REPOS/.$SNAP.sync."* # left by a sync that was killed (we hold the lock)
+	_tmp="$ZENTOO_REPOS/.$SNAP.sync.$$"
+	# shellcheck disable=SC2064 # these paths now
+	trap "rm -rf '$_lock' '$_tmp'" EXIT
+	mkdir -p "$_tmp" || fail "$EX_SYNC" "cannot create $_tmp"
+	point_repo "$_tmp"
+	log "syncing repo snapshot $SNAP ($SNAP_KIND) into $SNAP_DIR"
+	case $SNAP_KIND in
+	latest) run_sync emerge-webrsync ;;
+	date) run_sync emerge-webrsync --revert="$SNAP" ;;
+	commit) fetch_commit "$_tmp" ;;
+	esac
+	[ -f "$_tmp/profiles/repo_name" ] || fail "$EX_SYNC" "the sync of snapshot $SNAP left no profiles/repo_name in $_tmp"
+	mv "$_tmp" "$SNAP_DIR" || fail "$EX_SYNC" "cannot move the synced snapshot to $SNAP_DIR"
+	rm -rf "$_lock"; trap - EXIT
+	log "synced repo snapshot $SNAP"
+}
+
+run_sync() {
+	_rc=0
+	"$@" || _rc=$?
+	[ "$_rc" -eq 0 ] || fail "$EX_SYNC" "$1 failed (exit $_rc) syncing repo snapshot $SNAP"
+}
+
+# A commit of the repository's git mirror, as the forge's archive of it (no git needed in the
+# stage3): ZENTOO_REPO_ARCHIVE_URL with %s for the commit, kept in DISTDIR.
+fetch_commit() { # DIR
+	_fmt=${ZENTOO_REPO_ARCHIVE_URL:-https://github.com/gentoo-mirror/gentoo/archive/%s.tar.gz}
+	# shellcheck disable=SC2059 # the format is the URL template
+	_url=$(printf "$_fmt" "$SNAP")
+	_arc="$ZENTOO_DISTFILES/gentoo-$SNAP.tar.gz"
+	if [ ! -s "$_arc" ]; then
+		log "fetching $_url"
+		wget -q -O "$_arc.part" "$_url" || { rm -f "$_arc.part"; fail "$EX_SYNC" "cannot fetch $_url (repo snapshot $SNAP)"; }
+		mv "$_arc.part" "$_arc"
+	fi
+	tar -xzf "$_arc" -C "$1" --strip-components=1 || fail "$EX_SYNC" "cannot unpack $_arc (repo snapshot $SNAP)"
+}
+
+# ---- the kernel -----------------------------------------------------------------------------------
+# The kernel package's category/name: ZENTOO_KERNEL without operator, version, slot, USE, repo.
+kernel_cp() {
+	printf '%s\n' "$ZENTOO_KERNEL" | sed -E 's/^[<>=~]+//; s/\[.*$//; s/::.*$//; s/:.*$//; s/\*$//; s/-[0-9]+(\.[0-9]+)*[a-z]?(_(alpha|beta|pre|rc|p)[0-9]*)*(-r[0-9]+)?$//'
+}
+
+# setup_kernel: with ZENTOO_KERNEL_CONFIG (a file of the portage branch), installs it as the
+# kernel package's savedconfig and turns USE=savedconfig on for it (build and assemble alike, so
+# the binary package matches).
+setup_kernel() {
+	[ -n "${ZENTOO_KERNEL:-}" ] || return 0
+	KERNEL_CP=$(kernel_cp)
+	case $KERNEL_CP in sys-kernel/?*) ;; *) fail "$EX_USAGE" "ZENTOO_KERNEL '$ZENTOO_KERNEL' is not a sys-kernel/* package" ;; esac
+	if [ -z "${ZENTOO_KERNEL_CONFIG:-}" ]; then
+		log "kernel: $ZENTOO_KERNEL"
+		return 0
+	fi
+	case /$ZENTOO_KERNEL_CONFIG/ in //* | */../* | */./*) fail "$EX_USAGE" "ZENTOO_KERNEL_CONFIG '$ZENTOO_KERNEL_CONFIG' must be a relative path inside the portage branch" ;; esac
+	_kc="/etc/portage/$ZENTOO_KERNEL_CONFIG"
+	[ -f "$_kc" ] || fail "$EX_USAGE" "kernel config $ZENTOO_KERNEL_CONFIG is not in the portage branch (no file $ZENTOO_DIR/portage/$ZENTOO_KERNEL_CONFIG)"
+	mkdir -p "/etc/portage/savedconfig/${KERNEL_CP%/*}" && cp "$_kc" "/etc/portage/savedconfig/$KERNEL_CP" ||
+		fail "$EX_USAGE" "cannot install $_kc as /etc/portage/savedconfig/$KERNEL_CP"
+	_pu=/etc/portage/package.use
+	[ ! -d "$_pu" ] || _pu="$_pu/zz-zentoo-kernel"
+	echo "$KERNEL_CP savedconfig" >> "$_pu" || fail "$EX_USAGE" "cannot write $_pu"
+	log "kernel: $ZENTOO_KERNEL with $ZENTOO_KERNEL_CONFIG (savedconfig)"
 }
 
 select_profile() {

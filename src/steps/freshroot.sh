@@ -13,8 +13,10 @@ check_common_env
 compute_pkgdir
 mkdir -p "$PKGDIR" "$ZENTOO_DISTFILES" 2>/dev/null || true
 install_portage
-write_make_conf "buildpkg binpkg-multi-instance"
+write_make_conf "$(step_features "buildpkg binpkg-multi-instance")"
+setup_repo sync
 select_profile >/dev/null
+setup_kernel
 log "ready: /etc/portage from the tuple, PKGDIR $PKGDIR"
 [ $# -gt 0 ] || set -- "$(command -v bash || echo /bin/sh)" -l
 exec "$@"

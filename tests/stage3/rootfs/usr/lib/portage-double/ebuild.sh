@@ -74,6 +74,33 @@ dosym() {
 }
 fperms() { _m=$1; shift; for _f in "$@"; do chmod "$_m" "${ED}${_f}" || die "fperms $_f failed"; done; }
 emake() { echo "make ${MAKEOPTS} $*"; }
+# zt_link OUT [-soname NAME] [-lNAME]...: the test stage3's "linker" (not an ebuild API of
+# Portage): writes OUT as a real ELF shared object whose DT_NEEDED entries are the sonames of the
+# libraries -lNAME finds as lib<NAME>.so in ${EROOT} (usr/lib64, usr/lib, lib64, lib), as ld
+# records them. Nothing in it runs; readers of DT_NEEDED see what a link would leave.
+zt_link() {
+	_lout=$1; shift
+	_largs=""
+	while [ $# -gt 0 ]; do
+		case $1 in
+		-soname) _largs="$_largs -soname $2"; shift 2 ;;
+		-l*)
+			_lname=${1#-l}; _lfound=""
+			for _ld in usr/lib64 usr/lib lib64 lib; do
+				if [ -e "${EROOT%/}/$_ld/lib$_lname.so" ]; then _lfound="${EROOT%/}/$_ld/lib$_lname.so"; break; fi
+			done
+			[ -n "$_lfound" ] || die "ld: cannot find -l$_lname: No such file or directory"
+			_lson=$(sh /usr/lib/portage-double/elf.sh scan "$(readlink -f "$_lfound")" | cut -f2)
+			_largs="$_largs -needed ${_lson:-lib$_lname.so}"
+			shift
+			;;
+		*) die "zt_link: unknown argument $1" ;;
+		esac
+	done
+	echo "ld -o $_lout$_largs"
+	# shellcheck disable=SC2086 # words on purpose
+	sh /usr/lib/portage-double/elf.sh write "$_lout" $_largs || die "zt_link: cannot write $_lout"
+}
 econf() { echo "./configure --prefix=/usr --build=${CBUILD:-$CHOST} --host=${CHOST} $*"; }
 einstalldocs() { [ -f "${S}/README" ] && dodoc "${S}/README"; return 0; }
 

@@ -12,7 +12,8 @@
 #   M  atom                           /etc/portage/package.mask
 #   T  atom origin                    a target (origin: "" for an argument, "@set" for a set member)
 # Options (-v): update deep newuse changed_use usepkg usepkgonly with_bdeps nodeps emptytree
-#   respect_use noreplace getbinpkgonly
+#   respect_use noreplace getbinpkgonly; depclean (then: "R|cpv" for each installed package the
+#   targets do not need through RDEPEND, and DEPEND/BDEPEND with with_bdeps)
 # Writes, in merge order:
 #   P|kind|cpv|status|use|iuse|oldver|build_id|path|slot|usedisplay|size|md5|sha1   ("|"-separated:
 #   fields may be empty, which a tab-separated `read` would collapse)
@@ -402,6 +403,18 @@ function use_changed(inst, best, b,   iuse, want, have) {
 	return 0
 }
 
+# --depclean: marks what atom needs among the installed packages.
+function keep_closure(atom, depth,   inst, deps, n, t, i) {
+	if (depth > 100) fail("dependency chain deeper than 100 at " atom)
+	inst = best_installed(atom)
+	if (inst == "" || (inst in KEPT)) return
+	KEPT[inst] = 1
+	deps = I_RDEP[inst] (with_bdeps ? " " I_DEP[inst] " " I_BDEP[inst] : "")
+	deps = dep_atoms(deps, I_USE[inst], inst)
+	n = split(deps, t, " ")
+	for (i = 1; i <= n; i++) keep_closure(t[i], depth + 1)
+}
+
 BEGIN { FS = "\t"; npu = 0; nak = 0; nmask = 0; nt = 0; nb = 0 }
 $1 == "C" { CONF[$2] = $3; next }
 $1 == "E" {
@@ -430,6 +443,11 @@ END {
 	for (i = 1; i <= npu; i++) parse_atom(PU_ATOM[i])
 	for (i = 1; i <= nak; i++) parse_atom(AK_ATOM[i])
 	for (i = 1; i <= nmask; i++) parse_atom(MASK[i])
+	if (depclean) {
+		for (i = 1; i <= nt; i++) keep_closure(T_ATOM[i], 0)
+		for (c in I_SLOT) if (!(c in KEPT)) print "R|" c
+		exit 0
+	}
 	for (i = 1; i <= nt; i++) ISARG[atom_cp(T_ATOM[i])] = 1
 	for (i = 1; i <= nt; i++) visit(T_ATOM[i], "", 0)
 }
