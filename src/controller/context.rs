@@ -89,10 +89,22 @@ impl Caches {
     /// Waits (at most `timeout`) until every cache has its first full list; false when one
     /// has not (a reconcile must not decide on a half-filled cache: it could start a build
     /// that already runs).
+    ///
+    /// It looks every 50 ms rather than waiting on the stores' readiness futures: a reconcile
+    /// started while the caches fill (every image at once, right after a restart) was seen
+    /// to miss their wake-up and sit out the whole timeout.
     pub async fn ready(&self, timeout: Duration) -> bool {
-        tokio::time::timeout(timeout, self.synced())
-            .await
-            .unwrap_or(false)
+        use futures::FutureExt;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(synced) = self.synced().now_or_never() {
+                return synced;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits until every cache has its first full list; false when a cache's watch ended.
