@@ -376,8 +376,33 @@ async fn sync(
     // A Job this process created moments ago that the cache does not show yet still runs.
     let cached: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
     let expected = ctx.expected_job(&key, &cached);
-    // The build status names is gone (deleted by hand, or with its namespace's cleanup): say
-    // so in the history; the decision below starts another if the inputs still need one.
+    // A running build's Job being deleted that this controller did not supersede (deleted by
+    // hand): say so in the history once, as soon as it is seen.
+    for j in jobs.iter().filter(|j| j.stopping()) {
+        if status.history.iter().all(|h| h.name != j.name) {
+            warn!(job = %j.name, "a running build's Job is being deleted");
+            ctx.metrics.build_finished("Deleted", None, None);
+            let step = status
+                .current_build
+                .as_ref()
+                .filter(|c| c.name == j.name)
+                .and_then(|c| c.step.clone());
+            status.history.insert(
+                0,
+                BuildRecord {
+                    name: j.name.clone(),
+                    inputs_digest: j.digest.clone(),
+                    result: "Deleted".into(),
+                    step,
+                    started_at: j.job.metadata.creation_timestamp.clone(),
+                    finished_at: Some(now.clone()),
+                },
+            );
+        }
+    }
+    // The build status names is gone (deleted without a trace, e.g. with background
+    // propagation between two reconciles): say so in the history; the decision below starts
+    // another if the inputs still need one.
     if let Some(current) = status.current_build.clone()
         && !cached.contains(&current.name.as_str())
         && expected.as_ref().is_none_or(|e| e.job != current.name)
