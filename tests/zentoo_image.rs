@@ -267,7 +267,7 @@ impl Drop for Played {
 }
 
 fn container_logs(pod: &str) -> String {
-    ["materialize", "build", "assemble", "publish"]
+    ["materialize", "build", "assemble", "pack", "publish"]
         .iter()
         .map(|c| {
             let out = Command::new("podman")

@@ -170,9 +170,17 @@ pub const LAYOUT_DIR: &str = "/var/tmp/zentoo/oci";
 /// The init container that packs the target root (root, read-only, no credentials).
 pub const PACK_CONTAINER: &str = "pack";
 
-/// The scratch emptyDir (unique per build, like the other emptyDirs).
+/// The scratch emptyDir of `pack` and `publish` (unique per build, like the other emptyDirs).
 fn scratch_volume(ctx: &BuildContext) -> String {
     build_volume(ctx, "scratch")
+}
+
+/// The scratch emptyDir of `materialize`, its own: nothing it fetched reaches the publish
+/// steps, and a volume first mounted by its non-root user does not become one that `pack`
+/// (root without DAC_OVERRIDE) cannot write into (Podman hands an empty volume to the user
+/// of the first container mounting it).
+fn fetch_volume(ctx: &BuildContext) -> String {
+    build_volume(ctx, "fetch")
 }
 
 /// The pod volume name of `volume` in build `ctx`.
@@ -212,6 +220,11 @@ fn volumes(plan: &BuildPlan, ctx: &BuildContext) -> Vec<PodVolume> {
         empty(Volume::Target),
         PodVolume {
             name: scratch_volume(ctx),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..PodVolume::default()
+        },
+        PodVolume {
+            name: fetch_volume(ctx),
             empty_dir: Some(EmptyDirVolumeSource::default()),
             ..PodVolume::default()
         },
@@ -285,7 +298,7 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
                 env.push(plain_env("ZENTOO_GIT_CREDENTIALS", GIT_CREDENTIALS_DIR));
             }
             // The root filesystem is read-only: a remote site is fetched into scratch.
-            mounts.push(scratch_mount(ctx));
+            mounts.push(scratch_mount(fetch_volume(ctx)));
             env.push(plain_env("TMPDIR", SCRATCH_DIR));
             (
                 plan.zentoo_image.clone(),
@@ -352,7 +365,7 @@ fn publish_containers(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> (Con
             ..VolumeMount::default()
         })
         .collect();
-    mounts.push(scratch_mount(ctx));
+    mounts.push(scratch_mount(scratch_volume(ctx)));
     let pack = Container {
         name: PACK_CONTAINER.into(),
         image: Some(plan.zentoo_image.clone()),
@@ -366,7 +379,7 @@ fn publish_containers(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> (Con
         ..Container::default()
     };
     let mut env = vec![plain_env("TMPDIR", SCRATCH_DIR)];
-    let mut mounts = vec![scratch_mount(ctx)];
+    let mut mounts = vec![scratch_mount(scratch_volume(ctx))];
     if ctx.registry_secret.is_some() {
         mounts.push(secret_mount("registry-credentials", REGISTRY_CONFIG_DIR));
         env.push(plain_env("DOCKER_CONFIG", REGISTRY_CONFIG_DIR));
@@ -386,9 +399,9 @@ fn publish_containers(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> (Con
     (pack, push)
 }
 
-fn scratch_mount(ctx: &BuildContext) -> VolumeMount {
+fn scratch_mount(volume: String) -> VolumeMount {
     VolumeMount {
-        name: scratch_volume(ctx),
+        name: volume,
         mount_path: SCRATCH_DIR.into(),
         ..VolumeMount::default()
     }

@@ -176,6 +176,16 @@ fn only_the_build_step_is_privileged_and_secrets_reach_only_their_step() {
                 .any(|v| v.name == scratch.name && v.empty_dir.is_some())
         );
     }
+    // pack and publish share theirs; materialize has its own.
+    let scratch_of = |c: &Container| {
+        c.volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.mount_path == SCRATCH_DIR)
+            .map(|m| m.name.clone())
+    };
+    assert_eq!(scratch_of(all[3]), scratch_of(all[4]));
+    assert_ne!(scratch_of(all[0]), scratch_of(all[3]));
 }
 
 fn container<'a>(pod: &'a PodSpec, name: &str) -> &'a Container {
