@@ -1,10 +1,14 @@
-//! A registry that fails mid-push, through `zentoo publish` as the build's publish step runs
-//! it, against the harness's real registry behind a fault-injecting TCP proxy: the publish
-//! fails naming the registry and what failed (in its termination message, as the controller
-//! reads it into BuildFailed), the tag never appears, and a retry publishes the same digest.
-//! Skipped (with a SKIPPED line) when the harness is not up; under `CI=true` it must be.
+//! Registry and storage faults. A registry that fails mid-push, through `zentoo publish` as
+//! the build's publish step runs it, against the harness's real registry behind a
+//! fault-injecting TCP proxy: the publish fails naming the registry and what failed (in its
+//! termination message, as the controller reads it into BuildFailed), the tag never appears,
+//! and a retry publishes the same digest. A full volume (a Podman tmpfs volume of a few
+//! pages) under a local build's binary packages or a publish's tarball: the step fails naming
+//! ENOSPC, and nothing is pushed. Skipped (with a SKIPPED line) when the harness is not up;
+//! under `CI=true` it must be.
 
 mod common;
+mod localsite;
 
 use common::*;
 use k8s_openapi::api::core::v1::{
@@ -405,4 +409,163 @@ fn the_image_tag_is_pushed_after_the_kernel_artifact() {
         !tag_exists(&h.plain, &repo, "latest"),
         "the image tag moved although its kernel failed"
     );
+}
+
+/// A Podman volume on a tmpfs of `pages` 4 KiB pages: a full disk after a few writes.
+/// (`o=size=` is taken by Podman for a quota the host lacks; `nr_blocks` is tmpfs's own.)
+fn tiny_volume(name: &str, pages: u32) {
+    let _ = Command::new("podman")
+        .args(["volume", "rm", "-f", name])
+        .output();
+    run(Command::new("podman").args([
+        "volume",
+        "create",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "--opt",
+        &format!("o=nr_blocks={pages}"),
+        name,
+    ]));
+}
+
+/// A full binary package volume under a local build: the build step fails naming ENOSPC, from
+/// the lease it writes first (1 page) or from emerge writing a package (2 pages: the lease
+/// fits, the package does not), and nothing is pushed.
+#[test]
+fn a_full_binpkgs_volume_fails_the_build_step_with_enospc_and_pushes_nothing() {
+    let Some(stage3) = localsite::stage3("a_full_binpkgs_volume") else {
+        return;
+    };
+    let Some(h) = harness("a_full_binpkgs_volume") else {
+        return;
+    };
+    for (pages, what) in [(1, "cannot write the lease"), (2, "emerge failed")] {
+        let site = localsite::Site::new(stage3);
+        tiny_volume(&site.volume(zentoo::plan::build::Volume::Binpkgs), pages);
+        let repo = unique("full-binpkgs");
+        let prefix = format!("{}/{repo}", h.plain);
+        let started = Instant::now();
+        let (code, tuples) = site.build(&[
+            "base-none-base",
+            "--push",
+            &prefix,
+            "--insecure-registry",
+            &h.plain,
+        ]);
+        eprintln!(
+            "MEASURE full binpkgs volume ({pages} pages): build failed after {:?}",
+            started.elapsed()
+        );
+        assert_eq!(code, 1, "{tuples:?}");
+        let t = &tuples["base-none-base"];
+        assert_eq!(t["result"], "failed", "{t}");
+        let error = t["error"].as_str().unwrap_or_default();
+        for text in ["step build failed", what, "No space left on device"] {
+            assert!(error.contains(text), "{text:?} not in {error}");
+        }
+        assert!(
+            !tag_exists(&h.plain, &format!("{repo}/base-none-base"), "latest"),
+            "nothing pushed"
+        );
+    }
+}
+
+/// A full tarball volume under `zentoo publish --rootfs R --tarball DIR --push` (the local
+/// build's one-container publish), run in a container of the test stage3 with the volume at
+/// DIR: the tarball fails with ENOSPC before anything is pushed, so the tag never appears.
+#[test]
+fn a_full_tarball_volume_fails_the_publish_before_anything_is_pushed() {
+    let Some(stage3) = localsite::stage3("a_full_tarball_volume") else {
+        return;
+    };
+    let Some(h) = harness("a_full_tarball_volume") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    pack(&root, &tmp.path().join("unused"));
+    let volume = format!("zentoo-regfault-{}", std::process::id());
+    tiny_volume(&volume, 4);
+    let repo = unique("full-tarball");
+    let reference = format!("{}/{repo}:latest", h.plain);
+    let out = in_stage3(stage3, &root, Some(&volume))
+        .args(["--tarball", "/out", "--kernel"])
+        .args([
+            "--image",
+            &reference,
+            "--push",
+            "--insecure-registry",
+            &h.plain,
+        ])
+        .args(["--termination-log", "/dev/stderr"])
+        .output()
+        .unwrap();
+    let _ = Command::new("podman")
+        .args(["volume", "rm", "-f", &volume])
+        .output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("publish said:\n{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("/out/"), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(!stderr.contains("pushed "), "{stderr}");
+    assert!(!tag_exists(&h.plain, &repo, "latest"), "nothing pushed");
+    assert!(
+        !tag_exists(&h.plain, &repo, "latest-kernel"),
+        "nothing pushed"
+    );
+}
+
+/// `zentoo publish --rootfs /target --arch amd64` in a container of the test stage3 (busybox,
+/// no CA certificates) with this build's binary and its libraries, `root` at /target and
+/// `volume` at /out.
+fn in_stage3(stage3: &str, root: &Path, volume: Option<&str>) -> Command {
+    let binary = env!("CARGO_BIN_EXE_zentoo");
+    let mut cmd = Command::new("podman");
+    cmd.args(["run", "--rm", "--network", "host"])
+        .args(["-v", &format!("{binary}:/zentoo:ro")])
+        .args(["-v", "/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro"])
+        .args(["-v", "/lib64:/lib64:ro"])
+        .args(["-v", &format!("{}:/target:ro", root.display())]);
+    if let Some(volume) = volume {
+        cmd.args(["-v", &format!("{volume}:/out")]);
+    }
+    cmd.args(["-e", &format!("SOURCE_DATE_EPOCH={EPOCH}")])
+        .args([stage3, "/zentoo", "publish", "--rootfs", "/target"])
+        .args(["--arch", "amd64"]);
+    cmd
+}
+
+/// Without system CA certificates the HTTP client cannot be built: oci-client's
+/// `Client::new` then fell back to a default client whose construction panicked. Now the
+/// publish fails with a clear error and pushes nothing.
+#[test]
+fn a_publish_without_ca_certificates_is_a_clear_error_not_a_panic() {
+    let Some(stage3) = localsite::stage3("a_publish_without_ca_certificates") else {
+        return;
+    };
+    let Some(h) = harness("a_publish_without_ca_certificates") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    pack(&root, &tmp.path().join("unused"));
+    let repo = unique("no-ca");
+    let out = in_stage3(stage3, &root, None)
+        .args(["--image", &format!("{}/{repo}:latest", h.plain), "--push"])
+        .args(["--insecure-registry", &h.plain])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("registry client: cannot set up"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("CA certificates"), "{stderr}");
+    assert!(!tag_exists(&h.plain, &repo, "latest"), "nothing pushed");
 }
