@@ -151,7 +151,33 @@ enum Output {
 pub fn run(args: PublishArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         Some(PublishCommand::Index(index)) => run_index(index),
-        None => run_image(args.image),
+        None => {
+            let log = args.image.termination_log.clone();
+            let outcome = run_image(args.image);
+            if let (Err(e), Some(path)) = (&outcome, &log) {
+                write_failure(path, e);
+            }
+            outcome
+        }
+    }
+}
+
+/// Writes why the publish failed to the termination log, so the build's failure names the
+/// registry and what failed rather than the tail of the log (with its retry warnings).
+fn write_failure(path: &Path, e: &anyhow::Error) {
+    let mut text = format!("zentoo: {}", super::one_line(e));
+    if text.len() > publish::result::TERMINATION_MESSAGE_MAX {
+        let mut end = publish::result::TERMINATION_MESSAGE_MAX;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    if let Err(write) = std::fs::write(path, text) {
+        eprintln!(
+            "zentoo: {}: cannot write the termination log: {write}",
+            path.display()
+        );
     }
 }
 
@@ -202,8 +228,13 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| arch.clone());
     let mut result = PublishResult::default();
 
+    // Everything is written locally first (image layout, stage tarball, kernel): a full disk
+    // fails the publish before anything is pushed. Then the kernel artifact is pushed, and the
+    // image tag last, so a failure anywhere leaves the image tag where it was.
     let wants_image = args.oci_layout.is_some() || args.push || args.load;
-    let mut temp_layout = None;
+    let mut _temp_layout = None;
+    let mut packed = None;
+    let mut pushed_kernel = None;
     if wants_image {
         let dir = match &args.oci_layout {
             Some(dir) => dir.clone(),
@@ -213,7 +244,7 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
                     std::process::id(),
                     epoch
                 ));
-                temp_layout = Some(TempDir(dir.clone()));
+                _temp_layout = Some(TempDir(dir.clone()));
                 dir
             }
         };
@@ -249,24 +280,8 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
             image.manifest.digest, image.stats.entries, image.layer.size
         ));
         result.image_digest = Some(image.manifest.digest.clone());
-        if let Some(reference) = &args.image {
-            result.image = Some(reference.clone());
-            let rt = runtime()?;
-            if args.push {
-                let client = args.registry.client()?;
-                let digest =
-                    rt.block_on(client.push_layout(&layout, opts.ref_name.as_deref(), reference))?;
-                eprintln!("pushed {reference}@{digest}");
-            }
-            if args.load {
-                rt.block_on(async {
-                    let docker = publish::engine::connect_default().await?;
-                    publish::engine::load(&docker, &layout, &image, reference).await
-                })?;
-                eprintln!("loaded {reference}");
-            }
-        }
-        drop(temp_layout);
+        result.image = args.image.clone();
+        packed = Some((layout, image, opts.ref_name));
     }
 
     if let Some(dir) = &args.tarball {
@@ -287,24 +302,59 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
         result.tarball_digest = Some(stage.sha256);
     }
 
-    if args.kernel {
-        result.kernel = Some(publish_kernel(&args, &rootfs, &tuple, epoch)?);
+    let kernel_temp = std::env::temp_dir().join(format!("zentoo-kernel-{}", std::process::id()));
+    let _kernel_cleanup = TempDir(kernel_temp.clone());
+    let kernel = if args.kernel {
+        Some(pack_kernel(&args, &rootfs, &tuple, epoch, &kernel_temp)?)
+    } else {
+        None
+    };
+
+    if let (Some(reference), Some((layout, image, name))) = (&args.image, &packed) {
+        let rt = runtime()?;
+        if args.push {
+            let client = args.registry.client()?;
+            if let Some((_, Some(artifact))) = &kernel {
+                let to = publish::kernel::kernel_reference(reference);
+                let digest = rt.block_on(client.push_layout(
+                    artifact,
+                    Some(publish::kernel::KERNEL_REF),
+                    &to,
+                ))?;
+                eprintln!("pushed {to}@{digest}");
+                pushed_kernel = Some(format!("{to}@{digest}"));
+            }
+            let digest = rt.block_on(client.push_layout(layout, name.as_deref(), reference))?;
+            eprintln!("pushed {reference}@{digest}");
+        }
+        if args.load {
+            rt.block_on(async {
+                let docker = publish::engine::connect_default().await?;
+                publish::engine::load(&docker, layout, image, reference).await
+            })?;
+            eprintln!("loaded {reference}");
+        }
+    }
+    if let Some((mut k, _)) = kernel {
+        if let Some(artifact) = pushed_kernel {
+            k.artifact.get_or_insert(artifact);
+        }
+        result.kernel = Some(k);
     }
 
     emit(&result, args.output, args.termination_log.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the kernel tarball (into --tarball, else a temporary dir) and pushes it next to
-/// --image with --push.
-fn publish_kernel(
+/// Writes the kernel tarball (into --tarball, else under `temp`), beside the image in
+/// --oci-layout, and with --push into an artifact layout under `temp`, returned for pushing.
+fn pack_kernel(
     args: &ImageArgs,
     rootfs: &Path,
     tuple: &str,
     epoch: i64,
-) -> anyhow::Result<publish::KernelResult> {
-    let temp = std::env::temp_dir().join(format!("zentoo-kernel-{}", std::process::id()));
-    let _cleanup = TempDir(temp.clone());
+    temp: &Path,
+) -> anyhow::Result<(publish::KernelResult, Option<Layout>)> {
     let dir = args.tarball.clone().unwrap_or_else(|| temp.join("out"));
     let kernel = publish::kernel::write_kernel(rootfs, &dir, tuple, epoch)
         .with_context(|| format!("packing the kernel of {}", rootfs.display()))?;
@@ -314,7 +364,7 @@ fn publish_kernel(
         kernel.tarball.tarball.display(),
         kernel.tarball.sha256
     );
-    let mut artifact = args
+    let artifact = args
         .tarball
         .is_some()
         .then(|| kernel.tarball.tarball.display().to_string());
@@ -322,27 +372,24 @@ fn publish_kernel(
         // Beside the image, for `zentoo publish --oci-layout DIR --push` to send both.
         publish::kernel::add_artifact(&Layout::open(dir)?, &kernel)?;
     }
-    if let (true, Some(image)) = (args.push, &args.image) {
-        let to = publish::kernel::kernel_reference(image);
-        let layout = publish::kernel::artifact_layout(&kernel, &temp.join("oci"))?;
-        let client = args.registry.client()?;
-        let digest = runtime()?.block_on(client.push_layout(
-            &layout,
-            Some(publish::kernel::KERNEL_REF),
-            &to,
-        ))?;
-        eprintln!("pushed {to}@{digest}");
-        artifact.get_or_insert(format!("{to}@{digest}"));
-    }
-    Ok(publish::KernelResult {
+    let layout = match (args.push, &args.image) {
+        (true, Some(_)) => Some(publish::kernel::artifact_layout(
+            &kernel,
+            &temp.join("oci"),
+        )?),
+        _ => None,
+    };
+    let result = publish::KernelResult {
         artifact,
         version: kernel.version,
         digest: kernel.tarball.sha256,
-    })
+    };
+    Ok((result, layout))
 }
 
 /// No `--rootfs`: publishes the image an earlier `zentoo publish --rootfs R --oci-layout DIR`
-/// packed (the cluster packs as root and pushes as an unprivileged user).
+/// packed (the cluster packs as root and pushes as an unprivileged user). The kernel artifact
+/// goes first, the image tag last.
 fn run_layout(args: &ImageArgs, dir: &Path) -> anyhow::Result<ExitCode> {
     if args.tarball.is_some() || args.load {
         bail!("--tarball and --load need --rootfs");
@@ -370,8 +417,6 @@ fn run_layout(args: &ImageArgs, dir: &Path) -> anyhow::Result<ExitCode> {
         if args.push {
             let client = args.registry.client()?;
             let rt = runtime()?;
-            let digest = rt.block_on(client.push_layout(&layout, name.as_deref(), reference))?;
-            eprintln!("pushed {reference}@{digest}");
             if let Some(k) = result.kernel.as_mut() {
                 let to = publish::kernel::kernel_reference(reference);
                 let digest = rt.block_on(client.push_layout(
@@ -382,6 +427,8 @@ fn run_layout(args: &ImageArgs, dir: &Path) -> anyhow::Result<ExitCode> {
                 eprintln!("pushed {to}@{digest}");
                 k.artifact = Some(format!("{to}@{digest}"));
             }
+            let digest = rt.block_on(client.push_layout(&layout, name.as_deref(), reference))?;
+            eprintln!("pushed {reference}@{digest}");
         }
     }
     emit(&result, args.output, args.termination_log.as_deref())?;

@@ -93,8 +93,10 @@ impl Registry {
                 data,
             });
         }
+        // `Client::try_from`, not `Client::new`: on a TLS set-up failure `new` falls back to a
+        // default client (dropping the CA and plain-HTTP settings) whose construction panics.
         let client = |monolithic: bool| {
-            Client::new(ClientConfig {
+            Client::try_from(ClientConfig {
                 protocol: if config.insecure.is_empty() {
                     ClientProtocol::Https
                 } else {
@@ -106,10 +108,11 @@ impl Registry {
                 read_timeout: Some(Duration::from_secs(300)),
                 ..ClientConfig::default()
             })
+            .map_err(|e| Error::invalid("registry client", format!("cannot set up: {}", chain(&e))))
         };
         Ok(Registry {
-            mono: client(true),
-            chunked: client(false),
+            mono: client(true)?,
+            chunked: client(false)?,
             config,
         })
     }

@@ -106,9 +106,41 @@ pub async fn publish_target(
         })
         .await??;
 
+    // Everything local is written before anything is pushed, and the image tag goes last:
+    // a full disk or a failing registry leaves the image tag where it was.
+    let kernel_dir = request.layout_dir.with_file_name("kernel-oci");
+    let kernel_layout = match (&kernel, &request.plan.publish.push_image) {
+        (Some(k), Some(_)) => {
+            let _ = std::fs::remove_dir_all(&kernel_dir);
+            Some(kernel::artifact_layout(k, &kernel_dir)?)
+        }
+        _ => None,
+    };
+    let mut kernel = kernel.map(|k| {
+        let artifact = request
+            .plan
+            .publish
+            .tarball_dir
+            .is_some()
+            .then(|| k.tarball.tarball.display().to_string());
+        KernelArtifact {
+            artifact,
+            version: k.version,
+            digest: k.tarball.sha256,
+        }
+    });
     let reference = match &request.plan.publish.push_image {
         Some(reference) => {
             let registry = Registry::new(request.registry.clone())?;
+            if let (Some(k), Some(layout)) = (kernel.as_mut(), &kernel_layout) {
+                let to = kernel::kernel_reference(reference);
+                let digest = registry
+                    .push_layout(layout, Some(kernel::KERNEL_REF), &to)
+                    .await
+                    .with_context(|| format!("pushing the kernel to {to}"))?;
+                let _ = std::fs::remove_dir_all(&kernel_dir);
+                k.artifact.get_or_insert(format!("{to}@{digest}"));
+            }
             registry
                 .push_layout(&layout, Some("latest"), reference)
                 .await
@@ -121,35 +153,6 @@ pub async fn publish_target(
                 .await
                 .with_context(|| format!("loading {reference} into the engine"))?;
             reference
-        }
-    };
-    let kernel = match kernel {
-        None => None,
-        Some(k) => {
-            let mut artifact = request
-                .plan
-                .publish
-                .tarball_dir
-                .is_some()
-                .then(|| k.tarball.tarball.display().to_string());
-            if let Some(image) = &request.plan.publish.push_image {
-                let to = kernel::kernel_reference(image);
-                let dir = request.layout_dir.with_file_name("kernel-oci");
-                let _ = std::fs::remove_dir_all(&dir);
-                let layout = kernel::artifact_layout(&k, &dir)?;
-                let registry = Registry::new(request.registry.clone())?;
-                let digest = registry
-                    .push_layout(&layout, Some(kernel::KERNEL_REF), &to)
-                    .await
-                    .with_context(|| format!("pushing the kernel to {to}"))?;
-                let _ = std::fs::remove_dir_all(&dir);
-                artifact.get_or_insert(format!("{to}@{digest}"));
-            }
-            Some(KernelArtifact {
-                artifact,
-                version: k.version,
-                digest: k.tarball.sha256,
-            })
         }
     };
     Ok(Published {

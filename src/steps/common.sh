@@ -22,6 +22,15 @@ fail() { # CODE MESSAGE...
 	exit "$_code"
 }
 
+# put_file DEST: stdin into DEST (through DEST.tmp and a rename). On failure prints why, as
+# cat or mv said it ("No space left on device" on a full volume), and returns non-zero.
+put_file() {
+	_perr=$(cat 2>&1 > "$1.tmp") && _perr=$(mv -f "$1.tmp" "$1" 2>&1) && return 0
+	rm -f "$1.tmp"
+	printf '%s\n' "${_perr:-cannot write $1}"
+	return 1
+}
+
 # A value going into make.conf between double quotes: refuse what would change its meaning.
 check_value() { # NAME VALUE
 	# shellcheck disable=SC1003 # a backslash pattern

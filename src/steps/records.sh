@@ -83,7 +83,8 @@ lease_acquire() {
 	PENDING="$ZENTOO_META/leases/$ZENTOO_IMAGE@$ZENTOO_BUILD_ID.pending"
 	_waited=0
 	while :; do
-		echo "$(date +%s) $(hostname 2>/dev/null || echo ?)" > "$PENDING" || fail "$EX_USAGE" "cannot write $PENDING"
+		_why=$(echo "$(date +%s) $(hostname 2>/dev/null || echo ?)" | put_file "$PENDING") ||
+			fail "$EX_USAGE" "cannot write $PENDING: $_why"
 		[ -d "$GC_LOCK" ] || break
 		rm -f "$PENDING"
 		_age=$(($(date +%s) - $(stat -c %Y "$GC_LOCK" 2>/dev/null || date +%s)))
@@ -101,12 +102,14 @@ lease_acquire() {
 	index_lines | cut -f1,2 | sort > "$TMP_RECORDS/before"
 	distfile_names > "$TMP_RECORDS/distfiles-before"
 	emerge --pretend "$@" > "$TMP_RECORDS/pretend" 2>&1 || true
+	_why=
 	{
 		printf '{"version":1,"image":%s,"build":%s,"pkgdir":%s,"started":%s,"binpkgs":' \
 			"$(json_str "$ZENTOO_IMAGE")" "$(json_str "$ZENTOO_BUILD_ID")" "$(json_str "$PKGDIR_REL")" "$LEASE_STARTED"
 		binaries_of "$TMP_RECORDS/pretend" | binpkg_json resolved | json_array
 		printf '}\n'
-	} > "$LEASE.tmp" && mv -f "$LEASE.tmp" "$LEASE" || fail "$EX_USAGE" "cannot write the lease $LEASE"
+	} > "$TMP_RECORDS/lease" && _why=$(put_file "$LEASE" < "$TMP_RECORDS/lease") ||
+		fail "$EX_USAGE" "cannot write the lease $LEASE: ${_why:-cannot compose it}"
 	rm -f "$PENDING"
 	log "lease $LEASE: $(binaries_of "$TMP_RECORDS/pretend" | wc -l | tr -d ' ') binary packages held while building"
 }
@@ -144,6 +147,7 @@ record_write() {
 	} | awk 'NF && !seen[$0]++' > "$TMP_RECORDS/fetched"
 	_dir="$ZENTOO_META/builds/$ZENTOO_IMAGE"
 	_rec="$_dir/$ZENTOO_BUILD_ID.json"
+	_why=
 	mkdir -p "$_dir" && {
 		printf '{"version":1,"image":%s,"build":%s,"status":%s,"pkgdir":%s,"started":%s,"finished":%s,"binpkgs":' \
 			"$(json_str "$ZENTOO_IMAGE")" "$(json_str "$ZENTOO_BUILD_ID")" "$(json_str "$_status")" "$(json_str "$PKGDIR_REL")" \
@@ -156,7 +160,8 @@ record_write() {
 		printf ',"distfiles":'
 		while IFS= read -r _f; do json_str "$_f"; echo; done < "$TMP_RECORDS/fetched" | json_array
 		printf '}\n'
-	} > "$_rec.tmp" && mv -f "$_rec.tmp" "$_rec" || log "warning: cannot write the build record $_rec"
+	} > "$TMP_RECORDS/record" && _why=$(put_file "$_rec" < "$TMP_RECORDS/record") ||
+		log "warning: cannot write the build record $_rec: ${_why:-cannot compose it}"
 	log "build record $_rec: $(wc -l < "$TMP_RECORDS/produced" | tr -d ' ') produced, $(wc -l < "$TMP_RECORDS/assemble" | tr -d ' ') to assemble, $(wc -l < "$TMP_RECORDS/fetched" | tr -d ' ') distfiles"
 }
 
