@@ -228,6 +228,13 @@ fn playable_pod(job: &k8s_openapi::api::batch::v1::Job, registry: &str) -> serde
     let command = publish["command"].as_array_mut().expect("publish command");
     command.push("--insecure-registry".into());
     command.push(registry.into());
+    // A kubelet bind-mounts a writable file at the termination message path; Podman does not
+    // (and /dev is root's): the publish step writes it into its scratch volume instead.
+    let log = command
+        .iter()
+        .position(|a| a == "--termination-log")
+        .expect("publish writes a termination log");
+    command[log + 1] = format!("{}/termination-log", zentoo::render::job::SCRATCH_DIR).into();
     pod
 }
 

@@ -212,22 +212,11 @@ pub async fn run(
         .reconcile_on(local_triggers)
         .shutdown_on_signal()
         .run(
-            |site, ctx: Arc<Context>| async move {
-                let started = Instant::now();
-                let result = site::reconcile(site, ctx.clone()).await;
-                ctx.metrics
-                    .reconciled(metrics::SITE, &result, started.elapsed());
-                result
-            },
+            |site, ctx| timed(metrics::SITE, ctx.clone(), site::reconcile(site, ctx)),
             site::error_policy,
             ctx.clone(),
         )
-        .for_each(|result| async move {
-            match result {
-                Ok((obj, _)) => debug!(site = %obj.name, "reconciled"),
-                Err(e) => debug!("site reconcile: {e}"),
-            }
-        });
+        .for_each(logged);
 
     let image_stream = watcher(images, Config::default())
         .default_backoff()
@@ -280,22 +269,11 @@ pub async fn run(
         })
         .shutdown_on_signal()
         .run(
-            |image, ctx: Arc<Context>| async move {
-                let started = Instant::now();
-                let result = image::reconcile(image, ctx.clone()).await;
-                ctx.metrics
-                    .reconciled(metrics::IMAGE, &result, started.elapsed());
-                result
-            },
+            |image, ctx| timed(metrics::IMAGE, ctx.clone(), image::reconcile(image, ctx)),
             image::error_policy,
             ctx.clone(),
         )
-        .for_each(|result| async move {
-            match result {
-                Ok((obj, _)) => debug!(image = %obj.name, "reconciled"),
-                Err(e) => debug!("image reconcile: {e}"),
-            }
-        });
+        .for_each(logged);
 
     // The periodic cleanup of the sites' volumes (off unless an interval is set).
     let _gc = ctx
@@ -339,6 +317,26 @@ pub async fn run(
     ctx.metrics.set_ready(false);
     warn!("zentoo controller stopped");
     Ok(())
+}
+
+/// Runs `reconcile`, counting it and its duration in the metrics under `kind`.
+async fn timed(
+    kind: &'static str,
+    ctx: Arc<Context>,
+    reconcile: impl Future<Output = error::Result<kube::runtime::controller::Action>>,
+) -> error::Result<kube::runtime::controller::Action> {
+    let started = Instant::now();
+    let result = reconcile.await;
+    ctx.metrics.reconciled(kind, &result, started.elapsed());
+    result
+}
+
+/// Logs (at debug) what a controller loop reports of one reconcile.
+async fn logged<K: Resource, E: std::fmt::Display, A>(result: Result<(ObjectRef<K>, A), E>) {
+    match result {
+        Ok((obj, _)) => debug!(kind = %K::kind(&obj.dyntype), name = %obj.name, "reconciled"),
+        Err(e) => debug!("reconcile: {e}"),
+    }
 }
 
 /// The objects of `events` whose generation changed (spec edits), and deleted ones; status
