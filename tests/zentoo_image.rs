@@ -229,12 +229,22 @@ fn playable_pod(job: &k8s_openapi::api::batch::v1::Job, registry: &str) -> serde
     command.push("--insecure-registry".into());
     command.push(registry.into());
     // A kubelet bind-mounts a writable file at the termination message path; Podman does not
-    // (and /dev is root's): the publish step writes it into its scratch volume instead.
+    // (and /dev is root's): the publish step writes it into a volume of its own instead (an
+    // empty Podman volume becomes the user's of the first container mounting it).
     let log = command
         .iter()
         .position(|a| a == "--termination-log")
         .expect("publish writes a termination log");
-    command[log + 1] = format!("{}/termination-log", zentoo::render::job::SCRATCH_DIR).into();
+    command[log + 1] = "/termination/log".into();
+    let volume = format!("{}-termination", job.name_any());
+    publish["volumeMounts"]
+        .as_array_mut()
+        .expect("publish mounts")
+        .push(serde_json::json!({"name": volume, "mountPath": "/termination"}));
+    pod["spec"]["volumes"]
+        .as_array_mut()
+        .expect("pod volumes")
+        .push(serde_json::json!({"name": volume, "emptyDir": {}}));
     pod
 }
 
