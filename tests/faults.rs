@@ -8,6 +8,7 @@ mod ctlsupport;
 mod fixture;
 mod support;
 
+use ctlsupport::faulty_git::{Fault, FaultyGit};
 use ctlsupport::process::{ControllerProcess, binary};
 use ctlsupport::*;
 use fixture::Site;
@@ -350,4 +351,170 @@ async fn an_image_deleted_mid_build_leaves_nothing_behind() {
     assert_ne!(again.name_any(), job.name_any());
     let owner = again.meta().owner_references.clone().unwrap_or_default();
     assert_eq!(owner.len(), 1);
+}
+
+/// Site `name`'s Ready condition as (status, reason, message).
+async fn site_ready(ns: &support::TestNamespace, name: &str) -> Option<(String, String, String)> {
+    let site = ns.api::<GentooSite>().get(name).await.ok()?;
+    site.status?
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (c.status, c.reason, c.message))
+}
+
+/// Waits until site `name` is at `revision` and Ready with `reason`.
+async fn site_at(ns: &support::TestNamespace, name: &str, revision: &str, reason: &str) {
+    let api = ns.api::<GentooSite>();
+    eventually(
+        ns,
+        Duration::from_secs(90),
+        &format!("site {name} at {revision}, Ready reason {reason}"),
+        || async {
+            let site = api.get(name).await.ok()?;
+            let ready = site_ready(ns, name).await?;
+            (site.status?.revision.as_deref() == Some(revision) && ready.1 == reason).then_some(())
+        },
+    )
+    .await;
+}
+
+const FETCH_ERRORS: &str =
+    r#"zentoo_reconcile_errors_total{kind="GentooSite",reason="FetchFailed"}"#;
+
+/// A site whose git server fails with `fault` gets a clear condition and is retried with
+/// backoff, while another site of the same controller keeps reconciling; pointed at a healthy
+/// server, it converges.
+async fn a_failing_git_server(prefix: &str, fault: Fault) {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let ns = kube.namespace(prefix).await;
+    install_crds(&ns).await;
+    let good_repo = Site::standard("desktop-none-kde\n");
+    let good_git = GitDaemon::serve(&good_repo);
+    let bad = FaultyGit::start(fault).await;
+    let cache = tempfile::TempDir::new().expect("cache dir");
+    let label = manual_label();
+    // libgit2's timeouts are process-wide, set from ZENTOO_GIT_TIMEOUT as the process starts.
+    let mut controller = ControllerProcess::start_with_env(
+        &binary(),
+        &ns.kubeconfig,
+        &ns.name,
+        cache.path(),
+        &["--build-pod-label", &label],
+        &[("ZENTOO_GIT_TIMEOUT", "3")],
+    );
+    create_site(&ns, &site_object("good", &good_git.url, "1s")).await;
+    create_site(&ns, &site_object("bad", &bad.url, "1s")).await;
+
+    // A clear condition: the reason for fetch failures, the URL and what went wrong.
+    let started = std::time::Instant::now();
+    let (status, reason, message) =
+        eventually(&ns, Duration::from_secs(90), "bad site Ready=False", || {
+            site_ready(&ns, "bad")
+        })
+        .await;
+    let first_failure = started.elapsed();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "FetchFailed"),
+        "{message}"
+    );
+    assert!(
+        message.starts_with(&format!("fetching {}: ", bad.url))
+            && message.len() > bad.url.len() + 12,
+        "the message names the URL and the failure: {message}"
+    );
+    eprintln!(
+        "MEASURED: {fault:?}: first failure after {first_failure:.1?}: Ready=False {reason}: {message}"
+    );
+    let window = std::time::Instant::now();
+    let errors0 = controller
+        .scrape()
+        .await
+        .get(FETCH_ERRORS)
+        .copied()
+        .unwrap_or(0.0);
+    let attempts0 = bad.accepted();
+
+    // Meanwhile the other site moves on: a tuple added there becomes an image with a Job.
+    let moved = good_repo.write("main", "tuples", "desktop-none-kde\nserver-nodocs-web\n");
+    site_at(&ns, "good", &moved.to_string(), "Planned").await;
+    let added = image_name("good", "server-nodocs-web");
+    wait_jobs(&ns, &added, 1).await;
+    assert!(controller.alive(), "the controller exited");
+
+    // Retried: at least two more failed fetches, each a new connection to the server.
+    eventually(
+        &ns,
+        Duration::from_secs(120),
+        "two more failed fetches of the bad site",
+        || async {
+            let errors = controller.scrape().await.get(FETCH_ERRORS).copied()?;
+            (errors >= errors0 + 2.0 && bad.accepted() >= attempts0 + 2).then_some(())
+        },
+    )
+    .await;
+    let rest = Duration::from_secs(30).saturating_sub(window.elapsed());
+    tokio::time::sleep(rest).await;
+    let elapsed = window.elapsed();
+    let retries = controller
+        .scrape()
+        .await
+        .get(FETCH_ERRORS)
+        .copied()
+        .unwrap_or(0.0)
+        - errors0;
+    let attempts = bad.accepted() - attempts0;
+    eprintln!(
+        "MEASURED: {fault:?}: {retries} failed fetches ({attempts} connections) in {elapsed:.1?} \
+         after the first failure (ZENTOO_GIT_TIMEOUT=3)"
+    );
+    // With backoff, not a retry loop: fewer attempts than one per 2 s (an immediate retry
+    // of a reset connection would make hundreds).
+    assert!(
+        (attempts as u64) <= elapsed.as_secs() / 2 + 1,
+        "{attempts} connections in {elapsed:?}: no backoff"
+    );
+    assert!(controller.alive(), "the controller exited");
+    let (status, reason, still) = site_ready(&ns, "bad").await.expect("bad site condition");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "FetchFailed"),
+        "{still}"
+    );
+
+    // Pointed at a healthy server, it converges.
+    let healed_repo = Site::standard("server-nodocs-web\n");
+    let healed_git = GitDaemon::serve(&healed_repo);
+    let head = healed_repo
+        .repo
+        .refname_to_id("refs/heads/main")
+        .expect("main");
+    let healing = std::time::Instant::now();
+    merge(
+        &ns.api::<GentooSite>(),
+        "bad",
+        serde_json::json!({"spec": {"source": {"url": healed_git.url}}}),
+    )
+    .await;
+    site_at(&ns, "bad", &head.to_string(), "Planned").await;
+    eprintln!(
+        "MEASURED: {fault:?}: url pointed at a healthy server -> Ready in {:.1?}",
+        healing.elapsed()
+    );
+    wait_jobs(&ns, &image_name("bad", "server-nodocs-web"), 1).await;
+    assert!(controller.alive(), "the controller exited");
+    controller.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_git_server_is_retried_and_blocks_no_other_site() {
+    a_failing_git_server("fault-githang", Fault::Hang).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_server_resetting_connections_is_retried_with_backoff() {
+    a_failing_git_server("fault-gitreset", Fault::Reset).await;
 }
