@@ -439,10 +439,15 @@ async fn a_failing_git_server(prefix: &str, fault: Fault) {
     let attempts0 = bad.accepted();
 
     // Meanwhile the other site moves on: a tuple added there becomes an image with a Job.
+    let pushed = std::time::Instant::now();
     let moved = good_repo.write("main", "tuples", "desktop-none-kde\nserver-nodocs-web\n");
     site_at(&ns, "good", &moved.to_string(), "Planned").await;
     let added = image_name("good", "server-nodocs-web");
     wait_jobs(&ns, &added, 1).await;
+    eprintln!(
+        "MEASURED: {fault:?}: meanwhile the healthy site: push -> new image's Job in {:.1?}",
+        pushed.elapsed()
+    );
     assert!(controller.alive(), "the controller exited");
 
     // Retried: at least two more failed fetches, each a new connection to the server.
@@ -517,4 +522,204 @@ async fn a_hanging_git_server_is_retried_and_blocks_no_other_site() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_git_server_resetting_connections_is_retried_with_backoff() {
     a_failing_git_server("fault-gitreset", Fault::Reset).await;
+}
+
+/// Points `branch` of `site` at a new root commit holding exactly `files`: history rewritten
+/// (not a fast-forward), in one ref update, as `git push --force` of an orphan branch does.
+fn force_push(site: &Site, branch: &str, files: &[(&str, &str)]) -> git2::Oid {
+    let repo = &site.repo;
+    let empty = repo
+        .treebuilder(None)
+        .and_then(|b| b.write())
+        .and_then(|id| repo.find_tree(id))
+        .expect("empty tree");
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    for (path, content) in files {
+        let blob = repo.blob(content.as_bytes()).expect("blob");
+        update.upsert(*path, blob, git2::FileMode::Blob);
+    }
+    let tree = update
+        .create_updated(repo, &empty)
+        .and_then(|id| repo.find_tree(id))
+        .expect("tree");
+    let sig = git2::Signature::now("rewriter", "rewriter@localhost").expect("signature");
+    let id = repo
+        .commit(None, &sig, &sig, &format!("rewritten {branch}"), &tree, &[])
+        .expect("root commit");
+    repo.reference(&format!("refs/heads/{branch}"), id, true, "force push")
+        .expect("force the branch");
+    id
+}
+
+/// Deletes `branch` of `site`.
+fn delete_branch(site: &Site, branch: &str) {
+    site.repo
+        .find_reference(&format!("refs/heads/{branch}"))
+        .and_then(|mut r| r.delete())
+        .unwrap_or_else(|e| panic!("delete {branch}: {e}"));
+}
+
+/// The image's inputs digest in status.
+async fn digest_of(ns: &support::TestNamespace, image: &str) -> Option<String> {
+    ns.api::<GentooImage>()
+        .get(image)
+        .await
+        .ok()?
+        .status?
+        .inputs_digest
+}
+
+/// The files of the standard site's main branch with `tuples`.
+fn main_files(tuples: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("tuples", tuples),
+        ("sets/base", "app-misc/hello\n@system\n"),
+        ("sets/kde", "@base\nkde-plasma/plasma-meta\n"),
+        ("sets/web", "@base\nwww-servers/nginx\n"),
+        (
+            "cpus.yaml",
+            "znver3:\n  arch: amd64\n  cflags: -O2 -march=znver3\na72:\n  arch: arm64\n",
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_pushed_deleted_and_recreated_branches_are_followed() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let tuples = "desktop-none-kde\nserver-nodocs-web\n";
+    let env = setup(&kube, "fault-force", tuples, "1s").await;
+    let (ns, repo) = (&env.ns, &env.repo);
+    let desktop = image_name("demo", "desktop-none-kde");
+    let server = image_name("demo", "server-nodocs-web");
+    for image in [&desktop, &server] {
+        let job = wait_jobs(ns, image, 1).await.remove(0);
+        finish_build(ns, &job.name_any(), "sha256:0001").await;
+        wait_ready(ns, image, "True", None).await;
+    }
+    let desktop0 = digest_of(ns, &desktop).await.expect("desktop digest");
+    let server0 = digest_of(ns, &server).await.expect("server digest");
+    let main0 = repo.repo.refname_to_id("refs/heads/main").expect("main");
+
+    // 1. Force-push: main and portage/desktop rewritten to unrelated root commits. main's
+    // files are the same (no image input changes); desktop's make.conf is not.
+    let main1 = force_push(repo, "main", &main_files(tuples));
+    force_push(
+        repo,
+        "portage/desktop",
+        &[("make.conf", "USE=\"X wayland\"\n")],
+    );
+    assert!(
+        repo.repo.merge_base(main0, main1).is_err(),
+        "not a rewrite: main's histories meet"
+    );
+    wait_revision(ns, &main1.to_string()).await;
+    let desktop1 = new_digest(ns, &desktop, Some(&desktop0)).await;
+    let job = job_for(ns, &desktop, &desktop1).await;
+    finish_build(ns, &job.name_any(), "sha256:0002").await;
+    let img = wait_ready(ns, &desktop, "True", None).await;
+    let last = img
+        .status
+        .and_then(|s| s.last_successful_build)
+        .expect("built");
+    assert_eq!(
+        (last.name, last.inputs_digest),
+        (job.name_any(), desktop1.clone())
+    );
+    assert_eq!(
+        last.revision,
+        main1.to_string(),
+        "the build names the rewritten revision"
+    );
+    // The server image's inputs did not change: same digest, no new build.
+    let server_img = wait_ready(ns, &server, "True", None).await;
+    assert_eq!(
+        server_img.status.and_then(|s| s.inputs_digest).as_deref(),
+        Some(server0.as_str())
+    );
+    assert_eq!(jobs(ns, &server).await.len(), 1, "server rebuilt");
+    assert_eq!(jobs(ns, &desktop).await.len(), 2);
+
+    // 2. A portage branch deleted: the site says which tuple it stops, keeps its image.
+    delete_branch(repo, "portage/server");
+    let api = ns.api::<GentooSite>();
+    eventually(
+        ns,
+        Duration::from_secs(90),
+        "the site reporting the missing branch",
+        || async {
+            let site = api.get("demo").await.ok()?;
+            let status = site.status.as_ref()?;
+            status
+                .errors
+                .iter()
+                .any(|e| {
+                    e.tuple.as_deref() == Some("server-nodocs-web")
+                        && e.message.contains("portage/server")
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    let (status, reason, message) = site_ready(ns, "demo").await.expect("condition");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "TupleErrors"),
+        "{message}"
+    );
+    eprintln!("MEASURED: portage/server deleted: Ready=False {reason}: {message}");
+    assert!(
+        ns.api::<GentooImage>()
+            .get_opt(&server)
+            .await
+            .expect("get")
+            .is_some(),
+        "the image of a tuple with errors is kept"
+    );
+    // 3. ...and re-created (a new root commit, the same files): the image is back at its
+    // built inputs, without a new build.
+    force_push(repo, "portage/server", &[("make.conf", "USE=\"-X\"\n")]);
+    eventually(
+        ns,
+        Duration::from_secs(90),
+        "the site Ready again",
+        || async {
+            let (s, r, _) = site_ready(ns, "demo").await?;
+            (s == "True" && r == "Planned").then_some(())
+        },
+    )
+    .await;
+    eventually(
+        ns,
+        Duration::from_secs(90),
+        "server back at its built inputs",
+        || async {
+            let img = ns.api::<GentooImage>().get(&server).await.ok()?;
+            let ready = condition(&img, "Ready")?;
+            (img.status?.inputs_digest.as_deref() == Some(server0.as_str()) && ready.0 == "True")
+                .then_some(())
+        },
+    )
+    .await;
+
+    // 4. The tracked branch deleted: a fetch failure naming the URL; re-created: followed.
+    delete_branch(repo, "main");
+    eventually(ns, Duration::from_secs(90), "the site failing", || async {
+        let (s, r, m) = site_ready(ns, "demo").await?;
+        (s == "False" && r == "FetchFailed" && m.contains(&env.git.url)).then_some(())
+    })
+    .await;
+    let (_, _, message) = site_ready(ns, "demo").await.expect("condition");
+    eprintln!("MEASURED: main deleted: Ready=False FetchFailed: {message}");
+    let main2 = force_push(repo, "main", &main_files(tuples));
+    wait_revision(ns, &main2.to_string()).await;
+    // Nothing was rebuilt by the deletions: the same Jobs, both images Ready.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for image in [&desktop, &server] {
+        wait_ready(ns, image, "True", None).await;
+    }
+    assert_eq!(jobs(ns, &server).await.len(), 1, "server rebuilt");
+    assert_eq!(jobs(ns, &desktop).await.len(), 2, "desktop rebuilt");
+    assert_eq!(digest_of(ns, &desktop).await, Some(desktop1));
 }
