@@ -723,3 +723,146 @@ async fn force_pushed_deleted_and_recreated_branches_are_followed() {
     assert_eq!(jobs(ns, &desktop).await.len(), 2, "desktop rebuilt");
     assert_eq!(digest_of(ns, &desktop).await, Some(desktop1));
 }
+
+/// Every build Job of `ns` by image: (image, inputs digest) → Job names.
+async fn jobs_by_inputs(ns: &support::TestNamespace) -> BTreeMap<(String, String), Vec<String>> {
+    let lp = ListParams::default().labels(&format!("{}=build", labels::COMPONENT));
+    let mut out: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for job in ns.api::<Job>().list(&lp).await.expect("list Jobs").items {
+        let image = job.labels().get(labels::IMAGE).cloned().unwrap_or_default();
+        let digest = job
+            .annotations()
+            .get(annotations::INPUTS_DIGEST)
+            .cloned()
+            .unwrap_or_default();
+        out.entry((image, digest)).or_default().push(job.name_any());
+    }
+    out
+}
+
+/// Waits (through outages) until `image` exists and has a build Job; returns how long it took.
+async fn image_and_job(ns: &support::TestNamespace, image: &str) -> Duration {
+    let started = std::time::Instant::now();
+    eventually(
+        ns,
+        Duration::from_secs(180),
+        &format!("GentooImage {image} and its Job"),
+        || async {
+            ns.api::<GentooImage>().get_opt(image).await.ok()??;
+            let lp = ListParams::default().labels(&format!(
+                "{}={image},{}=build",
+                labels::IMAGE,
+                labels::COMPONENT
+            ));
+            let jobs = ns.api::<Job>().list(&lp).await.ok()?.items;
+            (!jobs.is_empty()).then_some(())
+        },
+    )
+    .await;
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_reconnects_after_apiserver_and_etcd_restarts() {
+    use k8s_openapi::api::core::v1::Namespace;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use kube::api::PostParams;
+    // A private control plane: the shared one is never restarted.
+    let Some(mut cluster) = support::private::PrivateCluster::start(true).await else {
+        return;
+    };
+    let client = cluster.client().await;
+    let name = "zentoo-faults";
+    Api::<Namespace>::all(client.clone())
+        .create(
+            &PostParams::default(),
+            &Namespace {
+                metadata: ObjectMeta {
+                    name: Some(name.into()),
+                    ..ObjectMeta::default()
+                },
+                ..Namespace::default()
+            },
+        )
+        .await
+        .expect("namespace");
+    let ns = support::kube::TestNamespace {
+        client,
+        kubeconfig: cluster.kubeconfig.clone(),
+        name: name.into(),
+    };
+    install_crds(&ns).await;
+    let mut tuples = String::from("desktop-none-kde\n");
+    let repo = Site::standard(&tuples);
+    let git = GitDaemon::serve(&repo);
+    let cache = tempfile::TempDir::new().expect("cache dir");
+    let mut controller =
+        ControllerProcess::start(&binary(), &cluster.kubeconfig, name, cache.path(), &[]);
+    create_site(&ns, &site_object("demo", &git.url, "1s")).await;
+    let first = image_name("demo", "desktop-none-kde");
+    image_and_job(&ns, &first).await;
+    eprintln!("private control plane: {:?}", cluster.pids());
+
+    for (round, (server, tuple)) in [
+        ("kube-apiserver", "server-nodocs-web"),
+        ("etcd", "desktop-nodocs-web"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let before = jobs_by_inputs(&ns).await;
+        // Down long enough for every watch of the controller to fail and back off.
+        if round == 0 {
+            cluster.kill_apiserver();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            cluster.start_apiserver().await;
+        } else {
+            cluster.kill_etcd();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            cluster.start_etcd();
+            cluster.wait_ready(Duration::from_secs(90)).await;
+        }
+        assert!(
+            controller.alive(),
+            "the controller exited with {server} down"
+        );
+        // A tuple added after the restart: its image and Job come, through resumed watches.
+        tuples += &format!("{tuple}\n");
+        let revision = repo.write("main", "tuples", &tuples);
+        let took = image_and_job(&ns, &image_name("demo", tuple)).await;
+        site_at(&ns, "demo", &revision.to_string(), "Planned").await;
+        eprintln!(
+            "MEASURED: {server} restarted (5 s down): ready -> tuple added -> its image and Job in {took:.1?}"
+        );
+        // Settle, then: every (image, inputs) has exactly one Job; the old ones are the same.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let after = jobs_by_inputs(&ns).await;
+        for (key, names) in &after {
+            assert_eq!(
+                names.len(),
+                1,
+                "after the {server} restart, {key:?} has {names:?}"
+            );
+        }
+        for (key, names) in &before {
+            assert_eq!(
+                after.get(key),
+                Some(names),
+                "{key:?} changed after the {server} restart"
+            );
+        }
+        assert_eq!(after.len(), before.len() + 1, "{after:#?}");
+        assert!(
+            controller.alive(),
+            "the controller exited after the {server} restart"
+        );
+        let metrics = controller.scrape().await;
+        let errors: f64 = metrics
+            .iter()
+            .filter(|(k, _)| k.starts_with("zentoo_reconcile_errors_total"))
+            .map(|(_, v)| v)
+            .sum();
+        eprintln!("MEASURED: after the {server} restart: {errors} reconcile errors in all");
+    }
+    controller.kill();
+}
