@@ -376,14 +376,18 @@ async fn sync(
     // A Job this process created moments ago that the cache does not show yet still runs.
     let cached: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
     let expected = ctx.expected_job(&key, &cached);
-    // The build status names is gone (deleted by hand, or with its namespace's cleanup): say
-    // so in the history; the decision below starts another if the inputs still need one.
+    // The build status names is gone or going (deleted by hand, or with its namespace's
+    // cleanup; a foreground deletion keeps the Job until its pod is gone, and the decision
+    // below drops it from status meanwhile): say so in the history; the decision below starts
+    // another once it is gone, if the inputs still need one.
+    let deleted =
+        |name: &str| !cached.contains(&name) || jobs.iter().any(|j| j.name == name && j.stopping());
     if let Some(current) = status.current_build.clone()
-        && !cached.contains(&current.name.as_str())
+        && deleted(&current.name)
         && expected.as_ref().is_none_or(|e| e.job != current.name)
         && status.history.iter().all(|h| h.name != current.name)
     {
-        warn!(job = %current.name, "the running build's Job is gone");
+        warn!(job = %current.name, "the running build's Job was deleted");
         ctx.metrics.build_finished("Deleted", None, None);
         status.history.insert(
             0,
