@@ -1,8 +1,9 @@
 //! Faults against the real control plane: the controller killed (SIGKILL) at random points of
 //! builds, Jobs and images deleted by hand mid-build, git servers that hang, reset connections
-//! or rewrite history, a registry that fails mid-push, and (on a private control plane) the
-//! kube-apiserver and etcd restarted under a running controller. Every time: no duplicate
-//! build, nothing orphaned, status ends right, a clear condition while it lasts.
+//! or rewrite history (force pushes, branches deleted and re-created), and (on a private
+//! control plane) the kube-apiserver and etcd restarted under a running controller. Every
+//! time: no duplicate build, nothing orphaned, status ends right, a clear condition while it
+//! lasts. Not here yet: a registry that fails mid-push. Figures: docs/benchmarks.md, "Faults".
 
 mod ctlsupport;
 mod fixture;
