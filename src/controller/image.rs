@@ -408,7 +408,7 @@ async fn sync(
         && expected.as_ref().is_none_or(|e| e.job != current.name)
         && status.history.iter().all(|h| h.name != current.name)
     {
-        warn!(job = %current.name, "the running build's Job is gone");
+        warn!(job = %current.name, "the running build's Job was deleted");
         ctx.metrics.build_finished("Deleted", None, None);
         status.history.insert(
             0,

@@ -16,6 +16,7 @@ pub mod secrets;
 pub mod site;
 pub mod source;
 pub mod validate;
+pub mod watch_backoff;
 pub mod webhook;
 
 use crate::api::{GentooImage, GentooSite, annotations, labels};
@@ -34,6 +35,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::{debug, error, info, warn};
+use watch_backoff::WatchBackoff;
 
 /// How many objects of one kind are reconciled at once.
 pub const CONCURRENCY: u16 = 8;
@@ -179,7 +181,7 @@ pub async fn run(
     let predicates = PredicateConfig::default();
 
     let site_watch = watcher(sites, Config::default())
-        .default_backoff()
+        .backoff(WatchBackoff::new())
         .modify(strip_managed_fields)
         .reflect_shared(site_writer)
         .for_each(|event| async move {
@@ -208,6 +210,7 @@ pub async fn run(
     };
     let site_loop = Controller::for_shared_stream(site_stream, site_store.clone())
         .with_config(config.clone())
+        .trigger_backoff(WatchBackoff::new())
         .owns_stream(owned_images)
         .reconcile_on(local_triggers)
         .shutdown_on_signal()
@@ -219,13 +222,13 @@ pub async fn run(
         .for_each(logged);
 
     let image_stream = watcher(images, Config::default())
-        .default_backoff()
+        .backoff(WatchBackoff::new())
         .modify(strip_managed_fields)
         .reflect(image_writer)
         .applied_objects()
         .predicate_filter(image_inputs, predicates.clone());
     let job_stream = watcher(jobs, managed)
-        .default_backoff()
+        .backoff(WatchBackoff::new())
         .modify(|job: &mut Job| {
             strip_managed_fields(job);
             job.spec = None;
@@ -233,7 +236,7 @@ pub async fn run(
         .reflect(job_writer)
         .touched_objects();
     let pod_stream = watcher(pods, build_pods)
-        .default_backoff()
+        .backoff(WatchBackoff::new())
         .modify(|pod: &mut Pod| {
             strip_managed_fields(pod);
             pod.spec = None;
@@ -245,6 +248,7 @@ pub async fn run(
     let images_of_site = image_store.clone();
     let image_loop = Controller::for_stream(image_stream, image_store.clone())
         .with_config(config)
+        .trigger_backoff(WatchBackoff::new())
         .owns_stream(job_stream)
         .watches_stream(pod_stream, |pod: Pod| {
             let namespace = pod.namespace();
@@ -348,20 +352,22 @@ where
     K: Resource + Send + 'static,
 {
     let mut seen: HashMap<String, Option<i64>> = HashMap::new();
-    events.default_backoff().filter_map(move |event| {
-        let out = match event {
-            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
-                let uid = obj.meta().uid.clone().unwrap_or_default();
-                let generation = obj.meta().generation;
-                (seen.insert(uid, generation) != Some(generation)).then_some(Ok(obj))
-            }
-            Ok(watcher::Event::Delete(obj)) => {
-                seen.remove(obj.meta().uid.as_deref().unwrap_or_default());
-                Some(Ok(obj))
-            }
-            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
-            Err(e) => Some(Err(e)),
-        };
-        futures::future::ready(out)
-    })
+    events
+        .backoff(WatchBackoff::new())
+        .filter_map(move |event| {
+            let out = match event {
+                Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
+                    let uid = obj.meta().uid.clone().unwrap_or_default();
+                    let generation = obj.meta().generation;
+                    (seen.insert(uid, generation) != Some(generation)).then_some(Ok(obj))
+                }
+                Ok(watcher::Event::Delete(obj)) => {
+                    seen.remove(obj.meta().uid.as_deref().unwrap_or_default());
+                    Some(Ok(obj))
+                }
+                Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+                Err(e) => Some(Err(e)),
+            };
+            futures::future::ready(out)
+        })
 }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod faulty_git;
 pub mod hooks;
 pub mod process;
 

@@ -23,6 +23,19 @@ impl ControllerProcess {
     /// Starts `bin controller` for namespace `ns` with `kubeconfig`, its git cache in
     /// `cache`, serving metrics on a free loopback port; `extra` are more arguments.
     pub fn start(bin: &Path, kubeconfig: &Path, ns: &str, cache: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(bin, kubeconfig, ns, cache, extra, &[])
+    }
+
+    /// Like [`ControllerProcess::start`], with `env` added to its environment (e.g.
+    /// `ZENTOO_GIT_TIMEOUT`).
+    pub fn start_with_env(
+        bin: &Path,
+        kubeconfig: &Path,
+        ns: &str,
+        cache: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port")
@@ -39,6 +52,7 @@ impl ControllerProcess {
                 "RUST_LOG",
                 std::env::var("ZENTOO_TEST_LOG").unwrap_or_else(|_| "warn".into()),
             )
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -49,6 +63,11 @@ impl ControllerProcess {
     /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// True while the process runs (it has not exited or crashed).
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// The process's `VmRSS` and `VmHWM` (peak) in KiB.
