@@ -41,7 +41,10 @@ setup_kernel
 
 ROOT=$ZENTOO_TARGET
 export ROOT
-run_emerge --usepkgonly --binpkg-respect-use=y --with-bdeps=n \
+# --use-ebuild-visibility=y: under --usepkgonly Portage ignores the repository, so a binpkg of a
+# version the pinned snapshot does not have (left in the shared PKGDIR by a build on another
+# snapshot) would win; with it, only versions whose ebuild the snapshot has and shows are taken.
+run_emerge --usepkgonly --use-ebuild-visibility=y --binpkg-respect-use=y --with-bdeps=n \
 	--jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" "@$ZENTOO_SET" ${ZENTOO_KERNEL:+"$ZENTOO_KERNEL"}
 if [ "$COMPILED" -ne 0 ]; then
 	fail "$EX_EMERGE" "emerge compiled $COMPILED packages in the assemble step (only binary packages may be used)"

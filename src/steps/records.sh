@@ -128,7 +128,7 @@ record_write() {
 	: > "$TMP_RECORDS/assemble"
 	if [ -n "${2:-}" ]; then
 		_root=$(mktemp -d /tmp/zentoo-assemble-root.XXXXXX)
-		ROOT=$_root emerge --pretend --usepkgonly --binpkg-respect-use=y --with-bdeps=n "@$2" ${ZENTOO_KERNEL:+"$ZENTOO_KERNEL"} \
+		ROOT=$_root emerge --pretend --usepkgonly --use-ebuild-visibility=y --binpkg-respect-use=y --with-bdeps=n "@$2" ${ZENTOO_KERNEL:+"$ZENTOO_KERNEL"} \
 			> "$TMP_RECORDS/assemble.out" 2>&1 || true
 		binaries_of "$TMP_RECORDS/assemble.out" > "$TMP_RECORDS/assemble"
 		rm -rf "$_root"

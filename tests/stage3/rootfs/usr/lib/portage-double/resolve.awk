@@ -12,8 +12,8 @@
 #   M  atom                           /etc/portage/package.mask
 #   T  atom origin                    a target (origin: "" for an argument, "@set" for a set member)
 # Options (-v): update deep newuse changed_use usepkg usepkgonly with_bdeps nodeps emptytree
-#   respect_use noreplace getbinpkgonly; depclean (then: "R|cpv" for each installed package the
-#   targets do not need through RDEPEND, and DEPEND/BDEPEND with with_bdeps)
+#   respect_use noreplace getbinpkgonly use_ebuild_visibility; depclean (then: "R|cpv" for each
+#   installed package the targets do not need through RDEPEND, and DEPEND/BDEPEND with with_bdeps)
 # Writes, in merge order:
 #   P|kind|cpv|status|use|iuse|oldver|build_id|path|slot|usedisplay|size|md5|sha1   ("|"-separated:
 #   fields may be empty, which a tab-separated `read` would collapse)
@@ -248,14 +248,30 @@ function binary_ok(b) {
 	if (respect_use && B_USE[b] != eff_use(B_CPV[b], B_SLOT[b], B_IUSE[b])) return 0
 	return 1
 }
-# usepkgonly: best binary cpv for atom; sets BEST_B; records ignored instances in IGNORED
+# With --use-ebuild-visibility, a binary package is visible only if the repository has its
+# version's ebuild and that ebuild is visible (Portage's depgraph._equiv_ebuild_visible); the
+# reason it is not ("ebuild not available", or the ebuild's mask) is added to WHYNOT.
+function ebuild_visible(cpv) {
+	if (!(cpv in E_SLOT)) { WHYNOT = WHYNOT "\n- " cpv "::gentoo (masked by: ebuild not available)"; return 0 }
+	if (masked(cpv, E_SLOT[cpv])) { WHYNOT = WHYNOT "\n- " cpv "::gentoo (masked by: package.mask)"; return 0 }
+	if (!accepted(cpv, E_SLOT[cpv], E_KW[cpv])) {
+		WHYNOT = WHYNOT "\n- " cpv "::gentoo (masked by: " (E_KW[cpv] == "" ? "missing" : E_KW[cpv]) " keyword)"
+		return 0
+	}
+	return 1
+}
+# The best binary cpv for atom (--usepkgonly; --usepkg when no ebuild matches); sets BEST_B;
+# records ignored instances in IGNORED, those masked by their ebuild in WHYNOT. As Portage, the
+# repository is not consulted unless use_ebuild_visibility: a binpkg of a version the
+# repository no longer has is taken (the newest version wins).
 function best_binary(atom,   cp, n, t, i, b, best, cpv, m, u, j) {
-	cp = atom_cp(atom); best = 0; IGNORED = ""
+	cp = atom_cp(atom); best = 0; IGNORED = ""; WHYNOT = ""
 	n = split(BCPS[cp], t, " ")
 	for (i = 1; i <= n; i++) {
 		cpv = t[i]
 		if (!atom_match(atom, cpv, BSLOT[cpv])) continue
 		if (masked(cpv, BSLOT[cpv]) || !accepted(cpv, BSLOT[cpv], BKW[cpv])) continue
+		if (use_ebuild_visibility && !ebuild_visible(cpv)) continue
 		b = pick_binary(cpv)
 		if (!b) {
 			m = split(BCPV[cpv], u, " ")
@@ -323,18 +339,28 @@ function check_usedep(atom, cpv, use, parent,   n, t, i, f) {
 }
 
 # --- the graph -------------------------------------------------------------------------------
-function visit(atom, parent, depth,   cpv, cp, inst, best, act, b, kind, use, iuse, slot, key, deps, n, t, i, status, oldv, isarg, req, d) {
+function visit(atom, parent, depth,   cpv, cp, inst, best, act, b, frombin, whynot, kind, use, iuse, slot, key, deps, n, t, i, status, oldv, isarg, req, d) {
 	if (depth > 100) fail("dependency chain deeper than 100 at " atom)
 	cp = atom_cp(atom)
 	req = parent == "" ? "" : " (dependency required by \"" parent "\")"
 	isarg = ISARG[cp]
 	inst = best_installed(atom)
-	b = 0
+	b = 0; frombin = usepkgonly
 	if (usepkgonly) { best = best_binary(atom); b = BEST_B }
-	else best = best_ebuild(atom)
+	else {
+		best = best_ebuild(atom)
+		# As Portage: with --usepkg, a binpkg whose ebuild is gone is taken when no ebuild
+		# matches the atom at all (unless --use-ebuild-visibility).
+		if (best == "" && usepkg && !use_ebuild_visibility) {
+			whynot = WHYNOT
+			best = best_binary(atom); b = BEST_B; frombin = best != ""
+			WHYNOT = whynot
+		}
+	}
 	if (best == "" && inst == "") {
 		if (usepkgonly) {
 			if (IGNORED != "") print "X\t!!! The following binary packages have been ignored due to non matching USE or CHOST:" IGNORED
+			if (WHYNOT != "") fail("!!! All ebuilds that could satisfy \"" atom "\" have been masked.\n!!! One of the following masked packages is required to complete your request:" WHYNOT req)
 			fail("emerge: there are no binary packages to satisfy \"" atom "\"." req)
 		}
 		if (WHYNOT != "") fail("!!! All ebuilds that could satisfy \"" atom "\" have been masked.\n!!! One of the following masked packages is required to complete your request:" WHYNOT req)
@@ -345,14 +371,14 @@ function visit(atom, parent, depth,   cpv, cp, inst, best, act, b, kind, use, iu
 	else if (isarg && !update && !noreplace) act = "merge"
 	else if (update && (isarg || deep)) {
 		if (vercmp(pv_of(best), pv_of(inst)) > 0) act = "merge"
-		else if (vercmp(pv_of(best), pv_of(inst)) == 0 && (newuse || changed_use) && use_changed(inst, best, b)) act = "merge"
+		else if (vercmp(pv_of(best), pv_of(inst)) == 0 && (newuse || changed_use) && use_changed(inst, best, b, frombin)) act = "merge"
 		else act = "keep"
 	} else act = "keep"
 
 	if (act == "keep") { slot = I_SLOT[inst]; use = I_USE[inst]; iuse = I_IUSE[inst]; cpv = inst }
 	else {
 		cpv = best
-		if (usepkgonly) kind = "binary"
+		if (frombin) kind = "binary"
 		else { b = usepkg ? pick_binary(best) : 0; kind = b ? "binary" : "ebuild" }
 		if (kind == "binary") { slot = B_SLOT[b]; iuse = B_IUSE[b]; use = B_USE[b] }
 		else { slot = E_SLOT[cpv]; iuse = E_IUSE[cpv]; use = eff_use(cpv, slot, iuse) }
@@ -394,9 +420,9 @@ function visit(atom, parent, depth,   cpv, cp, inst, best, act, b, kind, use, iu
 	}
 }
 # --newuse: IUSE or the state of a flag differs; --changed-use: the state of a flag differs.
-function use_changed(inst, best, b,   iuse, want, have) {
-	iuse = usepkgonly ? B_IUSE[b] : E_IUSE[best]
-	want = eff_use(best, usepkgonly ? B_SLOT[b] : E_SLOT[best], iuse)
+function use_changed(inst, best, b, frombin,   iuse, want, have) {
+	iuse = frombin ? B_IUSE[b] : E_IUSE[best]
+	want = eff_use(best, frombin ? B_SLOT[b] : E_SLOT[best], iuse)
 	have = I_USE[inst]
 	if (want != have) return 1
 	if (newuse && iuse_names(iuse) != iuse_names(I_IUSE[inst])) return 1
