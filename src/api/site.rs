@@ -127,6 +127,18 @@ pub struct SiteStorage {
     /// The ebuild repository (`/var/db/repos/gentoo`).
     #[serde(default)]
     pub repo: VolumeSpec,
+    /// Sign every binary package builds write to `binpkgs` (Portage's `binpkg-signing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binpkg_signing: Option<BinpkgSigning>,
+}
+
+/// GPKG signing of the binary packages: the build step imports the key and Portage signs.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BinpkgSigning {
+    /// Secret with an ASCII-armored OpenPGP private key without passphrase under the key
+    /// `key`; mounted into the build step only.
+    pub secret_ref: SecretRef,
 }
 
 /// A shared volume: an existing claim, or one zentoo creates.

@@ -160,6 +160,12 @@ pub async fn create_build(
         active_deadline_seconds: ctx.settings.build_deadline_seconds,
         service_account: ctx.settings.build_service_account.clone(),
         git_secret: site.spec.source.secret_ref.as_ref().map(|s| s.name.clone()),
+        signing_secret: site
+            .spec
+            .storage
+            .binpkg_signing
+            .as_ref()
+            .map(|s| s.secret_ref.name.clone()),
         registry_secret: defaults
             .registry_secret_ref
             .as_ref()

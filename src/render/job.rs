@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 pub const GIT_CREDENTIALS_DIR: &str = "/var/run/zentoo/git";
 /// Where the registry credentials (`config.json`) are mounted in the publish step.
 pub const REGISTRY_CONFIG_DIR: &str = "/var/run/zentoo/registry";
+/// Where the binpkg signing key Secret is mounted in the build step (its key `key`).
+pub const SIGNING_KEY_DIR: &str = "/var/run/zentoo/binpkg-signing";
 /// Pod annotation that makes `podman kube play` keep finished init containers.
 pub const PODMAN_INIT_ANNOTATION: &str = "io.podman.annotations.init.container.type";
 /// The user the materialize step runs as.
@@ -63,6 +65,8 @@ pub struct BuildContext {
     pub git_secret: Option<String>,
     /// Secret of type `kubernetes.io/dockerconfigjson`, mounted into the publish step only.
     pub registry_secret: Option<String>,
+    /// Secret with the binpkg signing key (`key`), mounted into the build step only.
+    pub signing_secret: Option<String>,
     /// Pull policy of every container.
     pub image_pull_policy: String,
     /// Where the publish step writes its JSON result (the termination message path).
@@ -251,6 +255,22 @@ fn volumes(plan: &BuildPlan, ctx: &BuildContext) -> Vec<PodVolume> {
             ..PodVolume::default()
         });
     }
+    if let Some(secret) = &ctx.signing_secret {
+        out.push(PodVolume {
+            name: "binpkg-signing".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.clone()),
+                items: Some(vec![KeyToPath {
+                    key: "key".into(),
+                    path: "key".into(),
+                    ..KeyToPath::default()
+                }]),
+                default_mode: Some(0o400),
+                ..SecretVolumeSource::default()
+            }),
+            ..PodVolume::default()
+        });
+    }
     if let Some(secret) = &ctx.registry_secret {
         out.push(PodVolume {
             name: "registry-credentials".into(),
@@ -309,6 +329,13 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
         (_, StepImage::Stage3) => {
             // The build step records what it used under this id (src/steps/records.sh).
             env.push(plain_env("ZENTOO_BUILD_ID", &ctx.name));
+            if step.name == StepName::Build && ctx.signing_secret.is_some() {
+                mounts.push(secret_mount("binpkg-signing", SIGNING_KEY_DIR));
+                env.push(plain_env(
+                    "ZENTOO_SIGNING_KEY",
+                    &format!("{SIGNING_KEY_DIR}/key"),
+                ));
+            }
             let security = SecurityContext {
                 privileged: Some(step.privileged),
                 ..SecurityContext::default()

@@ -31,6 +31,7 @@ pub(crate) fn context() -> BuildContext {
         service_account: Some("zentoo-build".into()),
         git_secret: Some("git-creds".into()),
         registry_secret: Some("registry-creds".into()),
+        signing_secret: Some("signing-key".into()),
         image_pull_policy: "IfNotPresent".into(),
         result_file: "/dev/termination-log".into(),
     }
@@ -130,6 +131,12 @@ fn only_the_build_step_is_privileged_and_secrets_reach_only_their_step() {
         assert_eq!(
             mounts.contains(&"registry-credentials"),
             c.name == "publish",
+            "{}",
+            c.name
+        );
+        assert_eq!(
+            mounts.contains(&"binpkg-signing"),
+            c.name == "build",
             "{}",
             c.name
         );
@@ -267,7 +274,7 @@ fn secrets_are_files_of_their_step_never_environment_values() {
                 "{}: {e:?}",
                 c.name
             );
-            for secret in ["git-creds", "registry-creds"] {
+            for secret in ["git-creds", "registry-creds", "signing-key"] {
                 assert!(
                     !e.value.as_deref().unwrap_or_default().contains(secret),
                     "{}: {e:?}",
@@ -298,6 +305,37 @@ fn secrets_are_files_of_their_step_never_environment_values() {
         .find(|e| e.name == "DOCKER_CONFIG")
         .and_then(|e| e.value.clone());
     assert_eq!(docker_config.as_deref(), Some(REGISTRY_CONFIG_DIR));
+    // The signing key: only `key`, read-only, owner-only, and the build step told where.
+    let signing = secret("binpkg-signing");
+    assert_eq!(signing.secret_name.as_deref(), Some("signing-key"));
+    assert_eq!(signing.items.as_ref().unwrap()[0].key, "key");
+    assert_eq!(signing.default_mode, Some(0o400));
+    let build = container(pod, "build");
+    let mount = build
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.name == "binpkg-signing")
+        .expect("build mounts the signing key");
+    assert_eq!(
+        (mount.mount_path.as_str(), mount.read_only),
+        (SIGNING_KEY_DIR, Some(true))
+    );
+    let key_env = build
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "ZENTOO_SIGNING_KEY")
+        .and_then(|e| e.value.clone());
+    assert_eq!(key_env, Some(format!("{SIGNING_KEY_DIR}/key")));
+    for c in pod.init_containers.iter().flatten().chain(&pod.containers) {
+        let told = c
+            .env
+            .iter()
+            .flatten()
+            .any(|e| e.name == "ZENTOO_SIGNING_KEY");
+        assert_eq!(told, c.name == "build", "{}", c.name);
+    }
 }
 
 #[test]
