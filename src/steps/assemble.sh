@@ -35,6 +35,7 @@ done
 install_portage
 # buildpkg off: nothing is built here, and the volume may be read-only.
 write_make_conf "$(step_features "binpkg-multi-instance -buildpkg")"
+setup_signing
 setup_repo use
 select_profile
 setup_kernel

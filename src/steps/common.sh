@@ -142,6 +142,70 @@ step_features() { # OWN
 	echo "$1${ZENTOO_FEATURES:+ $ZENTOO_FEATURES}"
 }
 
+# ---- GPKG signing ------------------------------------------------------------------------------
+# The public key of the site's signing key, kept at the volume's top (served by a binhost, read by
+# `zentoo binhost config --dir`): signed binpkgs are on the volume when it is there.
+signing_pubkey() { echo "${ZENTOO_BINPKGS%/}/binpkg-signing.asc"; }
+
+# make_conf_file: where write_make_conf put zentoo's settings.
+make_conf_file() { if [ -d /etc/portage/make.conf ]; then echo /etc/portage/make.conf/zz-zentoo; else echo /etc/portage/make.conf; fi; }
+
+# setup_signing: with ZENTOO_SIGNING_KEY (the file of the site's binpkgSigning Secret: an armored
+# OpenPGP private key without passphrase), imports the key into a private GnuPG home and turns on
+# Portage's binpkg-signing with it; the build's own reuse of binpkgs verifies them against it.
+# Without it, signed binpkgs on the volume are used unverified (binpkg-ignore-signature): a build
+# without the key has nothing to check them against.
+setup_signing() {
+	_mc=$(make_conf_file)
+	if [ -z "${ZENTOO_SIGNING_KEY:-}" ]; then
+		[ -f "$(signing_pubkey)" ] || return 0
+		# shellcheck disable=SC2016
+		echo 'FEATURES="${FEATURES} binpkg-ignore-signature"' >> "$_mc" || fail "$EX_USAGE" "cannot write $_mc"
+		log "binpkgs on the volume are signed ($(signing_pubkey)); this step does not verify them (no signing key given)"
+		return 0
+	fi
+	_key=$ZENTOO_SIGNING_KEY
+	check_value ZENTOO_SIGNING_KEY "$_key"
+	[ -f "$_key" ] && [ -r "$_key" ] ||
+		fail "$EX_USAGE" "binpkg signing: no key at $_key (the site's binpkgSigning Secret must hold an armored private key under 'key')"
+	command -v gpg >/dev/null 2>&1 ||
+		fail "$EX_USAGE" "binpkg signing: gpg is not in the build image (install app-crypt/gnupg in the stage3); cannot import the key at $_key"
+	_home=${ZENTOO_SIGNING_HOME:-/run/zentoo-gnupg}
+	check_value ZENTOO_SIGNING_HOME "$_home"
+	rm -rf "$_home" "$_home-verify" && mkdir -p "${_home%/*}" && mkdir -m 0700 "$_home" && mkdir -m 0755 "$_home-verify" ||
+		fail "$EX_USAGE" "binpkg signing: cannot create the GnuPG homes $_home and $_home-verify"
+	# gpg's messages name keys, never their secret parts; its output is kept short.
+	_err=$(gpg --homedir "$_home" --batch --no-tty --quiet --import "$_key" 2>&1) ||
+		fail "$EX_USAGE" "binpkg signing: cannot import the key at $_key (the site's binpkgSigning Secret): $(printf '%s' "$_err" | head -n 3 | tr '\n' ' ')"
+	_fpr=$(gpg --homedir "$_home" --batch --no-tty --with-colons --list-secret-keys 2>/dev/null | awk -F: '$1 == "fpr" { print $10; exit }')
+	[ -n "$_fpr" ] ||
+		fail "$EX_USAGE" "binpkg signing: the key at $_key (the site's binpkgSigning Secret) holds no private key"
+	# Sign once now, as Portage's unlock does: a key with a passphrase (or one that cannot sign)
+	# fails here, before anything is built.
+	_err=$(printf 'zentoo signing probe\n' | gpg --homedir "$_home" --batch --no-tty --pinentry-mode loopback --passphrase '' \
+		--local-user "0x$_fpr!" --armor --detach-sign --output /dev/null 2>&1) ||
+		fail "$EX_USAGE" "binpkg signing: the key at $_key (0x$_fpr) cannot sign without a passphrase (zentoo takes keys without one): $(printf '%s' "$_err" | head -n 3 | tr '\n' ' ')"
+	# The verify home: the public key, trusted, readable by the user Portage verifies as.
+	gpg --homedir "$_home" --batch --no-tty --armor --export "0x$_fpr" > "$_home-verify/key.asc" &&
+		gpg --homedir "$_home-verify" --batch --no-tty --no-autostart --quiet --import "$_home-verify/key.asc" 2>/dev/null &&
+		echo "$_fpr:6:" | gpg --homedir "$_home-verify" --batch --no-tty --no-autostart --quiet --import-ownertrust 2>/dev/null &&
+		gpg --homedir "$_home-verify" --batch --no-tty --no-autostart --quiet --check-trustdb 2>/dev/null &&
+		chmod -R go+rX "$_home-verify" ||
+		fail "$EX_USAGE" "binpkg signing: cannot set up the verify home $_home-verify for 0x$_fpr"
+	mkdir -p /run/lock 2>/dev/null || true # the lock of Portage's default signing command
+	{
+		echo "# ---- added by zentoo ($STEP step): GPKG signing with the site's key ----"
+		# shellcheck disable=SC2016
+		echo 'FEATURES="${FEATURES} binpkg-signing"'
+		echo "BINPKG_GPG_SIGNING_GPG_HOME=\"$_home\""
+		echo "BINPKG_GPG_SIGNING_KEY=\"0x$_fpr\""
+		echo "BINPKG_GPG_VERIFY_GPG_HOME=\"$_home-verify\""
+	} >> "$_mc" || fail "$EX_USAGE" "cannot write $_mc"
+	_perr=$(put_file "$(signing_pubkey)" < "$_home-verify/key.asc") ||
+		fail "$EX_USAGE" "binpkg signing: cannot write the public key to $(signing_pubkey): $_perr"
+	log "binpkg signing: key 0x$_fpr (public key at $(signing_pubkey))"
+}
+
 # ---- the ebuild repository: one directory per snapshot on the repo volume ----------------------
 # setup_repo sync|use: points the gentoo repository (repos.conf) at the snapshot
 # $ZENTOO_REPO_SNAPSHOT in $ZENTOO_REPOS; with `sync`, syncs it first when it is not there yet
