@@ -16,6 +16,16 @@ pub struct Pkgdir {
     pub packages: usize,
 }
 
+/// The public key a signing build leaves at the volume's top (`signing_pubkey` in
+/// `src/steps/common.sh`): its binary packages are signed with it.
+pub const SIGNING_PUBKEY: &str = "binpkg-signing.asc";
+
+/// True when builds sign the binary packages of the volume at `root` (the public key of the
+/// site's signing key is there).
+pub fn signed(root: &Path) -> bool {
+    root.join(SIGNING_PUBKEY).is_file()
+}
+
 /// How deep below the volume a PKGDIR may be (zentoo's are two levels down).
 const MAX_DEPTH: usize = 4;
 
@@ -76,6 +86,18 @@ fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<Pkgdir>) -> anyhow:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_volume_is_signed_when_its_public_key_is_there() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(!signed(dir.path()));
+        std::fs::write(
+            dir.path().join(SIGNING_PUBKEY),
+            "-----BEGIN PGP PUBLIC KEY BLOCK-----\n",
+        )
+        .expect("write");
+        assert!(signed(dir.path()));
+    }
 
     #[test]
     fn pkgdirs_are_the_directories_with_an_index() {

@@ -80,7 +80,8 @@ pub struct ConfigArgs {
     /// `priority` of the sections.
     #[arg(long, default_value_t = 10)]
     priority: i32,
-    /// Write `verify-signature = true` (when the binary packages are signed).
+    /// Write `verify-signature = true` (when the binary packages are signed). With --dir it is
+    /// on by itself when the volume holds the public key of the site's signing key.
     #[arg(long)]
     verify_signature: bool,
 }
@@ -117,6 +118,7 @@ fn config(args: ConfigArgs) -> anyhow::Result<ExitCode> {
 
 fn sections_of_dir(args: &ConfigArgs, dir: &Path) -> anyhow::Result<Vec<BinRepo>> {
     let found = discover::pkgdirs(dir)?;
+    let signed = discover::signed(dir);
     anyhow::ensure!(
         !found.is_empty(),
         "{}: no PKGDIR (no Packages index) found",
@@ -132,13 +134,20 @@ fn sections_of_dir(args: &ConfigArgs, dir: &Path) -> anyhow::Result<Vec<BinRepo>
             }),
             priority: args.priority,
             sync_uri: binhost::sync_uri(&args.url, &p.rel),
-            verify_signature: args.verify_signature,
-            comments: vec![format!(
+            verify_signature: args.verify_signature || signed,
+            comments: std::iter::once(format!(
                 "{} packages built with CHOST={} CFLAGS=\"{}\": use on hosts with the same",
                 p.packages,
                 p.chost.as_deref().unwrap_or("?"),
                 p.cflags.as_deref().unwrap_or("?"),
-            )],
+            ))
+            .chain(signed.then(|| {
+                format!(
+                    "signed: trust the key {} in /etc/portage/gnupg (docs/binhost-and-gc.md)",
+                    binhost::sync_uri(&args.url, discover::SIGNING_PUBKEY)
+                )
+            }))
+            .collect(),
         })
         .collect())
 }
