@@ -27,6 +27,8 @@ const GIT_TOKEN: &str = "zt-git-token-9f8e7d6c5b4a";
 const SSH_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nzt-ssh-key-material-77aa\n-----END OPENSSH PRIVATE KEY-----\n";
 const REGISTRY_PASSWORD: &str = "zt-registry-password-1c2d3e";
 const WEBHOOK_TOKEN: &str = "zt-webhook-token-5e6f7a";
+/// Stands for an armored private key (its content never matters to the controller).
+const SIGNING_KEY: &str = "-----BEGIN PGP PRIVATE KEY BLOCK-----\nzt-signing-key-material-31c4\n-----END PGP PRIVATE KEY BLOCK-----\n";
 
 /// Everything the controller logs, at every level.
 #[derive(Clone, Default)]
@@ -69,6 +71,8 @@ fn needles() -> Vec<(String, &'static str)> {
         (b64(&registry_auth), "registry auth"),
         (WEBHOOK_TOKEN.into(), "webhook token"),
         (b64(WEBHOOK_TOKEN), "webhook token (base64)"),
+        ("zt-signing-key-material-31c4".into(), "signing key"),
+        (b64(SIGNING_KEY), "signing key (base64)"),
     ]
 }
 
@@ -220,6 +224,15 @@ async fn secret_values_never_reach_logs_events_status_or_rendered_objects() {
         }),
     )
     .await;
+    create_secret(
+        &ns,
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "binpkg-signing"},
+            "stringData": {"key": SIGNING_KEY},
+        }),
+    )
+    .await;
 
     let repo = fixture::Site::standard("desktop-none-kde\n");
     let git = GitDaemon::serve(&repo);
@@ -236,6 +249,7 @@ async fn secret_values_never_reach_logs_events_status_or_rendered_objects() {
                     "secretRef": {"name": "git-creds"},
                     "webhookSecretRef": {"name": "webhook"},
                 },
+                "storage": {"binpkgSigning": {"secretRef": {"name": "binpkg-signing"}}},
                 "imageDefaults": {
                     "registry": "127.0.0.1:5000/zentoo",
                     "registrySecretRef": {"name": "registry-creds"},
@@ -296,6 +310,12 @@ async fn secret_values_never_reach_logs_events_status_or_rendered_objects() {
         assert_eq!(
             m.contains(&"registry-credentials".to_string()),
             c.name == "publish",
+            "{}: {m:?}",
+            c.name
+        );
+        assert_eq!(
+            m.contains(&"binpkg-signing".to_string()),
+            c.name == "build",
             "{}: {m:?}",
             c.name
         );
