@@ -360,7 +360,7 @@ async fn two_thousand_images_on_one_site() {
             "scale",
             &PatchParams::default(),
             &Patch::Merge(serde_json::json!({"metadata": {"annotations": {
-                annotations::RECONCILE_REQUESTED_AT: format!("{:?}", std::time::SystemTime::now()),
+                annotations::FETCH_REQUESTED_AT: format!("{:?}", std::time::SystemTime::now()),
             }}})),
         )
         .await
