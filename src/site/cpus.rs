@@ -392,9 +392,15 @@ struct Doc(Vec<(Spanned<String>, Node)>);
 /// A problem with the line it is on, when known.
 type Located = (Option<u32>, String);
 
+/// Events aliases in cpus.yaml may replay in all: a hundred profiles of a few fields each.
+const MAX_ALIAS_EVENTS: usize = 10_000;
+
 fn parse_doc(text: &str) -> Result<Vec<(Spanned<String>, Node)>, Located> {
     let mut options = serde_saphyr::options::Options::default();
     options.with_snippet = false;
+    // A cpus.yaml is a few profiles: aliases may be used, not blown up. The defaults (a
+    // million replayed events) let an alias bomb take seconds before it is refused.
+    options.alias_limits.max_total_replayed_events = MAX_ALIAS_EVENTS;
     match serde_saphyr::from_str_with_options::<Option<Doc>>(text, options) {
         Ok(doc) => Ok(doc.map(|d| d.0).unwrap_or_default()),
         Err(e) => {
@@ -503,6 +509,24 @@ mod tests {
         assert_eq!(p.cxxflags, "-O2 -pipe -march=znver3");
         assert_eq!(p.chost, "x86_64-pc-linux-gnu");
         assert_eq!(p.cpu_flags["X86"], "aes avx");
+    }
+
+    #[test]
+    fn aliases_are_followed_and_an_alias_bomb_is_refused() {
+        let (cpus, errors) =
+            parse("base: &base {arch: amd64, cflags: -O2 -pipe}\nzen: *base\nalso: *base\n");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(cpus.lookup(Some("also")).unwrap().1.cflags, "-O2 -pipe");
+        // Ten levels of ten: 10^9 scalars if expanded.
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for (prev, name) in "abcdefghi".chars().zip("bcdefghij".chars()) {
+            let refs = vec![format!("*{prev}"); 10].join(", ");
+            bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
+        }
+        let (cpus, errors) = parse(&bomb);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].file, CPUS_FILE);
+        assert!(cpus.unreadable.is_some());
     }
 
     #[test]
