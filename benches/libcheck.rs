@@ -1,4 +1,4 @@
-//! The library check on a real root: this machine's `/usr/bin`, `/usr/sbin`, `/usr/lib` and
+//! The library check on a real root: this machine's `/usr/bin`, `/usr/sbin`, `/usr/lib{,64}` and
 //! `/etc/ld.so.conf*` hard-linked into a temporary root (a Debian system: every library
 //! resolves). Prints the ELF files checked; the figure goes into docs/benchmarks.md.
 
@@ -8,13 +8,14 @@ use std::process::Command;
 use zentoo::publish::libcheck::check_libraries;
 
 fn host_root(dir: &Path) {
-    for sub in ["usr/bin", "usr/sbin", "usr/lib", "etc"] {
-        std::fs::create_dir_all(dir.join(sub).parent().expect("parent")).expect("mkdir");
+    for sub in ["usr", "etc"] {
+        std::fs::create_dir_all(dir.join(sub)).expect("mkdir");
     }
     for (from, to) in [
         ("/usr/bin", "usr/"),
         ("/usr/sbin", "usr/"),
         ("/usr/lib", "usr/"),
+        ("/usr/lib64", "usr/"),
         ("/etc/ld.so.conf", "etc/"),
         ("/etc/ld.so.conf.d", "etc/"),
     ] {
@@ -38,7 +39,6 @@ fn host_root(dir: &Path) {
     ] {
         let _ = std::os::unix::fs::symlink(target, dir.join(link));
     }
-    let _ = std::fs::create_dir_all(dir.join("usr/lib64"));
 }
 
 fn bench(c: &mut Criterion) {

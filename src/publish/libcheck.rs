@@ -120,7 +120,15 @@ pub fn check_libraries(root: &Path) -> Result<LibraryReport> {
             let libraries: Vec<String> = elf
                 .libraries
                 .iter()
-                .filter(|name| !checker.resolves(name, &search, abi))
+                .filter(|name| {
+                    // A path in DT_NEEDED is loaded as such, `$ORIGIN` expanded (ld.so(8)).
+                    let name = if name.contains('/') {
+                        expand(name).to_string_lossy().into_owned()
+                    } else {
+                        name.to_string()
+                    };
+                    !checker.resolves(&name, &search, abi)
+                })
                 .map(|name| name.to_string())
                 .collect();
             let interpreter = elf
@@ -386,6 +394,51 @@ mod tests {
         }
         let report = check_libraries(r).unwrap();
         assert_eq!(report.missing, [], "{}", report.summary(10));
+    }
+
+    #[test]
+    fn a_needed_path_with_origin_is_looked_up_beside_the_file() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        fs::create_dir_all(r.join("opt/app/bin")).unwrap();
+        // The test binary with its first library renamed, same length, to a path.
+        let mut bytes = fs::read(host_elf()).unwrap();
+        let (libs, interp) = needed(&host_elf());
+        let first = libs[0].clone();
+        let path = format!("$ORIGIN/{}", "x".repeat(first.len().saturating_sub(8)));
+        assert_eq!(path.len(), first.len(), "{first} is long enough");
+        let at = bytes
+            .windows(first.len() + 1)
+            .position(|w| w == [first.as_bytes(), &[0]].concat())
+            .unwrap();
+        bytes[at..at + first.len()].copy_from_slice(path.as_bytes());
+        fs::write(r.join("opt/app/bin/tool"), &bytes).unwrap();
+        for lib in &libs[1..] {
+            fs::create_dir_all(r.join("usr/lib")).unwrap();
+            fs::copy(host_elf(), r.join("usr/lib").join(lib)).unwrap();
+        }
+        if let Some(interp) = interp {
+            let at = r.join(interp.trim_start_matches('/'));
+            fs::create_dir_all(at.parent().unwrap()).unwrap();
+            fs::copy(host_elf(), at).unwrap();
+        }
+        let report = check_libraries(r).unwrap();
+        let missing: Vec<&str> = report
+            .missing
+            .iter()
+            .filter(|m| m.file == "/opt/app/bin/tool")
+            .flat_map(|m| m.libraries.iter().map(String::as_str))
+            .collect();
+        assert_eq!(missing, [path.as_str()]);
+        // Beside the file, as ld.so expands it.
+        let name = path.trim_start_matches("$ORIGIN/");
+        fs::copy(host_elf(), r.join("opt/app/bin").join(name)).unwrap();
+        let report = check_libraries(r).unwrap();
+        assert!(
+            report.missing.iter().all(|m| m.file != "/opt/app/bin/tool"),
+            "{}",
+            report.summary(10)
+        );
     }
 
     #[test]
