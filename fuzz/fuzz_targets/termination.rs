@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
         image_digest: Some(format!("sha256:{}", "a".repeat(64))),
         tarball: (!tarball.is_empty()).then(|| tarball.to_string()),
         tarball_digest: Some(format!("sha256:{}", "b".repeat(64))),
+        kernel: None,
     };
     let message = result.termination_message();
     assert!(message.len() <= TERMINATION_MESSAGE_MAX, "{}", message.len());
