@@ -291,18 +291,6 @@ pub async fn run(
         })
         .map(AbortOnDrop);
 
-    // The periodic cleanup of the sites' volumes (off unless an interval is set).
-    let _gc = ctx
-        .settings
-        .gc_interval
-        .filter(|every| !every.is_zero())
-        .map(|every| {
-            let (ctx, sites, images) = (ctx.clone(), site_store.clone(), image_store.clone());
-            let keep = ctx.settings.gc_keep;
-            tokio::spawn(gc::run_periodic(ctx, sites, images, every, keep))
-        })
-        .map(AbortOnDrop);
-
     let readiness = {
         let metrics = ctx.metrics.clone();
         async move {
