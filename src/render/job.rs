@@ -300,16 +300,7 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
             value_from: None,
         })
         .collect();
-    let mut mounts: Vec<VolumeMount> = step
-        .mounts
-        .iter()
-        .map(|m| VolumeMount {
-            name: volume_name(ctx, m.volume),
-            mount_path: m.path.clone(),
-            read_only: Some(m.read_only),
-            ..VolumeMount::default()
-        })
-        .collect();
+    let mut mounts = step_mounts(ctx, step);
     let command = step.command.clone();
     let (image, security, resources) = match (step.name, step.image) {
         (StepName::Materialize, _) => {
@@ -382,16 +373,7 @@ fn publish_containers(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> (Con
         .map(|(name, value)| plain_env(name, value))
         .collect();
     env.push(plain_env("TMPDIR", SCRATCH_DIR));
-    let mut mounts: Vec<VolumeMount> = step
-        .mounts
-        .iter()
-        .map(|m| VolumeMount {
-            name: volume_name(ctx, m.volume),
-            mount_path: m.path.clone(),
-            read_only: Some(m.read_only),
-            ..VolumeMount::default()
-        })
-        .collect();
+    let mut mounts = step_mounts(ctx, step);
     mounts.push(scratch_mount(scratch_volume(ctx)));
     let pack = Container {
         name: PACK_CONTAINER.into(),
@@ -424,6 +406,19 @@ fn publish_containers(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> (Con
         ..Container::default()
     };
     (pack, push)
+}
+
+/// The volumes `step` mounts, under this build's volume names.
+fn step_mounts(ctx: &BuildContext, step: &Step) -> Vec<VolumeMount> {
+    step.mounts
+        .iter()
+        .map(|m| VolumeMount {
+            name: volume_name(ctx, m.volume),
+            mount_path: m.path.clone(),
+            read_only: Some(m.read_only),
+            ..VolumeMount::default()
+        })
+        .collect()
 }
 
 fn scratch_mount(volume: String) -> VolumeMount {
