@@ -305,6 +305,30 @@ impl BuildJob {
     }
 }
 
+/// The history record of a build whose Job was deleted before it finished.
+fn deleted(
+    name: &str,
+    inputs_digest: &str,
+    step: Option<String>,
+    started_at: &Option<Time>,
+    now: &Time,
+) -> BuildRecord {
+    BuildRecord {
+        name: name.to_string(),
+        inputs_digest: inputs_digest.to_string(),
+        result: "Deleted".into(),
+        step,
+        started_at: started_at.clone(),
+        finished_at: Some(now.clone()),
+    }
+}
+
+/// Counts a deleted build and puts its record first in the history.
+fn record_deleted(ctx: &Context, status: &mut GentooImageStatus, record: BuildRecord) {
+    ctx.metrics.build_finished(&record.result, None, None);
+    status.history.insert(0, record);
+}
+
 async fn sync(
     image: &GentooImage,
     ctx: &Arc<Context>,
@@ -381,23 +405,19 @@ async fn sync(
     for j in jobs.iter().filter(|j| j.stopping()) {
         if status.history.iter().all(|h| h.name != j.name) {
             warn!(job = %j.name, "a running build's Job is being deleted");
-            ctx.metrics.build_finished("Deleted", None, None);
             let step = status
                 .current_build
                 .as_ref()
                 .filter(|c| c.name == j.name)
                 .and_then(|c| c.step.clone());
-            status.history.insert(
-                0,
-                BuildRecord {
-                    name: j.name.clone(),
-                    inputs_digest: j.digest.clone(),
-                    result: "Deleted".into(),
-                    step,
-                    started_at: j.job.metadata.creation_timestamp.clone(),
-                    finished_at: Some(now.clone()),
-                },
+            let record = deleted(
+                &j.name,
+                &j.digest,
+                step,
+                &j.job.metadata.creation_timestamp,
+                now,
             );
+            record_deleted(ctx, status, record);
         }
     }
     // The build status names is gone (deleted without a trace, e.g. with background
@@ -409,18 +429,14 @@ async fn sync(
         && status.history.iter().all(|h| h.name != current.name)
     {
         warn!(job = %current.name, "the running build's Job was deleted");
-        ctx.metrics.build_finished("Deleted", None, None);
-        status.history.insert(
-            0,
-            BuildRecord {
-                name: current.name.clone(),
-                inputs_digest: current.inputs_digest.clone(),
-                result: "Deleted".into(),
-                step: current.step.clone(),
-                started_at: current.started_at.clone(),
-                finished_at: Some(now.clone()),
-            },
+        let record = deleted(
+            &current.name,
+            &current.inputs_digest,
+            current.step.clone(),
+            &current.started_at,
+            now,
         );
+        record_deleted(ctx, status, record);
         status.current_build = None;
     }
     jobs.sort_by_key(|j| j.job.metadata.creation_timestamp.clone().map(|t| t.0));
