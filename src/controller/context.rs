@@ -1,17 +1,19 @@
 //! What every reconcile shares: the client, settings, the git cache and retry state.
 
 use super::error::{Class, Error, backoff};
+use super::index::LabelIndex;
 use super::local::LocalWatches;
 use super::metrics::Metrics;
-use crate::api::{GentooImage, GentooSite};
+use crate::api::{GentooImage, GentooSite, labels};
 use crate::site::{Prefixes, ReadOptions, SiteRepo, SiteSnapshot};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -83,9 +85,52 @@ pub struct Caches {
     pub jobs: Store<Job>,
     /// Build pods, without their spec.
     pub pods: Store<Pod>,
+    /// Names of the cached Jobs by their image label.
+    pub jobs_by_image: LabelIndex,
+    /// Names of the cached pods by their build (Job) label.
+    pub pods_by_build: LabelIndex,
 }
 
 impl Caches {
+    /// Empty caches: the stores to be filled by `writers` (see `super::run`).
+    pub fn new(
+        sites: Store<GentooSite>,
+        images: Store<GentooImage>,
+        jobs: Store<Job>,
+        pods: Store<Pod>,
+    ) -> Self {
+        Caches {
+            sites,
+            images,
+            jobs,
+            pods,
+            jobs_by_image: LabelIndex::new(labels::IMAGE),
+            pods_by_build: LabelIndex::new(labels::BUILD),
+        }
+    }
+
+    /// The cached Jobs of image `image` in `namespace` (any component).
+    pub fn jobs_of(&self, namespace: &str, image: &str) -> Vec<Arc<Job>> {
+        lookup(
+            &self.jobs,
+            &self.jobs_by_image,
+            namespace,
+            image,
+            labels::IMAGE,
+        )
+    }
+
+    /// The cached pods of Job `job` in `namespace` (any component).
+    pub fn pods_of(&self, namespace: &str, job: &str) -> Vec<Arc<Pod>> {
+        lookup(
+            &self.pods,
+            &self.pods_by_build,
+            namespace,
+            job,
+            labels::BUILD,
+        )
+    }
+
     /// Waits (at most `timeout`) until every cache has its first full list; false when one
     /// has not (a reconcile must not decide on a half-filled cache: it could start a build
     /// that already runs).
@@ -114,6 +159,26 @@ impl Caches {
             && self.jobs.wait_until_ready().await.is_ok()
             && self.pods.wait_until_ready().await.is_ok()
     }
+}
+
+/// The objects of `store` in `namespace` whose `label` is `value`, found through `index`.
+fn lookup<K>(
+    store: &Store<K>,
+    index: &LabelIndex,
+    namespace: &str,
+    value: &str,
+    label: &str,
+) -> Vec<Arc<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    index
+        .names(namespace, value)
+        .into_iter()
+        .filter_map(|name| store.get(&ObjectRef::new(&name).within(namespace)))
+        // The index may briefly hold an object whose label the store has seen change.
+        .filter(|obj| obj.labels().get(label).map(String::as_str) == Some(value))
+        .collect()
 }
 
 /// A Job this process created that its cache may not show yet.

@@ -378,14 +378,9 @@ async fn sync(
     let jobs_api: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
     let key = format!("image/{namespace}/{name}");
     let mut jobs: Vec<BuildJob> = caches
-        .jobs
-        .state()
+        .jobs_of(namespace, &name)
         .into_iter()
-        .filter(|job| {
-            job.namespace().as_deref() == Some(namespace)
-                && job.labels().get(labels::IMAGE) == Some(&name)
-                && job.labels().get(labels::COMPONENT).map(String::as_str) == Some("build")
-        })
+        .filter(|job| job.labels().get(labels::COMPONENT).map(String::as_str) == Some("build"))
         .map(|job| BuildJob {
             name: job.name_any(),
             digest: job
@@ -673,14 +668,9 @@ fn set_failure(status: &mut GentooImageStatus, step: &str, message: &str) {
 /// The newest pod of Job `job`, from the pod cache.
 fn build_pod(caches: &Caches, namespace: &str, job: &str) -> Option<Pod> {
     caches
-        .pods
-        .state()
+        .pods_of(namespace, job)
         .into_iter()
-        .filter(|p| {
-            p.namespace().as_deref() == Some(namespace)
-                && p.labels().get(labels::BUILD).map(String::as_str) == Some(job)
-                && p.labels().get(labels::COMPONENT).map(String::as_str) == Some("build")
-        })
+        .filter(|p| p.labels().get(labels::COMPONENT).map(String::as_str) == Some("build"))
         .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0))
         .map(|p| p.as_ref().clone())
 }

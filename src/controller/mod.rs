@@ -7,6 +7,7 @@ pub mod error;
 pub mod fetch;
 pub mod gc;
 pub mod image;
+pub mod index;
 pub mod leader;
 pub mod local;
 pub mod metrics;
@@ -14,6 +15,7 @@ pub mod outcome;
 pub mod poll;
 pub mod secrets;
 pub mod site;
+pub mod slim;
 pub mod source;
 pub mod validate;
 pub mod watch_backoff;
@@ -21,15 +23,17 @@ pub mod webhook;
 
 use crate::api::{GentooImage, GentooSite, annotations, labels};
 use context::{Caches, Context, Settings};
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
+use index::LabelIndex;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::watcher::{self, Config, watcher};
+use kube::runtime::watcher::{self, Config};
 use kube::runtime::{PredicateConfig, WatchStreamExt, predicates};
 use kube::{Api, Client, Resource, ResourceExt};
+use slim::Slim;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -57,11 +61,6 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// Stripped from every cached object: the API server's bookkeeping of who set which field.
-fn strip_managed_fields<K: kube::Resource>(obj: &mut K) {
-    obj.meta_mut().managed_fields = None;
 }
 
 fn hash_of(value: impl Hash) -> u64 {
@@ -135,11 +134,13 @@ pub async fn run(
     let ctx = Arc::new(Context::new(client, settings));
     let client = ctx.client.clone();
     let ns = namespace.as_deref();
-    let sites: Api<GentooSite> = api(&client, ns);
-    let images: Api<GentooImage> = api(&client, ns);
-    let image_meta: Api<PartialObjectMeta<GentooImage>> = api(&client, ns);
-    let jobs: Api<Job> = api(&client, ns);
-    let pods: Api<Pod> = api(&client, ns);
+    // Every watch decodes slim: no managed fields, Jobs without their pod template, pods
+    // without their spec (see `slim`).
+    let sites: Api<Slim<GentooSite>> = api(&client, ns);
+    let images: Api<Slim<GentooImage>> = api(&client, ns);
+    let image_meta: Api<Slim<PartialObjectMeta<GentooImage>>> = api(&client, ns);
+    let jobs: Api<Slim<Job>> = api(&client, ns);
+    let pods: Api<Slim<Pod>> = api(&client, ns);
     let config = ControllerConfig::default().concurrency(CONCURRENCY);
     let managed = Config::default().labels(&format!("{}=zentoo", labels::MANAGED_BY));
     let build_pods = Config::default().labels(&format!("{}=build", labels::COMPONENT));
@@ -169,20 +170,20 @@ pub async fn run(
     let (image_store, image_writer) = reflector::store();
     let (job_store, job_writer) = reflector::store();
     let (pod_store, pod_writer) = reflector::store();
-    let caches = Caches {
-        sites: site_store.clone(),
-        images: image_store.clone(),
-        jobs: job_store.clone(),
-        pods: pod_store.clone(),
-    };
+    let caches = Caches::new(
+        site_store.clone(),
+        image_store.clone(),
+        job_store.clone(),
+        pod_store.clone(),
+    );
+    let (job_index, pod_index) = (caches.jobs_by_image.clone(), caches.pods_by_build.clone());
     if ctx.caches.set(caches.clone()).is_err() {
         anyhow::bail!("the controller's caches were set up twice");
     }
     let predicates = PredicateConfig::default();
 
-    let site_watch = watcher(sites, Config::default())
+    let site_watch = slim::watcher(sites, Config::default())
         .backoff(WatchBackoff::new())
-        .modify(strip_managed_fields)
         .reflect_shared(site_writer)
         .for_each(|event| async move {
             if let Err(e) = event {
@@ -191,7 +192,7 @@ pub async fn run(
         });
     let site_stream = site_events.filter(changed(site_trigger));
     // Images tell their site about spec edits and deletions (not their status writes).
-    let owned_images = spec_changes_and_deletions(watcher(image_meta, managed.clone()));
+    let owned_images = spec_changes_and_deletions(slim::watcher(image_meta, managed.clone()));
     // A local site's repository changed (only with --allow-local-sources).
     let local_triggers = {
         let (store, ctx) = (site_store.clone(), ctx.clone());
@@ -221,29 +222,23 @@ pub async fn run(
         )
         .for_each(logged);
 
-    let image_stream = watcher(images, Config::default())
+    let image_stream = slim::watcher(images, Config::default())
         .backoff(WatchBackoff::new())
-        .modify(strip_managed_fields)
         .reflect(image_writer)
         .applied_objects()
         .predicate_filter(image_inputs, predicates.clone());
-    let job_stream = watcher(jobs, managed)
-        .backoff(WatchBackoff::new())
-        .modify(|job: &mut Job| {
-            strip_managed_fields(job);
-            job.spec = None;
-        })
-        .reflect(job_writer)
-        .touched_objects();
-    let pod_stream = watcher(pods, build_pods)
-        .backoff(WatchBackoff::new())
-        .modify(|pod: &mut Pod| {
-            strip_managed_fields(pod);
-            pod.spec = None;
-            pod.metadata.annotations = None;
-        })
-        .reflect(pod_writer)
-        .touched_objects();
+    let job_stream = indexed(
+        slim::watcher(jobs, managed).backoff(WatchBackoff::new()),
+        job_index,
+        job_writer,
+    )
+    .touched_objects();
+    let pod_stream = indexed(
+        slim::watcher(pods, build_pods).backoff(WatchBackoff::new()),
+        pod_index,
+        pod_writer,
+    )
+    .touched_objects();
     let image_sites = image_site_events.filter(changed(site_inputs));
     let images_of_site = image_store.clone();
     let image_loop = Controller::for_stream(image_stream, image_store.clone())
@@ -309,6 +304,22 @@ pub async fn run(
     ctx.metrics.set_ready(false);
     warn!("zentoo controller stopped");
     Ok(())
+}
+
+/// `events` applied to the store of `writer` and to `index` (see `index::LabelIndex`).
+fn indexed<K>(
+    events: impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+    index: LabelIndex,
+    writer: reflector::store::Writer<K>,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    let after = index.clone();
+    events
+        .inspect_ok(move |event| index.before(event))
+        .reflect(writer)
+        .inspect_ok(move |event| after.after(event))
 }
 
 /// Runs `reconcile`, counting it and its duration in the metrics under `kind`.
