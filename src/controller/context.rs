@@ -219,6 +219,16 @@ pub struct Context {
     snapshots: Mutex<Vec<(SnapshotKey, Arc<Snapshot>)>>,
     /// Held while a snapshot is read.
     snapshot_loading: Mutex<()>,
+    /// Branch heads of each cache repository, as read since its last fetch.
+    heads: Mutex<Heads>,
+}
+
+/// The branch heads digest of cache repositories, valid until the next fetch into one.
+#[derive(Default)]
+struct Heads {
+    /// Bumped by every fetch: a digest read while one ran is not kept.
+    generation: u64,
+    digests: HashMap<PathBuf, String>,
 }
 
 /// A site read at one revision, with that revision's commit time.
@@ -257,6 +267,7 @@ impl Context {
             expected: Mutex::new(HashMap::new()),
             snapshots: Mutex::new(Vec::new()),
             snapshot_loading: Mutex::new(()),
+            heads: Mutex::new(Heads::default()),
         }
     }
 
@@ -319,9 +330,26 @@ impl Context {
             .snapshot_loading
             .lock()
             .map_err(|_| Error::Internal("snapshot lock poisoned".into()))?;
-        // Branches move without the tracked ref moving: the heads are part of the key.
-        let repo = SiteRepo::open(cache).map_err(|e| Error::Read(e.to_string()))?;
-        let heads = super::fetch::heads_digest(repo.git()).map_err(Error::Read)?;
+        // Branches move without the tracked ref moving: the heads are part of the key. They
+        // are read once per fetch (a cache hit then touches no file).
+        let (generation, known) = match self.heads.lock() {
+            Ok(heads) => (heads.generation, heads.digests.get(cache).cloned()),
+            Err(_) => (0, None),
+        };
+        let open = || SiteRepo::open(cache).map_err(|e| Error::Read(e.to_string()));
+        let (mut repo, heads) = match known {
+            Some(heads) => (None, heads),
+            None => {
+                let repo = open()?;
+                let heads = super::fetch::heads_digest(repo.git()).map_err(Error::Read)?;
+                if let Ok(mut known) = self.heads.lock()
+                    && known.generation == generation
+                {
+                    known.digests.insert(cache.to_path_buf(), heads.clone());
+                }
+                (Some(repo), heads)
+            }
+        };
         let key: SnapshotKey = (
             cache.to_path_buf(),
             format!("{revision} {heads}"),
@@ -332,6 +360,10 @@ impl Context {
         {
             return Ok(s.clone());
         }
+        let repo = match repo.take() {
+            Some(repo) => repo,
+            None => open()?,
+        };
         let epoch = repo
             .git()
             .revparse_single(revision)
@@ -352,6 +384,15 @@ impl Context {
             snapshots.drain(..excess);
         }
         Ok(snapshot)
+    }
+
+    /// A fetch into the cache repository `cache` ended (or failed part-way): its branch
+    /// heads are read again by the next snapshot.
+    pub fn repository_changed(&self, cache: &Path) {
+        if let Ok(mut heads) = self.heads.lock() {
+            heads.generation = heads.generation.wrapping_add(1);
+            heads.digests.remove(cache);
+        }
     }
 
     /// The cache repository of site `name` in `namespace`.

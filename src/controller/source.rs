@@ -69,6 +69,7 @@ pub async fn plan_source(
                 site.spec.branches.buildhooks.clone(),
             ];
             let (url, want) = (source.url.clone(), source.git_ref.clone());
+            let fetched_into = cache.clone();
             let options = plan_options(site);
             ctx.checking(key, Timestamp::now());
             ctx.local.handled(namespace, &site.name_any());
@@ -97,7 +98,9 @@ pub async fn plan_source(
                     ))
                 })
                 .await
-                .map_err(|e| Error::Internal(e.to_string()))?;
+                .map_err(|e| Error::Internal(e.to_string()));
+            ctx.repository_changed(&fetched_into);
+            let result = result?;
             ctx.metrics.source_checked(match &result {
                 Ok((_, _, c)) if c.downloaded => "moved",
                 Ok(_) => "unchanged",
