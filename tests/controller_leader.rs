@@ -135,6 +135,24 @@ impl Replica {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, then its exit status (`None`: still running after `within`).
+    fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid}");
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
     fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -231,5 +249,54 @@ async fn a_killed_leader_is_replaced_within_the_lease_time_and_the_new_one_recon
         takeover.as_secs_f64(),
         ready.as_secs_f64(),
         killed.elapsed().as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_standby_and_a_leader_which_releases_the_lease() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let ns = kube.namespace("ctl-sigterm").await;
+    install_crds(&ns).await;
+    let repo = fixture::Site::standard("desktop-none-kde\n");
+    let git = GitDaemon::serve(&repo);
+    let dir = tempfile::TempDir::new().expect("replica dir");
+    let mut a = Replica::start(&ns.name, "replica-a", dir.path());
+    let leases = ns.api::<Lease>();
+    eventually(&ns, Duration::from_secs(60), "replica-a leads", || async {
+        (holder(&leases).await.as_deref() == Some("replica-a")
+            && status(a.addr, "/readyz").await == Some(200))
+        .then_some(())
+    })
+    .await;
+    create_site(&ns, &site_object("demo", &git.url, "1m")).await;
+    let mut b = Replica::start(&ns.name, "replica-b", dir.path());
+    eventually(&ns, Duration::from_secs(60), "replica-b alive", || async {
+        (status(b.addr, "/healthz").await == Some(200)).then_some(())
+    })
+    .await;
+
+    // A standby waiting for the Lease stops on SIGTERM (it would else wait for SIGKILL).
+    let stopped = b.terminate(Duration::from_secs(30));
+    assert!(
+        stopped.is_some_and(|s| s.success()),
+        "the standby did not exit cleanly on SIGTERM: {stopped:?}\n{}",
+        b.log_tail()
+    );
+    assert_eq!(holder(&leases).await.as_deref(), Some("replica-a"));
+
+    // The leader finishes its reconciles, stops its watches and gives the Lease up.
+    let stopped = a.terminate(Duration::from_secs(30));
+    assert!(
+        stopped.is_some_and(|s| s.success()),
+        "the leader did not exit cleanly on SIGTERM: {stopped:?}\n{}",
+        a.log_tail()
+    );
+    let after = holder(&leases).await;
+    assert_ne!(
+        after.as_deref(),
+        Some("replica-a"),
+        "a stopped leader still holds the Lease"
     );
 }

@@ -44,8 +44,27 @@ pub async fn run_elected(
         })
     });
     info!(lease, identity = %settings.instance, "waiting for the leader Lease");
-    while !*leader.borrow_and_update() {
-        leader.changed().await?;
+    let elected = async {
+        while !*leader.borrow_and_update() {
+            leader.changed().await?;
+        }
+        anyhow::Ok(())
+    };
+    let stopped = tokio::select! {
+        r = elected => {
+            r?;
+            false
+        }
+        _ = super::shutdown_signal() => true,
+    };
+    if stopped {
+        info!("stopped while waiting for the leader Lease");
+        if let Some(standby) = standby {
+            standby.abort();
+        }
+        drop(leader);
+        let _ = task.await;
+        return Ok(());
     }
     if let Some(standby) = standby {
         standby.abort();

@@ -300,10 +300,31 @@ pub async fn run(
         namespace = ns.unwrap_or("(all)"),
         "zentoo controller started"
     );
-    tokio::join!(site_watch, site_loop, image_loop, readiness);
+    // The reconcilers end on SIGTERM/SIGINT, once their running reconciles are done; the
+    // site watch and the readiness wait never end by themselves.
+    let background = async { tokio::join!(site_watch, readiness) };
+    tokio::select! {
+        _ = async { tokio::join!(site_loop, image_loop) } => {}
+        _ = background => {}
+    }
     ctx.metrics.set_ready(false);
     warn!("zentoo controller stopped");
     Ok(())
+}
+
+/// Resolves on the first SIGTERM or SIGINT (never, when they cannot be watched).
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
 }
 
 /// `events` applied to the store of `writer` and to `index` (see `index::LabelIndex`).
