@@ -3,7 +3,6 @@
 //! a poll loop, a label too long) is reported at once. Pure.
 
 use crate::api::{GentooImage, GentooSite};
-use crate::publish::registry::parse_ref;
 use crate::render::names::MAX_LABEL;
 use crate::site::Prefixes;
 use crate::site::error::tidy;
@@ -26,6 +25,43 @@ fn quote(text: &str) -> String {
     tidy(&format!("`{text}`"), 200)
 }
 
+/// Longest repository name (with its registry) of an image reference.
+const MAX_REFERENCE_NAME: usize = 255;
+
+/// Checks `text` against the image reference grammar of the OCI distribution spec
+/// (`distribution/reference`, ASCII classes as in its Go regexp): `[registry[:port]/]path
+/// [:tag][@algorithm:hex]`, the name at most 255 characters.
+///
+/// The publisher parses references with oci-client, whose grammar compiles with Unicode
+/// classes into ~15 MiB of automata: too much for a controller that only checks them. What
+/// this accepts, that parser accepts too (a unit test holds them together).
+pub fn image_reference(text: &str) -> Result<(), String> {
+    use regex::{Regex, RegexBuilder};
+    use std::sync::LazyLock;
+    const DOMAIN: &str = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+    const PATH: &str = r"[a-z0-9]+(?:(?:[._]|__|-*)[a-z0-9]+)*";
+    static GRAMMAR: LazyLock<Option<Regex>> = LazyLock::new(|| {
+        let pattern = format!(
+            r"^((?:{DOMAIN}(?:\.{DOMAIN})*(?::[0-9]+)?/)?{PATH}(?:/{PATH})*)(?::(\w[\w.-]{{0,127}}))?(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{{32,}}))?$"
+        );
+        RegexBuilder::new(&pattern).unicode(false).build().ok()
+    });
+    let grammar = GRAMMAR
+        .as_ref()
+        .ok_or("the image reference grammar does not compile")?;
+    let captures = grammar.captures(text).ok_or_else(|| {
+        "expected [registry[:port]/]repository[:tag][@digest], the repository in lower case"
+            .to_string()
+    })?;
+    let name = captures.get(1).map_or(0, |m| m.len());
+    if name > MAX_REFERENCE_NAME {
+        return Err(format!(
+            "its name is {name} characters, at most {MAX_REFERENCE_NAME} are allowed"
+        ));
+    }
+    Ok(())
+}
+
 /// The first problem of a site's spec, if any. `allow_local`: whether paths and `file://`
 /// URLs (on the controller's own disk) are allowed as sources.
 pub fn site(site: &GentooSite, allow_local: bool) -> Result<(), Problem> {
@@ -37,7 +73,7 @@ pub fn site(site: &GentooSite, allow_local: bool) -> Result<(), Problem> {
         .map_err(|e| format!("spec.branches: {e}"))?;
     let defaults = &site.spec.image_defaults;
     if let Some(registry) = &defaults.registry {
-        parse_ref(&format!("{}/x:latest", registry.trim_end_matches('/'))).map_err(|_| {
+        image_reference(&format!("{}/x:latest", registry.trim_end_matches('/'))).map_err(|_| {
             format!(
                 "spec.imageDefaults.registry: {} is not a registry prefix like \
                  registry.example.com/zentoo",
@@ -110,7 +146,7 @@ pub fn image(image: &GentooImage) -> Result<(), Problem> {
     name(&image.name_any(), "its Jobs and pods")?;
     let spec = &image.spec;
     if let Some(reference) = &spec.publish.image {
-        parse_ref(reference).map_err(|e| {
+        image_reference(reference).map_err(|e| {
             format!(
                 "spec.publish.image: {} is not an image reference: {e}",
                 quote(reference)
@@ -377,6 +413,72 @@ fn is_label_value(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const VALID_REFERENCES: &[&str] = &[
+        "busybox",
+        "library/busybox:1.36",
+        "registry.example.com/zentoo/desktop-kde:latest",
+        "127.0.0.1:5000/zentoo/x:latest",
+        "localhost/zentoo:test",
+        "ghcr.io/zentoo/zentoo:0.1.0",
+        "a/b_c/d__e/f-g/h---i:T.a-g_1",
+        "Registry.Example.COM:443/x/y",
+        "x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "x:tag@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    ];
+
+    const INVALID_REFERENCES: &[&str] = &[
+        "",
+        "not a registry!!",
+        "upper/Case",
+        "x:",
+        "x:-tag",
+        "x:tägä",
+        "x:ta\u{0661}g",
+        "-x/y",
+        "x//y",
+        "x/y/",
+        "x_/y",
+        "host:port/x",
+        "x@sha256:short",
+        "x@:0123456789abcdef0123456789abcdef",
+        "x:tag:tag",
+    ];
+
+    #[test]
+    fn image_references_follow_the_distribution_grammar() {
+        for r in VALID_REFERENCES {
+            assert_eq!(image_reference(r), Ok(()), "{r}");
+        }
+        for r in INVALID_REFERENCES {
+            assert!(image_reference(r).is_err(), "{r} accepted");
+        }
+        let long = format!("{}/x:latest", "a".repeat(254));
+        let err = image_reference(&long).expect_err("a 256-character name");
+        assert!(err.contains("256 characters"), "{err}");
+        let tag = format!("x:{}", "t".repeat(129));
+        assert!(image_reference(&tag).is_err(), "a 129-character tag");
+        assert_eq!(image_reference(&format!("x:{}", "t".repeat(128))), Ok(()));
+    }
+
+    #[test]
+    fn what_the_controller_accepts_the_publisher_parses() {
+        use crate::publish::registry::parse_ref;
+        let long = format!("{}/x:latest", "a".repeat(250));
+        let more = [long.as_str(), "a.b.c:1/d", "x:1.2.3-r1_p2", "0/1:2"];
+        for r in VALID_REFERENCES
+            .iter()
+            .chain(INVALID_REFERENCES)
+            .chain(&more)
+        {
+            if image_reference(r).is_ok() {
+                assert!(
+                    parse_ref(r).is_ok(),
+                    "{r}: accepted here, refused by publish"
+                );
+            }
+        }
+    }
 
     #[test]
     fn quantities_parse_like_kubernetes() {
