@@ -307,6 +307,14 @@ async fn two_thousand_images_on_one_site() {
             requests(&BTreeMap::new(), &after_resync)
         ),
     );
+    let (rss, hwm) = controller.memory();
+    note(
+        "RSS after the resync",
+        format!(
+            "{rss} KiB (VmHWM {hwm} KiB: the relist and resync's peak, sampled peak {} KiB)",
+            peak2.load(Ordering::Relaxed)
+        ),
+    );
     let jobs_now = count(&jobs).await;
     assert_eq!(jobs_now, n, "the restart duplicated or lost builds");
     let _ = restarted;
@@ -327,8 +335,13 @@ async fn two_thousand_images_on_one_site() {
         .filter_map(|j| j.metadata.name)
         .collect();
     let new_jobs = Arc::new(AtomicU64::new(0));
+    // When each new Job was seen (ms since the watch started), to tell the controller's part
+    // from the wait for superseded builds to stop.
+    let seen_at: Arc<std::sync::Mutex<Vec<u128>>> = Arc::default();
+    let watch_started = Instant::now();
     let watch = {
         let (jobs, new_jobs, existing) = (jobs.clone(), new_jobs.clone(), existing.clone());
+        let seen_at = seen_at.clone();
         let affected = affected.clone();
         tokio::spawn(async move {
             let mut seen = HashSet::new();
@@ -346,6 +359,9 @@ async fn two_thousand_images_on_one_site() {
                         .unwrap_or_default();
                     if !existing.contains(&name) && affected.contains(&image) && seen.insert(name) {
                         new_jobs.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut at) = seen_at.lock() {
+                            at.push(watch_started.elapsed().as_millis());
+                        }
                     }
                 }
             }
@@ -374,7 +390,17 @@ async fn two_thousand_images_on_one_site() {
         &format!("push to one branch -> its {} Jobs created", affected.len()),
         format!("{t:.2?}"),
     );
-    let _ = pushed;
+    let offset = pushed.duration_since(watch_started).as_millis();
+    let at: Vec<u128> = seen_at
+        .lock()
+        .map(|a| a.iter().map(|t| t.saturating_sub(offset)).collect())
+        .unwrap_or_default();
+    if let (Some(first), Some(tenth), Some(half)) = (at.first(), at.get(9), at.get(at.len() / 2)) {
+        note(
+            "push -> first / 10th / median new Job",
+            format!("{first} ms / {tenth} ms / {half} ms"),
+        );
+    }
     tokio::time::sleep(Duration::from_secs(5)).await;
     let after_push = controller.scrape().await;
     note(

@@ -127,12 +127,19 @@ impl<K: Slimmed> Resource for Slim<K> {
     }
 }
 
-/// A watch of `api` whose objects are decoded slim and handed on as `K`.
+/// Objects per page of a watch's (re)list. A page's response is read whole before it is
+/// decoded; build pods and Jobs are ~10 KiB of JSON each (their specs and managed fields are
+/// sent even though they are skipped), so pages of kube's default 500 held megabytes per
+/// watch at once during a restart's relist.
+pub const LIST_PAGE: u32 = 100;
+
+/// A watch of `api` whose objects are decoded slim and handed on as `K`; its lists are paged
+/// by [`LIST_PAGE`].
 pub fn watcher<K: Slimmed>(
     api: Api<Slim<K>>,
     config: watcher::Config,
 ) -> impl Stream<Item = Result<Event<K>, watcher::Error>> + Send {
-    watcher::watcher(api, config).map_ok(|event| match event {
+    watcher::watcher(api, config.page_size(LIST_PAGE)).map_ok(|event| match event {
         Event::Apply(Slim(obj)) => Event::Apply(obj),
         Event::Delete(Slim(obj)) => Event::Delete(obj),
         Event::Init => Event::Init,
