@@ -134,7 +134,7 @@ pub fn fetch_used(
                     .find(|(n, _)| n == "refs/heads/main")
                     .map(|(n, _)| n.clone())
             })
-            .ok_or_else(|| format!("{url} has no default branch; set spec.source.ref"))?,
+            .ok_or_else(|| no_default_branch(url, &heads))?,
     };
     let remote_tip = heads
         .iter()
@@ -169,6 +169,27 @@ pub fn fetch_used(
         downloaded: !current,
         refs_digest,
     })
+}
+
+/// Why a remote without `spec.source.ref` cannot be followed: its HEAD names no branch (e.g.
+/// the default branch was deleted) and it has no `main`; names a few branches it has.
+fn no_default_branch(url: &str, heads: &[(String, git2::Oid)]) -> String {
+    const SHOWN: usize = 5;
+    let names: Vec<&str> = heads
+        .iter()
+        .take(SHOWN)
+        .map(|(n, _)| n.trim_start_matches("refs/heads/"))
+        .collect();
+    let more = heads.len().saturating_sub(SHOWN);
+    let has = match (names.is_empty(), more) {
+        (true, _) => "it has no branches".to_string(),
+        (false, 0) => format!("its branches: {}", names.join(", ")),
+        (false, more) => format!("its branches: {} and {more} more", names.join(", ")),
+    };
+    format!(
+        "{url} has no default branch (its HEAD names no branch and there is no main; {has}): \
+         set spec.source.ref to the branch to track"
+    )
 }
 
 /// `sha256:<hex>` over the `refs` that are `used`, one `<oid> <name>\n` line each, by name.
@@ -321,6 +342,24 @@ mod tests {
         assert!(known_hosts_match(known, "git.other", &[1, 2, 3]));
         assert!(!known_hosts_match(known, "git.example", &[1, 2, 3]));
         assert!(!known_hosts_match(known, "evil.example", &[0, 0, 0]));
+    }
+
+    #[test]
+    fn a_remote_without_a_default_branch_is_named_with_some_of_its_branches() {
+        let id = git2::Oid::zero();
+        let heads: Vec<(String, git2::Oid)> = (1..=7)
+            .map(|n| (format!("refs/heads/portage/p{n}"), id))
+            .collect();
+        let message = no_default_branch("git://h/r.git", &heads);
+        assert!(
+            message.starts_with("git://h/r.git has no default branch"),
+            "{message}"
+        );
+        assert!(message.contains("portage/p1, portage/p2"), "{message}");
+        assert!(message.contains("and 2 more"), "{message}");
+        assert!(message.contains("set spec.source.ref"), "{message}");
+        let message = no_default_branch("git://h/r.git", &[]);
+        assert!(message.contains("it has no branches"), "{message}");
     }
 
     #[test]
