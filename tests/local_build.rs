@@ -1,130 +1,14 @@
 //! `zentoo build` and `zentoo freshroot` end to end on the real Podman engine, with the test
 //! stage3 (tests/stage3). Needs the engine socket in `DOCKER_HOST` (tests/cluster/up).
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
+mod localsite;
+
+use localsite::{Site as Demo, counts, stage3};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use tempfile::TempDir;
-use zentoo::plan::build::SHARED_VOLUMES;
-use zentoo::runner::volume_name;
 use zentoo::site::example::init_example;
-use zentoo::site::write::{Change, commit};
-
-/// The test stage3 reference, built once; `None` (after saying so) when there is no engine.
-fn stage3(test: &str) -> Option<&'static str> {
-    if std::env::var_os("DOCKER_HOST").is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{test}: DOCKER_HOST is unset in CI: the harness must be up (tests/cluster/up)"
-        );
-        eprintln!("SKIPPED: {test}: no engine (DOCKER_HOST unset; run tests/cluster/up)");
-        return None;
-    }
-    static REF: OnceLock<String> = OnceLock::new();
-    let image = REF.get_or_init(|| {
-        let out = Command::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/stage3/build-image"
-        ))
-        .output()
-        .expect("run tests/stage3/build-image");
-        assert!(
-            out.status.success(),
-            "build-image: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .to_string()
-    });
-    Some(image.as_str())
-}
-
-/// An example site (`zentoo site init`) and an output dir; its engine volumes go with it.
-struct Demo {
-    dir: TempDir,
-    stage3: &'static str,
-}
-
-impl Demo {
-    fn new(stage3: &'static str) -> Self {
-        let dir = TempDir::new().expect("temp dir");
-        init_example(&dir.path().join("site")).expect("example site");
-        Demo { dir, stage3 }
-    }
-
-    fn site(&self) -> PathBuf {
-        self.dir.path().join("site")
-    }
-
-    fn zentoo(&self, args: &[&str]) -> Output {
-        let site = self.site();
-        let out = self.dir.path().join("out");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zentoo"));
-        cmd.env("ZENTOO_STAGE3", self.stage3);
-        if let Some((first, rest)) = args.split_first() {
-            cmd.arg(first).arg("--site").arg(&site);
-            if *first == "build" {
-                cmd.arg("--out").arg(&out);
-            }
-            cmd.args(rest);
-        }
-        cmd.output().expect("run zentoo")
-    }
-
-    /// `zentoo build ARGS --output json`: exit code and the tuples by name.
-    fn build(&self, args: &[&str]) -> (i32, serde_json::Map<String, Value>) {
-        let mut all = vec!["build"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--output", "json"]);
-        let out = self.zentoo(&all);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-            panic!(
-                "{e}: stdout {stdout}\nstderr {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        let tuples = report["tuples"]
-            .as_array()
-            .expect("tuples")
-            .iter()
-            .map(|t| {
-                (
-                    t["name"].as_str().unwrap_or_default().to_string(),
-                    t.clone(),
-                )
-            })
-            .collect();
-        (out.status.code().unwrap_or(-1), tuples)
-    }
-
-    fn commit(&self, branch: &str, changes: &[Change<'_>]) {
-        let repo = git2::Repository::open(self.site()).expect("open site");
-        commit(&repo, branch, changes, "test change").expect("commit");
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        for volume in SHARED_VOLUMES {
-            let _ = Command::new("podman")
-                .args(["volume", "rm", "-f", &volume_name(&self.site(), volume)])
-                .output();
-        }
-    }
-}
-
-fn counts(t: &Value) -> (u64, u64) {
-    let b = &t["build"];
-    (
-        b["compiled"].as_u64().unwrap_or(u64::MAX),
-        b["binpkgHits"].as_u64().unwrap_or(u64::MAX),
-    )
-}
+use zentoo::site::write::Change;
 
 /// Names of the containers zentoo made for `site` that still exist.
 fn containers_of(site: &Path) -> String {

@@ -3,60 +3,21 @@
 //! debug info, repairs (the library check) and a tmpfs `PORTAGE_TMPDIR`.
 //! Needs the engine socket in `DOCKER_HOST` (tests/cluster/up).
 
+mod localsite;
+
+use localsite::{parse_build, stage3};
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
-use tempfile::TempDir;
-use zentoo::plan::build::SHARED_VOLUMES;
-use zentoo::runner::volume_name;
-use zentoo::site::example::init_example;
-use zentoo::site::write::{Change, commit};
+use zentoo::site::write::Change;
 
-/// The test stage3 reference, built once; `None` (after saying so) when there is no engine.
-fn stage3(test: &str) -> Option<&'static str> {
-    if std::env::var_os("DOCKER_HOST").is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{test}: DOCKER_HOST is unset in CI: the harness must be up (tests/cluster/up)"
-        );
-        eprintln!("SKIPPED: {test}: no engine (DOCKER_HOST unset; run tests/cluster/up)");
-        return None;
-    }
-    static REF: OnceLock<String> = OnceLock::new();
-    let image = REF.get_or_init(|| {
-        let out = Command::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/stage3/build-image"
-        ))
-        .output()
-        .expect("run tests/stage3/build-image");
-        assert!(
-            out.status.success(),
-            "build-image: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .to_string()
-    });
-    Some(image.as_str())
-}
-
-/// The example site (`zentoo site init`) with more sets, an output dir, and its volumes.
-struct Site {
-    dir: TempDir,
-    stage3: &'static str,
-}
+/// The example site (`zentoo site init`) with more sets and tuples.
+struct Site(localsite::Site);
 
 impl Site {
     fn new(stage3: &'static str) -> Self {
-        let dir = TempDir::new().expect("temp dir");
-        init_example(&dir.path().join("site")).expect("example site");
-        let site = Site { dir, stage3 };
+        let site = localsite::Site::new(stage3);
         site.commit(
             "main",
             &[
@@ -68,60 +29,27 @@ impl Site {
                 ),
             ],
         );
-        site
-    }
-
-    fn site(&self) -> PathBuf {
-        self.dir.path().join("site")
+        Site(site)
     }
 
     fn out(&self) -> PathBuf {
-        self.dir.path().join("out")
+        self.0.out()
     }
 
     fn commit(&self, branch: &str, changes: &[Change<'_>]) {
-        let repo = git2::Repository::open(self.site()).expect("open site");
-        commit(&repo, branch, changes, "test change").expect("commit");
+        self.0.commit(branch, changes);
     }
 
     /// `zentoo build --site SITE --out OUT ARGS`.
     fn zentoo(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_zentoo"))
-            .env("ZENTOO_STAGE3", self.stage3)
-            .arg("build")
-            .arg("--site")
-            .arg(self.site())
-            .arg("--out")
-            .arg(self.out())
-            .args(args)
-            .output()
-            .expect("run zentoo")
+        self.0.zentoo(&[&["build"][..], args].concat())
     }
 
     /// `zentoo build ARGS --output json`: exit code and the one tuple's report.
     fn build(&self, args: &[&str]) -> (i32, Value) {
-        let mut all = args.to_vec();
-        all.extend_from_slice(&["--output", "json"]);
-        let out = self.zentoo(&all);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-            panic!(
-                "{e}: stdout {stdout}\nstderr {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        let tuple = report["tuples"][0].clone();
-        (out.status.code().unwrap_or(-1), tuple)
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        for volume in SHARED_VOLUMES {
-            let _ = Command::new("podman")
-                .args(["volume", "rm", "-f", &volume_name(&self.site(), volume)])
-                .output();
-        }
+        let (code, tuples) = parse_build(&self.zentoo(&[args, &["--output", "json"]].concat()));
+        let tuple = tuples.into_iter().next().map(|(_, t)| t);
+        (code, tuple.unwrap_or(Value::Null))
     }
 }
 
