@@ -346,7 +346,7 @@ mod tests {
 
     #[test]
     fn a_remote_without_a_default_branch_is_named_with_some_of_its_branches() {
-        let id = git2::Oid::zero();
+        let id = git2::Oid::ZERO_SHA1;
         let heads: Vec<(String, git2::Oid)> = (1..=7)
             .map(|n| (format!("refs/heads/portage/p{n}"), id))
             .collect();
