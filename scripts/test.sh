@@ -22,5 +22,7 @@ source "$env_file"
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+# The fuzz targets (their own workspace, run on nightly by scripts/fuzz.sh) must keep compiling.
+cargo check --quiet --manifest-path fuzz/Cargo.toml --bins --target-dir target/fuzz-check
 tests/stage3/test    # the test stage3 and the step scripts, on Podman
 cargo test "$@"
