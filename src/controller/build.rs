@@ -97,7 +97,9 @@ pub async fn create_build(
 ) -> Result<String> {
     let image_name = image.name_any();
     let digest_hex = planned.inputs_digest.trim_start_matches("sha256:");
-    let stamp = base36(u64::try_from(Timestamp::now().as_second()).unwrap_or(0));
+    // Milliseconds: a build deleted by hand and made again within one second must not get
+    // its predecessor's name (history tells builds apart by name). At most 40+1+8+1+8 = 58.
+    let stamp = base36(u64::try_from(Timestamp::now().as_millisecond()).unwrap_or(0));
     let job_name = format!(
         "{}-{}-{}",
         dns_label(&[&image_name], 40),
