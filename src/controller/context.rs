@@ -92,7 +92,8 @@ pub struct Caches {
 }
 
 impl Caches {
-    /// Empty caches: the stores to be filled by `writers` (see `super::run`).
+    /// The caches over these stores, with empty label indexes (the watches of `super::run`
+    /// fill both).
     pub fn new(
         sites: Store<GentooSite>,
         images: Store<GentooImage>,
