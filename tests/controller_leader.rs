@@ -179,6 +179,27 @@ async fn holder(leases: &kube::Api<Lease>) -> Option<String> {
     leases.get(LEASE).await.ok()?.spec?.holder_identity
 }
 
+/// Replica a, once it holds the Lease and is ready, and replica b, once it is alive.
+async fn leader_and_standby(
+    ns: &support::TestNamespace,
+    dir: &std::path::Path,
+) -> (Replica, Replica) {
+    let a = Replica::start(&ns.name, "replica-a", dir);
+    let leases = ns.api::<Lease>();
+    eventually(ns, Duration::from_secs(60), "replica-a leads", || async {
+        (holder(&leases).await.as_deref() == Some("replica-a")
+            && status(a.addr, "/readyz").await == Some(200))
+        .then_some(())
+    })
+    .await;
+    let b = Replica::start(&ns.name, "replica-b", dir);
+    eventually(ns, Duration::from_secs(60), "replica-b alive", || async {
+        (status(b.addr, "/healthz").await == Some(200)).then_some(())
+    })
+    .await;
+    (a, b)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_leader_is_replaced_within_the_lease_time_and_the_new_one_reconciles() {
     use kube::api::PostParams;
@@ -195,19 +216,8 @@ async fn a_killed_leader_is_replaced_within_the_lease_time_and_the_new_one_recon
     let repo = fixture::Site::standard("desktop-none-kde\n");
     let git = GitDaemon::serve(&repo);
     let dir = tempfile::TempDir::new().expect("replica dir");
-    let mut a = Replica::start(&ns.name, "replica-a", dir.path());
+    let (mut a, b) = leader_and_standby(&ns, dir.path()).await;
     let leases = ns.api::<Lease>();
-    eventually(&ns, Duration::from_secs(60), "replica-a leads", || async {
-        (holder(&leases).await.as_deref() == Some("replica-a")
-            && status(a.addr, "/readyz").await == Some(200))
-        .then_some(())
-    })
-    .await;
-    let b = Replica::start(&ns.name, "replica-b", dir.path());
-    eventually(&ns, Duration::from_secs(60), "replica-b alive", || async {
-        (status(b.addr, "/healthz").await == Some(200)).then_some(())
-    })
-    .await;
     assert_eq!(status(b.addr, "/readyz").await, Some(503), "b is a standby");
 
     // The leader reconciles: the site's image gets its build Job.
@@ -262,20 +272,9 @@ async fn sigterm_stops_a_standby_and_a_leader_which_releases_the_lease() {
     let repo = fixture::Site::standard("desktop-none-kde\n");
     let git = GitDaemon::serve(&repo);
     let dir = tempfile::TempDir::new().expect("replica dir");
-    let mut a = Replica::start(&ns.name, "replica-a", dir.path());
+    let (mut a, mut b) = leader_and_standby(&ns, dir.path()).await;
     let leases = ns.api::<Lease>();
-    eventually(&ns, Duration::from_secs(60), "replica-a leads", || async {
-        (holder(&leases).await.as_deref() == Some("replica-a")
-            && status(a.addr, "/readyz").await == Some(200))
-        .then_some(())
-    })
-    .await;
     create_site(&ns, &site_object("demo", &git.url, "1m")).await;
-    let mut b = Replica::start(&ns.name, "replica-b", dir.path());
-    eventually(&ns, Duration::from_secs(60), "replica-b alive", || async {
-        (status(b.addr, "/healthz").await == Some(200)).then_some(())
-    })
-    .await;
 
     // A standby waiting for the Lease stops on SIGTERM (it would else wait for SIGKILL).
     let stopped = b.terminate(Duration::from_secs(30));

@@ -334,14 +334,12 @@ async fn two_thousand_images_on_one_site() {
         .into_iter()
         .filter_map(|j| j.metadata.name)
         .collect();
-    let new_jobs = Arc::new(AtomicU64::new(0));
     // When each new Job was seen (ms since the watch started), to tell the controller's part
     // from the wait for superseded builds to stop.
     let seen_at: Arc<std::sync::Mutex<Vec<u128>>> = Arc::default();
     let watch_started = Instant::now();
     let watch = {
-        let (jobs, new_jobs, existing) = (jobs.clone(), new_jobs.clone(), existing.clone());
-        let seen_at = seen_at.clone();
+        let (jobs, existing, seen_at) = (jobs.clone(), existing.clone(), seen_at.clone());
         let affected = affected.clone();
         tokio::spawn(async move {
             let mut seen = HashSet::new();
@@ -357,11 +355,12 @@ async fn two_thousand_images_on_one_site() {
                         .as_ref()
                         .and_then(|l| l.get(labels::IMAGE).cloned())
                         .unwrap_or_default();
-                    if !existing.contains(&name) && affected.contains(&image) && seen.insert(name) {
-                        new_jobs.fetch_add(1, Ordering::Relaxed);
-                        if let Ok(mut at) = seen_at.lock() {
-                            at.push(watch_started.elapsed().as_millis());
-                        }
+                    if !existing.contains(&name)
+                        && affected.contains(&image)
+                        && seen.insert(name)
+                        && let Ok(mut at) = seen_at.lock()
+                    {
+                        at.push(watch_started.elapsed().as_millis());
                     }
                 }
             }
@@ -382,8 +381,8 @@ async fn two_thousand_images_on_one_site() {
         .await
         .expect("request a fetch");
     let t = wait_until("the pushed branch's Jobs", Duration::from_secs(600), || {
-        let (new_jobs, want) = (new_jobs.clone(), affected.len() as u64);
-        async move { new_jobs.load(Ordering::Relaxed) >= want }
+        let (seen_at, want) = (seen_at.clone(), affected.len());
+        async move { seen_at.lock().is_ok_and(|at| at.len() >= want) }
     })
     .await;
     note(

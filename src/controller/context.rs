@@ -10,10 +10,9 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
-use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -112,24 +111,12 @@ impl Caches {
 
     /// The cached Jobs of image `image` in `namespace` (any component).
     pub fn jobs_of(&self, namespace: &str, image: &str) -> Vec<Arc<Job>> {
-        lookup(
-            &self.jobs,
-            &self.jobs_by_image,
-            namespace,
-            image,
-            labels::IMAGE,
-        )
+        self.jobs_by_image.objects(&self.jobs, namespace, image)
     }
 
     /// The cached pods of Job `job` in `namespace` (any component).
     pub fn pods_of(&self, namespace: &str, job: &str) -> Vec<Arc<Pod>> {
-        lookup(
-            &self.pods,
-            &self.pods_by_build,
-            namespace,
-            job,
-            labels::BUILD,
-        )
+        self.pods_by_build.objects(&self.pods, namespace, job)
     }
 
     /// Waits (at most `timeout`) until every cache has its first full list; false when one
@@ -160,26 +147,6 @@ impl Caches {
             && self.jobs.wait_until_ready().await.is_ok()
             && self.pods.wait_until_ready().await.is_ok()
     }
-}
-
-/// The objects of `store` in `namespace` whose `label` is `value`, found through `index`.
-fn lookup<K>(
-    store: &Store<K>,
-    index: &LabelIndex,
-    namespace: &str,
-    value: &str,
-    label: &str,
-) -> Vec<Arc<K>>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + 'static,
-{
-    index
-        .names(namespace, value)
-        .into_iter()
-        .filter_map(|name| store.get(&ObjectRef::new(&name).within(namespace)))
-        // The index may briefly hold an object whose label the store has seen change.
-        .filter(|obj| obj.labels().get(label).map(String::as_str) == Some(value))
-        .collect()
 }
 
 /// A Job this process created that its cache may not show yet.
@@ -338,7 +305,7 @@ impl Context {
             Err(_) => (0, None),
         };
         let open = || SiteRepo::open(cache).map_err(|e| Error::Read(e.to_string()));
-        let (mut repo, heads) = match known {
+        let (repo, heads) = match known {
             Some(heads) => (None, heads),
             None => {
                 let repo = open()?;
@@ -361,7 +328,7 @@ impl Context {
         {
             return Ok(s.clone());
         }
-        let repo = match repo.take() {
+        let repo = match repo {
             Some(repo) => repo,
             None => open()?,
         };

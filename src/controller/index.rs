@@ -7,8 +7,9 @@
 //! it removes what is gone, so that every object in the store is always in the index and a
 //! lookup, read through the store, sees exactly the store's objects.
 
-use kube::Resource;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::Event;
+use kube::{Resource, ResourceExt};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -67,13 +68,8 @@ impl LabelIndex {
     }
 
     fn entry<K: Resource>(&self, obj: &K) -> Option<(Key, String)> {
-        let meta = obj.meta();
-        let value = meta.labels.as_ref()?.get(self.label)?;
-        let key = (
-            meta.namespace.clone().unwrap_or_default(),
-            meta.name.clone()?,
-        );
-        Some((key, value.clone()))
+        let value = obj.meta().labels.as_ref()?.get(self.label)?;
+        Some((key(obj)?, value.clone()))
     }
 
     /// Applies the additions of `event`: call before the store applies it.
@@ -103,11 +99,7 @@ impl LabelIndex {
         let mut state = self.state();
         match event {
             Event::Apply(obj) => {
-                let meta = obj.meta();
-                let key = (
-                    meta.namespace.clone().unwrap_or_default(),
-                    meta.name.clone().unwrap_or_default(),
-                );
+                let Some(key) = key(obj) else { return };
                 let now = self.entry(obj).map(|(_, value)| value);
                 let before = match &now {
                     Some(value) => state.values.insert(key.clone(), value.clone()),
@@ -118,11 +110,7 @@ impl LabelIndex {
                 }
             }
             Event::Delete(obj) => {
-                let meta = obj.meta();
-                let key = (
-                    meta.namespace.clone().unwrap_or_default(),
-                    meta.name.clone().unwrap_or_default(),
-                );
+                let Some(key) = key(obj) else { return };
                 if let Some(old) = state.values.remove(&key) {
                     state.remove(&key, &old);
                 }
@@ -148,6 +136,29 @@ impl LabelIndex {
             .map(|names| names.iter().cloned().collect())
             .unwrap_or_default()
     }
+
+    /// The objects of `store` (the one this index is fed with) in `namespace` whose label is
+    /// `value`.
+    pub fn objects<K>(&self, store: &Store<K>, namespace: &str, value: &str) -> Vec<Arc<K>>
+    where
+        K: Resource<DynamicType = ()> + Clone + 'static,
+    {
+        self.names(namespace, value)
+            .into_iter()
+            .filter_map(|name| store.get(&ObjectRef::new(&name).within(namespace)))
+            // The index may briefly hold an object whose label the store has seen change.
+            .filter(|obj| obj.labels().get(self.label).map(String::as_str) == Some(value))
+            .collect()
+    }
+}
+
+/// (namespace, name) of `obj`; `None` for an object without a name.
+fn key<K: Resource>(obj: &K) -> Option<Key> {
+    let meta = obj.meta();
+    Some((
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone()?,
+    ))
 }
 
 #[cfg(test)]

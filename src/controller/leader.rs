@@ -57,18 +57,15 @@ pub async fn run_elected(
         }
         _ = super::shutdown_signal() => true,
     };
-    if stopped {
-        info!("stopped while waiting for the leader Lease");
-        if let Some(standby) = standby {
-            standby.abort();
-        }
-        drop(leader);
-        let _ = task.await;
-        return Ok(());
-    }
     if let Some(standby) = standby {
         standby.abort();
         let _ = standby.await;
+    }
+    if stopped {
+        info!("stopped while waiting for the leader Lease");
+        drop(leader);
+        let _ = task.await;
+        return Ok(());
     }
     info!(lease, identity = %settings.instance, "leader: starting the reconcilers");
 
