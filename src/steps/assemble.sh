@@ -42,21 +42,19 @@ setup_kernel
 
 ROOT=$ZENTOO_TARGET
 export ROOT
-# --use-ebuild-visibility=y: under --usepkgonly Portage ignores the repository, so a binpkg of a
-# version the pinned snapshot does not have (left in the shared PKGDIR by a build on another
-# snapshot) would win; with it, only versions whose ebuild the snapshot has and shows are taken.
+# @system and the set: a system's programs need its C library and layout, which ebuilds do not
+# list (they are @system). --use-ebuild-visibility=y: under --usepkgonly Portage ignores the
+# repository, so a binpkg of a version the pinned snapshot does not have (left in the shared
+# PKGDIR by a build on another snapshot) would win; with it, only versions whose ebuild the
+# snapshot has and shows are taken.
 run_emerge --usepkgonly --use-ebuild-visibility=y --binpkg-respect-use=y --with-bdeps=n \
-	--jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" "@$ZENTOO_SET" ${ZENTOO_KERNEL:+"$ZENTOO_KERNEL"}
-if [ "$COMPILED" -ne 0 ]; then
-	fail "$EX_EMERGE" "emerge compiled $COMPILED packages in the assemble step (only binary packages may be used)"
-fi
-installed=$BINARIES
+	--jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" @system "@$ZENTOO_SET" ${ZENTOO_KERNEL:+"$ZENTOO_KERNEL"}
 if [ "${ZENTOO_DEPCLEAN:-}" = 1 ]; then
+	_before=$(installed_count "$ZENTOO_TARGET")
 	run_emerge --depclean --with-bdeps=n
-	removed=$(sed -n 's/^ *Number removed: *//p' "$EMERGE_LOG")
-	log "depclean: ${removed:-0} packages removed from $ZENTOO_TARGET"
-	installed=$((installed - ${removed:-0}))
+	log "depclean: $((_before - $(installed_count "$ZENTOO_TARGET"))) packages removed from $ZENTOO_TARGET"
 fi
 unset ROOT
+normalize_vdb "$ZENTOO_TARGET"
 run_hook pre-pack "$ZENTOO_TARGET"
-log "done: $installed packages installed into $ZENTOO_TARGET from binary packages"
+log "done: $(installed_count "$ZENTOO_TARGET") packages installed into $ZENTOO_TARGET from binary packages"

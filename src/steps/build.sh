@@ -52,25 +52,36 @@ if [ -n "${ZENTOO_DISTCC_HOSTS:-}" ]; then
 fi
 
 run_hook pre-build /
-# The build's lease (what its emerge takes from binpkgs) keeps zentoo gc off those binpkgs while
-# it runs; its record, written when the emerge ends, keeps them (and what it made) afterwards.
+# The build's lease (the binpkgs its PKGDIR holds when it starts) keeps zentoo gc off them while
+# it runs; its record, written when the emerges end, keeps what it used and made afterwards.
 trap '_rc=$?; if [ $_rc -ne 0 ]; then record_write failed; fi; lease_release; exit $_rc' EXIT
-set -- --update --deep --newuse --usepkg --buildpkg --binpkg-respect-use=y --with-bdeps=y \
+lease_acquire
+merges_begin /
+run_emerge --update --deep --newuse --usepkg --buildpkg --binpkg-respect-use=y --with-bdeps=y \
 	--jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" "@$ZENTOO_SET" ${ZENTOO_KERNEL:+"$ZENTOO_KERNEL"}
-lease_acquire "$@"
-run_emerge "$@"
-# shellcheck disable=SC2153 # set by run_emerge
+merges_end /
 compiled=$COMPILED binaries=$BINARIES
 if [ "${ZENTOO_PRESERVED_REBUILD:-}" = 1 ]; then
-	# From source: a binary package of a consumer would still link the old library. Inside the
-	# lease, and both emerges' output in the record.
-	cp "$EMERGE_LOG" "$EMERGE_LOG.main"
+	# From source: a binary package of a consumer would still link the old library.
+	merges_begin /
 	run_emerge --buildpkg --jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" @preserved-rebuild
+	merges_end /
 	log "preserved-rebuild: $COMPILED rebuilt"
 	compiled=$((compiled + COMPILED))
-	cat "$EMERGE_LOG" >> "$EMERGE_LOG.main" && mv -f "$EMERGE_LOG.main" "$EMERGE_LOG"
 fi
-record_write built "$ZENTOO_SET"
+# What the assemble step installs (@system and the set, from binary packages only) must all have
+# binary packages: the stage3's own @system packages and the set's dependencies that the stage3
+# already had were never packaged here. Emerging the same into an empty root with --buildpkg
+# compiles exactly those (once per PKGDIR), and the root it leaves is what assemble will install.
+ASSEMBLE_ROOT=$(mktemp -d "${TMPDIR:-/var/tmp}/zentoo-assemble-root.XXXXXX")
+merges_begin "$ASSEMBLE_ROOT"
+ROOT=$ASSEMBLE_ROOT run_emerge --usepkg --buildpkg --binpkg-respect-use=y --with-bdeps=n \
+	--jobs "$ZENTOO_JOBS" --load-average "$ZENTOO_LOAD" @system "@$ZENTOO_SET" ${ZENTOO_KERNEL:+"$ZENTOO_KERNEL"}
+merges_end "$ASSEMBLE_ROOT"
+log "packages for assemble: $COMPILED compiled, $BINARIES from binary packages (into an empty root)"
+compiled=$((compiled + COMPILED))
+record_write built "$ASSEMBLE_ROOT"
+rm -rf "$ASSEMBLE_ROOT"
 lease_release
 run_hook post-build /
 log "done: $compiled compiled, $binaries from binary packages (PKGDIR $PKGDIR)"

@@ -127,6 +127,8 @@ write_make_conf() { # FEATURES-TO-ADD
 		echo "PKGDIR=\"$PKGDIR\""
 		echo "DISTDIR=\"$ZENTOO_DISTFILES\""
 		echo "MAKEOPTS=\"-j$ZENTOO_JOBS -l$ZENTOO_LOAD\""
+		# plain logs: no terminal colours in emerge's output or the build logs
+		echo 'NOCOLOR="true"'
 		[ -z "${ZENTOO_PORTAGE_TMPDIR:-}" ] || echo "PORTAGE_TMPDIR=\"$ZENTOO_PORTAGE_TMPDIR\""
 	} >> "$_mc" || fail "$EX_USAGE" "cannot write $_mc"
 	log "make.conf: CHOST=$ZENTOO_CHOST CFLAGS=\"$ZENTOO_CFLAGS\" PKGDIR=$PKGDIR FEATURES+=\"$1\""
@@ -361,8 +363,39 @@ run_hook() {
 	log "hook $1 done"
 }
 
+# installed_count ROOT: how many packages Portage has installed in ROOT (its vdb).
+installed_count() {
+	_n=0
+	for _c in "${1%/}"/var/db/pkg/*/*/COUNTER; do [ -f "$_c" ] && _n=$((_n + 1)); done
+	echo "$_n"
+}
+
+# normalize_vdb ROOT: drops what only says when the packages were merged into ROOT, so two
+# assembles from the same binary packages give the same bytes: Portage keeps the merge time of
+# each vdb entry as `#dir_mtime=` in its metadata file and each symlink's merge time in CONTENTS
+# (set here to the package's BUILD_TIME, which its binary package fixes; files keep theirs, also
+# from the binary package), plus its mtimedb and emerge.log.
+normalize_vdb() {
+	for _d in "${1%/}"/var/db/pkg/*/*; do
+		[ -f "$_d/COUNTER" ] || continue
+		if [ -f "$_d/metadata" ]; then
+			sed -i '/^#dir_mtime=/d' "$_d/metadata" || fail "$EX_EMERGE" "cannot normalize $_d/metadata"
+		fi
+		_bt=$(cat "$_d/BUILD_TIME" 2>/dev/null || echo 0)
+		if [ -f "$_d/CONTENTS" ]; then
+			awk -v t="$_bt" '$1 == "sym" { $NF = t } { print }' "$_d/CONTENTS" > "$_d/CONTENTS.zentoo" &&
+				mv -f "$_d/CONTENTS.zentoo" "$_d/CONTENTS" || fail "$EX_EMERGE" "cannot normalize $_d/CONTENTS"
+		fi
+	done
+	rm -f "${1%/}/var/cache/edb/mtimedb" "${1%/}/var/cache/edb/mtimedb.bak" "${1%/}/var/log/emerge.log" \
+		"${1%/}/var/cache/ldconfig/aux-cache" \
+		"${1%/}/var/log/emerge-fetch.log"
+}
+
 # run_emerge ARGS...: runs emerge with its output streamed and kept in $EMERGE_LOG; on failure
-# names the step, repeats emerge's error lines and the failed build's log tail.
+# names the step and what failed: the failed package's error from its build log (Portage keeps
+# it in $PORTAGE_TMPDIR/portage/<cat>/<pf>/temp/build.log) and that log's tail, else emerge's
+# own error lines.
 EMERGE_LOG=/tmp/zentoo-$$-emerge.log
 run_emerge() {
 	log "emerge $*"
@@ -370,15 +403,19 @@ run_emerge() {
 	{ emerge "$@" 2>&1; echo $? > "$_rcf"; } | tee "$EMERGE_LOG"
 	_rc=$(cat "$_rcf" 2>/dev/null || echo 1)
 	rm -f "$_rcf"
-	COMPILED=$(grep -c '^>>> Emerging (' "$EMERGE_LOG" || true)
-	BINARIES=$(grep -c '^>>> Emerging binary (' "$EMERGE_LOG" || true)
-	if [ "$_rc" -ne 0 ]; then
-		_why=$(grep -E '^(emerge: |!!! |>>> Failed to emerge )' "$EMERGE_LOG" | head -n 5 | tr '\n' ' ')
-		_blog=$(sed -n "s/^>>>  '\(.*build\.log\)'$/\1/p" "$EMERGE_LOG" | head -n 1)
-		if [ -n "$_blog" ] && [ -f "$_blog" ]; then
-			log "last lines of $_blog:"
-			tail -n 30 "$_blog" | sed 's/^/    /'
-		fi
-		fail "$EX_EMERGE" "emerge failed (exit $_rc): ${_why:-see the emerge output above}"
-	fi
+	[ "$_rc" -ne 0 ] || return 0
+	_why=""
+	_tmpdir=$(portageq envvar PORTAGE_TMPDIR 2>/dev/null || echo /var/tmp)
+	for _blog in "${_tmpdir:-/var/tmp}"/portage/*/*/temp/build.log; do
+		[ -f "$_blog" ] || continue
+		# " * ERROR: cat/pf::repo failed (compile phase):" and the die message under it
+		_err=$(sed -n '/^ \* ERROR: .* failed (.* phase):$/{s/^ \* ERROR: //;s/:$//;p;n;s/^ \*  *//;p;q;}' "$_blog" | tr '\n' ':' | sed 's/:$//; s/:/: /')
+		[ -n "$_err" ] || continue
+		_why="$_err"
+		log "last lines of $_blog:"
+		tail -n 30 "$_blog" | sed 's/^/    /'
+		break
+	done
+	[ -n "$_why" ] || _why=$(grep -E '^(emerge: |!!! )' "$EMERGE_LOG" | grep -v '^!!! *$' | head -n 3 | tr '\n' ' ' | sed 's/ *$//')
+	fail "$EX_EMERGE" "emerge failed (exit $_rc): ${_why:-see the emerge output above}"
 }

@@ -3,15 +3,17 @@
 # records.sh — sourced by build.sh after common.sh: what a build used and made, written into the
 # binary package volume for `zentoo gc` (src/gc, src/steps/README.md "Build records"):
 #
-#   $ZENTOO_BINPKGS/.zentoo/leases/<image>@<build>.json  while the build runs: the binpkgs its
-#                                                        emerge resolved to (taken under gc.lock)
+#   $ZENTOO_BINPKGS/.zentoo/leases/<image>@<build>.json  while the build runs: every binpkg of
+#                                                        its PKGDIR (taken under gc.lock)
 #   $ZENTOO_BINPKGS/.zentoo/builds/<image>/<build>.json  when it ends: binpkgs used, produced and
 #                                                        to be assembled; distfiles fetched or
 #                                                        belonging to a package merged
 #   $ZENTOO_BINPKGS/.zentoo/leases/<image>@<build>.pending  while the build resolves its lease
 #   $ZENTOO_BINPKGS/.zentoo/gc.lock/                     a mkdir lock gc holds while it decides
 #                                                        and removes; no lease is begun under it
-# Paths of binpkgs are relative to the PKGDIR, PKGDIR relative to the volume.
+# Paths of binpkgs are relative to the PKGDIR, PKGDIR relative to the volume. Everything comes
+# from Portage's own records: the PKGDIR's Packages index and the roots' /var/db/pkg (BUILD_ID,
+# COUNTER), never from emerge's screen output.
 
 ZENTOO_META="${ZENTOO_BINPKGS%/}/.zentoo"
 GC_LOCK="$ZENTOO_META/gc.lock"
@@ -38,23 +40,26 @@ index_lines() {
 		END { flush() }' hdr=1 "$PKGDIR/Packages"
 }
 
-# binpkg_json ROLE: reads "cat/pkg-ver[-N]" lines (emerge's names of binary packages) and prints
-# one JSON object per line, its path looked up in the index.
-binpkg_json() {
-	index_lines > "$TMP_RECORDS/index"
-	sort -u | while IFS= read -r _n; do
-		[ -n "$_n" ] || continue
-		_id=${_n##*-}
-		case $_id in '' | *[!0-9]*) _cpv=$_n; _id="" ;; *) _cpv=${_n%-*} ;; esac
-		_p=$(awk -F '\t' -v c="$_cpv" -v b="$_id" '$1 == c && $2 == b { print $3; exit }' "$TMP_RECORDS/index")
-		[ -n "$_p" ] || continue
-		printf '{"cpv":%s,"buildId":%s,"path":%s,"role":%s}\n' "$(json_str "$_cpv")" "${_id:-null}" "$(json_str "$_p")" "$(json_str "$1")"
+# vdb_lines ROOT: "cpv<TAB>build_id<TAB>counter" of every package installed in ROOT, from
+# Portage's installed-package database ($ROOT/var/db/pkg/<cat>/<pf>/{BUILD_ID,COUNTER}).
+vdb_lines() {
+	for _d in "${1%/}"/var/db/pkg/*/*/; do
+		[ -f "$_d/COUNTER" ] || continue
+		_pf=${_d%/}
+		printf '%s\t%s\t%s\n' "${_pf#"${1%/}"/var/db/pkg/}" "$(cat "$_d/BUILD_ID" 2>/dev/null)" "$(cat "$_d/COUNTER")"
 	done
 }
 
-# binaries_of FILE: the binary packages an emerge --pretend listing or an emerge log names.
-binaries_of() {
-	sed -n 's/^\[binary[^]]*\] \([^ :]*\)::.*/\1/p; s/^>>> Emerging binary ([0-9]* of [0-9]*) \([^ :]*\)::.*/\1/p' "$1"
+# binpkg_json ROLE: reads "cpv<TAB>build_id" lines and prints one JSON object per line, its
+# path looked up in the index (instances the index does not have are left out).
+binpkg_json() {
+	index_lines > "$TMP_RECORDS/index"
+	sort -u | awk -F '\t' -v role="$1" '
+		function js(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); return "\"" s "\"" }
+		FILENAME == ARGV[1] { path[$1 "\t" $2] = $3; next }
+		NF >= 2 && (($1 "\t" $2) in path) {
+			printf "{\"cpv\":%s,\"buildId\":%s,\"path\":%s,\"role\":%s}\n", js($1), ($2 == "" ? "null" : $2), js(path[$1 "\t" $2]), js(role)
+		}' "$TMP_RECORDS/index" -
 }
 
 json_array() { # one JSON value per input line -> [a,b,...]
@@ -64,18 +69,24 @@ json_array() { # one JSON value per input line -> [a,b,...]
 distfile_names() {
 	for _f in "$ZENTOO_DISTFILES"/*; do
 		[ -f "$_f" ] || continue
-		case $_f in *.__download__) continue ;; esac
+		case $_f in *.__download__ | *.portage_lockfile) continue ;; esac
 		echo "${_f##*/}"
 	done | sort
 }
 # new_lines OLD NEW: the lines of NEW that OLD lacks (comm -13; busybox has no comm).
 new_lines() { awk 'FILENAME == ARGV[1] { old[$0] = 1; next } !($0 in old)' "$1" "$2"; }
 
-# lease_acquire EMERGE-ARGS...: announces the build (leases/<image>@<build>.pending), backing off
-# while gc runs (gc.lock); resolves what its emerge will take from binary packages (emerge
-# --pretend, same arguments) and writes that as its lease; then drops the announcement. gc waits
-# for announced builds before it decides, so it never decides between a build's pretend and its
-# lease, and builds never wait for each other.
+# merged_since ROOT COUNTER: "cpv<TAB>build_id" of the packages merged into ROOT after the vdb
+# counter was COUNTER (Portage numbers merges with COUNTER).
+merged_since() { vdb_lines "$1" | awk -F '\t' -v c="$2" '$3 + 0 > c + 0 { print $1 "\t" $2 }'; }
+# vdb_counter ROOT: the highest COUNTER in ROOT's vdb, -1 when it is empty (the first merge is 0).
+vdb_counter() { vdb_lines "$1" | awk -F '\t' '!n++ || $3 + 0 > m { m = $3 + 0 } END { print (n ? m : -1) }'; }
+
+# lease_acquire: announces the build (leases/<image>@<build>.pending), backing off while gc
+# runs (gc.lock); then holds every binary package instance of its PKGDIR (what its emerge may
+# take from them is only known once it ran); then drops the announcement. gc waits for
+# announced builds before it decides, so it never decides between a build's start and its lease,
+# and builds never wait for each other.
 lease_acquire() {
 	TMP_RECORDS=$(mktemp -d /tmp/zentoo-records.XXXXXX)
 	mkdir -p "$ZENTOO_META/leases" || fail "$EX_USAGE" "cannot create $ZENTOO_META (is the binary package volume writable?)"
@@ -101,48 +112,61 @@ lease_acquire() {
 	LEASE_STARTED=$(date +%s)
 	index_lines | cut -f1,2 | sort > "$TMP_RECORDS/before"
 	distfile_names > "$TMP_RECORDS/distfiles-before"
-	emerge --pretend "$@" > "$TMP_RECORDS/pretend" 2>&1 || true
+	: > "$TMP_RECORDS/used"
+	: > "$TMP_RECORDS/compiled"
 	_why=
 	{
 		printf '{"version":1,"image":%s,"build":%s,"pkgdir":%s,"started":%s,"binpkgs":' \
 			"$(json_str "$ZENTOO_IMAGE")" "$(json_str "$ZENTOO_BUILD_ID")" "$(json_str "$PKGDIR_REL")" "$LEASE_STARTED"
-		binaries_of "$TMP_RECORDS/pretend" | binpkg_json resolved | json_array
+		binpkg_json resolved < "$TMP_RECORDS/before" | json_array
 		printf '}\n'
 	} > "$TMP_RECORDS/lease" && _why=$(put_file "$LEASE" < "$TMP_RECORDS/lease") ||
 		fail "$EX_USAGE" "cannot write the lease $LEASE: ${_why:-cannot compose it}"
 	rm -f "$PENDING"
-	log "lease $LEASE: $(binaries_of "$TMP_RECORDS/pretend" | wc -l | tr -d ' ') binary packages held while building"
+	log "lease $LEASE: $(wc -l < "$TMP_RECORDS/before" | tr -d ' ') binary packages held while building"
 }
 
-# record_write STATUS [SET]: the build record of this build (SET: also resolve what the assemble
-# step will install from binary packages, into an empty root).
+# merges_begin ROOT: notes the vdb counter of ROOT and the index, before an emerge into ROOT.
+merges_begin() {
+	MERGES_COUNTER=$(vdb_counter "$1")
+	index_lines | cut -f1,2 | sort > "$TMP_RECORDS/index-before-emerge"
+}
+
+# merges_end ROOT: adds what the emerge since merges_begin merged into ROOT to this build's used
+# (instances the index had before that emerge) and compiled (all others) lists; sets COMPILED
+# and BINARIES to that emerge's counts.
+merges_end() {
+	merged_since "$1" "$MERGES_COUNTER" > "$TMP_RECORDS/merged"
+	awk -F '\t' 'FILENAME == ARGV[1] { had[$1 "\t" $2] = 1; next } (($1 "\t" $2) in had)' \
+		"$TMP_RECORDS/index-before-emerge" "$TMP_RECORDS/merged" > "$TMP_RECORDS/merged-used"
+	new_lines "$TMP_RECORDS/merged-used" "$TMP_RECORDS/merged" > "$TMP_RECORDS/merged-compiled"
+	cat "$TMP_RECORDS/merged-used" >> "$TMP_RECORDS/used"
+	cat "$TMP_RECORDS/merged-compiled" >> "$TMP_RECORDS/compiled"
+	COMPILED=$(wc -l < "$TMP_RECORDS/merged-compiled" | tr -d ' ')
+	BINARIES=$(wc -l < "$TMP_RECORDS/merged-used" | tr -d ' ')
+}
+
+# record_write STATUS [ASSEMBLE_ROOT]: the build record of this build (ASSEMBLE_ROOT: a root
+# holding what the assemble step will install; its packages are recorded with role assemble).
 record_write() {
 	[ -n "$LEASE" ] || return 0
 	_status=$1
-	sed -n 's/^>>> Emerging ([0-9]* of [0-9]*) \([^ :]*\)::.*/\1/p' "$EMERGE_LOG" 2>/dev/null | sort -u > "$TMP_RECORDS/compiled"
 	index_lines | cut -f1,2 | sort > "$TMP_RECORDS/after"
-	# produced: instances new in the index whose package this build compiled
-	new_lines "$TMP_RECORDS/before" "$TMP_RECORDS/after" > "$TMP_RECORDS/new"
-	awk -F '\t' 'FILENAME == ARGV[1] { c[$1] = 1; next } ($1 in c) { print $1 ($2 != "" ? "-" $2 : "") }' \
-		"$TMP_RECORDS/compiled" "$TMP_RECORDS/new" > "$TMP_RECORDS/produced"
+	# produced: instances new in the index that this build merged (it compiled them)
+	new_lines "$TMP_RECORDS/before" "$TMP_RECORDS/after" |
+		awk -F '\t' 'FILENAME == ARGV[1] { c[$1 "\t" $2] = 1; next } (($1 "\t" $2) in c)' "$TMP_RECORDS/compiled" - \
+			> "$TMP_RECORDS/produced"
 	: > "$TMP_RECORDS/assemble"
-	if [ -n "${2:-}" ]; then
-		_root=$(mktemp -d /tmp/zentoo-assemble-root.XXXXXX)
-		ROOT=$_root emerge --pretend --usepkgonly --use-ebuild-visibility=y --binpkg-respect-use=y --with-bdeps=n "@$2" ${ZENTOO_KERNEL:+"$ZENTOO_KERNEL"} \
-			> "$TMP_RECORDS/assemble.out" 2>&1 || true
-		binaries_of "$TMP_RECORDS/assemble.out" > "$TMP_RECORDS/assemble"
-		rm -rf "$_root"
-	fi
+	if [ -n "${2:-}" ]; then vdb_lines "$2" | cut -f1,2 > "$TMP_RECORDS/assemble"; fi
 	distfile_names > "$TMP_RECORDS/distfiles-after"
 	# distfiles: those fetched now, and those of every package merged (A in its saved
 	# environment): a rebuild of any of them needs them
 	{
 		new_lines "$TMP_RECORDS/distfiles-before" "$TMP_RECORDS/distfiles-after"
-		sed -n 's/^>>> Emerging[^)]*) \([^ :]*\)::.*/\1/p' "$EMERGE_LOG" 2>/dev/null | while IFS= read -r _n; do
+		cut -f1 "$TMP_RECORDS/used" "$TMP_RECORDS/compiled" | while IFS= read -r _n; do
 			_v=/var/db/pkg/$_n
-			[ -f "$_v/environment.bz2" ] || _v=/var/db/pkg/${_n%-*}
 			[ -f "$_v/environment.bz2" ] || continue
-			bzip2 -dc "$_v/environment.bz2" | sed -n 's/^declare -x A="\(.*\)"$/\1/p' | tr ' ' '\n'
+			bzip2 -dc "$_v/environment.bz2" | sed -n 's/^declare -[-x] A="\(.*\)"$/\1/p' | tr ' ' '\n'
 		done
 	} | awk 'NF && !seen[$0]++' > "$TMP_RECORDS/fetched"
 	_dir="$ZENTOO_META/builds/$ZENTOO_IMAGE"
@@ -153,7 +177,7 @@ record_write() {
 			"$(json_str "$ZENTOO_IMAGE")" "$(json_str "$ZENTOO_BUILD_ID")" "$(json_str "$_status")" "$(json_str "$PKGDIR_REL")" \
 			"$LEASE_STARTED" "$(date +%s)"
 		{
-			binaries_of "$EMERGE_LOG" 2>/dev/null | binpkg_json used
+			binpkg_json used < "$TMP_RECORDS/used"
 			binpkg_json produced < "$TMP_RECORDS/produced"
 			binpkg_json assemble < "$TMP_RECORDS/assemble"
 		} | json_array

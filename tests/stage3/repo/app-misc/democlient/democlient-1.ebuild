@@ -1,18 +1,16 @@
-# zentoo test repository: a program linked against dev-libs/libdemo (DT_NEEDED: its soname).
+# Copyright 2026 zentoo authors
+# Distributed under the terms of the MIT license
+# A package of the zentoo test repository (real C from tests/stage3/distfiles; not the real one).
+
 EAPI=8
+ZT_LINK="demo"
+inherit zentoo-test
+
 DESCRIPTION="A program linked to libdemo"
 HOMEPAGE="https://example.org/democlient"
-SRC_URI="https://example.org/democlient-${PV}.tar.gz"
+SRC_URI="https://example.org/${P}.tar.gz"
 LICENSE="MIT"
 SLOT="0"
 KEYWORDS="amd64 arm64"
-DEPEND="dev-libs/libdemo"
-RDEPEND="dev-libs/libdemo"
-
-src_compile() {
-	zt_link democlient -ldemo
-}
-
-src_install() {
-	dobin democlient
-}
+DEPEND="dev-libs/libdemo:="
+RDEPEND="${DEPEND}"

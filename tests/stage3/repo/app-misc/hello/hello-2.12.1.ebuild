@@ -1,4 +1,10 @@
+# Copyright 2026 zentoo authors
+# Distributed under the terms of the MIT license
+# A package of the zentoo test repository (real C from tests/stage3/distfiles; not the real one).
+
 EAPI=8
+inherit zentoo-test
+
 DESCRIPTION="GNU Hello, the friendly greeter"
 HOMEPAGE="https://www.gnu.org/software/hello/"
 SRC_URI="mirror://gnu/hello/${P}.tar.gz"
@@ -8,10 +14,9 @@ KEYWORDS="amd64 arm64"
 IUSE="nls"
 
 src_install() {
-	default
+	zentoo-test_src_install
 	if use nls; then
 		insinto /usr/share/locale/de/LC_MESSAGES
 		newins build-info hello.mo
 	fi
-	dodoc README
 }

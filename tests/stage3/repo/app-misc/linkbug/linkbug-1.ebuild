@@ -1,18 +1,15 @@
-# zentoo test repository: links libdemo but forgot RDEPEND on it (a classic ebuild bug): a
-# binary install leaves /usr/bin/linkbug without libdemo.so.1. For library checks.
+# Copyright 2026 zentoo authors
+# Distributed under the terms of the MIT license
+# A package of the zentoo test repository (real C from tests/stage3/distfiles; not the real one).
+
 EAPI=8
+ZT_LINK="demo"
+inherit zentoo-test
+
 DESCRIPTION="A program whose ebuild forgot its runtime dependency"
 HOMEPAGE="https://example.org/linkbug"
-SRC_URI="https://example.org/linkbug-${PV}.tar.gz"
+SRC_URI="https://example.org/${P}.tar.gz"
 LICENSE="MIT"
 SLOT="0"
 KEYWORDS="amd64 arm64"
 DEPEND="dev-libs/libdemo"
-
-src_compile() {
-	zt_link linkbug -ldemo
-}
-
-src_install() {
-	dobin linkbug
-}

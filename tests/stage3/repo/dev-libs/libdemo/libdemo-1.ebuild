@@ -1,17 +1,15 @@
-# zentoo test repository: a shared library (a real ELF file, soname libdemo.so.1).
+# Copyright 2026 zentoo authors
+# Distributed under the terms of the MIT license
+# A package of the zentoo test repository (real C from tests/stage3/distfiles; not the real one).
+
 EAPI=8
+ZT_PROG=""
+ZT_LIB="libdemo.so.1"
+inherit zentoo-test
+
 DESCRIPTION="A demo shared library"
 HOMEPAGE="https://example.org/libdemo"
-SRC_URI="https://example.org/libdemo-${PV}.tar.gz"
+SRC_URI="https://example.org/${P}.tar.gz"
 LICENSE="MIT"
-SLOT="0"
+SLOT="0/1"
 KEYWORDS="amd64 arm64"
-
-src_compile() {
-	zt_link libdemo.so.1 -soname libdemo.so.1
-}
-
-src_install() {
-	dolib.so libdemo.so.1
-	dosym libdemo.so.1 /usr/lib64/libdemo.so
-}

@@ -1,4 +1,12 @@
+# Copyright 2026 zentoo authors
+# Distributed under the terms of the MIT license
+# A package of the zentoo test repository (real C from tests/stage3/distfiles; not the real one).
+
 EAPI=8
+ZT_PROG=""
+ZT_LIB="libssl.so.3"
+inherit zentoo-test
+
 DESCRIPTION="Robust, full-featured Open Source Toolkit for SSL/TLS"
 HOMEPAGE="https://www.openssl.org/"
 SRC_URI="https://www.openssl.org/source/${P}.tar.gz"
@@ -9,12 +17,7 @@ IUSE="+asm cpu_flags_x86_aes cpu_flags_x86_avx2 cpu_flags_arm_aes static-libs"
 BDEPEND="dev-util/pkgconf"
 
 src_install() {
-	default
-	insinto /usr/lib64
-	newins build-info libssl.so.3
-	if use static-libs; then
-		newins build-info libssl.a
-	fi
+	zentoo-test_src_install
 	insinto /etc/ssl
 	newins build-info openssl.cnf
 }

@@ -1,4 +1,12 @@
+# Copyright 2026 zentoo authors
+# Distributed under the terms of the MIT license
+# A package of the zentoo test repository (real C from tests/stage3/distfiles; not the real one).
+
 EAPI=8
+ZT_PROG=""
+ZT_LIB="libncursesw.so.6"
+inherit zentoo-test
+
 DESCRIPTION="Console display library"
 HOMEPAGE="https://invisible-island.net/ncurses/"
 SRC_URI="https://invisible-mirror.net/archives/ncurses/${P}.tar.gz"
@@ -9,13 +17,6 @@ IUSE="+cxx debug"
 BDEPEND="dev-util/pkgconf"
 
 src_install() {
-	insinto /usr/share/${PN}
-	doins build-info
-	insinto /usr/lib64
-	newins build-info libncursesw.so.6
-	dosym libncursesw.so.6 /usr/lib64/libncursesw.so
-	if use cxx; then
-		newins build-info libncurses++w.so.6
-	fi
+	zentoo-test_src_install
 	keepdir /usr/share/terminfo
 }

@@ -1,30 +1,33 @@
-# zentoo test repository: a stand-in for sys-kernel/gentoo-kernel (a distribution kernel). It
-# "builds" from its .config (USE=savedconfig: /etc/portage/savedconfig/${CATEGORY}/${PN}, as
-# savedconfig.eclass looks it up; else a default) and installs what installkernel and
-# modules_install leave: /boot/{vmlinuz,config,System.map}-${KV} and /lib/modules/${KV}/.
+# Copyright 2026 zentoo authors
+# Distributed under the terms of the MIT license
+# (the older snapshot's version) A kernel-like package of the zentoo test repository: real files where a distribution kernel
+# puts them (/boot, /lib/modules), not a real kernel.
+
 EAPI=8
+
 DESCRIPTION="Linux kernel built with Gentoo patches (zentoo test stand-in)"
 HOMEPAGE="https://wiki.gentoo.org/wiki/Project:Distribution_Kernel"
-SRC_URI="https://cdn.kernel.org/pub/linux/kernel/v6.x/linux-${PV}.tar.xz"
+SRC_URI="https://cdn.kernel.org/pub/linux/kernel/v6.x/${P}.tar.gz"
 LICENSE="GPL-2"
 SLOT="${PV}"
 KEYWORDS="amd64 arm64"
 IUSE="savedconfig"
+RESTRICT="strip"
+
 KV="${PV}-gentoo-dist"
 
 src_configure() {
 	if use savedconfig; then
-		_config="/etc/portage/savedconfig/${CATEGORY}/${PN}"
-		[ -f "${_config}" ] || die "Could not locate a saved config: ${_config}"
-		einfo "Found your saved config file: ${_config}"
-		cp "${_config}" .config || die "cannot copy ${_config}"
+		local config="/etc/portage/savedconfig/${CATEGORY}/${PN}"
+		[[ -f ${config} ]] || die "Could not locate a saved config: ${config}"
+		einfo "Found your saved config file: ${config}"
+		cp "${config}" .config || die "cannot copy ${config}"
 	else
 		printf 'CONFIG_LOCALVERSION="-gentoo-dist"\nCONFIG_MODULES=y\n' > .config || die
 	fi
 }
 
 src_compile() {
-	default
 	{
 		echo "Linux ${KV} (zentoo test kernel image; CHOST=${CHOST}; CFLAGS=${CFLAGS})"
 		cat .config
@@ -33,6 +36,8 @@ src_compile() {
 	echo "kernel/drivers/zentoo/zentoo_dummy.ko:" > modules.dep || die
 	echo "kernel/drivers/zentoo/zentoo_dummy.ko" > modules.order || die
 	echo "zentoo_dummy module for ${KV}" > zentoo_dummy.ko || die
+	printf 'CPV=%s\nCHOST=%s\nCFLAGS=%s\nUSE=%s\n' "${CATEGORY}/${PF}" "${CHOST}" "${CFLAGS}" \
+		"$(usev savedconfig)" > build-info || die
 }
 
 src_install() {
