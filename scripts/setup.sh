@@ -81,3 +81,10 @@ ensure_musl() {
     rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl ||
         rustup target add x86_64-unknown-linux-musl
 }
+
+# Makes sure what tests/stage3/build-image needs is there: mmdebstrap (the Debian root) and pip
+# (to download Portage from PyPI).
+ensure_stage3_tools() {
+    ensure_apt mmdebstrap util-linux xz-utils gpg
+    python3 -m pip --version >/dev/null 2>&1 || ensure_apt python3-pip
+}

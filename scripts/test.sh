@@ -9,6 +9,11 @@ source scripts/setup.sh
 ensure_rust
 ensure_go
 ensure_helm    # charts/zentoo lint and the manifests/ freshness test
+# Everything the tests install, installed now: tests run in parallel and must never run apt
+# themselves (two of them once raced for apt's lock installing musl-tools).
+ensure_musl    # tests/zentoo_image.rs builds the static zentoo image
+ensure_apt ca-certificates
+ensure_stage3_tools
 
 env_file=${ZENTOO_TEST_CACHE:-$HOME/.cache/zentoo-test}/env
 if [ -s "$env_file" ]; then
@@ -24,5 +29,5 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 # The fuzz targets (their own workspace, run on nightly by scripts/fuzz.sh) must keep compiling.
 cargo check --quiet --manifest-path fuzz/Cargo.toml --bins --target-dir target/fuzz-check
-tests/stage3/test    # the test stage3 and the step scripts, on Podman
+tests/stage3/test    # builds the test stage3 (real Portage), then tests the step scripts on it
 cargo test "$@"

@@ -339,11 +339,25 @@ setup_kernel() {
 	log "kernel: $ZENTOO_KERNEL with $ZENTOO_KERNEL_CONFIG (savedconfig)"
 }
 
+# select_profile: ZENTOO_PROFILE (a profile of the gentoo repository, as `eselect profile set`
+# takes it) becomes the make.profile symlink, into the repository in use (the pinned snapshot);
+# without it, the stage3's own profile is kept, re-pointed into that repository when it names a
+# profile of another location (a stage3's link into /var/db/repos/gentoo).
 select_profile() {
-	if [ -n "${ZENTOO_PROFILE:-}" ]; then
-		eselect profile set "$ZENTOO_PROFILE" >/dev/null 2>&1 ||
-			fail "$EX_USAGE" "cannot select profile '$ZENTOO_PROFILE' (eselect profile set failed; is the ebuild repository mounted?)"
-		log "profile: $ZENTOO_PROFILE"
+	_want=${ZENTOO_PROFILE:-}
+	if [ -z "$_want" ] && [ -L /etc/portage/make.profile ]; then
+		_link=$(readlink /etc/portage/make.profile)
+		case $_link in */profiles/?*) _want=${_link##*/profiles/} ;; esac
+		[ -e /etc/portage/make.profile ] || [ -n "$_want" ] ||
+			fail "$EX_USAGE" "no profile: make.profile points to $_link, which does not exist"
+	fi
+	if [ -n "$_want" ]; then
+		_repo=$(portageq get_repo_path / gentoo 2>/dev/null || true)
+		[ -n "$_repo" ] && { [ -f "$_repo/profiles/$_want/make.defaults" ] || [ -f "$_repo/profiles/$_want/parent" ]; } ||
+			fail "$EX_USAGE" "cannot select profile '$_want': no such profile in the gentoo repository (${_repo:-not found})"
+		rm -f /etc/portage/make.profile && ln -s "$_repo/profiles/$_want" /etc/portage/make.profile ||
+			fail "$EX_USAGE" "cannot link /etc/portage/make.profile to $_repo/profiles/$_want"
+		log "profile: $_want"
 	elif [ ! -e /etc/portage/make.profile ]; then
 		fail "$EX_USAGE" "no profile: set ZENTOO_PROFILE or ship make.profile in the portage tree"
 	fi
