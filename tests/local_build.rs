@@ -175,10 +175,15 @@ fn a_failing_emerge_or_hook_names_the_step_shows_the_log_and_leaves_no_container
         .unwrap_or_default();
     assert!(broken.contains("step build failed (exit 4)"), "{broken}");
     assert!(broken.contains("logs/base-none-bad/build.log"), "{broken}");
+    // Portage's own error for the package (from its build log), without terminal colours.
     assert!(
-        broken.contains("Failed to emerge app-misc/broken"),
+        broken.contains(
+            "emerge failed (exit 1): app-misc/broken-1::gentoo failed (compile phase): \
+             broken-1 fails on purpose"
+        ),
         "{broken}"
     );
+    assert!(!broken.contains('\u{1b}'), "{broken}");
     let hook = result["server-failing-web"]["error"]
         .as_str()
         .unwrap_or_default();

@@ -245,7 +245,45 @@ fn playable_pod(job: &k8s_openapi::api::batch::v1::Job, registry: &str) -> serde
         .as_array_mut()
         .expect("pod volumes")
         .push(serde_json::json!({"name": volume, "emptyDir": {}}));
+    // The build step's counts go to its termination message path too: into a volume here.
+    let results = format!("{}-build-result", job.name_any());
+    let build = pod["spec"]["initContainers"]
+        .as_array_mut()
+        .expect("init containers")
+        .iter_mut()
+        .find(|c| c["name"] == "build")
+        .expect("build container");
+    let env = build["env"].as_array_mut().expect("build env");
+    let file = env
+        .iter_mut()
+        .find(|e| e["name"] == "ZENTOO_RESULT_FILE")
+        .expect("the build step is told where its counts go");
+    file["value"] = "/build-result/counts".into();
+    build["volumeMounts"]
+        .as_array_mut()
+        .expect("build mounts")
+        .push(serde_json::json!({"name": results, "mountPath": "/build-result"}));
+    pod["spec"]["volumes"]
+        .as_array_mut()
+        .expect("pod volumes")
+        .push(serde_json::json!({"name": results, "emptyDir": {}}));
     pod
+}
+
+/// What the build step of the played pod wrote as its termination message.
+fn build_counts_written(pod_name: &str) -> String {
+    let mountpoint = run_ok(
+        Command::new("podman").args([
+            "volume",
+            "inspect",
+            &format!("{pod_name}-build-result"),
+            "--format",
+            "{{.Mountpoint}}",
+        ]),
+        PODMAN_LIMIT,
+    );
+    std::fs::read_to_string(PathBuf::from(mountpoint.trim()).join("counts"))
+        .expect("the build step wrote its counts")
 }
 
 /// The names of the volumes `podman kube play` makes for `pod`: claims and emptyDirs.
@@ -415,9 +453,19 @@ async fn a_rendered_build_pod_runs_for_real_under_podman_kube_play() {
     assert_eq!(inspect["Digest"], digest.as_str(), "{inspect}");
     assert_eq!(inspect["Architecture"], "amd64");
 
-    // A kubelet would now report the termination message: the controller records the build.
+    // The counts the build step read from Portage's records: a first build compiled everything.
+    let counts = build_counts_written(&pod_name);
+    let written = json(&counts);
+    let compiled = written["compiled"].as_u64().expect("compiled");
+    assert!(compiled > 0, "{counts}");
+    assert_eq!(written["binpkgHits"], 0, "{counts}");
+
+    // A kubelet would now report the termination messages: the controller records the build.
     let kubelet = ns.kubelet();
     kubelet.run(&pod.name_any()).await;
+    kubelet
+        .set_pod_terminated(&pod.name_any(), "build", 0, &counts)
+        .await;
     kubelet
         .set_pod_terminated(&pod.name_any(), "publish", 0, &result_line)
         .await;
@@ -428,6 +476,8 @@ async fn a_rendered_build_pod_runs_for_real_under_podman_kube_play() {
         .expect("last successful build");
     assert_eq!(last.image_digest.as_deref(), Some(digest.as_str()));
     assert_eq!(last.image.as_deref(), Some(pushed.as_str()));
+    assert_eq!(last.compiled.map(u64::from), Some(compiled));
+    assert_eq!(last.binpkg_hits, Some(0));
     let _ = Command::new("podman")
         .args(["rmi", "-f", &zentoo_ref])
         .output();

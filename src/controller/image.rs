@@ -7,7 +7,9 @@
 use super::build::{cleanup_workers, create_build, plan};
 use super::context::{Caches, Context};
 use super::error::{Error, Result};
-use super::outcome::{JobState, current_step, failed_step, job_state, publish_result};
+use super::outcome::{
+    JobState, build_counts, current_step, failed_step, job_state, publish_result,
+};
 use super::site::{interval, publish};
 use crate::api::conditions::{self, reasons, types};
 use crate::api::image::{BuildRecord, CurrentBuild, GentooImageStatus, Phase, SuccessfulBuild};
@@ -617,6 +619,7 @@ fn finished_record(
     match &j.state {
         JobState::Succeeded => match pod.and_then(publish_result) {
             Some(Ok(result)) => {
+                let counts = pod.and_then(build_counts).unwrap_or_default();
                 status.last_successful_build = Some(SuccessfulBuild {
                     name: j.name.clone(),
                     inputs_digest: j.digest.clone(),
@@ -626,8 +629,8 @@ fn finished_record(
                     tarball: result.tarball,
                     tarball_digest: result.tarball_digest,
                     kernel: result.kernel,
-                    binpkg_hits: result.binpkg_hits,
-                    compiled: result.compiled,
+                    binpkg_hits: counts.binpkg_hits.or(result.binpkg_hits),
+                    compiled: counts.compiled.or(result.compiled),
                     finished_at,
                 });
             }

@@ -74,6 +74,35 @@ pub struct PublishResult {
     pub binpkg_hits: Option<u32>,
 }
 
+/// What the build step reports as its termination message: its counts, from Portage's records
+/// (`src/steps/build.sh`, `ZENTOO_RESULT_FILE`). Written by a container that runs site code
+/// (hooks), so it is only ever read as two numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildCounts {
+    /// Packages compiled.
+    pub compiled: Option<u32>,
+    /// Packages taken from binary packages.
+    pub binpkg_hits: Option<u32>,
+}
+
+/// The counts the build step of a finished pod reported; `None` when it reported none (an
+/// older stage3 script, or a message that is not the counts: e.g. a failure's log tail).
+pub fn build_counts(pod: &Pod) -> Option<BuildCounts> {
+    let status = statuses(pod).find(|s| s.name == "build")?;
+    let message = status
+        .state
+        .as_ref()?
+        .terminated
+        .as_ref()?
+        .message
+        .as_deref()?;
+    if message.len() > 4096 {
+        return None;
+    }
+    serde_json::from_str(message.trim()).ok()
+}
+
 /// Parses a publish termination message (JSON, at most 4 KiB).
 pub fn parse_publish_result(message: &str) -> Result<PublishResult, String> {
     if message.len() > 4096 {
@@ -232,6 +261,29 @@ mod tests {
                 .unwrap_err()
                 .contains("4096")
         );
+    }
+
+    #[test]
+    fn the_build_counts_are_read_from_the_build_step_and_nothing_else() {
+        let p = pod(
+            vec![status(
+                "build",
+                Some(0),
+                Some("{\"compiled\":9,\"binpkgHits\":7}\n"),
+            )],
+            vec![status("publish", Some(0), Some(r#"{"compiled":1}"#))],
+        );
+        let counts = build_counts(&p).unwrap();
+        assert_eq!((counts.compiled, counts.binpkg_hits), (Some(9), Some(7)));
+        for junk in ["zentoo[build]: done: 1 compiled", "{\"compiled\":-1}", "[]"] {
+            let p = pod(vec![status("build", Some(0), Some(junk))], vec![]);
+            assert_eq!(build_counts(&p), None, "{junk}");
+        }
+        let huge = format!("{{\"compiled\":1,\"x\":\"{}\"}}", "y".repeat(5000));
+        let p = pod(vec![status("build", Some(0), Some(&huge))], vec![]);
+        assert_eq!(build_counts(&p), None);
+        let running = pod(vec![status("build", None, None)], vec![]);
+        assert_eq!(build_counts(&running), None);
     }
 
     #[test]

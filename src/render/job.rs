@@ -3,7 +3,9 @@
 use super::names::{MAX_LABEL, dns_label};
 use super::resources::{resources, with_defaults};
 use crate::api::{annotations, labels};
-use crate::plan::build::{BuildPlan, Step, StepImage, StepName, Volume, split_publish};
+use crate::plan::build::{
+    BINPKGS_DIR, BuildPlan, Step, StepImage, StepName, Volume, WORK_DIR, split_publish,
+};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EmptyDirVolumeSource, EnvVar, KeyToPath,
@@ -20,6 +22,13 @@ pub const GIT_CREDENTIALS_DIR: &str = "/var/run/zentoo/git";
 pub const REGISTRY_CONFIG_DIR: &str = "/var/run/zentoo/registry";
 /// Where the binpkg signing key Secret is mounted in the build step (its key `key`).
 pub const SIGNING_KEY_DIR: &str = "/var/run/zentoo/binpkg-signing";
+/// The init container that signs the build's binpkgs (sites with `storage.binpkgSigning`).
+pub const SIGN_CONTAINER: &str = "sign";
+/// Where the sign step leaves the site's public key for the assemble step (the work volume).
+pub const SIGNING_PUBKEY_FILE: &str = "/zentoo/binpkg-signing.asc";
+/// Where the build step writes its counts (JSON): the container's termination message path, so
+/// the kubelet reports them in the pod's status (`controller::outcome::build_counts`).
+pub const BUILD_RESULT_FILE: &str = "/dev/termination-log";
 /// Pod annotation that makes `podman kube play` keep finished init containers.
 pub const PODMAN_INIT_ANNOTATION: &str = "io.podman.annotations.init.container.type";
 /// The user the materialize step runs as.
@@ -115,6 +124,9 @@ pub fn render_job(plan: &BuildPlan, ctx: &BuildContext) -> Job {
             publish.push(push);
         } else {
             containers.push(container(plan, ctx, step));
+            if step.name == StepName::Build && ctx.signing_secret.is_some() {
+                containers.push(sign_container(plan, ctx, step));
+            }
         }
     }
     // The full digest and revision stay on the Job: `podman kube play` (4.3) refuses pod
@@ -320,12 +332,13 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
         (_, StepImage::Stage3) => {
             // The build step records what it used under this id (src/steps/records.sh).
             env.push(plain_env("ZENTOO_BUILD_ID", &ctx.name));
-            if step.name == StepName::Build && ctx.signing_secret.is_some() {
-                mounts.push(secret_mount("binpkg-signing", SIGNING_KEY_DIR));
-                env.push(plain_env(
-                    "ZENTOO_SIGNING_KEY",
-                    &format!("{SIGNING_KEY_DIR}/key"),
-                ));
+            if step.name == StepName::Build {
+                env.push(plain_env("ZENTOO_RESULT_FILE", BUILD_RESULT_FILE));
+            }
+            // The assemble step verifies every binpkg against the key the sign step wrote into
+            // the work volume, which the build step (site code) mounts read-only.
+            if step.name == StepName::Assemble && ctx.signing_secret.is_some() {
+                env.push(plain_env("ZENTOO_SIGNING_PUBKEY", SIGNING_PUBKEY_FILE));
             }
             let security = SecurityContext {
                 privileged: Some(step.privileged),
@@ -355,6 +368,54 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
         volume_mounts: Some(mounts),
         security_context: Some(security),
         resources: Some(resources),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        ..Container::default()
+    }
+}
+
+/// The sign step, for a site that signs its binpkgs: after the build step, in the stage3 image
+/// with the build step's environment (its PKGDIR) but no site code (`src/steps/sign.sh`); the
+/// only container that mounts the signing key. It writes the public key into the work volume
+/// (read-write here only) for the assemble step.
+fn sign_container(plan: &BuildPlan, ctx: &BuildContext, build: &Step) -> Container {
+    let mut env: Vec<EnvVar> = build
+        .env
+        .iter()
+        .map(|(name, value)| plain_env(name, value))
+        .collect();
+    env.push(plain_env("ZENTOO_BUILD_ID", &ctx.name));
+    env.push(plain_env(
+        "ZENTOO_SIGNING_KEY",
+        &format!("{SIGNING_KEY_DIR}/key"),
+    ));
+    env.push(plain_env("ZENTOO_SIGNING_PUBKEY", SIGNING_PUBKEY_FILE));
+    let mounts = vec![
+        VolumeMount {
+            name: volume_name(ctx, Volume::Work),
+            mount_path: WORK_DIR.into(),
+            read_only: Some(false),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: volume_name(ctx, Volume::Binpkgs),
+            mount_path: BINPKGS_DIR.into(),
+            read_only: Some(false),
+            ..VolumeMount::default()
+        },
+        secret_mount("binpkg-signing", SIGNING_KEY_DIR),
+    ];
+    Container {
+        name: SIGN_CONTAINER.into(),
+        image: Some(plan.stage3.clone()),
+        image_pull_policy: Some(ctx.image_pull_policy.clone()),
+        command: Some(vec!["/bin/sh".into(), format!("{WORK_DIR}/steps/sign.sh")]),
+        env: Some(env),
+        volume_mounts: Some(mounts),
+        security_context: Some(SecurityContext {
+            privileged: Some(false),
+            ..SecurityContext::default()
+        }),
+        resources: Some(resources([("cpu", "100m"), ("memory", "128Mi")], "1Gi")),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
     }

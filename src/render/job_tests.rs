@@ -67,7 +67,7 @@ fn one_job_inits_then_publish_owned_by_the_image() {
         .flatten()
         .map(|c| c.name.as_str())
         .collect();
-    assert_eq!(inits, ["materialize", "build", "assemble", "pack"]);
+    assert_eq!(inits, ["materialize", "build", "sign", "assemble", "pack"]);
     assert_eq!(pod.containers[0].name, "publish");
     assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
     assert_eq!(pod.automount_service_account_token, Some(false));
@@ -134,9 +134,10 @@ fn only_the_build_step_is_privileged_and_secrets_reach_only_their_step() {
             "{}",
             c.name
         );
+        // The key is mounted into the sign step alone: no site code (hooks) runs there.
         assert_eq!(
             mounts.contains(&"binpkg-signing"),
-            c.name == "build",
+            c.name == "sign",
             "{}",
             c.name
         );
@@ -152,7 +153,8 @@ fn only_the_build_step_is_privileged_and_secrets_reach_only_their_step() {
     let materialize = all[0].security_context.as_ref().unwrap();
     assert_eq!(materialize.run_as_non_root, Some(true));
     assert_eq!(materialize.read_only_root_filesystem, Some(true));
-    let publish = all[4];
+    let by_name = |name: &str| *all.iter().find(|c| c.name == name).expect(name);
+    let (pack, publish) = (by_name("pack"), by_name("publish"));
     assert!(
         publish
             .command
@@ -161,7 +163,7 @@ fn only_the_build_step_is_privileged_and_secrets_reach_only_their_step() {
             .ends_with(&["--termination-log".into(), "/dev/termination-log".into()])
     );
     // Steps whose root filesystem is read-only write to a writable emptyDir of this build.
-    for c in [all[0], all[3], all[4]] {
+    for c in [all[0], pack, publish] {
         let tmpdir = c.env.iter().flatten().find(|e| e.name == "TMPDIR");
         assert_eq!(
             tmpdir.and_then(|e| e.value.as_deref()),
@@ -191,8 +193,8 @@ fn only_the_build_step_is_privileged_and_secrets_reach_only_their_step() {
             .find(|m| m.mount_path == SCRATCH_DIR)
             .map(|m| m.name.clone())
     };
-    assert_eq!(scratch_of(all[3]), scratch_of(all[4]));
-    assert_ne!(scratch_of(all[0]), scratch_of(all[3]));
+    assert_eq!(scratch_of(pack), scratch_of(publish));
+    assert_ne!(scratch_of(all[0]), scratch_of(pack));
 }
 
 fn container<'a>(pod: &'a PodSpec, name: &str) -> &'a Container {
@@ -305,37 +307,65 @@ fn secrets_are_files_of_their_step_never_environment_values() {
         .find(|e| e.name == "DOCKER_CONFIG")
         .and_then(|e| e.value.clone());
     assert_eq!(docker_config.as_deref(), Some(REGISTRY_CONFIG_DIR));
-    // The signing key: only `key`, read-only, owner-only, and the build step told where.
+    // The signing key: only `key`, read-only, owner-only, mounted into the sign step alone (no
+    // site code runs there), which comes right after the build step.
     let signing = secret("binpkg-signing");
     assert_eq!(signing.secret_name.as_deref(), Some("signing-key"));
     assert_eq!(signing.items.as_ref().unwrap()[0].key, "key");
     assert_eq!(signing.default_mode, Some(0o400));
-    let build = container(pod, "build");
-    let mount = build
+    let order: Vec<&str> = pod
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(order, ["materialize", "build", "sign", "assemble", "pack"]);
+    let sign = container(pod, "sign");
+    let mount = sign
         .volume_mounts
         .iter()
         .flatten()
         .find(|m| m.name == "binpkg-signing")
-        .expect("build mounts the signing key");
+        .expect("sign mounts the signing key");
     assert_eq!(
         (mount.mount_path.as_str(), mount.read_only),
         (SIGNING_KEY_DIR, Some(true))
     );
-    let key_env = build
-        .env
-        .iter()
-        .flatten()
-        .find(|e| e.name == "ZENTOO_SIGNING_KEY")
-        .and_then(|e| e.value.clone());
-    assert_eq!(key_env, Some(format!("{SIGNING_KEY_DIR}/key")));
-    for c in pod.init_containers.iter().flatten().chain(&pod.containers) {
-        let told = c
-            .env
+    assert_eq!(sign.command.as_ref().unwrap()[1], "/zentoo/steps/sign.sh");
+    assert_eq!(
+        sign.security_context.as_ref().unwrap().privileged,
+        Some(false)
+    );
+    let env = |c: &Container, name: &str| {
+        c.env
             .iter()
             .flatten()
-            .any(|e| e.name == "ZENTOO_SIGNING_KEY");
-        assert_eq!(told, c.name == "build", "{}", c.name);
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    };
+    assert_eq!(
+        env(sign, "ZENTOO_SIGNING_KEY"),
+        Some(format!("{SIGNING_KEY_DIR}/key"))
+    );
+    for c in pod.init_containers.iter().flatten().chain(&pod.containers) {
+        let told = env(c, "ZENTOO_SIGNING_KEY").is_some();
+        assert_eq!(told, c.name == "sign", "{}", c.name);
     }
+    // The build step (hooks run there) mounts the work volume read-only: the public key the
+    // sign step leaves there for the assemble step to verify with is out of its reach.
+    let work_mount = |c: &Container| {
+        c.volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.mount_path == "/zentoo")
+            .and_then(|m| m.read_only)
+    };
+    assert_eq!(work_mount(container(pod, "build")), Some(true));
+    assert_eq!(work_mount(sign), Some(false));
+    assert_eq!(
+        env(container(pod, "assemble"), "ZENTOO_SIGNING_PUBKEY").as_deref(),
+        Some(SIGNING_PUBKEY_FILE)
+    );
 }
 
 #[test]

@@ -10,7 +10,8 @@
 #   ZENTOO_CXXFLAGS ZENTOO_LDFLAGS ZENTOO_CPU_FLAGS_<NAME> ZENTOO_PROFILE ZENTOO_DISTCC_HOSTS
 #   ZENTOO_JOBS ZENTOO_LOAD ZENTOO_DIR ZENTOO_BINPKGS ZENTOO_DISTFILES ZENTOO_PKGDIR
 #   ZENTOO_REPO_SNAPSHOT ZENTOO_REPOS ZENTOO_FEATURES ZENTOO_PORTAGE_TMPDIR ZENTOO_KERNEL
-#   ZENTOO_KERNEL_CONFIG ZENTOO_PRESERVED_REBUILD ZENTOO_SIGNING_KEY ZENTOO_SIGNING_HOME optional.
+#   ZENTOO_KERNEL_CONFIG ZENTOO_PRESERVED_REBUILD ZENTOO_SIGNING_KEY ZENTOO_SIGNING_HOME
+#   ZENTOO_RESULT_FILE optional.
 # Mounts: $ZENTOO_DIR/{portage,hooks,sets} (materialized), /var/cache/binpkgs (rw),
 #   /var/cache/distfiles (rw), the repo volume at $ZENTOO_REPOS (rw: a snapshot is synced once),
 #   the binpkg signing key at $ZENTOO_SIGNING_KEY (ro, when the site signs).
@@ -84,4 +85,9 @@ record_write built "$ASSEMBLE_ROOT"
 rm -rf "$ASSEMBLE_ROOT"
 lease_release
 run_hook post-build /
+if [ -n "${ZENTOO_RESULT_FILE:-}" ]; then
+	# For the cluster: the counts as the build container's termination message.
+	printf '{"compiled":%s,"binpkgHits":%s}\n' "$compiled" "$binaries" > "$ZENTOO_RESULT_FILE" ||
+		log "warning: cannot write the counts to $ZENTOO_RESULT_FILE"
+fi
 log "done: $compiled compiled, $binaries from binary packages (PKGDIR $PKGDIR)"

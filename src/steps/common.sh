@@ -152,60 +152,83 @@ signing_pubkey() { echo "${ZENTOO_BINPKGS%/}/binpkg-signing.asc"; }
 # make_conf_file: where write_make_conf put zentoo's settings.
 make_conf_file() { if [ -d /etc/portage/make.conf ]; then echo /etc/portage/make.conf/zz-zentoo; else echo /etc/portage/make.conf; fi; }
 
-# setup_signing: with ZENTOO_SIGNING_KEY (the file of the site's binpkgSigning Secret: an armored
-# OpenPGP private key without passphrase), imports the key into a private GnuPG home and turns on
-# Portage's binpkg-signing with it; the build's own reuse of binpkgs verifies them against it.
-# Without it, signed binpkgs on the volume are used unverified (binpkg-ignore-signature): a build
-# without the key has nothing to check them against.
+# setup_signing: how the build and assemble steps treat signed binpkgs. Neither ever sees the
+# signing key (their hooks are site code): the sign step (sign.sh) signs after the build.
+# - ZENTOO_SIGNING_PUBKEY (assemble, given by the sign step): every binpkg must carry a valid
+#   signature by that key (binpkg-request-signature, verified against a GnuPG home of that key
+#   alone);
+# - else, when the volume holds signed binpkgs (its public key file): they are used unverified
+#   (binpkg-ignore-signature): a file on a volume that hooks can write is nothing to trust.
 setup_signing() {
 	_mc=$(make_conf_file)
-	if [ -z "${ZENTOO_SIGNING_KEY:-}" ]; then
-		[ -f "$(signing_pubkey)" ] || return 0
-		# shellcheck disable=SC2016
-		echo 'FEATURES="${FEATURES} binpkg-ignore-signature"' >> "$_mc" || fail "$EX_USAGE" "cannot write $_mc"
-		log "binpkgs on the volume are signed ($(signing_pubkey)); this step does not verify them (no signing key given)"
+	[ -z "${ZENTOO_SIGNING_KEY:-}" ] ||
+		fail "$EX_USAGE" "ZENTOO_SIGNING_KEY is set in the $STEP step: the signing key is for the sign step only (no site code may see it)"
+	if [ -n "${ZENTOO_SIGNING_PUBKEY:-}" ]; then
+		check_value ZENTOO_SIGNING_PUBKEY "$ZENTOO_SIGNING_PUBKEY"
+		[ -f "$ZENTOO_SIGNING_PUBKEY" ] ||
+			fail "$EX_USAGE" "binpkg signing: no public key at $ZENTOO_SIGNING_PUBKEY (the sign step writes it)"
+		_vhome=${ZENTOO_SIGNING_HOME:-/run/zentoo-gnupg}-verify
+		rm -rf "$_vhome" && mkdir -p "${_vhome%/*}" && mkdir -m 0755 "$_vhome" ||
+			fail "$EX_USAGE" "binpkg signing: cannot create the GnuPG home $_vhome"
+		trust_key "$ZENTOO_SIGNING_PUBKEY" "$_vhome" ||
+			fail "$EX_USAGE" "binpkg signing: cannot trust the public key at $ZENTOO_SIGNING_PUBKEY"
+		{
+			echo "# ---- added by zentoo ($STEP step): binpkgs must be signed by the site's key ----"
+			# shellcheck disable=SC2016
+			echo 'FEATURES="${FEATURES} binpkg-request-signature -binpkg-ignore-signature"'
+			echo "BINPKG_GPG_VERIFY_GPG_HOME=\"$_vhome\""
+		} >> "$_mc" || fail "$EX_USAGE" "cannot write $_mc"
+		log "binpkg signing: every binpkg is verified against 0x$TRUSTED_FPR ($ZENTOO_SIGNING_PUBKEY)"
 		return 0
 	fi
+	[ -f "$(signing_pubkey)" ] || return 0
+	# shellcheck disable=SC2016
+	echo 'FEATURES="${FEATURES} binpkg-ignore-signature"' >> "$_mc" || fail "$EX_USAGE" "cannot write $_mc"
+	log "binpkgs on the volume are signed ($(signing_pubkey)); this step does not verify them (no trusted key given)"
+}
+
+# trust_key PUBKEY HOME: imports the public key(s) of PUBKEY into the GnuPG home HOME with
+# ultimate trust, readable by the user Portage verifies as; sets TRUSTED_FPR to the first key.
+trust_key() {
+	gpg --homedir "$2" --batch --no-tty --no-autostart --quiet --import "$1" 2>/dev/null || return 1
+	TRUSTED_FPR=$(gpg --homedir "$2" --batch --no-tty --no-autostart --with-colons --list-keys 2>/dev/null | awk -F: '$1 == "fpr" { print $10; exit }')
+	[ -n "$TRUSTED_FPR" ] || return 1
+	echo "$TRUSTED_FPR:6:" | gpg --homedir "$2" --batch --no-tty --no-autostart --quiet --import-ownertrust 2>/dev/null &&
+		gpg --homedir "$2" --batch --no-tty --no-autostart --quiet --check-trustdb 2>/dev/null &&
+		chmod -R go+rX "$2"
+}
+
+# import_signing_key (sign step): imports ZENTOO_SIGNING_KEY (the file of the site's
+# binpkgSigning Secret: an armored OpenPGP private key without passphrase) into a private GnuPG
+# home SIGNING_HOME, checks it can sign, and makes SIGNING_HOME-verify with its public key
+# (key.asc), trusted. Sets SIGNING_FPR.
+import_signing_key() {
 	_key=$ZENTOO_SIGNING_KEY
 	check_value ZENTOO_SIGNING_KEY "$_key"
 	[ -f "$_key" ] && [ -r "$_key" ] ||
 		fail "$EX_USAGE" "binpkg signing: no key at $_key (the site's binpkgSigning Secret must hold an armored private key under 'key')"
 	command -v gpg >/dev/null 2>&1 ||
 		fail "$EX_USAGE" "binpkg signing: gpg is not in the build image (install app-crypt/gnupg in the stage3); cannot import the key at $_key"
-	_home=${ZENTOO_SIGNING_HOME:-/run/zentoo-gnupg}
-	check_value ZENTOO_SIGNING_HOME "$_home"
-	rm -rf "$_home" "$_home-verify" && mkdir -p "${_home%/*}" && mkdir -m 0700 "$_home" && mkdir -m 0755 "$_home-verify" ||
-		fail "$EX_USAGE" "binpkg signing: cannot create the GnuPG homes $_home and $_home-verify"
+	SIGNING_HOME=${ZENTOO_SIGNING_HOME:-/run/zentoo-gnupg}
+	check_value ZENTOO_SIGNING_HOME "$SIGNING_HOME"
+	rm -rf "$SIGNING_HOME" "$SIGNING_HOME-verify" && mkdir -p "${SIGNING_HOME%/*}" && mkdir -m 0700 "$SIGNING_HOME" && mkdir -m 0755 "$SIGNING_HOME-verify" ||
+		fail "$EX_USAGE" "binpkg signing: cannot create the GnuPG homes $SIGNING_HOME and $SIGNING_HOME-verify"
 	# gpg's messages name keys, never their secret parts; its output is kept short.
-	_err=$(gpg --homedir "$_home" --batch --no-tty --quiet --import "$_key" 2>&1) ||
+	_err=$(gpg --homedir "$SIGNING_HOME" --batch --no-tty --quiet --import "$_key" 2>&1) ||
 		fail "$EX_USAGE" "binpkg signing: cannot import the key at $_key (the site's binpkgSigning Secret): $(printf '%s' "$_err" | head -n 3 | tr '\n' ' ')"
-	_fpr=$(gpg --homedir "$_home" --batch --no-tty --with-colons --list-secret-keys 2>/dev/null | awk -F: '$1 == "fpr" { print $10; exit }')
-	[ -n "$_fpr" ] ||
+	SIGNING_FPR=$(gpg --homedir "$SIGNING_HOME" --batch --no-tty --with-colons --list-secret-keys 2>/dev/null | awk -F: '$1 == "fpr" { print $10; exit }')
+	[ -n "$SIGNING_FPR" ] ||
 		fail "$EX_USAGE" "binpkg signing: the key at $_key (the site's binpkgSigning Secret) holds no private key"
 	# Sign once now, as Portage's unlock does: a key with a passphrase (or one that cannot sign)
-	# fails here, before anything is built.
-	_err=$(printf 'zentoo signing probe\n' | gpg --homedir "$_home" --batch --no-tty --pinentry-mode loopback --passphrase '' \
-		--local-user "0x$_fpr!" --armor --detach-sign --output /dev/null 2>&1) ||
-		fail "$EX_USAGE" "binpkg signing: the key at $_key (0x$_fpr) cannot sign without a passphrase (zentoo takes keys without one): $(printf '%s' "$_err" | head -n 3 | tr '\n' ' ')"
-	# The verify home: the public key, trusted, readable by the user Portage verifies as.
-	gpg --homedir "$_home" --batch --no-tty --armor --export "0x$_fpr" > "$_home-verify/key.asc" &&
-		gpg --homedir "$_home-verify" --batch --no-tty --no-autostart --quiet --import "$_home-verify/key.asc" 2>/dev/null &&
-		echo "$_fpr:6:" | gpg --homedir "$_home-verify" --batch --no-tty --no-autostart --quiet --import-ownertrust 2>/dev/null &&
-		gpg --homedir "$_home-verify" --batch --no-tty --no-autostart --quiet --check-trustdb 2>/dev/null &&
-		chmod -R go+rX "$_home-verify" ||
-		fail "$EX_USAGE" "binpkg signing: cannot set up the verify home $_home-verify for 0x$_fpr"
+	# fails here, before anything is signed.
+	_err=$(printf 'zentoo signing probe\n' | gpg --homedir "$SIGNING_HOME" --batch --no-tty --pinentry-mode loopback --passphrase '' \
+		--local-user "0x$SIGNING_FPR!" --armor --detach-sign --output /dev/null 2>&1) ||
+		fail "$EX_USAGE" "binpkg signing: the key at $_key (0x$SIGNING_FPR) cannot sign without a passphrase (zentoo takes keys without one): $(printf '%s' "$_err" | head -n 3 | tr '\n' ' ')"
+	gpg --homedir "$SIGNING_HOME" --batch --no-tty --armor --export "0x$SIGNING_FPR" > "$SIGNING_HOME-verify/key.asc" &&
+		trust_key "$SIGNING_HOME-verify/key.asc" "$SIGNING_HOME-verify" ||
+		fail "$EX_USAGE" "binpkg signing: cannot set up the verify home $SIGNING_HOME-verify for 0x$SIGNING_FPR"
 	mkdir -p /run/lock 2>/dev/null || true # the lock of Portage's default signing command
-	{
-		echo "# ---- added by zentoo ($STEP step): GPKG signing with the site's key ----"
-		# shellcheck disable=SC2016
-		echo 'FEATURES="${FEATURES} binpkg-signing"'
-		echo "BINPKG_GPG_SIGNING_GPG_HOME=\"$_home\""
-		echo "BINPKG_GPG_SIGNING_KEY=\"0x$_fpr\""
-		echo "BINPKG_GPG_VERIFY_GPG_HOME=\"$_home-verify\""
-	} >> "$_mc" || fail "$EX_USAGE" "cannot write $_mc"
-	_perr=$(put_file "$(signing_pubkey)" < "$_home-verify/key.asc") ||
-		fail "$EX_USAGE" "binpkg signing: cannot write the public key to $(signing_pubkey): $_perr"
-	log "binpkg signing: key 0x$_fpr (public key at $(signing_pubkey))"
+	log "binpkg signing: key 0x$SIGNING_FPR"
 }
 
 # ---- the ebuild repository: one directory per snapshot on the repo volume ----------------------
@@ -423,7 +446,8 @@ run_emerge() {
 	for _blog in "${_tmpdir:-/var/tmp}"/portage/*/*/temp/build.log; do
 		[ -f "$_blog" ] || continue
 		# " * ERROR: cat/pf::repo failed (compile phase):" and the die message under it
-		_err=$(sed -n '/^ \* ERROR: .* failed (.* phase):$/{s/^ \* ERROR: //;s/:$//;p;n;s/^ \*  *//;p;q;}' "$_blog" | tr '\n' ':' | sed 's/:$//; s/:/: /')
+		_err=$(awk '/^ \* ERROR: .* failed \(.* phase\):$/ {
+			sub(/^ \* ERROR: /, ""); sub(/:$/, ""); e = $0; getline; sub(/^ \*  */, ""); print e ": " $0; exit }' "$_blog")
 		[ -n "$_err" ] || continue
 		_why="$_err"
 		log "last lines of $_blog:"

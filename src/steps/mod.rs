@@ -16,11 +16,12 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// The step scripts, by file name, as shipped inside zentoo.
-pub const SCRIPTS: [(&str, &str); 5] = [
+pub const SCRIPTS: [(&str, &str); 6] = [
     ("common.sh", include_str!("common.sh")),
     ("records.sh", include_str!("records.sh")),
     ("build.sh", include_str!("build.sh")),
     ("assemble.sh", include_str!("assemble.sh")),
+    ("sign.sh", include_str!("sign.sh")),
     ("freshroot.sh", include_str!("freshroot.sh")),
 ];
 
