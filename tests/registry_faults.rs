@@ -519,8 +519,8 @@ fn a_full_tarball_volume_fails_the_publish_before_anything_is_pushed() {
     );
 }
 
-/// `zentoo publish --rootfs /target --arch amd64` in a container of the test stage3 (busybox,
-/// no CA certificates) with this build's binary and its libraries, `root` at /target and
+/// `zentoo publish --rootfs /target --arch amd64` in a container of the test stage3 (a Debian root
+/// without CA certificates) with this build's binary and its libraries, `root` at /target and
 /// `volume` at /out.
 fn in_stage3(stage3: &str, root: &Path, volume: Option<&str>) -> Command {
     let binary = env!("CARGO_BIN_EXE_zentoo");

@@ -450,6 +450,9 @@ run_emerge() {
 			sub(/^ \* ERROR: /, ""); sub(/:$/, ""); e = $0; getline; sub(/^ \*  */, ""); print e ": " $0; exit }' "$_blog")
 		[ -n "$_err" ] || continue
 		_why="$_err"
+		# A full volume is named by the write that failed, not by Portage's summary.
+		_full=$(grep -m 1 'No space left on device' "$_blog" | sed 's/^[ *]*//' | cut -c 1-200)
+		[ -z "$_full" ] || _why="$_why ($_full)"
 		log "last lines of $_blog:"
 		tail -n 30 "$_blog" | sed 's/^/    /'
 		break
