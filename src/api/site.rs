@@ -127,17 +127,19 @@ pub struct SiteStorage {
     /// The ebuild repository (`/var/db/repos/gentoo`).
     #[serde(default)]
     pub repo: VolumeSpec,
-    /// Sign every binary package builds write to `binpkgs` (Portage's `binpkg-signing`).
+    /// Sign every binary package builds write to `binpkgs` (GPKG signatures, Portage's
+    /// `gpkg-sign`); the assemble step then takes only binpkgs signed by this key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binpkg_signing: Option<BinpkgSigning>,
 }
 
-/// GPKG signing of the binary packages: the build step imports the key and Portage signs.
+/// GPKG signing of the binary packages: a sign step after the build step, where no site code
+/// runs, imports the key and signs what the build made.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct BinpkgSigning {
     /// Secret with an ASCII-armored OpenPGP private key without passphrase under the key
-    /// `key`; mounted into the build step only.
+    /// `key`; mounted into the sign step only (never where hooks run).
     pub secret_ref: SecretRef,
 }
 
