@@ -9,6 +9,11 @@ source scripts/setup.sh
 ensure_rust
 ensure_go
 ensure_helm    # charts/zentoo lint and the manifests/ freshness test
+# Everything the tests install, installed now: tests run in parallel and must never run apt
+# themselves (the two tests of tests/zentoo_image.rs both ran scripts/build-image.sh, and one
+# lost apt's lock installing musl-tools on a fresh machine).
+ensure_musl    # tests/zentoo_image.rs builds the static zentoo image
+ensure_apt ca-certificates
 
 env_file=${ZENTOO_TEST_CACHE:-$HOME/.cache/zentoo-test}/env
 if [ -s "$env_file" ]; then
