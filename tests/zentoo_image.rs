@@ -218,13 +218,7 @@ fn playable_pod(job: &k8s_openapi::api::batch::v1::Job, registry: &str) -> serde
     pod["kind"] = "Pod".into();
     pod["metadata"]["name"] = job.name_any().into();
     pod["spec"]["hostNetwork"] = true.into();
-    let containers = pod["spec"]["containers"]
-        .as_array_mut()
-        .expect("containers");
-    let publish = containers
-        .iter_mut()
-        .find(|c| c["name"] == "publish")
-        .expect("publish container");
+    let publish = container_mut(&mut pod, "containers", "publish");
     let command = publish["command"].as_array_mut().expect("publish command");
     command.push("--insecure-registry".into());
     command.push(registry.into());
@@ -237,37 +231,50 @@ fn playable_pod(job: &k8s_openapi::api::batch::v1::Job, registry: &str) -> serde
         .expect("publish writes a termination log");
     command[log + 1] = "/termination/log".into();
     let volume = format!("{}-termination", job.name_any());
-    publish["volumeMounts"]
-        .as_array_mut()
-        .expect("publish mounts")
-        .push(serde_json::json!({"name": volume, "mountPath": "/termination"}));
-    pod["spec"]["volumes"]
-        .as_array_mut()
-        .expect("pod volumes")
-        .push(serde_json::json!({"name": volume, "emptyDir": {}}));
+    with_empty_dir(&mut pod, "containers", "publish", &volume, "/termination");
     // The build step's counts go to its termination message path too: into a volume here.
     let results = format!("{}-build-result", job.name_any());
-    let build = pod["spec"]["initContainers"]
-        .as_array_mut()
-        .expect("init containers")
-        .iter_mut()
-        .find(|c| c["name"] == "build")
-        .expect("build container");
+    let build = container_mut(&mut pod, "initContainers", "build");
     let env = build["env"].as_array_mut().expect("build env");
     let file = env
         .iter_mut()
         .find(|e| e["name"] == "ZENTOO_RESULT_FILE")
         .expect("the build step is told where its counts go");
     file["value"] = "/build-result/counts".into();
-    build["volumeMounts"]
+    with_empty_dir(
+        &mut pod,
+        "initContainers",
+        "build",
+        &results,
+        "/build-result",
+    );
+    pod
+}
+
+/// The container `name` of the pod's `list` (`containers` or `initContainers`).
+fn container_mut<'a>(
+    pod: &'a mut serde_json::Value,
+    list: &str,
+    name: &str,
+) -> &'a mut serde_json::Value {
+    pod["spec"][list]
         .as_array_mut()
-        .expect("build mounts")
-        .push(serde_json::json!({"name": results, "mountPath": "/build-result"}));
+        .expect("containers")
+        .iter_mut()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no container {name}"))
+}
+
+/// Mounts a new emptyDir `volume` at `path` in container `name` of the pod's `list`.
+fn with_empty_dir(pod: &mut serde_json::Value, list: &str, name: &str, volume: &str, path: &str) {
+    container_mut(pod, list, name)["volumeMounts"]
+        .as_array_mut()
+        .expect("mounts")
+        .push(serde_json::json!({"name": volume, "mountPath": path}));
     pod["spec"]["volumes"]
         .as_array_mut()
         .expect("pod volumes")
-        .push(serde_json::json!({"name": results, "emptyDir": {}}));
-    pod
+        .push(serde_json::json!({"name": volume, "emptyDir": {}}));
 }
 
 /// What the build step of the played pod wrote as its termination message.

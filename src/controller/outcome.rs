@@ -89,14 +89,7 @@ pub struct BuildCounts {
 /// The counts the build step of a finished pod reported; `None` when it reported none (an
 /// older stage3 script, or a message that is not the counts: e.g. a failure's log tail).
 pub fn build_counts(pod: &Pod) -> Option<BuildCounts> {
-    let status = statuses(pod).find(|s| s.name == "build")?;
-    let message = status
-        .state
-        .as_ref()?
-        .terminated
-        .as_ref()?
-        .message
-        .as_deref()?;
+    let message = termination_message(pod, "build")?;
     if message.len() > 4096 {
         return None;
     }
@@ -130,15 +123,19 @@ fn statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
 
 /// The publish result of a finished build pod, if it left one.
 pub fn publish_result(pod: &Pod) -> Option<Result<PublishResult, String>> {
-    let status = statuses(pod).find(|s| s.name == "publish")?;
-    let message = status
+    termination_message(pod, "publish").map(parse_publish_result)
+}
+
+/// The termination message of `container` of `pod`, once it has terminated with one.
+fn termination_message<'a>(pod: &'a Pod, container: &str) -> Option<&'a str> {
+    statuses(pod)
+        .find(|s| s.name == container)?
         .state
         .as_ref()?
         .terminated
         .as_ref()?
         .message
-        .as_deref()?;
-    Some(parse_publish_result(message))
+        .as_deref()
 }
 
 /// The step a build pod is at: the first container that has not terminated.
