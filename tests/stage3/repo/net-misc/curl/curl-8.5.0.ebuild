@@ -13,7 +13,7 @@ LICENSE="BSD"
 SLOT="0"
 KEYWORDS="amd64 arm64"
 IUSE="+http2 ipv6 ssl"
-RDEPEND="ssl? ( >=dev-libs/openssl-3.0:0= )"
+RDEPEND="ssl? ( >=dev-libs/openssl-3.0:0=[asm] )"
 DEPEND="${RDEPEND}"
 BDEPEND="dev-util/pkgconf"
 
