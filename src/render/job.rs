@@ -378,9 +378,21 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
 /// only container that mounts the signing key. It writes the public key into the work volume
 /// (read-write here only) for the assemble step.
 fn sign_container(plan: &BuildPlan, ctx: &BuildContext, build: &Step) -> Container {
+    // What names the build's PKGDIR and record, nothing else of the build step's settings.
+    const SIGN_ENV: [&str; 8] = [
+        "ZENTOO_DIR",
+        "ZENTOO_BINPKGS",
+        "ZENTOO_IMAGE",
+        "ZENTOO_CHOST",
+        "ZENTOO_CFLAGS",
+        "ZENTOO_CXXFLAGS",
+        "ZENTOO_LDFLAGS",
+        "ZENTOO_PKGDIR",
+    ];
     let mut env: Vec<EnvVar> = build
         .env
         .iter()
+        .filter(|(name, _)| SIGN_ENV.contains(&name.as_str()))
         .map(|(name, value)| plain_env(name, value))
         .collect();
     env.push(plain_env("ZENTOO_BUILD_ID", &ctx.name));

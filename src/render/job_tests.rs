@@ -422,7 +422,7 @@ fn shared_volumes_are_the_site_claims_and_scratch_is_per_build() {
         .find(|v| v.name == "demo-zen-server-nodocs-web-1-work")
         .unwrap();
     assert!(work.empty_dir.is_some());
-    let assemble = &pod(&job).init_containers.as_ref().unwrap()[2];
+    let assemble = container(pod(&job), "assemble");
     let binpkgs = assemble
         .volume_mounts
         .as_ref()
