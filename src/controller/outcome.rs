@@ -6,6 +6,8 @@ use serde::Deserialize;
 
 /// Most log text a failure message carries into status.
 pub const MAX_MESSAGE: usize = 1024;
+/// Most bytes of a step's termination message read as its result (the kubelet keeps 4 KiB).
+const MAX_RESULT: usize = 4096;
 /// Log lines a failure message keeps.
 pub const TAIL_LINES: usize = 12;
 
@@ -90,7 +92,7 @@ pub struct BuildCounts {
 /// older stage3 script, or a message that is not the counts: e.g. a failure's log tail).
 pub fn build_counts(pod: &Pod) -> Option<BuildCounts> {
     let message = termination_message(pod, "build")?;
-    if message.len() > 4096 {
+    if message.len() > MAX_RESULT {
         return None;
     }
     serde_json::from_str(message.trim()).ok()
@@ -98,9 +100,9 @@ pub fn build_counts(pod: &Pod) -> Option<BuildCounts> {
 
 /// Parses a publish termination message (JSON, at most 4 KiB).
 pub fn parse_publish_result(message: &str) -> Result<PublishResult, String> {
-    if message.len() > 4096 {
+    if message.len() > MAX_RESULT {
         return Err(format!(
-            "publish result is {} bytes; at most 4096 are read",
+            "publish result is {} bytes; at most {MAX_RESULT} are read",
             message.len()
         ));
     }

@@ -402,18 +402,8 @@ fn sign_container(plan: &BuildPlan, ctx: &BuildContext, build: &Step) -> Contain
     ));
     env.push(plain_env("ZENTOO_SIGNING_PUBKEY", SIGNING_PUBKEY_FILE));
     let mounts = vec![
-        VolumeMount {
-            name: volume_name(ctx, Volume::Work),
-            mount_path: WORK_DIR.into(),
-            read_only: Some(false),
-            ..VolumeMount::default()
-        },
-        VolumeMount {
-            name: volume_name(ctx, Volume::Binpkgs),
-            mount_path: BINPKGS_DIR.into(),
-            read_only: Some(false),
-            ..VolumeMount::default()
-        },
+        volume_mount(ctx, Volume::Work, WORK_DIR, false),
+        volume_mount(ctx, Volume::Binpkgs, BINPKGS_DIR, false),
         secret_mount("binpkg-signing", SIGNING_KEY_DIR),
     ];
     Container {
@@ -485,13 +475,18 @@ fn publish_containers(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> (Con
 fn step_mounts(ctx: &BuildContext, step: &Step) -> Vec<VolumeMount> {
     step.mounts
         .iter()
-        .map(|m| VolumeMount {
-            name: volume_name(ctx, m.volume),
-            mount_path: m.path.clone(),
-            read_only: Some(m.read_only),
-            ..VolumeMount::default()
-        })
+        .map(|m| volume_mount(ctx, m.volume, &m.path, m.read_only))
         .collect()
+}
+
+/// `volume` of this build mounted at `path`.
+fn volume_mount(ctx: &BuildContext, volume: Volume, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: volume_name(ctx, volume),
+        mount_path: path.into(),
+        read_only: Some(read_only),
+        ..VolumeMount::default()
+    }
 }
 
 fn scratch_mount(volume: String) -> VolumeMount {

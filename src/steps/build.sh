@@ -10,11 +10,10 @@
 #   ZENTOO_CXXFLAGS ZENTOO_LDFLAGS ZENTOO_CPU_FLAGS_<NAME> ZENTOO_PROFILE ZENTOO_DISTCC_HOSTS
 #   ZENTOO_JOBS ZENTOO_LOAD ZENTOO_DIR ZENTOO_BINPKGS ZENTOO_DISTFILES ZENTOO_PKGDIR
 #   ZENTOO_REPO_SNAPSHOT ZENTOO_REPOS ZENTOO_FEATURES ZENTOO_PORTAGE_TMPDIR ZENTOO_KERNEL
-#   ZENTOO_KERNEL_CONFIG ZENTOO_PRESERVED_REBUILD ZENTOO_SIGNING_KEY ZENTOO_SIGNING_HOME
-#   ZENTOO_RESULT_FILE optional.
+#   ZENTOO_KERNEL_CONFIG ZENTOO_PRESERVED_REBUILD ZENTOO_RESULT_FILE optional; ZENTOO_SIGNING_KEY
+#   is refused (the key is for sign.sh alone: hooks run here).
 # Mounts: $ZENTOO_DIR/{portage,hooks,sets} (materialized), /var/cache/binpkgs (rw),
-#   /var/cache/distfiles (rw), the repo volume at $ZENTOO_REPOS (rw: a snapshot is synced once),
-#   the binpkg signing key at $ZENTOO_SIGNING_KEY (ro, when the site signs).
+#   /var/cache/distfiles (rw), the repo volume at $ZENTOO_REPOS (rw: a snapshot is synced once).
 # Exit: 0 ok, 2 bad input, 3 hook failed, 4 emerge failed, 5 the repo snapshot could not be synced. Log lines start with "zentoo[build]: ";
 #   the last one is "zentoo[build]: done: ..." or "zentoo[build]: error: ...".
 # shellcheck disable=SC2015 # "a && b || fail": fail when either fails

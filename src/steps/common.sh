@@ -1,8 +1,9 @@
 # shellcheck shell=sh disable=SC2015,SC2034
-# ("a && b || fail" is used on purpose; COMPILED/BINARIES are read by the steps.)
-# common.sh — shared by zentoo's in-container steps (build.sh, assemble.sh); sourced, not run.
-# POSIX sh; runs in a real Gentoo stage3 and in the zentoo test stage3 (busybox). The interface
-# (environment, mounts, exit codes, log lines) is in src/steps/README.md.
+# ("a && b || fail" is used on purpose; the exit codes and settings here are read by the steps.)
+# common.sh — shared by zentoo's in-container steps (build.sh, assemble.sh, sign.sh,
+# freshroot.sh); sourced, not run. POSIX sh; runs in a real Gentoo stage3 and in the zentoo test
+# stage3 (real Portage on Debian). The interface (environment, mounts, exit codes, log lines) is
+# in src/steps/README.md.
 
 ZENTOO_DIR=${ZENTOO_DIR:-/zentoo}
 ZENTOO_BINPKGS=${ZENTOO_BINPKGS:-/var/cache/binpkgs}
@@ -400,12 +401,18 @@ run_hook() {
 	log "hook $1 done"
 }
 
-# installed_count ROOT: how many packages Portage has installed in ROOT (its vdb).
-installed_count() {
-	_n=0
-	for _c in "${1%/}"/var/db/pkg/*/*/COUNTER; do [ -f "$_c" ] && _n=$((_n + 1)); done
-	echo "$_n"
+# vdb_lines ROOT: "cpv<TAB>build_id<TAB>counter" of every package installed in ROOT, from
+# Portage's installed-package database ($ROOT/var/db/pkg/<cat>/<pf>/{BUILD_ID,COUNTER}).
+vdb_lines() {
+	for _d in "${1%/}"/var/db/pkg/*/*/; do
+		[ -f "$_d/COUNTER" ] || continue
+		_pf=${_d%/}
+		printf '%s\t%s\t%s\n' "${_pf#"${1%/}"/var/db/pkg/}" "$(cat "$_d/BUILD_ID" 2>/dev/null)" "$(cat "$_d/COUNTER")"
+	done
 }
+
+# installed_count ROOT: how many packages Portage has installed in ROOT (its vdb).
+installed_count() { vdb_lines "$1" | wc -l | tr -d ' '; }
 
 # normalize_vdb ROOT: drops what only says when the packages were merged into ROOT, so two
 # assembles from the same binary packages give the same bytes: Portage keeps the merge time of

@@ -40,16 +40,6 @@ index_lines() {
 		END { flush() }' hdr=1 "$PKGDIR/Packages"
 }
 
-# vdb_lines ROOT: "cpv<TAB>build_id<TAB>counter" of every package installed in ROOT, from
-# Portage's installed-package database ($ROOT/var/db/pkg/<cat>/<pf>/{BUILD_ID,COUNTER}).
-vdb_lines() {
-	for _d in "${1%/}"/var/db/pkg/*/*/; do
-		[ -f "$_d/COUNTER" ] || continue
-		_pf=${_d%/}
-		printf '%s\t%s\t%s\n' "${_pf#"${1%/}"/var/db/pkg/}" "$(cat "$_d/BUILD_ID" 2>/dev/null)" "$(cat "$_d/COUNTER")"
-	done
-}
-
 # binpkg_json ROLE: reads "cpv<TAB>build_id" lines and prints one JSON object per line, its
 # path looked up in the index (instances the index does not have are left out).
 binpkg_json() {
