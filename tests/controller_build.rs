@@ -23,7 +23,7 @@ async fn a_site_becomes_images_jobs_and_published_digests() {
     let repo = Site::standard("# two systems\ndesktop-none-kde\nserver-nodocs-web\n");
     let git = GitDaemon::serve(&repo);
     let cache = tempfile::TempDir::new().expect("cache dir");
-    let _controller = Controller::start(&ns, &cache);
+    let _controller = Controller::start(&ns, &cache).await;
 
     let started = Instant::now();
     create_site(&ns, &site_object("demo", &git.url, "1m")).await;

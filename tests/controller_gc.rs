@@ -43,7 +43,8 @@ async fn each_site_gets_one_gc_job_at_a_time_that_cleans_its_volumes() {
     let _controller = Controller::start_configured(&ns, &cache, |s| {
         s.gc_interval = Some(Duration::from_secs(1));
         s.gc_keep = 2;
-    });
+    })
+    .await;
     create_site(&ns, &site_object("demo", &git.url, "1m")).await;
     for tuple in ["desktop-none-kde", "server-nodocs-web"] {
         let image = image_name("demo", tuple);

@@ -35,6 +35,8 @@ async fn only_the_lease_holder_reconciles() {
     let ns = kube.namespace("ctl-leader").await;
     install_crds(&ns).await;
     let cache = tempfile::TempDir::new().expect("cache dir");
+    // As installed: the chart's rights, leader election's Role included.
+    let installed = support::manifests::install(&ns, support::manifests::Flavour::Namespaced).await;
     let start = |instance: &str, addr: SocketAddr| {
         let settings = Settings {
             cache_dir: cache.path().to_path_buf(),
@@ -42,7 +44,7 @@ async fn only_the_lease_holder_reconciles() {
             metrics_addr: Some(addr),
             ..Settings::default()
         };
-        let (client, name) = (ns.client.clone(), ns.name.clone());
+        let (client, name) = (installed.client.clone(), ns.name.clone());
         tokio::spawn(async move {
             zentoo::controller::leader::run_elected(
                 client,

@@ -112,7 +112,7 @@ async fn a_restarted_controller_adopts_the_running_build() {
     // Killed mid-build, then started again with the same cache.
     env.controller.take().expect("controller").kill().await;
     let restarted = Instant::now();
-    env.controller = Some(Controller::start(ns, &env.cache));
+    env.controller = Some(Controller::start(ns, &env.cache).await);
     let api = ns.api::<GentooImage>();
     eventually(
         ns,

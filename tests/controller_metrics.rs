@@ -30,7 +30,7 @@ async fn metrics_move_as_a_site_is_reconciled_and_built() {
     let addr = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free loopback port");
-    let _controller = Controller::start_with_metrics(&ns, &cache, Some(addr));
+    let _controller = Controller::start_with_metrics(&ns, &cache, Some(addr)).await;
 
     let ready = eventually(&ns, T, "/readyz to answer 200", || async {
         get(addr, "/readyz").await.filter(|(code, _)| *code == 200)

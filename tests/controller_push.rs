@@ -45,9 +45,8 @@ async fn polling_fetches_only_when_a_ref_the_site_uses_moved() {
     let git = GitDaemon::serve(&repo);
     let cache = tempfile::TempDir::new().expect("cache dir");
     let addr = free_loopback_addr();
-    let _controller = Controller::start_with_settings(ns.client.clone(), &ns, &cache, |s| {
-        s.metrics_addr = Some(addr)
-    });
+    let _controller =
+        Controller::start_configured(&ns, &cache, |s| s.metrics_addr = Some(addr)).await;
     create_site(&ns, &site_object("demo", &git.url, "1s")).await;
     let image = image_name("demo", "desktop-none-kde");
     let first = wait_jobs(&ns, &image, 1).await.remove(0);
@@ -127,9 +126,10 @@ async fn a_commit_to_a_local_repository_builds_without_waiting_for_the_poll() {
     install_crds(&ns).await;
     let repo = Site::standard("desktop-none-kde\nserver-nodocs-web\n");
     let cache = tempfile::TempDir::new().expect("cache dir");
-    let _controller = Controller::start_with_settings(ns.client.clone(), &ns, &cache, |s| {
+    let _controller = Controller::start_configured(&ns, &cache, |s| {
         s.allow_local_sources = true;
-    });
+    })
+    .await;
     let mut site = site_object("demo", &format!("file://{}", repo.path().display()), "1h");
     site.spec.source.debounce = Some("1s".into());
     create_site(&ns, &site).await;

@@ -1,202 +1,368 @@
-//! The controller as the ServiceAccount of the rendered chart (manifests/zentoo-namespaced.yaml),
-//! against the real control plane: its rights are enough for a whole build, distcc workers
-//! included, build pods run as the ServiceAccount without rights, and `kubectl auth can-i`
-//! agrees it can do no more.
+//! The controller as installed: the ServiceAccount and rules of the rendered chart
+//! (`manifests/zentoo-namespaced.yaml` and `manifests/zentoo.yaml`), its token issued by the
+//! API server, against the real control plane. One scenario walks every path that talks to the
+//! API (leader election, a site with distcc workers and a webhook, builds, a signed push that
+//! supersedes a build and prunes an image, the periodic gc); every request the controller
+//! sends is recorded, and the rights the API server reports for the account
+//! (SelfSubjectRulesReview: what `kubectl auth can-i --list` prints) must be exactly the rights
+//! those requests used.
+//!
+//! The cluster-wide flavour is installed with its ClusterRole but runs for the test's namespace
+//! only: a controller watching every namespace would take the sites of the tests running
+//! beside this one.
 
 mod ctlsupport;
 mod fixture;
 mod support;
 
+use ctlsupport::hooks::{SECRET, github, post, push_body, wait_listening};
 use ctlsupport::*;
 use fixture::Site;
+use http::{Method, Request};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::ResourceExt;
-use kube::api::ListParams;
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use k8s_openapi::api::authorization::v1::{SelfSubjectRulesReview, SelfSubjectRulesReviewSpec};
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::api::{ListParams, PostParams};
+use kube::{Api, ResourceExt};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::kube::TestNamespace;
-use zentoo::api::GentooSite;
+use support::manifests::{Flavour, install};
+use zentoo::api::{GentooImage, GentooSite};
+use zentoo::controller::context::Settings;
 use zentoo::render::names::image_name;
 
-/// Applies the RBAC of `manifests/zentoo-namespaced.yaml` (rendered from the chart) with `ns`
-/// as both the install and the watched namespace: ServiceAccounts `zentoo` and `zentoo-build`,
-/// the controller's Role and the leader-election Role, and their bindings.
-async fn install_rbac(ns: &TestNamespace) {
-    let docs = support::manifests::namespaced_rbac(&ns.name, &ns.name);
-    let kinds: Vec<&str> = docs.iter().map(support::manifests::kind).collect();
-    assert!(
-        kinds.contains(&"Role")
-            && kinds.contains(&"RoleBinding")
-            && kinds.contains(&"ServiceAccount"),
-        "manifests/zentoo-namespaced.yaml lacks RBAC documents: {kinds:?}"
-    );
-    for doc in &docs {
-        support::manifests::apply(&ns.client, doc, false).await;
-    }
+/// One right: API group, resource (with `/subresource`), verb.
+type Right = (String, String, String);
+
+/// The right a request needs, as RBAC names it.
+fn right_of(method: &Method, uri: &http::Uri) -> Option<Right> {
+    let parts: Vec<&str> = uri.path().split('/').filter(|p| !p.is_empty()).collect();
+    let (group, rest) = match parts.first() {
+        Some(&"api") => ("", parts.get(2..)?),
+        Some(&"apis") => (*parts.get(1)?, parts.get(3..)?),
+        // Discovery (/version, /openapi, ...): granted to every account.
+        _ => return None,
+    };
+    let rest = match rest {
+        ["namespaces", _ns, tail @ ..] if !tail.is_empty() => tail,
+        other => other,
+    };
+    let (resource, named) = match rest {
+        [] => return None, // a group's discovery document
+        [r] => (r.to_string(), false),
+        [r, _name] => (r.to_string(), true),
+        [r, _name, sub, ..] => (format!("{r}/{sub}"), true),
+    };
+    let watch = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    let verb = match *method {
+        Method::GET if watch => "watch",
+        Method::GET if named => "get",
+        Method::GET => "list",
+        Method::POST => "create",
+        Method::PATCH => "patch",
+        Method::PUT => "update",
+        Method::DELETE if named => "delete",
+        Method::DELETE => "deletecollection",
+        _ => "other",
+    };
+    Some((group.to_string(), resource, verb.to_string()))
 }
 
-/// `kubectl auth can-i VERB RESOURCE -n NAMESPACE --as=USER`: whether the answer is yes.
-fn can_i(user: &str, verb: &str, resource: &str, namespace: &str) -> bool {
-    let kubectl = std::env::var("ZENTOO_TEST_KUBECTL").unwrap_or_else(|_| "kubectl".into());
-    let out = std::process::Command::new(&kubectl)
-        .args(["auth", "can-i", verb, resource, "-n", namespace])
-        .arg(format!("--as={user}"))
-        .output()
-        .unwrap_or_else(|e| panic!("run {kubectl}: {e}"));
-    let answer = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        answer == "yes" || answer == "no",
-        "kubectl auth can-i {verb} {resource}: {answer} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    answer == "yes"
+/// `client`, recording the right each of its requests needs into `used`.
+fn recording(client: kube::Client, used: Arc<Mutex<BTreeSet<Right>>>) -> kube::Client {
+    let namespace = client.default_namespace().to_string();
+    let service = tower::service_fn(move |request: Request<kube::client::Body>| {
+        let (client, used) = (client.clone(), used.clone());
+        // A server-side apply creates what does not exist yet: it needs create too (not of
+        // a subresource, which exists with its object).
+        let applies = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/apply-patch"));
+        if let Some(right) = right_of(request.method(), request.uri())
+            && let Ok(mut used) = used.lock()
+        {
+            if applies && !right.1.contains('/') {
+                used.insert((right.0.clone(), right.1.clone(), "create".to_string()));
+            }
+            used.insert(right);
+        }
+        async move { client.send(request).await }
+    });
+    kube::Client::new(service, namespace)
 }
 
-/// A client that acts as ServiceAccount `sa` of `ns`.
-async fn client_as(ns: &TestNamespace, sa: &str) -> kube::Client {
-    let kc = Kubeconfig::read_from(&ns.kubeconfig).expect("kubeconfig");
-    let mut config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+/// The rights `client`'s account has in `namespace`, as the API server reports them, without
+/// the ones every authenticated account has (reviews of its own access).
+async fn granted(client: &kube::Client, namespace: &str) -> BTreeSet<Right> {
+    let review = SelfSubjectRulesReview {
+        spec: SelfSubjectRulesReviewSpec {
+            namespace: Some(namespace.into()),
+        },
+        ..Default::default()
+    };
+    let reviewed = Api::<SelfSubjectRulesReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
         .await
-        .expect("config");
-    config.auth_info.impersonate = Some(format!("system:serviceaccount:{}:{sa}", ns.name));
-    kube::Client::try_from(config).expect("client")
+        .expect("SelfSubjectRulesReview")
+        .status
+        .expect("review status");
+    assert!(
+        !reviewed.incomplete,
+        "the rules review is incomplete: {:?}",
+        reviewed.evaluation_error
+    );
+    let everyone = [
+        "selfsubjectaccessreviews",
+        "selfsubjectrulesreviews",
+        "selfsubjectreviews",
+    ];
+    let mut out = BTreeSet::new();
+    for rule in reviewed.resource_rules {
+        let groups = rule.api_groups.unwrap_or_default();
+        let resources = rule.resources.unwrap_or_default();
+        for group in &groups {
+            for resource in &resources {
+                if everyone.contains(&resource.as_str()) {
+                    continue;
+                }
+                assert!(
+                    rule.resource_names.is_none(),
+                    "{resource}: rules by name are not expected"
+                );
+                for verb in &rule.verbs {
+                    assert_ne!(verb, "*", "{group}/{resource}: a wildcard verb");
+                    out.insert((group.clone(), resource.clone(), verb.clone()));
+                }
+            }
+        }
+    }
+    out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_controller_builds_with_only_the_rights_of_its_role() {
+fn show(rights: &BTreeSet<Right>) -> String {
+    rights
+        .iter()
+        .map(|(g, r, v)| format!("  {v} {r}{}{g}", if g.is_empty() { "" } else { "." }))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Waits until the Jobs of `image` that are not finished are exactly one, other than `not`;
+/// returns its name.
+async fn new_job(ns: &TestNamespace, image: &str, not: &[String]) -> String {
+    eventually(
+        ns,
+        Duration::from_secs(60),
+        &format!("a new Job of {image}"),
+        || async {
+            jobs(ns, image)
+                .await
+                .into_iter()
+                .map(|j| j.name_any())
+                .find(|n| !not.contains(n))
+        },
+    )
+    .await
+}
+
+async fn every_right_used_and_no_other(flavour: Flavour, prefix: &str) {
     let Some(kube) = support::kube_env().await else {
         return;
     };
-    let ns = kube.namespace("ctl-rbac").await;
+    let ns = kube.namespace(prefix).await;
     install_crds(&ns).await;
-    install_rbac(&ns).await;
-    let repo = Site::standard("desktop-none-kde\n");
+    let installed = install(&ns, flavour).await;
+    let used = Arc::new(Mutex::new(BTreeSet::new()));
+    let client = recording(installed.client.clone(), used.clone());
+
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "demo-webhook"},
+        "stringData": {"token": SECRET},
+    }))
+    .expect("secret");
+    ns.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create Secret");
+    let repo = Site::standard("desktop-none-kde\nserver-nodocs-web\n");
     let git = GitDaemon::serve(&repo);
     let cache = tempfile::TempDir::new().expect("cache");
-    let client = client_as(&ns, "zentoo").await;
-    let _controller = Controller::start_with(client, &ns, &cache, Some("zentoo-build"));
-    let mut site = site_object("demo", &git.url, "1m");
+    let addr = free_loopback_addr();
+    let settings = {
+        let mut s = Settings {
+            cache_dir: cache.path().to_path_buf(),
+            zentoo_image: "localhost/zentoo:test".into(),
+            build_service_account: Some("zentoo-build".into()),
+            build_pod_labels: [(
+                support::kubelet::MANUAL_LABEL.to_string(),
+                support::kubelet::MANUAL.to_string(),
+            )]
+            .into(),
+            instance: "zentoo-rbac".into(),
+            webhook_addr: Some(addr),
+            debounce: Duration::ZERO,
+            gc_interval: Some(Duration::from_secs(3)),
+            ..Settings::default()
+        };
+        s.webhook.secret_ttl = Duration::from_millis(100);
+        s
+    };
+    let (namespace, lease_ns) = (ns.name.clone(), ns.name.clone());
+    let controller = tokio::spawn(async move {
+        zentoo::controller::leader::run_elected(
+            client,
+            settings,
+            Some(namespace),
+            &lease_ns,
+            "zentoo",
+        )
+        .await
+    });
+    let mut site = site_object("demo", &git.url, "1h");
+    site.spec.source.webhook_secret_ref =
+        serde_json::from_value(serde_json::json!({"name": "demo-webhook"})).expect("ref");
     site.spec.image_defaults.distcc = Some(zentoo::api::site::DistccSpec {
-        workers_per_arch: 2,
+        workers_per_arch: 1,
         resources: None,
     });
-    ns.api::<GentooSite>()
-        .create(&Default::default(), &site)
+    create_site(&ns, &site).await;
+
+    // Builds with distcc workers; one finishes.
+    let desktop = image_name("demo", "desktop-none-kde");
+    let server = image_name("demo", "server-nodocs-web");
+    let first_desktop = new_job(&ns, &desktop, &[]).await;
+    let first_server = new_job(&ns, &server, &[]).await;
+    let lp = ListParams::default().labels(&format!(
+        "zentoo.dev/build={first_server},zentoo.dev/component=distcc"
+    ));
+    eventually(&ns, Duration::from_secs(30), "distcc workers", || async {
+        let svc = ns.api::<Service>().list(&lp).await.ok()?.items;
+        let sts = ns.api::<StatefulSet>().list(&lp).await.ok()?.items;
+        (!svc.is_empty() && !sts.is_empty()).then_some(())
+    })
+    .await;
+    finish_build(&ns, &first_desktop, "sha256:d1").await;
+    wait_ready(&ns, &desktop, "True", None).await;
+
+    // A signed push changes server's inputs while it builds (superseded) and drops desktop's
+    // tuple (its image is pruned).
+    wait_listening(addr).await;
+    repo.write("portage/server", "make.conf", "USE=\"-X ssl\"\n");
+    repo.write("main", "tuples", "server-nodocs-web\n");
+    let body = push_body("refs/heads/main");
+    let hook = format!("/hooks/{}/demo", ns.name);
+    assert_eq!(
+        post(
+            addr,
+            &hook,
+            &github("push", "rbac-1", SECRET, &body),
+            body.clone()
+        )
+        .await,
+        202
+    );
+    let second_server = new_job(&ns, &server, std::slice::from_ref(&first_server)).await;
+    eventually(&ns, Duration::from_secs(60), "desktop pruned", || async {
+        ns.api::<GentooImage>()
+            .get_opt(&desktop)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    finish_build(&ns, &second_server, "sha256:s2").await;
+    wait_ready(&ns, &server, "True", None).await;
+    // The periodic gc runs (a Job per site) at least once.
+    eventually(&ns, Duration::from_secs(60), "a gc Job", || async {
+        let lp = ListParams::default().labels("zentoo.dev/component=gc");
+        let found = ns
+            .api::<k8s_openapi::api::batch::v1::Job>()
+            .list(&lp)
+            .await
+            .ok()?;
+        (!found.items.is_empty()).then_some(())
+    })
+    .await;
+    let sites = ns.api::<GentooSite>();
+    assert!(sites.get("demo").await.is_ok());
+    controller.abort();
+    let _ = controller.await;
+
+    // What every ServiceAccount may do without a binding (cluster defaults) is not the
+    // chart's: a fresh account shows it. Build pods' account has nothing more.
+    let dir = tempfile::TempDir::new().expect("dir");
+    let baseline = {
+        let nobody: k8s_openapi::api::core::v1::ServiceAccount =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "nobody"}}))
+                .expect("account");
+        ns.api::<k8s_openapi::api::core::v1::ServiceAccount>()
+            .create(&PostParams::default(), &nobody)
+            .await
+            .expect("create ServiceAccount nobody");
+        let client =
+            support::manifests::service_account(&ns, "nobody", &dir.path().join("nobody")).await;
+        granted(&client, &ns.name).await
+    };
+    let build_client =
+        support::manifests::service_account(&ns, "zentoo-build", &dir.path().join("build")).await;
+    let build_extra: BTreeSet<Right> = granted(&build_client, &ns.name)
         .await
-        .expect("create site");
-
-    let image = image_name("demo", "desktop-none-kde");
-    let job = wait_jobs(&ns, &image, 1).await.remove(0);
-    let pod = build_pod(&ns, &job.name_any()).await;
-    let spec = pod.spec.clone().expect("pod spec");
-    assert_eq!(spec.service_account_name.as_deref(), Some("zentoo-build"));
-    assert_eq!(spec.automount_service_account_token, Some(false));
-
-    // distcc workers: a headless Service and a StatefulSet, owned by the build Job.
-    let selector = format!(
-        "zentoo.dev/build={},zentoo.dev/component=distcc",
-        job.name_any()
-    );
-    let lp = ListParams::default().labels(&selector);
-    let services = ns.api::<Service>();
-    let sets = ns.api::<StatefulSet>();
-    let (svc, set) = eventually(
-        &ns,
-        Duration::from_secs(30),
-        "distcc Service and StatefulSet",
-        || async {
-            let svc = services.list(&lp).await.ok()?.items.into_iter().next()?;
-            let set = sets.list(&lp).await.ok()?.items.into_iter().next()?;
-            Some((svc, set))
-        },
-    )
-    .await;
-    assert_eq!(
-        svc.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()),
-        Some("None")
-    );
-    for owners in [svc.owner_references(), set.owner_references()] {
-        assert!(
-            owners
-                .iter()
-                .any(|o| o.kind == "Job" && o.name == job.name_any()),
-            "{owners:?}"
-        );
-    }
-    assert_eq!(set.spec.replicas, Some(2));
-
-    finish_build(&ns, &job.name_any(), "sha256:cc").await;
-    let done = wait_ready(&ns, &image, "True", None).await;
-    assert_eq!(
-        done.status
-            .and_then(|s| s.last_successful_build)
-            .and_then(|b| b.image_digest)
-            .as_deref(),
-        Some("sha256:cc")
-    );
-    eventually(
-        &ns,
-        Duration::from_secs(30),
-        "distcc workers removed after the build",
-        || async {
-            let left =
-                services.list(&lp).await.ok()?.items.len() + sets.list(&lp).await.ok()?.items.len();
-            (left == 0).then_some(())
-        },
-    )
-    .await;
-    let _ = ns.api::<Pod>();
-
-    // What it may do, as `kubectl auth can-i --as=` sees it.
-    let other = kube.namespace("ctl-rbac-other").await;
-    let controller = format!("system:serviceaccount:{}:zentoo", ns.name);
-    let build = format!("system:serviceaccount:{}:zentoo-build", ns.name);
-    let checks: &[(&str, &str, &str, &str, bool)] = &[
-        (&controller, "create", "jobs.batch", &ns.name, true),
-        (
-            &controller,
-            "patch",
-            "gentooimages.zentoo.dev/status",
-            &ns.name,
-            true,
-        ),
-        (&controller, "get", "secrets", &ns.name, true),
-        (
-            &controller,
-            "update",
-            "leases.coordination.k8s.io",
-            &ns.name,
-            true,
-        ),
-        (&controller, "list", "secrets", &ns.name, false),
-        (&controller, "create", "pods", &ns.name, false),
-        (&controller, "get", "secrets", &other.name, false),
-        (&controller, "create", "jobs.batch", &other.name, false),
-        (
-            &controller,
-            "list",
-            "gentoosites.zentoo.dev",
-            &other.name,
-            false,
-        ),
-        (&build, "get", "pods", &ns.name, false),
-        (&build, "get", "secrets", &ns.name, false),
-        (&build, "get", "gentooimages.zentoo.dev", &ns.name, false),
-        (&build, "get", "leases.coordination.k8s.io", &ns.name, false),
-    ];
-    let wrong: Vec<String> = checks
-        .iter()
-        .filter(|(user, verb, resource, namespace, want)| {
-            can_i(user, verb, resource, namespace) != *want
-        })
-        .map(|(user, verb, resource, namespace, want)| {
-            format!("{user} {verb} {resource} -n {namespace}: expected {want}")
-        })
+        .difference(&baseline)
+        .cloned()
         .collect();
     assert!(
-        wrong.is_empty(),
-        "RBAC is not as intended:\n{}",
-        wrong.join("\n")
+        build_extra.is_empty(),
+        "build pods' ServiceAccount has rights:\n{}",
+        show(&build_extra)
     );
+
+    let used = used.lock().expect("used rights").clone();
+    let have: BTreeSet<Right> = granted(&installed.client, &ns.name)
+        .await
+        .difference(&baseline)
+        .cloned()
+        .collect();
+    let unused: BTreeSet<Right> = have.difference(&used).cloned().collect();
+    let denied: BTreeSet<Right> = used.difference(&have).cloned().collect();
+    eprintln!("{} ({flavour:?}) used:\n{}", installed.user, show(&used));
+    assert!(
+        unused.is_empty() && denied.is_empty(),
+        "{} ({flavour:?}): the chart grants rights the controller did not use:\n{}\n\
+         and the controller used rights the chart does not grant:\n{}",
+        installed.user,
+        show(&unused),
+        show(&denied)
+    );
+
+    if flavour == Flavour::Namespaced {
+        let elsewhere: BTreeSet<Right> = granted(&installed.client, "default")
+            .await
+            .difference(&baseline)
+            .cloned()
+            .collect();
+        assert!(
+            elsewhere.is_empty(),
+            "{} has rights outside its namespace:\n{}",
+            installed.user,
+            show(&elsewhere)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaced_install_grants_exactly_the_rights_the_controller_uses() {
+    every_right_used_and_no_other(Flavour::Namespaced, "rbac-ns").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_wide_install_grants_exactly_the_rights_the_controller_uses() {
+    every_right_used_and_no_other(Flavour::ClusterWide, "rbac-cw").await;
 }

@@ -10,6 +10,8 @@ mod ctlsupport;
 mod fixture;
 mod support;
 
+use support::manifests::{Flavour, install};
+
 use ctlsupport::faulty_git::{Fault, FaultyGit};
 use ctlsupport::process::{ControllerProcess, binary};
 use ctlsupport::*;
@@ -135,10 +137,11 @@ async fn a_controller_killed_at_random_points_never_duplicates_a_build() {
     let cache = tempfile::TempDir::new().expect("cache dir");
     let bin = binary();
     let label = manual_label();
+    let installed = install(&ns, Flavour::Namespaced).await;
     let start = || {
         ControllerProcess::start(
             &bin,
-            &ns.kubeconfig,
+            &installed.kubeconfig,
             &ns.name,
             cache.path(),
             &["--build-pod-label", &label],
@@ -398,10 +401,11 @@ async fn a_failing_git_server(prefix: &str, fault: Fault) {
     let bad = FaultyGit::start(fault).await;
     let cache = tempfile::TempDir::new().expect("cache dir");
     let label = manual_label();
+    let installed = install(&ns, Flavour::Namespaced).await;
     // libgit2's timeouts are process-wide, set from ZENTOO_GIT_TIMEOUT as the process starts.
     let mut controller = ControllerProcess::start_with_env(
         &binary(),
-        &ns.kubeconfig,
+        &installed.kubeconfig,
         &ns.name,
         cache.path(),
         &["--build-pod-label", &label],
@@ -798,8 +802,9 @@ async fn the_controller_reconnects_after_apiserver_and_etcd_restarts() {
     let repo = Site::standard(&tuples);
     let git = GitDaemon::serve(&repo);
     let cache = tempfile::TempDir::new().expect("cache dir");
+    let installed = install(&ns, Flavour::Namespaced).await;
     let mut controller =
-        ControllerProcess::start(&binary(), &cluster.kubeconfig, name, cache.path(), &[]);
+        ControllerProcess::start(&binary(), &installed.kubeconfig, name, cache.path(), &[]);
     create_site(&ns, &site_object("demo", &git.url, "1s")).await;
     let first = image_name("demo", "desktop-none-kde");
     image_and_job(&ns, &first).await;

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 use support::TestNamespace;
 use tokio::sync::mpsc;
 use zentoo::api::GentooSite;
-use zentoo::controller::webhook::WebhookSettings;
 use zentoo::render::names::image_name;
 
 fn env_count(name: &str, default: usize) -> usize {
@@ -108,7 +107,12 @@ async fn bench_webhook_to_build_job() {
         return;
     };
     let pushes = env_count("ZENTOO_BENCH_PUSHES", 100);
-    let env = setup(&kube, "bench-hook", "desktop-none-kde\n", "1h").await;
+    let (env, addr) = setup_hooked(&kube, "bench-hook", "desktop-none-kde\n", "1h", |s| {
+        s.debounce = Duration::ZERO;
+        s.webhook.rate = 1000.0;
+        s.webhook.burst = 1000;
+    })
+    .await;
     let ns = &env.ns;
     let image = image_name("demo", "desktop-none-kde");
     let mut arrivals = job_arrivals(&env.ns, &image);
@@ -122,13 +126,6 @@ async fn bench_webhook_to_build_job() {
         serde_json::json!({"spec": {"source": {"debounce": "0s"}}}),
     )
     .await;
-    let settings = WebhookSettings {
-        debounce: Duration::ZERO,
-        rate: 1000.0,
-        burst: 1000,
-        ..WebhookSettings::default()
-    };
-    let addr = start_receiver(&env, settings).await;
     let hook = format!("/hooks/{}/demo", ns.name);
     let body = push_body("refs/heads/portage/desktop");
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -211,9 +208,10 @@ async fn bench_local_commit_to_build_job() {
     install_crds(&ns).await;
     let repo = fixture::Site::standard("desktop-none-kde\n");
     let cache = tempfile::TempDir::new().expect("cache dir");
-    let _controller = Controller::start_with_settings(ns.client.clone(), &ns, &cache, |s| {
+    let _controller = Controller::start_configured(&ns, &cache, |s| {
         s.allow_local_sources = true;
-    });
+    })
+    .await;
     let mut site = site_object("demo", &format!("file://{}", repo.path().display()), "1h");
     site.spec.source.debounce = Some("0s".into());
     create_site(&ns, &site).await;

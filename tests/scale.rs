@@ -204,6 +204,9 @@ async fn two_thousand_images_on_one_site() {
         name: ns_name.into(),
     };
     ctlsupport::install_crds(&test_ns).await;
+    // As installed: the chart's rights and its ServiceAccount's token.
+    let installed =
+        support::manifests::install(&test_ns, support::manifests::Flavour::Namespaced).await;
     let (repo, tuples) = site(n);
     let git = ctlsupport::GitDaemon::serve(&repo);
     let cache = tempfile::tempdir().expect("cache");
@@ -217,7 +220,8 @@ async fn two_thousand_images_on_one_site() {
     note("tuples", n.to_string());
 
     // 1. The site appears: N images, N Jobs.
-    let controller = ControllerProcess::start(&bin, &cluster.kubeconfig, ns_name, &cache_dir, &[]);
+    let controller =
+        ControllerProcess::start(&bin, &installed.kubeconfig, ns_name, &cache_dir, &[]);
     let peak = Arc::new(AtomicU64::new(0));
     let sampler = sample_rss(controller.pid(), peak.clone());
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -285,7 +289,8 @@ async fn two_thousand_images_on_one_site() {
     controller.kill();
     sampler.abort();
     let restarted = Instant::now();
-    let controller = ControllerProcess::start(&bin, &cluster.kubeconfig, ns_name, &cache_dir, &[]);
+    let controller =
+        ControllerProcess::start(&bin, &installed.kubeconfig, ns_name, &cache_dir, &[]);
     let peak2 = Arc::new(AtomicU64::new(0));
     let sampler = sample_rss(controller.pid(), peak2.clone());
     let resync = wait_until("a full resync", Duration::from_secs(600), || {

@@ -19,7 +19,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zentoo::api::{GentooImage, GentooSite};
 use zentoo::controller::webhook::verify::sign;
-use zentoo::controller::webhook::{Receiver, WebhookSettings, serve};
 use zentoo::render::names::image_name;
 
 const GIT_USER: &str = "zt-user-3b1f";
@@ -238,7 +237,9 @@ async fn secret_values_never_reach_logs_events_status_or_rendered_objects() {
     let git = GitDaemon::serve(&repo);
     let (refusing_url, authorizations) = refusing_git_server().await;
     let cache = tempfile::TempDir::new().expect("cache dir");
-    let controller = Controller::start(&ns, &cache);
+    let addr = free_loopback_addr();
+    let controller =
+        Controller::start_configured(&ns, &cache, |s| s.webhook_addr = Some(addr)).await;
     let with_secrets = |name: &str, url: &str| -> GentooSite {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "zentoo.dev/v1alpha1", "kind": "GentooSite",
@@ -332,16 +333,7 @@ async fn secret_values_never_reach_logs_events_status_or_rendered_objects() {
     }
 
     // Webhook deliveries, one forged and one signed.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind receiver");
-    let addr = listener.local_addr().expect("receiver address");
-    let receiver = Arc::new(Receiver::new(
-        ns.client.clone(),
-        Some(ns.name.clone()),
-        WebhookSettings::default(),
-    ));
-    let server = tokio::spawn(serve(listener, receiver));
+    ctlsupport::hooks::wait_listening(addr).await;
     let body = serde_json::json!({
         "ref": "refs/heads/main",
         "after": "1111111111111111111111111111111111111111",
@@ -369,7 +361,6 @@ async fn secret_values_never_reach_logs_events_status_or_rendered_objects() {
     finish_build(&ns, &job.name_any(), "sha256:5ec7e75").await;
     wait_ready(&ns, &image, "True", None).await;
     drop(controller);
-    server.abort();
 
     // Now search everything.
     let logs = captured.text();

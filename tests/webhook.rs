@@ -11,7 +11,6 @@ use ctlsupport::*;
 use kube::ResourceExt;
 use std::time::{Duration, Instant};
 use zentoo::api::GentooSite;
-use zentoo::controller::webhook::WebhookSettings;
 use zentoo::render::names::image_name;
 
 const T: Duration = Duration::from_secs(60);
@@ -34,11 +33,12 @@ async fn a_signed_push_rebuilds_exactly_the_affected_images_and_bad_requests_sta
         return;
     };
     // Polled hourly: only the webhook can make it fetch within the test.
-    let env = setup(
+    let (env, addr) = setup_hooked(
         &kube,
         "webhook",
         "desktop-none-kde\nserver-nodocs-web\n",
         "1h",
+        |s| s.debounce = Duration::ZERO,
     )
     .await;
     let ns = &env.ns;
@@ -49,11 +49,6 @@ async fn a_signed_push_rebuilds_exactly_the_affected_images_and_bad_requests_sta
         finish_build(ns, &job.name_any(), "sha256:aa").await;
         wait_ready(ns, image, "True", None).await;
     }
-    let settings = WebhookSettings {
-        debounce: Duration::ZERO,
-        ..WebhookSettings::default()
-    };
-    let addr = start_receiver(&env, settings).await;
     let hook = format!("/hooks/{}/demo", ns.name);
     // Let the site settle past its fetch gap, then change what only desktop consumes.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -191,11 +186,12 @@ async fn twenty_pushes_in_ten_seconds_coalesce_and_never_run_two_builds_of_one_i
     let Some(kube) = support::kube_env().await else {
         return;
     };
-    let env = setup(
+    let (env, addr) = setup_hooked(
         &kube,
         "webhook-storm",
         "desktop-none-kde\nserver-nodocs-web\n",
         "1h",
+        |_| {},
     )
     .await;
     let ns = &env.ns;
@@ -206,8 +202,7 @@ async fn twenty_pushes_in_ten_seconds_coalesce_and_never_run_two_builds_of_one_i
         finish_build(ns, &job.name_any(), "sha256:aa").await;
         wait_ready(ns, image, "True", None).await;
     }
-    // The receiver's own window is 5 s; the site's 3 s wins, both in the receiver and in the
-    // site reconciler.
+    // The controller's window is 5 s; the site's 3 s wins.
     let window = Duration::from_secs(3);
     merge(
         &ns.api::<GentooSite>(),
@@ -215,7 +210,6 @@ async fn twenty_pushes_in_ten_seconds_coalesce_and_never_run_two_builds_of_one_i
         serde_json::json!({"spec": {"source": {"debounce": "3s"}}}),
     )
     .await;
-    let addr = start_receiver(&env, WebhookSettings::default()).await;
     let hook = format!("/hooks/{}/demo", ns.name);
     let monitor = BuildMonitor::start(ns).await;
     tokio::time::sleep(window).await;

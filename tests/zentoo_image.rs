@@ -389,7 +389,8 @@ async fn a_rendered_build_pod_runs_for_real_under_podman_kube_play() {
     let cache = tempfile::TempDir::new().expect("cache");
     let _controller = Controller::start_configured(&ns, &cache, |s| {
         s.zentoo_image = zentoo_ref.clone();
-    });
+    })
+    .await;
     // A site name of its own: its claims become Podman volumes of that name.
     let site_name = tag.clone();
     let mut site = site_object(&site_name, &git.url, "1m");

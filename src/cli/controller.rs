@@ -2,12 +2,11 @@
 
 use crate::controller::context::Settings;
 use crate::controller::site::parse_duration;
-use crate::controller::webhook::{Receiver, WebhookSettings, serve};
+use crate::controller::webhook::WebhookSettings;
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -42,12 +41,22 @@ pub struct ControllerArgs {
     /// Largest webhook body accepted, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     webhook_max_body: usize,
-    /// Webhook requests a second per site, with bursts of `--webhook-burst`.
+    /// Verified webhook deliveries a second per site, with bursts of `--webhook-burst`.
     #[arg(long, default_value_t = 10.0)]
     webhook_rate: f64,
-    /// Burst of webhook requests per site.
+    /// Burst of verified webhook deliveries per site.
     #[arg(long, default_value_t = 20)]
     webhook_burst: u32,
+    /// Open webhook connections at most (more are closed at once).
+    #[arg(long, default_value_t = 256)]
+    webhook_max_connections: usize,
+    /// Webhook bodies read at once at most (at most this many times --webhook-max-body bytes
+    /// are buffered).
+    #[arg(long, default_value_t = 16)]
+    webhook_max_bodies: usize,
+    /// Time a webhook client has to send its headers, and again its body.
+    #[arg(long, default_value = "5s", value_parser = parse_window)]
+    webhook_timeout: Duration,
     /// Pushes to one site (webhooks, fetch requests, changes of a local repository) within
     /// this window coalesce into one fetch and plan (`0s`: none); a site's
     /// `spec.source.debounce` wins.
@@ -111,42 +120,33 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         allow_local_sources: args.allow_local_sources,
         gc_interval: args.gc_interval,
         gc_keep: args.gc_keep,
-    };
-    let webhook = WebhookSettings {
-        max_body: args.webhook_max_body,
-        rate: args.webhook_rate,
-        burst: args.webhook_burst,
-        debounce: args.debounce,
-        ..WebhookSettings::default()
+        webhook_addr: args.webhook_addr,
+        webhook: WebhookSettings {
+            max_body: args.webhook_max_body,
+            rate: args.webhook_rate,
+            burst: args.webhook_burst,
+            max_connections: args.webhook_max_connections,
+            max_bodies: args.webhook_max_bodies,
+            header_timeout: args.webhook_timeout,
+            body_timeout: args.webhook_timeout * 2,
+            ..WebhookSettings::default()
+        },
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let client = kube::Client::try_default().await?;
         let namespace = args.namespace.clone();
-        let controller = async {
-            if args.leader_election {
-                crate::controller::leader::run_elected(
-                    client.clone(),
-                    settings,
-                    namespace,
-                    &args.lease_namespace,
-                    &args.lease_name,
-                )
-                .await
-            } else {
-                crate::controller::run(client.clone(), settings, namespace).await
-            }
-        };
-        match args.webhook_addr {
-            Some(addr) => {
-                let listener = tokio::net::TcpListener::bind(addr).await?;
-                let receiver = Arc::new(Receiver::new(client.clone(), args.namespace, webhook));
-                tokio::select! {
-                    r = controller => r,
-                    r = serve(listener, receiver) => r,
-                }
-            }
-            None => controller.await,
+        if args.leader_election {
+            crate::controller::leader::run_elected(
+                client.clone(),
+                settings,
+                namespace,
+                &args.lease_namespace,
+                &args.lease_name,
+            )
+            .await
+        } else {
+            crate::controller::run(client, settings, namespace).await
         }
     })?;
     Ok(ExitCode::SUCCESS)

@@ -185,7 +185,21 @@ pub async fn create_build(
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
     let created = match jobs.create(&PostParams::default(), &job).await {
         Ok(created) => created,
-        Err(kube::Error::Api(e)) if e.code == 409 => jobs.get(&job_name).await?,
+        // Created by an earlier reconcile whose Job the cache does not show yet: take it from
+        // the cache once it does (no right to read Jobs one by one is needed).
+        Err(kube::Error::Api(e)) if e.code == 409 => ctx
+            .caches
+            .get()
+            .and_then(|c| {
+                c.jobs
+                    .get(&kube::runtime::reflector::ObjectRef::new(&job_name).within(namespace))
+            })
+            .map(|cached| (*cached).clone())
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "Job {job_name} exists but is not in the watch cache yet; retrying"
+                ))
+            })?,
         Err(e) => return Err(e.into()),
     };
     info!(job = %job_name, inputs = %short_digest(&planned.inputs_digest), "build created");

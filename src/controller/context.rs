@@ -4,6 +4,8 @@ use super::error::{Class, Error, backoff};
 use super::index::LabelIndex;
 use super::local::LocalWatches;
 use super::metrics::Metrics;
+use super::pushes::Pushes;
+use super::webhook::WebhookSettings;
 use crate::api::{GentooImage, GentooSite, labels};
 use crate::site::{Prefixes, ReadOptions, SiteRepo, SiteSnapshot};
 use k8s_openapi::api::batch::v1::Job;
@@ -50,6 +52,10 @@ pub struct Settings {
     pub gc_interval: Option<Duration>,
     /// Builds the gc keeps per image.
     pub gc_keep: u32,
+    /// Where the webhook receiver listens (none: no receiver).
+    pub webhook_addr: Option<SocketAddr>,
+    /// The webhook receiver's limits.
+    pub webhook: WebhookSettings,
 }
 
 impl Default for Settings {
@@ -68,6 +74,8 @@ impl Default for Settings {
             allow_local_sources: false,
             gc_interval: None,
             gc_keep: 3,
+            webhook_addr: None,
+            webhook: WebhookSettings::default(),
         }
     }
 }
@@ -173,6 +181,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Prometheus metrics and readiness.
     pub metrics: Arc<Metrics>,
+    /// Sites pushed to (webhook deliveries, local repositories) and not yet checked.
+    pub pushes: Arc<Pushes>,
     /// Watches of local sites' repositories.
     pub local: LocalWatches,
     /// Consecutive failures per object, for exponential backoff.
@@ -223,12 +233,14 @@ impl Context {
         };
         let metrics = Arc::new(Metrics::new());
         let client = super::api_metrics::counting(client, metrics.clone());
+        let pushes = Arc::new(Pushes::default());
         Context {
             recorder: Recorder::new(client.clone(), reporter),
             metrics,
             client,
             settings,
-            local: LocalWatches::new(),
+            local: LocalWatches::new(pushes.clone()),
+            pushes,
             failures: Mutex::new(HashMap::new()),
             checks: Mutex::new(HashMap::new()),
             caches: std::sync::OnceLock::new(),

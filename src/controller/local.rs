@@ -3,12 +3,10 @@
 //! are watched with `notify` (inotify on Linux); a commit or push there wakes the site's
 //! reconcile at once instead of at the next poll.
 
-use crate::api::GentooSite;
-use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
-use kube::runtime::reflector::ObjectRef;
+use super::pushes::Pushes;
 use notify::event::ModifyKind;
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tracing::{debug, info, warn};
@@ -60,19 +58,10 @@ struct Watch {
     _watcher: RecommendedWatcher,
 }
 
-/// One watcher per local site; each change of its refs marks the site as pushed and sends it
-/// to the site controller's trigger stream.
+/// One watcher per local site; each change of its refs is a push to the site ([`Pushes`]).
 pub struct LocalWatches {
     watches: Mutex<HashMap<String, Watch>>,
-    pushed: Arc<Mutex<HashSet<String>>>,
-    tx: UnboundedSender<ObjectRef<GentooSite>>,
-    rx: Mutex<Option<UnboundedReceiver<ObjectRef<GentooSite>>>>,
-}
-
-impl Default for LocalWatches {
-    fn default() -> Self {
-        LocalWatches::new()
-    }
+    pushes: Arc<Pushes>,
 }
 
 fn key(namespace: &str, name: &str) -> String {
@@ -80,20 +69,12 @@ fn key(namespace: &str, name: &str) -> String {
 }
 
 impl LocalWatches {
-    /// No watches yet.
-    pub fn new() -> Self {
-        let (tx, rx) = unbounded();
+    /// No watches yet; changes are reported to `pushes`.
+    pub fn new(pushes: Arc<Pushes>) -> Self {
         LocalWatches {
             watches: Mutex::new(HashMap::new()),
-            pushed: Arc::new(Mutex::new(HashSet::new())),
-            tx,
-            rx: Mutex::new(Some(rx)),
+            pushes,
         }
-    }
-
-    /// The stream of sites whose local repository changed (once; `None` after).
-    pub fn triggers(&self) -> Option<UnboundedReceiver<ObjectRef<GentooSite>>> {
-        self.rx.lock().ok()?.take()
     }
 
     /// Watches the repository of site `namespace/name` when `url` is local (again only when
@@ -128,20 +109,15 @@ impl LocalWatches {
         name: &str,
         home: &Path,
     ) -> Result<RecommendedWatcher, String> {
-        let (tx, pushed) = (self.tx.clone(), self.pushed.clone());
-        let (key_owned, target) = (
-            key.to_string(),
-            ObjectRef::<GentooSite>::new(name).within(namespace),
-        );
+        let pushes = self.pushes.clone();
+        let (key_owned, namespace, name) =
+            (key.to_string(), namespace.to_string(), name.to_string());
         let watched = home.to_path_buf();
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<Event>| match event {
                 Ok(event) if moves_refs(&event, &watched) => {
                     debug!(site = %key_owned, paths = ?event.paths, "local refs changed");
-                    if let Ok(mut pushed) = pushed.lock() {
-                        pushed.insert(key_owned.clone());
-                    }
-                    let _ = tx.unbounded_send(target.clone());
+                    pushes.push(&namespace, &name);
                 }
                 Ok(_) => {}
                 Err(e) => warn!(site = %key_owned, "watching the local repository: {e}"),
@@ -163,24 +139,6 @@ impl LocalWatches {
             && watches.remove(&key).is_some()
         {
             debug!(site = %key, "stopped watching a local repository");
-        }
-        if let Ok(mut pushed) = self.pushed.lock() {
-            pushed.remove(&key);
-        }
-    }
-
-    /// Whether the refs of site `namespace/name` changed since [`LocalWatches::handled`].
-    pub fn pushed(&self, namespace: &str, name: &str) -> bool {
-        self.pushed
-            .lock()
-            .map(|p| p.contains(&key(namespace, name)))
-            .unwrap_or(false)
-    }
-
-    /// The site checked its repository: changes until now are handled.
-    pub fn handled(&self, namespace: &str, name: &str) {
-        if let Ok(mut pushed) = self.pushed.lock() {
-            pushed.remove(&key(namespace, name));
         }
     }
 
@@ -258,13 +216,14 @@ mod tests {
         use futures::StreamExt;
         let dir = tempfile::TempDir::new().unwrap();
         let repo = git2::Repository::init(dir.path()).unwrap();
-        let watches = LocalWatches::new();
-        let mut triggers = watches.triggers().unwrap();
+        let pushes = Arc::new(Pushes::default());
+        let watches = LocalWatches::new(pushes.clone());
+        let mut triggers = pushes.triggers().unwrap();
         let url = format!("file://{}", dir.path().display());
         watches.sync("ns", "site", &url).unwrap();
         watches.sync("ns", "site", &url).unwrap();
         assert_eq!(watches.len(), 1);
-        assert!(!watches.pushed("ns", "site"));
+        assert!(!pushes.pushed("ns", "site"));
 
         let tree = repo.treebuilder(None).unwrap().write().unwrap();
         let tree = repo.find_tree(tree).unwrap();
@@ -274,10 +233,11 @@ mod tests {
         let got = tokio::time::timeout(std::time::Duration::from_secs(10), triggers.next())
             .await
             .expect("a trigger within 10 s");
-        assert_eq!(got, Some(ObjectRef::new("site").within("ns")));
-        assert!(watches.pushed("ns", "site"));
-        watches.handled("ns", "site");
-        assert!(!watches.pushed("ns", "site"));
+        assert_eq!(
+            got,
+            Some(kube::runtime::reflector::ObjectRef::new("site").within("ns"))
+        );
+        assert!(pushes.pushed("ns", "site"));
         watches.sync("ns", "site", "https://example/x").unwrap();
         assert!(watches.is_empty());
     }

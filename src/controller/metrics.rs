@@ -75,6 +75,7 @@ pub struct Metrics {
     compiled: Counter,
     source_checks: Family<CheckResult, Counter>,
     api_requests: Family<VerbResource, Counter>,
+    webhook_requests: Family<CheckResult, Counter>,
     ready: AtomicBool,
 }
 
@@ -145,6 +146,13 @@ impl Metrics {
              resource",
             api_requests.clone(),
         );
+        let webhook_requests = Family::<CheckResult, Counter>::default();
+        registry.register(
+            "webhook_requests",
+            "Webhook deliveries by result: Accepted, Ignored, Ping, or the rejection (NotFound, \
+             Unauthorized, Malformed, TooLarge, RateLimited, Replayed, Timeout, Busy, Internal)",
+            webhook_requests.clone(),
+        );
         Metrics {
             registry,
             reconciles,
@@ -156,6 +164,7 @@ impl Metrics {
             compiled,
             source_checks,
             api_requests,
+            webhook_requests,
             ready: AtomicBool::new(false),
         }
     }
@@ -186,6 +195,13 @@ impl Metrics {
     pub fn api_request(&self, verb: &'static str, resource: &'static str) {
         self.api_requests
             .get_or_create(&VerbResource { verb, resource })
+            .inc();
+    }
+
+    /// Records one webhook request by its result (a bounded set of reasons).
+    pub fn webhook_request(&self, result: &'static str) {
+        self.webhook_requests
+            .get_or_create(&CheckResult { result })
             .inc();
     }
 

@@ -13,6 +13,7 @@ pub mod local;
 pub mod metrics;
 pub mod outcome;
 pub mod poll;
+pub mod pushes;
 pub mod secrets;
 pub mod site;
 pub mod slim;
@@ -182,6 +183,29 @@ pub async fn run(
     }
     let predicates = PredicateConfig::default();
 
+    // The webhook receiver reads sites from the cache and wakes them in memory.
+    let _webhook = match ctx.settings.webhook_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("webhook receiver on {addr}: {e}"))?;
+            let receiver = Arc::new(webhook::Receiver::new(
+                client.clone(),
+                namespace.clone(),
+                site_store.clone(),
+                ctx.pushes.clone(),
+                ctx.metrics.clone(),
+                ctx.settings.webhook.clone(),
+            ));
+            Some(AbortOnDrop(tokio::spawn(async move {
+                if let Err(e) = webhook::serve(listener, receiver).await {
+                    error!("webhook receiver on {addr}: {e}");
+                }
+            })))
+        }
+        None => None,
+    };
+
     let site_watch = slim::watcher(sites, Config::default())
         .backoff(WatchBackoff::new())
         .reflect_shared(site_writer)
@@ -193,10 +217,10 @@ pub async fn run(
     let site_stream = site_events.filter(changed(site_trigger));
     // Images tell their site about spec edits and deletions (not their status writes).
     let owned_images = spec_changes_and_deletions(slim::watcher(image_meta, managed.clone()));
-    // A local site's repository changed (only with --allow-local-sources).
-    let local_triggers = {
+    // A signed webhook delivery, or a local site's repository changed.
+    let pushed_sites = {
         let (store, ctx) = (site_store.clone(), ctx.clone());
-        let triggers = ctx.local.triggers();
+        let triggers = ctx.pushes.triggers();
         futures::stream::iter(triggers)
             .flatten()
             .filter(move |site: &ObjectRef<GentooSite>| {
@@ -213,7 +237,7 @@ pub async fn run(
         .with_config(config.clone())
         .trigger_backoff(WatchBackoff::new())
         .owns_stream(owned_images)
-        .reconcile_on(local_triggers)
+        .reconcile_on(pushed_sites)
         .shutdown_on_signal()
         .run(
             |site, ctx| timed(metrics::SITE, ctx.clone(), site::reconcile(site, ctx)),

@@ -104,7 +104,7 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
             ctx.last_check(&key),
         ),
         stale: before.observed_generation != generation || failed(&before),
-        pushed: fetch_request.is_some() || ctx.local.pushed(&namespace, &name),
+        pushed: fetch_request.is_some() || ctx.pushes.pushed(&namespace, &name),
         now: now.0,
     });
     debug!(?decision, "site woken");

@@ -64,15 +64,13 @@ pub async fn plan_source(
         Some((revision, plan)) => (revision, plan, None),
         None => {
             let creds = credentials(site, ctx, namespace).await?;
-            let used = vec![
-                site.spec.branches.portage.clone(),
-                site.spec.branches.buildhooks.clone(),
-            ];
+            // The normalized prefixes (`refs/heads/portage` → `portage/`), as planning reads them.
+            let used = vec![prefixes.portage.clone(), prefixes.buildhooks.clone()];
             let (url, want) = (source.url.clone(), source.git_ref.clone());
             let fetched_into = cache.clone();
             let options = plan_options(site);
             ctx.checking(key, Timestamp::now());
-            ctx.local.handled(namespace, &site.name_any());
+            ctx.pushes.handled(namespace, &site.name_any());
             let result =
                 tokio::task::spawn_blocking(move || -> Result<(String, SitePlan, Checked)> {
                     let fetched = fetch_used(&cache, &url, want.as_deref(), &used, &creds)

@@ -1,18 +1,17 @@
 //! Webhook deliveries as git hosts send them: signed push payloads posted over plain
 //! HTTP/1.1 to a receiver started for a test namespace.
 
-use super::Env;
-use super::merge;
+use super::{Controller, Env, GitDaemon};
+use crate::fixture::Site;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PostParams;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use zentoo::api::GentooSite;
+use zentoo::controller::context::Settings;
 use zentoo::controller::webhook::verify::sign;
-use zentoo::controller::webhook::{Receiver, WebhookSettings, serve};
 
 /// The webhook secret of site `demo` in these tests.
 pub const SECRET: &str = "webhook-test-secret";
@@ -112,10 +111,18 @@ pub fn push_body(git_ref: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Creates the webhook Secret, points site `demo` at it and starts a receiver for the
-/// namespace on a free loopback port.
-pub async fn start_receiver(env: &Env, settings: WebhookSettings) -> SocketAddr {
-    let ns = &env.ns;
+/// Like [`super::setup`], with the controller's webhook receiver on a free loopback port (its
+/// settings changed by `configure`) and site `demo` verifying deliveries with [`SECRET`];
+/// returns the receiver's address once it accepts connections.
+pub async fn setup_hooked(
+    kube: &crate::support::Kube,
+    prefix: &str,
+    tuples: &str,
+    interval: &str,
+    configure: impl FnOnce(&mut Settings),
+) -> (Env, SocketAddr) {
+    let ns = kube.namespace(prefix).await;
+    super::install_crds(&ns).await;
     let secret: Secret = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -127,23 +134,43 @@ pub async fn start_receiver(env: &Env, settings: WebhookSettings) -> SocketAddr 
         .create(&PostParams::default(), &secret)
         .await
         .expect("create Secret");
-    merge(
-        &ns.api::<GentooSite>(),
-        "demo",
-        serde_json::json!({"spec": {"source": {"webhookSecretRef": {"name": "demo-webhook"}}}}),
-    )
+    let repo = Site::standard(tuples);
+    let git = GitDaemon::serve(&repo);
+    let cache = tempfile::TempDir::new().expect("cache dir");
+    let addr = super::free_loopback_addr();
+    let controller = Controller::start_configured(&ns, &cache, |s| {
+        s.webhook_addr = Some(addr);
+        configure(s);
+    })
     .await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind receiver");
-    let addr = listener.local_addr().expect("receiver address");
-    let receiver = Arc::new(Receiver::new(
-        ns.client.clone(),
-        Some(ns.name.clone()),
-        settings,
-    ));
-    tokio::spawn(serve(listener, receiver));
-    addr
+    let mut site = super::site_object("demo", &git.url, interval);
+    site.spec.source.webhook_secret_ref =
+        serde_json::from_value(serde_json::json!({"name": "demo-webhook"}))
+            .expect("secret reference");
+    super::create_site(&ns, &site).await;
+    wait_listening(addr).await;
+    (
+        Env {
+            controller: Some(controller),
+            git,
+            repo,
+            cache,
+            ns,
+        },
+        addr,
+    )
+}
+
+/// Waits (at most 10 s) until something accepts connections on `addr`.
+pub async fn wait_listening(addr: SocketAddr) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing listens on {addr} after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The inputs digest the controller should arrive at for `tuple`: the site repository as it is

@@ -10,6 +10,7 @@ pub mod process;
 use crate::fixture::Site;
 use crate::support::kube::TestNamespace;
 use crate::support::kubelet::{MANUAL, MANUAL_LABEL};
+use crate::support::manifests::{Flavour, Installed, install};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -109,58 +110,55 @@ impl Drop for GitDaemon {
 pub struct Controller {
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
     pub cache: PathBuf,
+    /// The identity it runs as.
+    pub installed: Option<std::sync::Arc<Installed>>,
+}
+
+/// The settings every test controller starts from: what the chart passes (the build pods'
+/// ServiceAccount), build pods left to the test's kubelet player.
+fn test_settings(cache: &TempDir) -> Settings {
+    Settings {
+        cache_dir: cache.path().to_path_buf(),
+        zentoo_image: "localhost/zentoo:test".into(),
+        build_service_account: Some("zentoo-build".into()),
+        build_pod_labels: [(MANUAL_LABEL.to_string(), MANUAL.to_string())].into(),
+        instance: "zentoo-test".into(),
+        ..Settings::default()
+    }
 }
 
 impl Controller {
-    /// Starts the controller for `ns`, its git cache in `cache`, build pods left to the test's
-    /// kubelet player.
-    pub fn start(ns: &TestNamespace, cache: &TempDir) -> Controller {
-        Controller::start_with(ns.client.clone(), ns, cache, None)
-    }
-
-    /// Like [`Controller::start`], with `client` (e.g. one that impersonates a
-    /// ServiceAccount) and build pods running as `build_service_account`.
-    pub fn start_with(
-        client: kube::Client,
-        ns: &TestNamespace,
-        cache: &TempDir,
-        build_service_account: Option<&str>,
-    ) -> Controller {
-        Controller::spawn(client, ns, cache, build_service_account, None)
+    /// Starts the controller for `ns` as installed: with the rights of
+    /// `manifests/zentoo-namespaced.yaml` and its ServiceAccount's token, its git cache in
+    /// `cache`, build pods left to the test's kubelet player.
+    pub async fn start(ns: &TestNamespace, cache: &TempDir) -> Controller {
+        Controller::start_configured(ns, cache, |_| {}).await
     }
 
     /// Like `start`, serving `/metrics`, `/healthz` and `/readyz` on `metrics` (loopback).
-    pub fn start_with_metrics(
+    pub async fn start_with_metrics(
         ns: &TestNamespace,
         cache: &TempDir,
         metrics: Option<std::net::SocketAddr>,
     ) -> Controller {
-        Controller::spawn(ns.client.clone(), ns, cache, None, metrics)
+        Controller::start_configured(ns, cache, |s| s.metrics_addr = metrics).await
     }
 
     /// Like `start`, with the test's settings changed by `configure` (e.g. the zentoo image).
-    pub fn start_configured(
+    pub async fn start_configured(
         ns: &TestNamespace,
         cache: &TempDir,
         configure: impl FnOnce(&mut Settings),
     ) -> Controller {
-        Controller::start_with_settings(ns.client.clone(), ns, cache, configure)
+        let installed = std::sync::Arc::new(install(ns, Flavour::Namespaced).await);
+        let mut controller =
+            Controller::start_with_settings(installed.client.clone(), ns, cache, configure);
+        controller.installed = Some(installed);
+        controller
     }
 
-    fn spawn(
-        client: kube::Client,
-        ns: &TestNamespace,
-        cache: &TempDir,
-        build_service_account: Option<&str>,
-        metrics: Option<std::net::SocketAddr>,
-    ) -> Controller {
-        Controller::start_with_settings(client, ns, cache, |s| {
-            s.build_service_account = build_service_account.map(str::to_string);
-            s.metrics_addr = metrics;
-        })
-    }
-
-    /// Like [`Controller::start`], with `client` and the test settings changed by `tweak`.
+    /// Like [`Controller::start`], with `client` (its rights are the test's business) and the
+    /// test settings changed by `tweak`.
     pub fn start_with_settings(
         client: kube::Client,
         ns: &TestNamespace,
@@ -168,13 +166,7 @@ impl Controller {
         tweak: impl FnOnce(&mut Settings),
     ) -> Controller {
         init_tracing();
-        let mut settings = Settings {
-            cache_dir: cache.path().to_path_buf(),
-            zentoo_image: "localhost/zentoo:test".into(),
-            build_pod_labels: [(MANUAL_LABEL.to_string(), MANUAL.to_string())].into(),
-            instance: "zentoo-test".into(),
-            ..Settings::default()
-        };
+        let mut settings = test_settings(cache);
         tweak(&mut settings);
         let handle = tokio::spawn(zentoo::controller::run(
             client,
@@ -184,6 +176,7 @@ impl Controller {
         Controller {
             handle,
             cache: cache.path().to_path_buf(),
+            installed: None,
         }
     }
 
@@ -474,7 +467,7 @@ pub async fn setup(kube: &crate::support::Kube, prefix: &str, tuples: &str, inte
     let repo = Site::standard(tuples);
     let git = GitDaemon::serve(&repo);
     let cache = TempDir::new().expect("cache dir");
-    let controller = Some(Controller::start(&ns, &cache));
+    let controller = Some(Controller::start(&ns, &cache).await);
     create_site(&ns, &site_object("demo", &git.url, interval)).await;
     Env {
         controller,

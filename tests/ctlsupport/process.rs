@@ -46,6 +46,8 @@ impl ControllerProcess {
             .arg("--cache-dir")
             .arg(cache)
             .args(["--zentoo-image", "localhost/zentoo:test"])
+            // As the chart runs it: build pods as the ServiceAccount without rights.
+            .args(["--build-service-account", "zentoo-build"])
             .args(extra)
             .env("KUBECONFIG", kubeconfig)
             .env(

@@ -29,21 +29,24 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* Rules on the watched namespace(s): exactly what src/controller uses. */}}
 {{- define "zentoo.watchRules" -}}
+{{- /* Exactly the rights the controller uses (tests/controller_rbac.rs compares the two).
+  It reads through watch caches, so no get where it never reads one object; a server-side
+  apply that creates an object needs create as well as patch. */}}
 - apiGroups: ["zentoo.dev"]
   resources: ["gentoosites"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 - apiGroups: ["zentoo.dev"]
   resources: ["gentooimages"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 - apiGroups: ["zentoo.dev"]
   resources: ["gentoosites/status", "gentooimages/status"]
-  verbs: ["get", "patch"]
+  verbs: ["patch"]
 - apiGroups: ["batch"]
   resources: ["jobs"]
-  verbs: ["get", "list", "watch", "create", "delete"]
+  verbs: ["list", "watch", "create", "delete"]
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["persistentvolumeclaims"]
   verbs: ["get", "create"]

@@ -1,11 +1,11 @@
-//! The webhook server's bounded state: per-site token buckets, recently seen delivery ids,
-//! and a body reader that stops at the cap. Pure apart from reading the body stream.
+//! The webhook server's bounded state: per-site token buckets, the deliveries each site saw
+//! recently, and a body reader that stops at the cap. Pure apart from reading the body stream.
 
 use super::verify::Reject;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A token bucket: `rate` tokens a second, at most `burst`.
 #[derive(Clone, Copy, Debug)]
@@ -64,46 +64,79 @@ fn refill(bucket: &mut Bucket, now: Instant, rate: f64, burst: f64) -> f64 {
     bucket.tokens
 }
 
-/// Delivery ids seen recently, at most `capacity`; the oldest is forgotten first.
+/// Deliveries each site saw recently, at most `per_site` of them a site (the oldest is
+/// forgotten first) and at most `max_sites` sites; only verified deliveries are recorded, so a
+/// flood of forged ones cannot push genuine ids out.
 #[derive(Debug)]
 pub struct Deliveries {
-    capacity: usize,
+    per_site: usize,
+    max_sites: usize,
+    sites: HashMap<String, Seen>,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
     order: VecDeque<String>,
-    seen: HashSet<String>,
+    ids: HashSet<String>,
 }
 
 impl Deliveries {
-    /// Remembers up to `capacity` ids.
-    pub fn new(capacity: usize) -> Self {
+    /// Remembers up to `per_site` deliveries for each of up to `max_sites` sites.
+    pub fn new(per_site: usize, max_sites: usize) -> Self {
         Deliveries {
-            capacity: capacity.max(1),
-            order: VecDeque::new(),
-            seen: HashSet::new(),
+            per_site: per_site.max(1),
+            max_sites: max_sites.max(1),
+            sites: HashMap::new(),
         }
     }
 
-    /// Records `id` (scoped by `key`, the site); [`Reject::Replayed`] when it was seen.
-    pub fn record(&mut self, key: &str, id: &str) -> Result<(), Reject> {
-        let entry = format!("{key}\n{id}");
-        if self.seen.contains(&entry) {
+    /// Records the delivery of site `key` known by `ids` (its delivery id, the digest of its
+    /// body): [`Reject::Replayed`] when any of them was seen, and then nothing is recorded.
+    pub fn record(&mut self, key: &str, ids: &[&str]) -> Result<(), Reject> {
+        if let Some(seen) = self.sites.get(key)
+            && ids.iter().any(|id| seen.ids.contains(*id))
+        {
             return Err(Reject::Replayed);
         }
-        while self.order.len() >= self.capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
-            }
+        if !self.sites.contains_key(key)
+            && self.sites.len() >= self.max_sites
+            && let Some(evicted) = self.sites.keys().next().cloned()
+        {
+            self.sites.remove(&evicted);
         }
-        self.seen.insert(entry.clone());
-        self.order.push_back(entry);
+        let seen = self.sites.entry(key.to_string()).or_default();
+        for id in ids {
+            while seen.order.len() >= self.per_site {
+                if let Some(old) = seen.order.pop_front() {
+                    seen.ids.remove(&old);
+                }
+            }
+            seen.ids.insert(id.to_string());
+            seen.order.push_back(id.to_string());
+        }
         Ok(())
     }
 
-    /// Forgets `id` again (its delivery was not acted on, so a retry must be accepted).
-    pub fn forget(&mut self, key: &str, id: &str) {
-        let entry = format!("{key}\n{id}");
-        if self.seen.remove(&entry) {
-            self.order.retain(|e| e != &entry);
+    /// Forgets `ids` of site `key` again (the delivery was not acted on: a retry must be
+    /// accepted).
+    pub fn forget(&mut self, key: &str, ids: &[&str]) {
+        if let Some(seen) = self.sites.get_mut(key) {
+            for id in ids {
+                if seen.ids.remove(*id) {
+                    seen.order.retain(|e| e != id);
+                }
+            }
         }
+    }
+
+    /// Ids remembered in all, for tests and memory bounds.
+    pub fn len(&self) -> usize {
+        self.sites.values().map(|s| s.order.len()).sum()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -125,77 +158,10 @@ where
     Ok(out.freeze())
 }
 
-/// Pushes to one site that arrive within a window are coalesced: the first is acted on at
-/// once; later ones in the window schedule one trailing request at the window's end.
-#[derive(Debug, Default)]
-pub struct Debouncer {
-    window: Duration,
-    last: HashMap<String, (Instant, bool)>,
-}
-
-/// Longest window a site may ask for (bounds the state kept per site).
-pub const MAX_WINDOW: Duration = Duration::from_secs(3600);
-
-/// What to do with a push.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Debounced {
-    /// Request a fetch now.
-    Now,
-    /// Request a fetch after this delay (this push starts the trailing request).
-    After(Duration),
-    /// A trailing request is already scheduled; nothing to do.
-    Coalesced,
-}
-
-impl Debouncer {
-    /// Coalesces pushes within `window` (zero: every push acts at once).
-    pub fn new(window: Duration) -> Self {
-        Debouncer {
-            window,
-            last: HashMap::new(),
-        }
-    }
-
-    /// Decides for a push to `key` at `now`, with the default window.
-    pub fn push(&mut self, key: &str, now: Instant) -> Debounced {
-        self.push_within(key, now, self.window)
-    }
-
-    /// Decides for a push to `key` at `now`, coalescing within `window` (the site's own).
-    pub fn push_within(&mut self, key: &str, now: Instant, window: Duration) -> Debounced {
-        if window.is_zero() {
-            self.last.remove(key);
-            return Debounced::Now;
-        }
-        let window = window.min(MAX_WINDOW);
-        self.last
-            .retain(|_, (at, pending)| *pending || now.saturating_duration_since(*at) < MAX_WINDOW);
-        match self.last.get_mut(key) {
-            None => {
-                self.last.insert(key.to_string(), (now, false));
-                Debounced::Now
-            }
-            Some((_, true)) => Debounced::Coalesced,
-            Some((at, _)) if now.saturating_duration_since(*at) >= window => {
-                *at = now;
-                Debounced::Now
-            }
-            Some((at, pending)) => {
-                *pending = true;
-                Debounced::After(window.saturating_sub(now.saturating_duration_since(*at)))
-            }
-        }
-    }
-
-    /// The trailing request of `key` was made at `now`.
-    pub fn fired(&mut self, key: &str, now: Instant) {
-        self.last.insert(key.to_string(), (now, false));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_bucket_allows_its_burst_then_refills_at_its_rate() {
@@ -221,15 +187,27 @@ mod tests {
     }
 
     #[test]
-    fn a_replayed_delivery_is_refused_and_old_ids_are_forgotten() {
-        let mut seen = Deliveries::new(2);
-        assert_eq!(seen.record("s", "1"), Ok(()));
-        assert_eq!(seen.record("s", "1"), Err(Reject::Replayed));
-        assert_eq!(seen.record("t", "1"), Ok(()), "ids are per site");
-        assert_eq!(seen.record("s", "2"), Ok(()));
-        assert_eq!(seen.record("s", "1"), Ok(()), "evicted, bounded");
-        seen.forget("s", "1");
-        assert_eq!(seen.record("s", "1"), Ok(()));
+    fn a_replayed_delivery_is_refused_and_each_site_keeps_a_bounded_memory() {
+        let mut seen = Deliveries::new(4, 2);
+        assert_eq!(seen.record("s", &["id1", "body1"]), Ok(()));
+        assert_eq!(seen.record("s", &["id1", "body9"]), Err(Reject::Replayed));
+        assert_eq!(
+            seen.record("s", &["id2", "body1"]),
+            Err(Reject::Replayed),
+            "the same body under a new id"
+        );
+        assert_eq!(seen.record("s", &["body1"]), Err(Reject::Replayed), "no id");
+        assert_eq!(seen.record("t", &["id1", "body1"]), Ok(()), "per site");
+        assert_eq!(seen.record("s", &["id2", "body2"]), Ok(()));
+        assert_eq!(seen.record("s", &["id3", "body3"]), Ok(()));
+        assert_eq!(seen.len(), 6, "at most 4 a site: s keeps its newest 4, t its 2");
+        assert_eq!(seen.record("s", &["id1", "body1"]), Ok(()), "evicted");
+        seen.forget("s", &["id1", "body1"]);
+        assert_eq!(seen.record("s", &["id1", "body1"]), Ok(()));
+        // A third site evicts one of the two others: never more than 2 x 4 ids.
+        assert_eq!(seen.record("u", &["x"]), Ok(()));
+        assert!(seen.len() <= 8, "{}", seen.len());
+        assert_eq!(seen.sites.len(), 2);
     }
 
     #[tokio::test]
@@ -250,49 +228,5 @@ mod tests {
         assert_eq!(read_capped(endless, 1 << 20).await, Err(Reject::TooLarge));
         let broken = futures::stream::iter([Err::<Bytes, _>(std::io::Error::other("reset"))]);
         assert_eq!(read_capped(broken, 10).await, Err(Reject::Malformed));
-    }
-
-    #[test]
-    fn pushes_within_the_window_coalesce_into_one_trailing_request() {
-        let mut d = Debouncer::new(Duration::from_secs(5));
-        let t0 = Instant::now();
-        assert_eq!(d.push("s", t0), Debounced::Now);
-        assert_eq!(
-            d.push("s", t0 + Duration::from_secs(1)),
-            Debounced::After(Duration::from_secs(4))
-        );
-        assert_eq!(
-            d.push("s", t0 + Duration::from_secs(2)),
-            Debounced::Coalesced
-        );
-        assert_eq!(d.push("t", t0 + Duration::from_secs(2)), Debounced::Now);
-        d.fired("s", t0 + Duration::from_secs(5));
-        assert_eq!(
-            d.push("s", t0 + Duration::from_secs(11)),
-            Debounced::Now,
-            "a quiet window later acts at once"
-        );
-        let mut off = Debouncer::new(Duration::ZERO);
-        assert_eq!(off.push("s", t0), Debounced::Now);
-        assert_eq!(off.push("s", t0), Debounced::Now);
-    }
-
-    #[test]
-    fn a_site_may_bring_its_own_window() {
-        let mut d = Debouncer::new(Duration::from_secs(5));
-        let t0 = Instant::now();
-        let two = Duration::from_secs(2);
-        assert_eq!(d.push_within("s", t0, two), Debounced::Now);
-        assert_eq!(
-            d.push_within("s", t0 + Duration::from_secs(1), two),
-            Debounced::After(Duration::from_secs(1))
-        );
-        d.fired("s", t0 + two);
-        assert_eq!(
-            d.push_within("s", t0 + Duration::from_secs(5), two),
-            Debounced::Now,
-            "a quiet window of the site's length later"
-        );
-        assert_eq!(d.push_within("s", t0, Duration::ZERO), Debounced::Now);
     }
 }

@@ -71,6 +71,10 @@ pub enum Reject {
     RateLimited,
     /// A delivery id seen recently.
     Replayed,
+    /// The body did not arrive in time.
+    Timeout,
+    /// Too many bodies are being read, or the caches are not synced yet: retry later.
+    Busy,
     /// Something on our side failed (API server, Secret).
     Internal,
 }
@@ -85,6 +89,8 @@ impl Reject {
             Reject::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Reject::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Reject::Replayed => StatusCode::CONFLICT,
+            Reject::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Reject::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Reject::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -98,6 +104,8 @@ impl Reject {
             Reject::TooLarge => "payload too large\n",
             Reject::RateLimited => "too many requests\n",
             Reject::Replayed => "duplicate delivery\n",
+            Reject::Timeout => "request timeout\n",
+            Reject::Busy => "busy, retry later\n",
             Reject::Internal => "internal error\n",
         }
     }
@@ -111,6 +119,8 @@ impl Reject {
             Reject::TooLarge => "TooLarge",
             Reject::RateLimited => "RateLimited",
             Reject::Replayed => "Replayed",
+            Reject::Timeout => "Timeout",
+            Reject::Busy => "Busy",
             Reject::Internal => "Internal",
         }
     }
