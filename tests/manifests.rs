@@ -211,7 +211,15 @@ async fn rendered_rbac_gives_the_controller_what_it_uses_and_builds_nothing() {
         (&controller, "patch", "/services", b, true),
         (&controller, "create", "events.k8s.io/events", b, true),
         (&controller, "get", "/secrets", b, true),
-        (&controller, "update", "coordination.k8s.io/leases", s, true),
+        (&controller, "patch", "coordination.k8s.io/leases", s, true),
+        (
+            &controller,
+            "update",
+            "coordination.k8s.io/leases",
+            s,
+            false,
+        ),
+        (&controller, "patch", "zentoo.dev/gentoosites", b, false),
         // Nothing it does not use, nothing outside the watched namespace.
         (&controller, "list", "/secrets", b, false),
         (&controller, "get", "/secrets", o, false),

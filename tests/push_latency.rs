@@ -127,14 +127,15 @@ async fn bench_webhook_to_build_job() {
     )
     .await;
     let hook = format!("/hooks/{}/demo", ns.name);
-    let body = push_body("refs/heads/portage/desktop");
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let mut latencies = Vec::new();
     let run = Instant::now();
     for i in 0..pushes {
-        env.repo
+        let commit = env
+            .repo
             .write("portage/desktop", "make.conf", &format!("USE=\"X b{i}\"\n"));
+        let body = push_of("refs/heads/portage/desktop", commit);
         let headers = github("push", &format!("bench-{i}"), SECRET, &body);
         let sent = Instant::now();
         assert_eq!(post(addr, &hook, &headers, body.clone()).await, 202);

@@ -215,11 +215,12 @@ async fn twenty_pushes_in_ten_seconds_coalesce_and_never_run_two_builds_of_one_i
     tokio::time::sleep(window).await;
 
     // 20 commits to portage/desktop, each followed by its signed push, over about 10 s.
-    let body = push_body("refs/heads/portage/desktop");
     let started = Instant::now();
     for i in 0..20 {
-        env.repo
+        let commit = env
+            .repo
             .write("portage/desktop", "make.conf", &format!("USE=\"X v{i}\"\n"));
+        let body = push_of("refs/heads/portage/desktop", commit);
         let headers = github("push", &format!("storm-{i}"), SECRET, &body);
         assert_eq!(
             post(addr, &hook, &headers, body.clone()).await,

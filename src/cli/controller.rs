@@ -48,12 +48,11 @@ pub struct ControllerArgs {
     #[arg(long, default_value_t = 20)]
     webhook_burst: u32,
     /// Open webhook connections at most (more are closed at once).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 1024)]
     webhook_max_connections: usize,
-    /// Webhook bodies read at once at most (at most this many times --webhook-max-body bytes
-    /// are buffered).
-    #[arg(long, default_value_t = 16)]
-    webhook_max_bodies: usize,
+    /// Bytes all webhook bodies being read may buffer together.
+    #[arg(long, default_value_t = 32 << 20)]
+    webhook_body_budget: usize,
     /// Time a webhook client has to send its headers, and again its body.
     #[arg(long, default_value = "5s", value_parser = parse_window)]
     webhook_timeout: Duration,
@@ -126,7 +125,7 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             rate: args.webhook_rate,
             burst: args.webhook_burst,
             max_connections: args.webhook_max_connections,
-            max_bodies: args.webhook_max_bodies,
+            body_budget: args.webhook_body_budget,
             header_timeout: args.webhook_timeout,
             body_timeout: args.webhook_timeout * 2,
             ..WebhookSettings::default()

@@ -100,11 +100,18 @@ pub fn github(
     ]
 }
 
+/// A push payload of `git_ref` (always the same commit: see [`push_of`]).
 pub fn push_body(git_ref: &str) -> Vec<u8> {
+    push_of(git_ref, "1111111111111111111111111111111111111111")
+}
+
+/// The payload of a push of `after` to `git_ref`: like a git host's, different for every
+/// commit (the receiver refuses a body it has seen as a replay).
+pub fn push_of(git_ref: &str, after: impl std::fmt::Display) -> Vec<u8> {
     serde_json::json!({
         "ref": git_ref,
         "before": "0000000000000000000000000000000000000000",
-        "after": "1111111111111111111111111111111111111111",
+        "after": after.to_string(),
         "repository": {"full_name": "zentoo/site", "default_branch": "main"},
     })
     .to_string()

@@ -6,6 +6,7 @@ use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// A token bucket: `rate` tokens a second, at most `burst`.
 #[derive(Clone, Copy, Debug)]
@@ -142,20 +143,39 @@ impl Deliveries {
 
 /// Reads `body` up to `limit` bytes: [`Reject::TooLarge`] as soon as more arrives (never
 /// buffering more than `limit` plus one chunk), [`Reject::Malformed`] when the stream fails.
-pub async fn read_capped<S, E>(body: S, limit: usize) -> Result<Bytes, Reject>
+/// Each chunk first takes its size (in KiB) from `budget`, shared by every request, and the
+/// body holds it until the returned permit drops: a client trickling its body holds only what
+/// it sent, and all bodies together never buffer more than the budget (a chunk waits for room).
+pub async fn read_capped<'a, S, E>(
+    body: S,
+    limit: usize,
+    budget: &'a Semaphore,
+) -> Result<(Bytes, Option<SemaphorePermit<'a>>), Reject>
 where
     S: Stream<Item = Result<Bytes, E>>,
 {
     let mut body = std::pin::pin!(body);
     let mut out = BytesMut::new();
+    let mut held: Option<SemaphorePermit<'a>> = None;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|_| Reject::Malformed)?;
         if out.len().saturating_add(chunk.len()) > limit {
             return Err(Reject::TooLarge);
         }
+        let kib = u32::try_from(chunk.len().div_ceil(1024)).map_err(|_| Reject::TooLarge)?;
+        if kib > 0 {
+            let permit = budget
+                .acquire_many(kib)
+                .await
+                .map_err(|_| Reject::Internal)?;
+            match held.as_mut() {
+                Some(h) => h.merge(permit),
+                None => held = Some(permit),
+            }
+        }
         out.extend_from_slice(&chunk);
     }
-    Ok(out.freeze())
+    Ok((out.freeze(), held))
 }
 
 #[cfg(test)]
@@ -200,7 +220,11 @@ mod tests {
         assert_eq!(seen.record("t", &["id1", "body1"]), Ok(()), "per site");
         assert_eq!(seen.record("s", &["id2", "body2"]), Ok(()));
         assert_eq!(seen.record("s", &["id3", "body3"]), Ok(()));
-        assert_eq!(seen.len(), 6, "at most 4 a site: s keeps its newest 4, t its 2");
+        assert_eq!(
+            seen.len(),
+            6,
+            "at most 4 a site: s keeps its newest 4, t its 2"
+        );
         assert_eq!(seen.record("s", &["id1", "body1"]), Ok(()), "evicted");
         seen.forget("s", &["id1", "body1"]);
         assert_eq!(seen.record("s", &["id1", "body1"]), Ok(()));
@@ -212,21 +236,59 @@ mod tests {
 
     #[tokio::test]
     async fn an_oversized_body_is_refused_while_reading() {
+        let budget = Semaphore::new(1 << 20);
         let chunks = |n: usize| {
             futures::stream::iter(
                 (0..n).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 1024]))),
             )
         };
-        assert_eq!(
-            read_capped(chunks(4), 4096).await.map(|b| b.len()),
-            Ok(4096)
-        );
-        assert_eq!(read_capped(chunks(5), 4096).await, Err(Reject::TooLarge));
+        let read = read_capped(chunks(4), 4096, &budget)
+            .await
+            .map(|b| b.0.len());
+        assert_eq!(read, Ok(4096));
+        assert!(matches!(
+            read_capped(chunks(5), 4096, &budget).await,
+            Err(Reject::TooLarge)
+        ));
         // An endless body is cut off, not buffered.
         let endless =
             futures::stream::repeat_with(|| Ok::<_, std::io::Error>(Bytes::from_static(b"xx")));
-        assert_eq!(read_capped(endless, 1 << 20).await, Err(Reject::TooLarge));
+        assert!(matches!(
+            read_capped(endless, 1 << 20, &budget).await,
+            Err(Reject::TooLarge)
+        ));
         let broken = futures::stream::iter([Err::<Bytes, _>(std::io::Error::other("reset"))]);
-        assert_eq!(read_capped(broken, 10).await, Err(Reject::Malformed));
+        assert!(matches!(
+            read_capped(broken, 10, &budget).await,
+            Err(Reject::Malformed)
+        ));
+        assert_eq!(budget.available_permits(), 1 << 20, "all given back");
+    }
+
+    #[tokio::test]
+    async fn bodies_share_a_byte_budget_and_hold_it_until_dropped() {
+        let budget = Semaphore::new(8); // 8 KiB
+        let chunks = |n: usize| {
+            futures::stream::iter(
+                (0..n).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 1024]))),
+            )
+        };
+        let (first, held) = read_capped(chunks(6), 1 << 20, &budget)
+            .await
+            .expect("6 KiB fit");
+        assert_eq!(first.len(), 6 * 1024);
+        assert_eq!(budget.available_permits(), 2);
+        // A second body of 4 KiB waits for room while the first is held.
+        let waiting = tokio::time::timeout(
+            Duration::from_millis(200),
+            read_capped(chunks(4), 1 << 20, &budget),
+        )
+        .await;
+        assert!(waiting.is_err(), "read past the budget");
+        drop(held);
+        let (second, _held) = read_capped(chunks(4), 1 << 20, &budget)
+            .await
+            .expect("room again");
+        assert_eq!(second.len(), 4 * 1024);
     }
 }

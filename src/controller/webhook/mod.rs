@@ -6,8 +6,9 @@
 //!
 //! What a request costs is bounded before anything is verified, cheapest checks first: a
 //! namespace we watch, the site and its webhook Secret reference in the watch cache (unknown:
-//! 404 without reading the body), a provider's signature header, the declared length; then one
-//! of `max_bodies` permits to read the body within `body_timeout`. Connections beyond
+//! 404 without reading the body), a provider's signature header, the declared length; then the
+//! body within `body_timeout`, each chunk taking its bytes from a budget all bodies share
+//! (a client trickling its body holds only what it sent). Connections beyond
 //! `max_connections` are closed at once; headers must arrive within `header_timeout`. Only
 //! deliveries that verify count against their site's rate limit and delivery memory. Secrets
 //! are read through a cache; a failed signature re-reads a cached Secret (it may have been
@@ -58,9 +59,9 @@ pub struct WebhookSettings {
     pub deliveries: usize,
     /// Open connections at most; more are closed at once.
     pub max_connections: usize,
-    /// Request bodies read at once at most; a request waits up to `body_timeout` for its turn
-    /// (503 after).
-    pub max_bodies: usize,
+    /// Bytes all request bodies together may buffer (at least `max_body`); a body that finds
+    /// no room waits, within `body_timeout`.
+    pub body_budget: usize,
     /// Time a client has to send its request headers.
     pub header_timeout: Duration,
     /// Time a client has to send its body.
@@ -79,8 +80,8 @@ impl Default for WebhookSettings {
             rate: 10.0,
             burst: 20,
             deliveries: 256,
-            max_connections: 256,
-            max_bodies: 16,
+            max_connections: 1024,
+            body_budget: 32 << 20,
             header_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(10),
             secret_ttl: Duration::from_secs(60),
@@ -129,7 +130,7 @@ impl Receiver {
             sites,
             pushes,
             metrics,
-            bodies: Semaphore::new(settings.max_bodies.max(1)),
+            bodies: Semaphore::new(settings.body_budget.max(settings.max_body).div_ceil(1024)),
             limiter: Mutex::new(RateLimiter::new(settings.rate, settings.burst, MAX_SITES)),
             failures: Mutex::new(RateLimiter::new(settings.failure_rate, failure_burst, 1)),
             deliveries: Mutex::new(Deliveries::new(settings.deliveries, MAX_SITES)),
@@ -282,16 +283,13 @@ async fn handle(
     if declared.is_some_and(|n| n > max as u64) {
         return Err(Reject::TooLarge);
     }
-    let wait = receiver.settings.body_timeout;
-    let body = {
-        let _permit = tokio::time::timeout(wait, receiver.bodies.acquire())
-            .await
-            .map_err(|_| Reject::Busy)?
-            .map_err(|_| Reject::Internal)?;
-        tokio::time::timeout(wait, read_capped(body.into_data_stream(), max))
-            .await
-            .map_err(|_| Reject::Timeout)??
-    };
+    // The body, within its time, holding its share of the byte budget until handled.
+    let (body, _budget) = tokio::time::timeout(
+        receiver.settings.body_timeout,
+        read_capped(body.into_data_stream(), max, &receiver.bodies),
+    )
+    .await
+    .map_err(|_| Reject::Timeout)??;
 
     let (secret, read_at) = receiver
         .secrets
