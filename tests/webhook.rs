@@ -308,3 +308,50 @@ async fn twenty_pushes_in_ten_seconds_coalesce_and_never_run_two_builds_of_one_i
         "server-nodocs-web consumes nothing that changed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branch_prefixes_written_as_full_refs_are_followed_by_pushes() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let (env, addr) = setup_hooked(&kube, "webhook-refs", "desktop-none-kde\n", "1h", |s| {
+        s.debounce = Duration::ZERO
+    })
+    .await;
+    let ns = &env.ns;
+    // The prefixes as full refs: planning has always read them as `portage/`, `buildhooks/`;
+    // fetch decisions and the webhook must too.
+    merge(
+        &ns.api::<GentooSite>(),
+        "demo",
+        serde_json::json!({"spec": {"branches": {
+            "portage": "refs/heads/portage/",
+            "buildhooks": "refs/heads/buildhooks",
+        }}}),
+    )
+    .await;
+    let desktop = image_name("demo", "desktop-none-kde");
+    let job = wait_jobs(ns, &desktop, 1).await.remove(0);
+    finish_build(ns, &job.name_any(), "sha256:aa").await;
+    wait_ready(ns, &desktop, "True", None).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let commit = env
+        .repo
+        .write("portage/desktop", "make.conf", "USE=\"X refs\"\n");
+    let body = push_of("refs/heads/portage/desktop", commit);
+    let hook = format!("/hooks/{}/demo", ns.name);
+    assert_eq!(
+        post(addr, &hook, &github("push", "refs-1", SECRET, &body), body).await,
+        202
+    );
+    let expected = expected_digest(&env, "desktop-none-kde").await;
+    let rebuilt = wait_jobs(ns, &desktop, 2).await;
+    assert_eq!(
+        rebuilt[1]
+            .annotations()
+            .get(zentoo::api::annotations::INPUTS_DIGEST),
+        Some(&expected),
+        "the push to portage/desktop was not fetched"
+    );
+}
