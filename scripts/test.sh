@@ -25,9 +25,16 @@ tests/cluster/up
 # shellcheck source=/dev/null
 source "$env_file"
 
+# The test stage3 (cached by content; cold, mostly waiting on Debian's archive and PyPI) builds
+# while the lints compile.
+stage3_log=$(mktemp)
+tests/stage3/build-image >"$stage3_log" 2>&1 &
+stage3_pid=$!
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 # The fuzz targets (their own workspace, run on nightly by scripts/fuzz.sh) must keep compiling.
 cargo check --quiet --manifest-path fuzz/Cargo.toml --bins --target-dir target/fuzz-check
-tests/stage3/test    # builds the test stage3 (real Portage), then tests the step scripts on it
+wait "$stage3_pid" || { cat "$stage3_log" >&2; echo "test: building the test stage3 failed" >&2; exit 1; }
+rm -f "$stage3_log"
+tests/stage3/test    # the step scripts on the test stage3 (real Portage)
 cargo test "$@"
