@@ -1,6 +1,7 @@
 //! Fetching a site repository into the controller's cache: one bare repository per site,
 //! branches mirrored as `refs/heads/*`. Blocking (git2): call it from `spawn_blocking`.
 
+use crate::site::url::redact_url;
 use git2::{
     AutotagOption, CertificateCheckStatus, Cred, CredentialType, Direction, FetchOptions,
     FetchPrune, RemoteCallbacks, Repository,
@@ -103,9 +104,7 @@ pub fn fetch_used(
                 .map_err(|e| format!("cache {}: {}", cache.display(), e.message()))?
         }
     };
-    let mut remote = repo
-        .remote_anonymous(url)
-        .map_err(|e| e.message().to_string())?;
+    let mut remote = repo.remote_anonymous(url).map_err(|e| clean(url, e))?;
 
     // ls-remote: what the remote has, and its default branch.
     let connection = remote
@@ -134,7 +133,7 @@ pub fn fetch_used(
                     .find(|(n, _)| n == "refs/heads/main")
                     .map(|(n, _)| n.clone())
             })
-            .ok_or_else(|| no_default_branch(url, &heads))?,
+            .ok_or_else(|| no_default_branch(&redact_url(url), &heads))?,
     };
     let remote_tip = heads
         .iter()
@@ -142,7 +141,8 @@ pub fn fetch_used(
         .map(|(_, id)| *id)
         .ok_or_else(|| {
             format!(
-                "{url} has no branch {}",
+                "{} has no branch {}",
+                redact_url(url),
                 tracked_ref.trim_start_matches("refs/heads/")
             )
         })?;
@@ -172,7 +172,8 @@ pub fn fetch_used(
 }
 
 /// Why a remote without `spec.source.ref` cannot be followed: its HEAD names no branch (e.g.
-/// the default branch was deleted) and it has no `main`; names a few branches it has.
+/// the default branch was deleted) and it has no `main`; names a few branches it has. `url`
+/// as shown (redacted).
 fn no_default_branch(url: &str, heads: &[(String, git2::Oid)]) -> String {
     const SHOWN: usize = 5;
     let names: Vec<&str> = heads
@@ -246,16 +247,21 @@ fn local_heads(repo: &Repository) -> Vec<(String, git2::Oid)> {
 
 /// A git error as one line, without credentials that may be in the URL.
 fn clean(url: &str, e: git2::Error) -> String {
-    let message = e.message().replace('\n', " ");
-    match url::Url::parse(url) {
-        Ok(parsed) if parsed.password().is_some() => {
-            message.replace(parsed.password().unwrap_or(""), "***")
-        }
-        _ => message,
+    redact_in(&e.message().replace('\n', " "), url)
+}
+
+/// `text` with `url` redacted ([`redact_url`]) wherever it, or the credential in it, appears.
+fn redact_in(text: &str, url: &str) -> String {
+    match crate::site::url::credential(url) {
+        Some(span) => text
+            .replace(url, &redact_url(url))
+            .replace(&url[span], crate::site::url::MASK),
+        None => text.to_string(),
     }
 }
 
 fn callbacks<'a>(url: &'a str, creds: &'a GitCredentials) -> RemoteCallbacks<'a> {
+    let shown = redact_url(url);
     let mut callbacks = RemoteCallbacks::new();
     let mut attempts = 0;
     callbacks.credentials(move |_url, username, allowed| {
@@ -302,7 +308,7 @@ fn callbacks<'a>(url: &'a str, creds: &'a GitCredentials) -> RemoteCallbacks<'a>
                 Ok(CertificateCheckStatus::CertificateOk)
             }
             _ => Err(git2::Error::from_str(&format!(
-                "ssh host key of {host} ({url}) is not in known_hosts"
+                "ssh host key of {host} ({shown}) is not in known_hosts"
             ))),
         }
     });
@@ -415,6 +421,30 @@ mod tests {
         portage_moved[1].1 = id(7);
         assert_ne!(d(&local), d(&portage_moved));
         assert!(!uses(&prefixes, "refs/tags/portage/x"));
+    }
+
+    #[test]
+    fn git_messages_never_show_the_credential_of_a_url() {
+        let url = "https://zt-user:zt-pass@git.example/site.git";
+        let message = format!("unexpected http status code 401 for {url}; user zt-user:zt-pass");
+        assert_eq!(
+            redact_in(&message, url),
+            "unexpected http status code 401 for https://***@git.example/site.git; user ***"
+        );
+        let ssh = "ssh://git@git.example/site.git";
+        assert_eq!(
+            redact_in(&format!("no route to {ssh}"), ssh),
+            format!("no route to {ssh}")
+        );
+        let cache = tempfile::TempDir::new().unwrap();
+        let e = fetch(
+            &cache.path().join("c"),
+            "https://zt-user:zt-pass@127.0.0.1:1/site.git",
+            None,
+            &GitCredentials::default(),
+        )
+        .unwrap_err();
+        assert!(!e.contains("zt-pass"), "{e}");
     }
 
     #[test]

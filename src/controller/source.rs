@@ -10,6 +10,7 @@ use super::site::{plan_options, prefixes};
 use crate::api::{GentooSite, GentooSiteStatus};
 use crate::plan::{PlanOptions, SitePlan, plan_site};
 use crate::render::names::name_collisions;
+use crate::site::url::redact_url;
 use crate::site::{Prefixes, ReadOptions, SiteRepo};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -75,7 +76,7 @@ pub async fn plan_source(
                 tokio::task::spawn_blocking(move || -> Result<(String, SitePlan, Checked)> {
                     let fetched = fetch_used(&cache, &url, want.as_deref(), &used, &creds)
                         .map_err(|message| Error::Fetch {
-                            url: url.clone(),
+                            url: redact_url(&url),
                             message,
                         })?;
                     let repo =

@@ -2,10 +2,12 @@
 //! the field: what would otherwise fail later and less clearly (a Job the API server refuses,
 //! a poll loop, a label too long) is reported at once. Pure.
 
+use crate::api::site::GitSource;
 use crate::api::{GentooImage, GentooSite};
 use crate::render::names::MAX_LABEL;
 use crate::site::Prefixes;
 use crate::site::error::tidy;
+use crate::site::url::redact_url;
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use kube::ResourceExt;
 use std::collections::BTreeMap;
@@ -67,7 +69,7 @@ pub fn image_reference(text: &str) -> Result<(), String> {
 pub fn site(site: &GentooSite, allow_local: bool) -> Result<(), Problem> {
     name(&site.name_any(), "its images and Jobs")?;
     let source = &site.spec.source;
-    url(&source.url, allow_local)?;
+    self::source(source, allow_local)?;
     interval(&source.interval)?;
     Prefixes::new(&site.spec.branches.portage, &site.spec.branches.buildhooks)
         .map_err(|e| format!("spec.branches: {e}"))?;
@@ -189,12 +191,44 @@ fn name(name: &str, labels: &str) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Checks a site's source: its URL ([`url`]), and that its `secretRef` credentials would
+/// travel encrypted: never with `http://` (sent in the clear) or `git://` (a transport without
+/// authentication or encryption, where a private repository does not belong).
+pub fn source(source: &GitSource, allow_local: bool) -> Result<(), Problem> {
+    url(&source.url, allow_local)?;
+    let scheme = crate::site::url::scheme(&source.url);
+    if let (Some(secret), Some(scheme @ ("http" | "git"))) = (&source.secret_ref, scheme.as_deref())
+    {
+        return Err(format!(
+            "spec.source.secretRef: {} would be sent to {}, a `{scheme}://` URL, unencrypted; \
+             use an https:// or ssh:// URL",
+            quote(&secret.name),
+            quote(&redact_url(source.url.trim()))
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a source URL: a remote transport git can reach (https, http, ssh, git, or
-/// `user@host:path`), or a local one only when allowed.
+/// `user@host:path`), or a local one only when allowed; and no credentials in it (see
+/// [`crate::site::url`]: a login name alone is allowed for ssh).
 pub fn url(url: &str, allow_local: bool) -> Result<(), Problem> {
     let url = url.trim();
     if url.is_empty() {
         return Err("spec.source.url is empty".into());
+    }
+    if crate::site::url::credential(url).is_some() {
+        let ssh = crate::site::url::scheme(url).is_none_or(|s| s.contains("ssh"));
+        let instead = if ssh {
+            "identity and known_hosts"
+        } else {
+            "username and token"
+        };
+        return Err(format!(
+            "spec.source.url: {} holds credentials; remove them from the URL and name a Secret \
+             with {instead} in spec.source.secretRef",
+            quote(&redact_url(url))
+        ));
     }
     if let Some((transport, _)) = url.split_once("::")
         && !transport.contains('/')
@@ -508,6 +542,70 @@ mod tests {
         }
         assert!(url("ext::sh -c touch% /tmp/x", true).is_err());
         assert!(url("  ", true).unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn credentials_in_urls_are_refused_and_never_shown() {
+        for (bad, instead) in [
+            (
+                "https://zt-user:zt-pass@git.example/site.git",
+                "username and token",
+            ),
+            (
+                "https://zt-token@git.example/site.git",
+                "username and token",
+            ),
+            (
+                "http://zt-user:zt-pass@git.example/site.git",
+                "username and token",
+            ),
+            (
+                "ssh://git:zt-pass@git.example/site.git",
+                "identity and known_hosts",
+            ),
+            (
+                "git:zt-pass@git.example:org/site.git",
+                "identity and known_hosts",
+            ),
+        ] {
+            let e = url(bad, false).unwrap_err();
+            assert!(e.starts_with("spec.source.url: "), "{e}");
+            assert!(e.contains("***@git.example"), "{e}");
+            assert!(e.contains(instead) && e.contains("secretRef"), "{e}");
+            assert!(!e.contains("zt-pass") && !e.contains("zt-token"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_secret_goes_only_over_encrypted_transports() {
+        let with_secret = |url: &str| GitSource {
+            url: url.into(),
+            secret_ref: Some(crate::api::site::SecretRef {
+                name: "git-creds".into(),
+            }),
+            ..GitSource::default()
+        };
+        for plain in ["http://git.example/site.git", "GIT://git.example/site"] {
+            let e = source(&with_secret(plain), false).unwrap_err();
+            assert!(e.starts_with("spec.source.secretRef: `git-creds`"), "{e}");
+            assert!(e.contains("unencrypted") && e.contains("https://"), "{e}");
+            let without = GitSource {
+                secret_ref: None,
+                ..with_secret(plain)
+            };
+            assert_eq!(source(&without, false), Ok(()), "{plain}");
+        }
+        for encrypted in [
+            "https://git.example/site.git",
+            "ssh://git@git.example/site.git",
+            "git@git.example:org/site.git",
+        ] {
+            assert_eq!(
+                source(&with_secret(encrypted), false),
+                Ok(()),
+                "{encrypted}"
+            );
+        }
     }
 
     #[test]

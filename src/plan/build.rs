@@ -4,6 +4,7 @@
 
 use super::ImagePlan;
 use crate::site::cpus::arch;
+use crate::site::url::redact_url;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -147,7 +148,8 @@ pub struct MaterializeSpec {
 /// Settings of a build that do not come from the site repository.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuildSettings {
-    /// Where the site repository is (URL or path), for the materialize step and annotations.
+    /// Where the site repository is (URL or path), for the materialize step and annotations;
+    /// both get it redacted ([`redact_url`]: no credential in the URL ever reaches them).
     pub source: String,
     /// The zentoo image for the materialize and publish steps.
     pub zentoo_image: String,
@@ -300,7 +302,7 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
         "zentoo".to_string(),
         "materialize".into(),
         "--repo".into(),
-        settings.source.clone(),
+        redact_url(&settings.source),
         "--out".into(),
         WORK_DIR.into(),
         "--portage-tree".into(),
@@ -322,7 +324,7 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
         annotations: BTreeMap::from([
             (
                 "org.opencontainers.image.source".to_string(),
-                settings.source.clone(),
+                redact_url(&settings.source),
             ),
             (
                 "org.opencontainers.image.revision".into(),
@@ -490,6 +492,39 @@ pub(crate) mod tests {
         let privileged: Vec<bool> = plan.steps.iter().map(|s| s.privileged).collect();
         assert_eq!(privileged, [false, true, false, false]);
         assert_eq!(plan.stage3, "docker.io/gentoo/stage3:amd64-openrc");
+    }
+
+    #[test]
+    fn a_credential_in_the_source_url_reaches_neither_arguments_nor_annotations() {
+        let settings = BuildSettings {
+            source: "https://zt-user:zt-pass@git.example/site.git".into(),
+            ..settings()
+        };
+        let plan = build_plan(&image("zen-server-nodocs-web\n"), "c0ffee", &settings);
+        let shown = format!("{:?}", plan);
+        assert!(
+            !shown.contains("zt-pass") && !shown.contains("zt-user"),
+            "{shown}"
+        );
+        assert_eq!(
+            plan.publish.annotations["org.opencontainers.image.source"],
+            "https://***@git.example/site.git"
+        );
+        let args = &plan.steps[0].command;
+        assert!(
+            args.contains(&"https://***@git.example/site.git".to_string()),
+            "{args:?}"
+        );
+        let ssh = BuildSettings {
+            source: "ssh://git@git.example/site.git".into(),
+            ..settings
+        };
+        let plan = build_plan(&image("zen-server-nodocs-web\n"), "c0ffee", &ssh);
+        assert_eq!(
+            plan.publish.annotations["org.opencontainers.image.source"],
+            "ssh://git@git.example/site.git",
+            "a login name is no credential"
+        );
     }
 
     #[test]

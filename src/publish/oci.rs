@@ -10,6 +10,7 @@ use super::spec::{
 };
 use super::tar::{Archived, TarOptions, TarStats, write_tree};
 use super::time::rfc3339;
+use crate::site::url::redact_url;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -152,6 +153,15 @@ fn finish_image(
     stats: TarStats,
 ) -> Result<BuiltImage> {
     let created = rfc3339(opts.source_date_epoch);
+    // Whoever made the options (a plan, `zentoo publish --annotation`), the source is
+    // recorded without a credential its URL may hold.
+    let redacted = |map: &BTreeMap<String, String>| {
+        let mut map = map.clone();
+        if let Some(source) = map.get_mut(SOURCE) {
+            *source = redact_url(source);
+        }
+        map
+    };
     let config = ImageConfig {
         created: Some(created.clone()),
         architecture: opts.architecture.clone(),
@@ -167,7 +177,7 @@ fn finish_image(
             cmd: opts.cmd.clone(),
             working_dir: None,
             user: opts.user.clone(),
-            labels: opts.labels.clone(),
+            labels: redacted(&opts.labels),
         },
         rootfs: RootFs {
             kind: "layers".into(),
@@ -187,7 +197,7 @@ fn finish_image(
         platform: None,
         annotations: None,
     };
-    let mut annotations = opts.annotations.clone();
+    let mut annotations = redacted(&opts.annotations);
     annotations.entry(CREATED.into()).or_insert(created);
     let manifest = Manifest {
         schema_version: 2,
@@ -241,4 +251,27 @@ pub fn read_image(
         serde_json::from_slice(&layout.read_blob(&manifest.config.digest)?)
             .map_err(|e| Error::invalid(&manifest.config.digest, e.to_string()))?;
     Ok((bytes, manifest, config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_source_is_recorded_without_its_credential() {
+        let tmp = tempfile::TempDir::new().unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        let layout = Layout::create(&tmp.path().join("oci")).unwrap();
+        let mut opts = ImageOptions::new("amd64", 1_700_000_000);
+        let url = "https://zt-user:zt-pass@git.example/site.git";
+        opts.annotations.insert(SOURCE.into(), url.into());
+        opts.labels.insert(SOURCE.into(), url.into());
+        build_image(&root, &layout, &opts).unwrap();
+        let (bytes, manifest, config) = read_image(&layout, None).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("zt-pass"));
+        let shown = "https://***@git.example/site.git";
+        assert_eq!(manifest.annotations.unwrap()[SOURCE], shown);
+        assert_eq!(config.config.labels[SOURCE], shown);
+    }
 }

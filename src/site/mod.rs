@@ -15,6 +15,7 @@ pub mod repo;
 pub mod sets;
 pub mod snapshot;
 pub mod tuples;
+pub mod url;
 pub mod write;
 
 pub use error::SiteError;
