@@ -5,21 +5,20 @@ use super::decide::{FileInfo, GcPlan, Listing, PkgdirListing};
 use super::records::{BuildRecord, Lease};
 use crate::binhost::index::Index;
 use anyhow::Context as _;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// zentoo's directory in the binary package volume (hidden from the binhost).
 pub const META_DIR: &str = ".zentoo";
-/// The gc lock: builds take it briefly to write a lease; gc holds it while it runs.
+/// The gc lock: gc holds it while it runs (refreshed); no build begins a lease while it exists.
 pub const GC_LOCK: &str = "gc.lock";
 /// The emerge double's (mkdir) lock on a PKGDIR's index.
 pub const PKGDIR_LOCK_DIR: &str = ".Packages.portage_lockdir";
 /// Portage's (fcntl) lock file of a PKGDIR's index.
 pub const PORTAGE_LOCK_FILE: &str = "Packages.portage_lockfile";
-/// A lock older than this is a crashed holder's.
-const STALE_LOCK: Duration = Duration::from_secs(3600);
 
 /// Seconds since the epoch of `time`.
 pub fn epoch(time: SystemTime) -> i64 {
@@ -178,42 +177,262 @@ fn walk_binpkgs(
     Ok(())
 }
 
-/// A mkdir lock, removed when dropped.
+/// How long a live holder's lock or announcement goes unrefreshed at most: holders touch theirs
+/// every [`HEARTBEAT`] (gc its lock from a thread, builds theirs from a background loop), so one
+/// whose mtime is older than this, or that stays unchanged this long while watched (clocks may
+/// differ), is a dead holder's and is taken over. The build steps use the same two values
+/// (`LOCK_STALE`, `LOCK_HEARTBEAT` in `src/steps/common.sh`; a test keeps them equal).
+pub const LOCK_STALE: Duration = Duration::from_secs(30);
+/// How often a holder refreshes its lock.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Locks whose holders do not refresh them (the emerge double's index lock) are a crashed
+/// holder's after this long.
+const STALE_UNREFRESHED: Duration = Duration::from_secs(3600);
+
+/// Who holds a lock, one line, as the build steps write it (`owner_line` in common.sh): host,
+/// pid, pid namespace, since when, and `label`.
+pub fn owner_line(label: &str) -> String {
+    format!(
+        "host {} pid {} pidns {} since {} {label}",
+        this_host(),
+        std::process::id(),
+        this_pidns().unwrap_or_else(|| "?".into()),
+        k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+}
+
+fn this_host() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
+        .unwrap_or_else(|| "?".into())
+}
+
+fn this_pidns() -> Option<String> {
+    fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .map(|p| p.to_string_lossy().to_string())
+}
+
+/// Whether the holder named by `owner` (an [`owner_line`]) ran on this host, in this pid
+/// namespace, and its pid is gone. Another host's or container's holder is judged by its lease.
+pub fn holder_dead(owner: &str) -> bool {
+    let words: Vec<&str> = owner.split_whitespace().collect();
+    let ["host", host, "pid", pid, "pidns", ns, ..] = words.as_slice() else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    *ns != "?"
+        && *host == this_host()
+        && this_pidns().as_deref() == Some(*ns)
+        && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// What a lock (or announcement) shows: its mtime (seconds) and its owner line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Seen {
+    mtime: i64,
+    owner: String,
+}
+
+/// `path`'s [`Seen`], its owner line read from `owner_file`; `None` when it is gone.
+fn read_seen(path: &Path, owner_file: &Path) -> Option<Seen> {
+    let mtime = fs::metadata(path).ok()?.modified().ok()?;
+    let owner = fs::read_to_string(owner_file).unwrap_or_default();
+    Some(Seen {
+        mtime: epoch(mtime),
+        owner: owner.trim_end().to_string(),
+    })
+}
+
+/// A waiter's view of one lock: what it last saw, since when.
+#[derive(Default)]
+struct Watch {
+    last: Option<(Seen, Instant)>,
+}
+
+impl Watch {
+    /// Why `seen` is a dead holder's (not refreshed for `bound`), or `None`.
+    fn stale(&mut self, seen: &Seen, bound: Duration) -> Option<String> {
+        let since = match &self.last {
+            Some((last, at)) if last == seen => *at,
+            _ => {
+                self.last = Some((seen.clone(), Instant::now()));
+                Instant::now()
+            }
+        };
+        let bound_secs = i64::try_from(bound.as_secs()).unwrap_or(i64::MAX);
+        let age = epoch(SystemTime::now()).saturating_sub(seen.mtime);
+        if holder_dead(&seen.owner) {
+            Some("its holder's pid is gone".into())
+        } else if age > bound_secs {
+            Some(format!("not refreshed for {age} s"))
+        } else if since.elapsed() > bound {
+            Some(format!("unchanged for {} s", since.elapsed().as_secs()))
+        } else {
+            None
+        }
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Removes the lock directory `path` judged dead if it still shows `seen`: under the guard
+/// `<path>.break` (a mkdir lock held for a moment, so two waiters never both break it, the second
+/// one a lock just taken), renamed away, then deleted. As `lock_break` in common.sh does.
+fn break_lock(path: &Path, seen: &Seen) -> bool {
+    let guard = with_suffix(path, ".break");
+    match fs::create_dir(&guard) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // a guard left by a waiter killed in that moment goes after the same bound
+            let age = fs::metadata(&guard)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if age.is_some_and(|a| a > LOCK_STALE) {
+                let _ = fs::remove_dir(&guard);
+            }
+            return false;
+        }
+        Err(_) => return false,
+    }
+    let aside = with_suffix(
+        path,
+        &format!(".stale.{}.{}", this_host(), std::process::id()),
+    );
+    let moved = read_seen(path, &path.join("owner")).as_ref() == Some(seen)
+        && fs::rename(path, &aside).is_ok();
+    let _ = fs::remove_dir(&guard);
+    if moved {
+        let _ = fs::remove_dir_all(&aside);
+    }
+    moved
+}
+
+/// Refreshes a lock's mtime every [`HEARTBEAT`] from a thread while its owner file still names
+/// this holder; stops when dropped.
+struct Heartbeat {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    fn start(path: &Path, owner: &str) -> anyhow::Result<Heartbeat> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let (path, owner) = (path.to_path_buf(), owner.to_string());
+        let thread = std::thread::Builder::new()
+            .name("zentoo-lock-heartbeat".into())
+            .spawn(move || beat(&path, &owner, &stopped))
+            .context("starting the lock's heartbeat thread")?;
+        Ok(Heartbeat {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+/// The heartbeat's loop: until told to stop (or the lock is no longer `owner`'s), touches `path`.
+fn beat(path: &Path, owner: &str, stopped: &mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(HEARTBEAT) {
+        if !holds(path, owner) {
+            tracing::warn!(lock = %path.display(), "lock taken over: no longer refreshed");
+            return;
+        }
+        let touched = fs::File::open(path).and_then(|f| f.set_modified(SystemTime::now()));
+        if let Err(e) = touched {
+            tracing::warn!(lock = %path.display(), error = %e, "cannot refresh the lock");
+        }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Whether the lock directory `path` names `owner` as its holder.
+fn holds(path: &Path, owner: &str) -> bool {
+    fs::read_to_string(path.join("owner")).is_ok_and(|o| o.trim_end() == owner)
+}
+
+/// A mkdir lock (an `owner` file inside), removed when dropped if still ours.
 pub struct DirLock {
     path: PathBuf,
+    owner: String,
+    heartbeat: Option<Heartbeat>,
 }
 
 impl DirLock {
-    /// Takes the lock directory `path`, waiting up to `wait`; a lock older than an hour is
-    /// broken (its holder crashed).
-    pub fn take(path: &Path, wait: Duration, owner: &str) -> anyhow::Result<DirLock> {
+    /// Takes the lock directory `path` as a lease, waiting up to `wait`: it is refreshed every
+    /// [`HEARTBEAT`] while held; a lock of a dead holder ([`LOCK_STALE`], or its pid gone on
+    /// this host) is taken over.
+    pub fn leased(path: &Path, wait: Duration, label: &str) -> anyhow::Result<DirLock> {
+        let mut lock = Self::acquire(path, wait, label, LOCK_STALE)?;
+        lock.heartbeat = Some(Heartbeat::start(path, &lock.owner)?);
+        Ok(lock)
+    }
+
+    /// Takes the lock directory `path`, waiting up to `wait`, for holders that do not refresh
+    /// it: one older than an hour (or whose holder's pid is gone on this host) is broken.
+    pub fn take(path: &Path, wait: Duration, label: &str) -> anyhow::Result<DirLock> {
+        Self::acquire(path, wait, label, STALE_UNREFRESHED)
+    }
+
+    fn acquire(
+        path: &Path,
+        wait: Duration,
+        label: &str,
+        stale: Duration,
+    ) -> anyhow::Result<DirLock> {
         let start = Instant::now();
+        let mut watch = Watch::default();
         loop {
             match fs::create_dir(path) {
                 Ok(()) => {
-                    let _ = fs::write(path.join("owner"), format!("{owner}\n"));
+                    let owner = owner_line(label);
+                    fs::write(path.join("owner"), format!("{owner}\n")).with_context(|| {
+                        format!("writing the owner of the lock {}", path.display())
+                    })?;
                     return Ok(DirLock {
                         path: path.to_path_buf(),
+                        owner,
+                        heartbeat: None,
                     });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let age = fs::metadata(path)
-                        .and_then(|m| m.modified())
-                        .ok()
-                        .and_then(|t| t.elapsed().ok());
-                    if age.is_some_and(|a| a > STALE_LOCK) {
-                        tracing::warn!(lock = %path.display(), "breaking a stale lock");
-                        let _ = fs::remove_dir_all(path);
-                        continue;
-                    }
-                    if start.elapsed() > wait {
-                        let holder = fs::read_to_string(path.join("owner")).unwrap_or_default();
-                        anyhow::bail!(
-                            "{} is held (by {}): another zentoo gc, or a build taking its lease; \
-                             try again later (remove it if nothing runs)",
-                            path.display(),
-                            holder.trim()
-                        );
+                    let seen = read_seen(path, &path.join("owner"));
+                    if let Some(seen) = seen {
+                        if let Some(why) = watch.stale(&seen, stale)
+                            && break_lock(path, &seen)
+                        {
+                            let lock = path.display();
+                            tracing::warn!(%lock, holder = %seen.owner, why, "lock taken over");
+                            continue;
+                        }
+                        if start.elapsed() > wait {
+                            anyhow::bail!(
+                                "{} is held by {}, still refreshed: another zentoo gc, or an \
+                                 emerge on the index; try again later",
+                                path.display(),
+                                if seen.owner.is_empty() {
+                                    "?"
+                                } else {
+                                    &seen.owner
+                                }
+                            );
+                        }
                     }
                     std::thread::sleep(Duration::from_millis(200));
                 }
@@ -225,38 +444,48 @@ impl DirLock {
 
 impl Drop for DirLock {
     fn drop(&mut self) {
-        let _ = fs::remove_file(self.path.join("owner"));
-        let _ = fs::remove_dir(&self.path);
+        drop(self.heartbeat.take());
+        if holds(&self.path, &self.owner) {
+            let _ = fs::remove_file(self.path.join("owner"));
+            let _ = fs::remove_dir(&self.path);
+        } else {
+            let lock = self.path.display();
+            tracing::warn!(%lock, "lock taken over meanwhile: left to its holder");
+        }
     }
 }
 
-/// Takes the gc lock of the binary package volume, then waits until no build is between
-/// announcing itself (`leases/*.pending`) and writing its lease: from then on no lease can
-/// begin until the lock is released. An announcement older than an hour is a crashed build's
-/// and is removed.
+/// Takes the gc lock of the binary package volume (leased: refreshed while gc runs), then waits
+/// until no build is between announcing itself (`leases/*.pending`) and writing its lease: from
+/// then on no lease can begin until the lock is released. An announcement its build no longer
+/// refreshes ([`LOCK_STALE`]: the build was killed) is removed.
 pub fn lock_gc(binpkgs: &Path) -> anyhow::Result<DirLock> {
     let meta = binpkgs.join(META_DIR);
     fs::create_dir_all(&meta).with_context(|| meta.display().to_string())?;
-    let lock = DirLock::take(
-        &meta.join(GC_LOCK),
-        Duration::from_secs(120),
-        &format!("gc {}", std::process::id()),
-    )?;
+    let lock = DirLock::leased(&meta.join(GC_LOCK), Duration::from_secs(120), "zentoo gc")?;
     let start = Instant::now();
+    let mut watches: BTreeMap<PathBuf, Watch> = BTreeMap::new();
     loop {
         let mut pending = Vec::new();
         for path in sorted_entries(&meta.join("leases"))? {
             if path.extension().is_none_or(|e| e != "pending") {
                 continue;
             }
-            let age = fs::metadata(&path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok());
-            if age.is_some_and(|a| a > STALE_LOCK) {
-                let _ = fs::remove_file(&path);
-            } else if age.is_some() {
-                pending.push(path);
+            let Some(seen) = read_seen(&path, &path) else {
+                continue;
+            };
+            match watches
+                .entry(path.clone())
+                .or_default()
+                .stale(&seen, LOCK_STALE)
+            {
+                Some(why) => {
+                    let announcement = path.display();
+                    let holder = &seen.owner;
+                    tracing::warn!(%announcement, %holder, why, "a dead build's: removed");
+                    let _ = fs::remove_file(&path);
+                }
+                None => pending.push(path),
             }
         }
         if pending.is_empty() {
@@ -288,7 +517,7 @@ impl IndexLock {
         let dir = DirLock::take(
             &pkgdir.join(PKGDIR_LOCK_DIR),
             Duration::from_secs(300),
-            &format!("zentoo-gc {}", std::process::id()),
+            "zentoo gc (index)",
         )?;
         let path = pkgdir.join(PORTAGE_LOCK_FILE);
         let file = fs::OpenOptions::new()

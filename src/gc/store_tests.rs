@@ -93,3 +93,174 @@ fn a_broken_record_is_an_error_naming_it() {
     let err = read_records(tmp.path()).expect_err("broken");
     assert!(err.to_string().contains("b1.json"), "{err}");
 }
+
+/// Runs `f` on a thread and returns its result, failing the test when it has not finished in
+/// 20 s: what is tested is done at once, where the old locks waited for up to an hour.
+fn within_20s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("still waiting after 20 s: a dead holder's lock or announcement was not taken over")
+}
+
+/// Sets `path`'s mtime to `secs` seconds ago.
+fn age(path: &Path, secs: u64) {
+    fs::File::open(path)
+        .and_then(|f| f.set_modified(SystemTime::now() - Duration::from_secs(secs)))
+        .expect("set mtime");
+}
+
+/// A pid that was this host's and is gone.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().expect("spawn");
+    let pid = child.id();
+    child.wait().expect("wait");
+    pid
+}
+
+const OTHER_HOST: &str =
+    "host build-7f9c pid 1 pidns pid:[4026532177] since 2026-01-01T00:00:00Z build web@b9";
+
+#[test]
+fn gc_removes_a_killed_builds_announcement_at_once_and_waits_for_a_live_one() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let leases = tmp.path().join(".zentoo/leases");
+    fs::create_dir_all(&leases).expect("mkdir");
+    // killed on another node two minutes ago: no heartbeat since
+    let dead = leases.join("web@b9.pending");
+    fs::write(&dead, format!("{OTHER_HOST}\n")).expect("pending");
+    age(&dead, 120);
+    // a live one, refreshed, that writes its lease in half a second
+    let live = leases.join("web@b10.pending");
+    fs::write(&live, format!("{}\n", owner_line("build web@b10"))).expect("pending");
+    let lease = leases.join("web@b10.json");
+    let writer = {
+        let (live, lease) = (live.clone(), lease.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            fs::write(&lease, "{}").expect("lease");
+            fs::remove_file(&live).expect("the live announcement was left to its build");
+        })
+    };
+    let root = tmp.path().to_path_buf();
+    let lock = within_20s(move || lock_gc(&root).map_err(|e| e.to_string()));
+    assert!(lock.is_ok(), "{:?}", lock.err());
+    assert!(!dead.exists(), "the killed build's announcement is removed");
+    assert!(
+        lease.exists(),
+        "gc went on only once the live build wrote its lease"
+    );
+    writer.join().expect("writer");
+}
+
+#[test]
+fn a_killed_gcs_lock_is_taken_over() {
+    // by its lease: another node's gc, not refreshed for a minute
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lock_dir = tmp.path().join(".zentoo").join(GC_LOCK);
+    fs::create_dir_all(&lock_dir).expect("mkdir");
+    fs::write(lock_dir.join("owner"), format!("{OTHER_HOST}\n")).expect("owner");
+    age(&lock_dir, 60);
+    let root = tmp.path().to_path_buf();
+    let lock = within_20s(move || lock_gc(&root).map_err(|e| e.to_string())).expect("taken over");
+    let owner = fs::read_to_string(lock_dir.join("owner")).expect("owner");
+    assert!(
+        owner.starts_with("host ") && owner.contains(&format!(" pid {} ", std::process::id())),
+        "{owner}"
+    );
+    drop(lock);
+    let left: Vec<_> = fs::read_dir(tmp.path().join(".zentoo"))
+        .expect("meta")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(
+        left.iter().all(|n| n == "leases"),
+        "no lock, guard or renamed lock is left: {left:?}"
+    );
+
+    // by its pid: this host's gc, killed a moment ago (fresh mtime)
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lock_dir = tmp.path().join(".zentoo").join(GC_LOCK);
+    fs::create_dir_all(&lock_dir).expect("mkdir");
+    let mine = owner_line("zentoo gc");
+    let dead = mine.replacen(
+        &format!(" pid {} ", std::process::id()),
+        &format!(" pid {} ", dead_pid()),
+        1,
+    );
+    fs::write(lock_dir.join("owner"), format!("{dead}\n")).expect("owner");
+    let root = tmp.path().to_path_buf();
+    let lock = within_20s(move || lock_gc(&root).map_err(|e| e.to_string()));
+    assert!(lock.is_ok(), "{:?}", lock.err());
+}
+
+#[test]
+fn a_live_gc_lock_is_refreshed_and_not_taken_over() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lock = lock_gc(tmp.path()).expect("gc lock");
+    let lock_dir = tmp.path().join(".zentoo").join(GC_LOCK);
+    // as if its last refresh were long ago: the heartbeat refreshes it again
+    age(&lock_dir, 600);
+    let deadline = Instant::now() + HEARTBEAT * 4;
+    let fresh = || {
+        fs::metadata(&lock_dir)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|a| a < LOCK_STALE))
+    };
+    while !fresh() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(fresh(), "the heartbeat refreshed the gc lock");
+    let other = DirLock::leased(&lock_dir, Duration::from_millis(300), "zentoo gc");
+    assert!(other.is_err(), "a live gc's lock is not taken over");
+    drop(lock);
+    assert!(!lock_dir.exists(), "released");
+}
+
+#[test]
+fn owner_lines_name_the_holder_and_a_dead_pid_on_this_host_is_seen() {
+    let mine = owner_line("build web@b1");
+    assert!(!holder_dead(&mine), "this process is alive: {mine}");
+    let dead = mine.replacen(
+        &format!(" pid {} ", std::process::id()),
+        &format!(" pid {} ", dead_pid()),
+        1,
+    );
+    assert!(holder_dead(&dead), "{dead}");
+    assert!(
+        !holder_dead(OTHER_HOST),
+        "another host's holder is judged by its lease"
+    );
+    for garbage in [
+        "",
+        "1700000000 somehost",
+        "host",
+        "host x pid y pidns z",
+        "host x pid 1 pidns ?",
+    ] {
+        assert!(!holder_dead(garbage), "{garbage:?}");
+    }
+}
+
+/// The build steps judge locks by the same bound and refresh them as often.
+#[test]
+fn the_build_steps_use_the_same_heartbeat_and_bound() {
+    let common = crate::steps::SCRIPTS
+        .iter()
+        .find(|(name, _)| *name == "common.sh")
+        .map(|(_, text)| *text)
+        .expect("common.sh");
+    assert!(
+        common.contains(&format!("\nLOCK_HEARTBEAT={}\n", HEARTBEAT.as_secs())),
+        "LOCK_HEARTBEAT in common.sh differs from HEARTBEAT"
+    );
+    assert!(
+        common.contains(&format!(
+            "\nLOCK_STALE=${{ZENTOO_LOCK_STALE:-{}}}\n",
+            LOCK_STALE.as_secs()
+        )),
+        "LOCK_STALE in common.sh differs from LOCK_STALE"
+    );
+}

@@ -32,6 +32,12 @@ put_file() {
 	return 1
 }
 
+# The name rules of src/site/names.rs (a test there runs these on the planner's table): a name
+# (cpu, portage, buildhooks, set) is [A-Za-z0-9_.+]+ not starting with '.'; an image name (a
+# tuple: names joined by '-') may hold '-' too.
+valid_name() { case $1 in '' | .* | *[!A-Za-z0-9_.+]*) return 1 ;; esac; }
+valid_image_name() { case $1 in '' | .* | *[!A-Za-z0-9_.+-]*) return 1 ;; esac; }
+
 # A value going into make.conf between double quotes: refuse what would change its meaning.
 check_value() { # NAME VALUE
 	# shellcheck disable=SC1003 # a backslash pattern
@@ -46,7 +52,7 @@ check_value() { # NAME VALUE
 check_common_env() {
 	[ -n "${ZENTOO_SET:-}" ] || fail "$EX_USAGE" "ZENTOO_SET is not set (the name of the package set to install)"
 	case $ZENTOO_SET in @*) ZENTOO_SET=${ZENTOO_SET#@} ;; esac
-	case $ZENTOO_SET in *[!A-Za-z0-9_.+-]* | '') fail "$EX_USAGE" "ZENTOO_SET '$ZENTOO_SET' is not a valid set name" ;; esac
+	valid_name "$ZENTOO_SET" || fail "$EX_USAGE" "ZENTOO_SET '$ZENTOO_SET' is not a valid set name"
 	[ -n "${ZENTOO_CHOST:-}" ] || fail "$EX_USAGE" "ZENTOO_CHOST is not set (e.g. x86_64-pc-linux-gnu)"
 	[ -n "${ZENTOO_CFLAGS:-}" ] || fail "$EX_USAGE" "ZENTOO_CFLAGS is not set (e.g. -O2 -pipe)"
 	ZENTOO_CXXFLAGS=${ZENTOO_CXXFLAGS:-$ZENTOO_CFLAGS}
@@ -232,6 +238,109 @@ import_signing_key() {
 	log "binpkg signing: key 0x$SIGNING_FPR"
 }
 
+# ---- locks and announcements on the shared volumes ----------------------------------------------
+# The volumes are shared by builds on many nodes, and a killed build (SIGKILL after a supersede or
+# a timeout) runs no cleanup, so a holder's death is seen through a lease: the holder touches its
+# lock (a mkdir directory) or announcement (a file) every LOCK_HEARTBEAT seconds from a background
+# loop that ends with its shell, and one not refreshed for LOCK_STALE seconds (by its mtime, or
+# unchanged that long while watched: clocks may differ) is a dead holder's, taken over. A holder
+# on this host, in this pid namespace, whose pid is gone is dead at once. zentoo gc uses the same
+# two values (src/gc/store.rs, LOCK_STALE and HEARTBEAT; a test keeps them equal).
+LOCK_HEARTBEAT=5
+LOCK_STALE=${ZENTOO_LOCK_STALE:-30}
+case $LOCK_STALE in
+'' | *[!0-9]*) fail "$EX_USAGE" "ZENTOO_LOCK_STALE must be a number of seconds (got: $LOCK_STALE)" ;;
+*) [ "$LOCK_STALE" -ge $((3 * LOCK_HEARTBEAT)) ] ||
+	fail "$EX_USAGE" "ZENTOO_LOCK_STALE must be at least $((3 * LOCK_HEARTBEAT)) s, three heartbeats (got: $LOCK_STALE)" ;;
+esac
+
+# owner_line LABEL: who holds a lock, one line: host, pid, pid namespace, since when, LABEL.
+owner_line() {
+	printf 'host %s pid %s pidns %s since %s %s\n' "$(uname -n 2>/dev/null || echo '?')" "$$" \
+		"$(readlink "/proc/$$/ns/pid" 2>/dev/null || echo '?')" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1"
+}
+
+# holder_dead OWNER-LINE: true when the holder ran on this host, in this pid namespace, and its
+# pid is gone (another host's, or another container's, is judged by its lease alone).
+holder_dead() {
+	read -r _k1 _host _k2 _pid _k3 _ns _rest <<-END
+		$1
+	END
+	[ "$_k1 $_k2 $_k3" = "host pid pidns" ] && [ "$_ns" != '?' ] || return 1
+	case $_pid in '' | *[!0-9]*) return 1 ;; esac
+	[ "$_host" = "$(uname -n 2>/dev/null)" ] && [ "$_ns" = "$(readlink "/proc/$$/ns/pid" 2>/dev/null)" ] &&
+		[ ! -d "/proc/$_pid" ]
+}
+
+# lock_stale LOCK: whether the lock directory LOCK is a dead holder's. Call it on each turn of a
+# wait (with LOCK_SEEN= before the first): it remembers what it saw (LOCK_SEEN, since
+# LOCK_SEEN_AT); sets LOCK_ID (mtime and owner line, for lock_break), LOCK_OWNER and LOCK_WHY.
+lock_stale() {
+	_mt=$(stat -c %Y "$1" 2>/dev/null) || return 1
+	LOCK_OWNER=$(cat "$1/owner" 2>/dev/null || true)
+	LOCK_ID="$_mt $LOCK_OWNER"
+	_now=$(date +%s)
+	if [ "$LOCK_ID" != "${LOCK_SEEN:-}" ]; then LOCK_SEEN=$LOCK_ID LOCK_SEEN_AT=$_now; fi
+	if holder_dead "$LOCK_OWNER"; then
+		LOCK_WHY="its holder's pid is gone"
+	elif [ $((_now - _mt)) -gt "$LOCK_STALE" ]; then
+		LOCK_WHY="not refreshed for $((_now - _mt)) s"
+	elif [ $((_now - LOCK_SEEN_AT)) -gt "$LOCK_STALE" ]; then
+		LOCK_WHY="unchanged for $((_now - LOCK_SEEN_AT)) s"
+	else
+		return 1
+	fi
+}
+
+# lock_break LOCK: removes the lock lock_stale judged dead if it still is that one (LOCK_ID):
+# under the guard LOCK.break (a mkdir lock held for a moment, so that two waiters never both
+# break it, the second one a lock just taken), renamed away, then deleted. True when it did.
+lock_break() {
+	if ! mkdir "$1.break" 2>/dev/null; then
+		# a guard left by a waiter killed in that moment goes after the same bound
+		_mt=$(stat -c %Y "$1.break" 2>/dev/null) && [ $(($(date +%s) - _mt)) -gt "$LOCK_STALE" ] &&
+			rmdir "$1.break" 2>/dev/null
+		return 1
+	fi
+	_aside="$1.stale.$(uname -n 2>/dev/null).$$"
+	_broke=1
+	if [ "$(stat -c %Y "$1" 2>/dev/null) $(cat "$1/owner" 2>/dev/null || true)" = "$LOCK_ID" ] &&
+		mv "$1" "$_aside" 2>/dev/null; then
+		_broke=0
+	fi
+	rmdir "$1.break" 2>/dev/null || true
+	[ $_broke -ne 0 ] || rm -rf "$_aside"
+	return $_broke
+}
+
+# heartbeat PATH OWNER-FILE OWNER: refreshes PATH's mtime every LOCK_HEARTBEAT seconds from a
+# background loop, as long as this shell lives and OWNER-FILE still holds the line OWNER (a lock
+# taken over is left alone); the loop's pid is in $!.
+heartbeat() {
+	(
+		_n=0
+		while kill -0 $$ 2>/dev/null && [ "$(cat "$2" 2>/dev/null)" = "$3" ]; do
+			_n=$((_n + 1))
+			if [ "$_n" -ge "$LOCK_HEARTBEAT" ]; then touch -c "$1" 2>/dev/null || true; _n=0; fi
+			sleep 1
+		done
+	) < /dev/null > /dev/null 2>&1 &
+}
+
+# lock_hold LOCK LABEL: this shell just made the lock directory LOCK: writes its owner line and
+# starts its heartbeat (LOCK_HB). lock_drop LOCK stops it and removes LOCK if it is still ours.
+lock_hold() {
+	LOCK_MINE=$(owner_line "$2")
+	printf '%s\n' "$LOCK_MINE" > "$1/owner" || fail "$EX_USAGE" "cannot write $1/owner"
+	heartbeat "$1" "$1/owner" "$LOCK_MINE"
+	LOCK_HB=$!
+}
+lock_drop() {
+	if [ -n "${LOCK_HB:-}" ]; then kill "$LOCK_HB" 2>/dev/null || true; fi
+	LOCK_HB=""
+	if [ "$(cat "$1/owner" 2>/dev/null)" = "${LOCK_MINE:-}" ]; then rm -rf "$1"; fi
+}
+
 # ---- the ebuild repository: one directory per snapshot on the repo volume ----------------------
 # setup_repo sync|use: points the gentoo repository (repos.conf) at the snapshot
 # $ZENTOO_REPO_SNAPSHOT in $ZENTOO_REPOS; with `sync`, syncs it first when it is not there yet
@@ -275,42 +384,45 @@ auto-sync = no
 }
 
 # Syncs $SNAP into $SNAP_DIR under a lock on the repo volume: into a temporary directory, renamed
-# into place only when complete, so a directory named after a snapshot is always a whole one.
+# into place only when complete, so a directory named after a snapshot is always a whole one. The
+# lock is leased (above): a killed build's is taken over once stale, not waited out.
 sync_snapshot() {
 	mkdir -p "$ZENTOO_REPOS" 2>/dev/null && [ -w "$ZENTOO_REPOS" ] ||
 		fail "$EX_SYNC" "repo snapshot $SNAP is not synced and the repo volume $ZENTOO_REPOS is not writable"
-	_lock="$ZENTOO_REPOS/.$SNAP.lock"
-	_waited=0 _timeout=${ZENTOO_SYNC_TIMEOUT:-3600}
-	while ! mkdir "$_lock" 2>/dev/null; do
+	SYNC_LOCK="$ZENTOO_REPOS/.$SNAP.lock" SYNC_TMP=""
+	_start=$(date +%s) _timeout=${ZENTOO_SYNC_TIMEOUT:-3600} _said="" LOCK_SEEN=""
+	while ! mkdir "$SYNC_LOCK" 2>/dev/null; do
 		[ -d "$SNAP_DIR" ] && { log "snapshot $SNAP was synced by another build"; return 0; }
-		[ "$_waited" -gt 0 ] || log "waiting for the build syncing snapshot $SNAP ($(cat "$_lock/owner" 2>/dev/null || echo '?'))"
-		_waited=$((_waited + 1))
-		[ "$_waited" -le "$_timeout" ] ||
-			fail "$EX_SYNC" "timed out after ${_timeout}s waiting for the sync lock $_lock (held by $(cat "$_lock/owner" 2>/dev/null || echo '?')); remove it if no build is syncing"
+		if lock_stale "$SYNC_LOCK" && lock_break "$SYNC_LOCK"; then
+			log "took over the stale sync lock $SYNC_LOCK ($LOCK_WHY; held by ${LOCK_OWNER:-nobody})"
+			continue
+		fi
+		[ -n "$_said" ] || log "waiting for the build syncing snapshot $SNAP ($(cat "$SYNC_LOCK/owner" 2>/dev/null || echo '?'))"
+		_said=1
+		[ $(($(date +%s) - _start)) -le "$_timeout" ] ||
+			fail "$EX_SYNC" "timed out after ${_timeout}s waiting for the sync lock $SYNC_LOCK (held by $(cat "$SYNC_LOCK/owner" 2>/dev/null || echo '?'), still refreshed)"
 		sleep 1
 	done
-	# shellcheck disable=SC2064 # the lock path now
-	trap "rm -rf '$_lock'" EXIT
-	echo "$(hostname 2>/dev/null || echo '?') pid $$ since $(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$_lock/owner"
+	trap 'lock_drop "$SYNC_LOCK"; if [ -n "$SYNC_TMP" ]; then rm -rf "$SYNC_TMP"; fi' EXIT
+	lock_hold "$SYNC_LOCK" "sync of $SNAP"
 	if [ -d "$SNAP_DIR" ]; then
-		rm -rf "$_lock"; trap - EXIT
+		lock_drop "$SYNC_LOCK"; trap - EXIT
 		return 0
 	fi
 	rm -rf "$ZENTOO_REPOS/.$SNAP.sync."* # left by a sync that was killed (we hold the lock)
-	_tmp="$ZENTOO_REPOS/.$SNAP.sync.$$"
-	# shellcheck disable=SC2064 # these paths now
-	trap "rm -rf '$_lock' '$_tmp'" EXIT
-	mkdir -p "$_tmp" || fail "$EX_SYNC" "cannot create $_tmp"
-	point_repo "$_tmp"
+	SYNC_TMP="$ZENTOO_REPOS/.$SNAP.sync.$$"
+	mkdir -p "$SYNC_TMP" || fail "$EX_SYNC" "cannot create $SYNC_TMP"
+	point_repo "$SYNC_TMP"
 	log "syncing repo snapshot $SNAP ($SNAP_KIND) into $SNAP_DIR"
 	case $SNAP_KIND in
 	latest) run_sync emerge-webrsync ;;
 	date) run_sync emerge-webrsync --revert="$SNAP" ;;
-	commit) fetch_commit "$_tmp" ;;
+	commit) fetch_commit "$SYNC_TMP" ;;
 	esac
-	[ -f "$_tmp/profiles/repo_name" ] || fail "$EX_SYNC" "the sync of snapshot $SNAP left no profiles/repo_name in $_tmp"
-	mv "$_tmp" "$SNAP_DIR" || fail "$EX_SYNC" "cannot move the synced snapshot to $SNAP_DIR"
-	rm -rf "$_lock"; trap - EXIT
+	[ -f "$SYNC_TMP/profiles/repo_name" ] || fail "$EX_SYNC" "the sync of snapshot $SNAP left no profiles/repo_name in $SYNC_TMP"
+	mv "$SYNC_TMP" "$SNAP_DIR" || fail "$EX_SYNC" "cannot move the synced snapshot to $SNAP_DIR"
+	SYNC_TMP=""
+	lock_drop "$SYNC_LOCK"; trap - EXIT
 	log "synced repo snapshot $SNAP"
 }
 

@@ -19,12 +19,13 @@ ZENTOO_META="${ZENTOO_BINPKGS%/}/.zentoo"
 GC_LOCK="$ZENTOO_META/gc.lock"
 LEASE=""
 PENDING=""
+PENDING_HB=""
 LEASE_STARTED=""
 
 check_record_env() {
 	ZENTOO_IMAGE=${ZENTOO_IMAGE:-$ZENTOO_SET}
 	ZENTOO_BUILD_ID=${ZENTOO_BUILD_ID:-$(date -u +%Y%m%dT%H%M%SZ)-$(hostname 2>/dev/null || echo x)-$$}
-	case $ZENTOO_IMAGE in '' | .* | *[!A-Za-z0-9_.+-]*) fail "$EX_USAGE" "ZENTOO_IMAGE '$ZENTOO_IMAGE' is not a valid image name" ;; esac
+	valid_image_name "$ZENTOO_IMAGE" || fail "$EX_USAGE" "ZENTOO_IMAGE '$ZENTOO_IMAGE' is not a valid image name"
 	case $ZENTOO_BUILD_ID in '' | .* | *[!A-Za-z0-9_.+-]*) fail "$EX_USAGE" "ZENTOO_BUILD_ID '$ZENTOO_BUILD_ID' is not a valid build id" ;; esac
 	PKGDIR_REL=${PKGDIR#"${ZENTOO_BINPKGS%/}"/}
 }
@@ -72,33 +73,50 @@ merged_since() { vdb_lines "$1" | awk -F '\t' -v c="$2" '$3 + 0 > c + 0 { print 
 # vdb_counter ROOT: the highest COUNTER in ROOT's vdb, -1 when it is empty (the first merge is 0).
 vdb_counter() { vdb_lines "$1" | awk -F '\t' '!n++ || $3 + 0 > m { m = $3 + 0 } END { print (n ? m : -1) }'; }
 
-# lease_acquire: announces the build (leases/<image>@<build>.pending), backing off while gc
-# runs (gc.lock); then holds every binary package instance of its PKGDIR (what its emerge may
-# take from them is only known once it ran); then drops the announcement. gc waits for
-# announced builds before it decides, so it never decides between a build's start and its lease,
-# and builds never wait for each other.
+# lease_acquire: announces the build (leases/<image>@<build>.pending, kept fresh by a heartbeat
+# while it exists), backing off while gc runs (gc.lock; a dead gc's lock, no longer refreshed, is
+# broken); then holds every binary package instance of its PKGDIR (what its emerge may take from
+# them is only known once it ran); then drops the announcement. gc waits for announced builds
+# before it decides, so it never decides between a build's start and its lease, and builds never
+# wait for each other. An announcement gc removed meanwhile (it judged it a dead build's) starts
+# it over.
 lease_acquire() {
 	TMP_RECORDS=$(mktemp -d /tmp/zentoo-records.XXXXXX)
 	mkdir -p "$ZENTOO_META/leases" || fail "$EX_USAGE" "cannot create $ZENTOO_META (is the binary package volume writable?)"
 	LEASE="$ZENTOO_META/leases/$ZENTOO_IMAGE@$ZENTOO_BUILD_ID.json"
 	PENDING="$ZENTOO_META/leases/$ZENTOO_IMAGE@$ZENTOO_BUILD_ID.pending"
-	_waited=0
+	_start=$(date +%s) _said="" LOCK_SEEN=""
 	while :; do
-		_why=$(echo "$(date +%s) $(hostname 2>/dev/null || echo ?)" | put_file "$PENDING") ||
-			fail "$EX_USAGE" "cannot write $PENDING: $_why"
-		[ -d "$GC_LOCK" ] || break
-		rm -f "$PENDING"
-		_age=$(($(date +%s) - $(stat -c %Y "$GC_LOCK" 2>/dev/null || date +%s)))
-		if [ "$_age" -gt 3600 ]; then
-			log "breaking a stale gc lock ($_age s old: $(cat "$GC_LOCK/owner" 2>/dev/null || echo '?'))"
-			rm -rf "$GC_LOCK"
+		_mine=$(owner_line "build $ZENTOO_IMAGE@$ZENTOO_BUILD_ID")
+		_why=$(printf '%s\n' "$_mine" | put_file "$PENDING") || fail "$EX_USAGE" "cannot write $PENDING: $_why"
+		if [ ! -d "$GC_LOCK" ]; then
+			heartbeat "$PENDING" "$PENDING" "$_mine"
+			PENDING_HB=$!
+			lease_write
+			[ "$(cat "$PENDING" 2>/dev/null)" != "$_mine" ] || break
+			kill "$PENDING_HB" 2>/dev/null || true
+			log "warning: zentoo gc removed this build's announcement $PENDING as a dead build's; taking the lease again"
 			continue
 		fi
-		[ $_waited -eq 0 ] && log "waiting for zentoo gc to finish ($GC_LOCK)"
-		_waited=$((_waited + 1))
-		[ $_waited -le 18000 ] || fail "$EX_USAGE" "$GC_LOCK has been held for 30 minutes (remove it if no zentoo gc runs)"
+		rm -f "$PENDING"
+		if lock_stale "$GC_LOCK" && lock_break "$GC_LOCK"; then
+			log "broke the stale gc lock $GC_LOCK ($LOCK_WHY; held by ${LOCK_OWNER:-nobody})"
+			continue
+		fi
+		[ -n "$_said" ] || log "waiting for zentoo gc to finish ($GC_LOCK, held by $(cat "$GC_LOCK/owner" 2>/dev/null || echo '?'))"
+		_said=1
+		[ $(($(date +%s) - _start)) -le 1800 ] ||
+			fail "$EX_USAGE" "$GC_LOCK has been held for 30 minutes, still refreshed by zentoo gc ($(cat "$GC_LOCK/owner" 2>/dev/null || echo '?'))"
 		sleep 0.1 2>/dev/null || sleep 1
 	done
+	kill "$PENDING_HB" 2>/dev/null || true
+	PENDING_HB=""
+	rm -f "$PENDING"
+	log "lease $LEASE: $(wc -l < "$TMP_RECORDS/before" | tr -d ' ') binary packages held while building"
+}
+
+# lease_write: the lease: every binary package instance the PKGDIR's index has now.
+lease_write() {
 	LEASE_STARTED=$(date +%s)
 	index_lines | cut -f1,2 | sort > "$TMP_RECORDS/before"
 	distfile_names > "$TMP_RECORDS/distfiles-before"
@@ -112,8 +130,6 @@ lease_acquire() {
 		printf '}\n'
 	} > "$TMP_RECORDS/lease" && _why=$(put_file "$LEASE" < "$TMP_RECORDS/lease") ||
 		fail "$EX_USAGE" "cannot write the lease $LEASE: ${_why:-cannot compose it}"
-	rm -f "$PENDING"
-	log "lease $LEASE: $(wc -l < "$TMP_RECORDS/before" | tr -d ' ') binary packages held while building"
 }
 
 # merges_begin ROOT: notes the vdb counter of ROOT and the index, before an emerge into ROOT.
@@ -181,6 +197,7 @@ record_write() {
 
 # lease_release: removes the lease (the record, written first, now protects what it names).
 lease_release() {
+	if [ -n "$PENDING_HB" ]; then kill "$PENDING_HB" 2>/dev/null || true; fi
 	if [ -n "$PENDING" ]; then rm -f "$PENDING"; fi
 	if [ -n "$LEASE" ]; then rm -f "$LEASE"; fi
 	LEASE=""
