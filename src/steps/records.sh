@@ -9,8 +9,10 @@
 #                                                        to be assembled; distfiles fetched or
 #                                                        belonging to a package merged
 #   $ZENTOO_BINPKGS/.zentoo/leases/<image>@<build>.pending  while the build resolves its lease
-#   $ZENTOO_BINPKGS/.zentoo/gc.lock/                     a mkdir lock gc holds while it decides
-#                                                        and removes; no lease is begun under it
+#                                                        (refreshed: see "locks" in common.sh)
+#   $ZENTOO_BINPKGS/.zentoo/gc.lock/                     a mkdir lock gc holds (and refreshes)
+#                                                        while it decides and removes; no lease
+#                                                        is begun under it
 # Paths of binpkgs are relative to the PKGDIR, PKGDIR relative to the volume. Everything comes
 # from Portage's own records: the PKGDIR's Packages index and the roots' /var/db/pkg (BUILD_ID,
 # COUNTER), never from emerge's screen output.
