@@ -10,6 +10,10 @@
 //! The cluster-wide flavour is installed with its ClusterRole but runs for the test's namespace
 //! only: a controller watching every namespace would take the sites of the tests running
 //! beside this one.
+//!
+//! The distcc workers' NetworkPolicy is checked as an object (it selects the workers, admits
+//! only the build's pod, goes with the build): the test cluster's nodes (KWOK and a kubelet
+//! without a policy-enforcing CNI) do not enforce NetworkPolicies, so no traffic is tried.
 
 mod ctlsupport;
 mod fixture;
@@ -22,9 +26,11 @@ use http::{Method, Request};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::authorization::v1::{SelfSubjectRulesReview, SelfSubjectRulesReviewSpec};
 use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::kube::TestNamespace;
@@ -153,6 +159,105 @@ fn show(rights: &BTreeSet<Right>) -> String {
         .join("\n")
 }
 
+/// Whether `selector` selects an object labelled `labels` (match labels and expressions).
+fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let exprs = selector.match_expressions.iter().flatten();
+    let matched = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v))
+        && exprs.clone().all(|e| {
+            let values = e.values.clone().unwrap_or_default();
+            match e.operator.as_str() {
+                "In" => labels.get(&e.key).is_some_and(|v| values.contains(v)),
+                "NotIn" => labels.get(&e.key).is_none_or(|v| !values.contains(v)),
+                "Exists" => labels.contains_key(&e.key),
+                "DoesNotExist" => !labels.contains_key(&e.key),
+                other => panic!("operator {other}"),
+            }
+        });
+    // An empty selector selects every pod: never what a fence wants.
+    let empty = selector.match_labels.iter().flatten().next().is_none() && exprs.count() == 0;
+    matched && !empty
+}
+
+/// Checks the NetworkPolicy of `job`'s distcc workers: owned by the Job, selecting the
+/// workers, admitting the build's own pod on distcc's port and not `other_build`'s pod.
+async fn check_fence(ns: &TestNamespace, job: &str, other_build: &str) {
+    let name = zentoo::render::distcc::workers_name(job);
+    let policy = ns
+        .api::<NetworkPolicy>()
+        .get(&name)
+        .await
+        .unwrap_or_else(|e| panic!("NetworkPolicy {name} of the distcc workers: {e}"));
+    let owners = policy.metadata.owner_references.clone().unwrap_or_default();
+    let job_uid = ns
+        .api::<k8s_openapi::api::batch::v1::Job>()
+        .get(job)
+        .await
+        .expect("the build Job")
+        .uid();
+    assert!(
+        owners
+            .iter()
+            .any(|o| o.kind == "Job" && o.name == job && Some(&o.uid) == job_uid.as_ref()),
+        "{name} is not owned by Job {job}: {owners:?}"
+    );
+    let spec = policy.spec.clone().expect("policy spec");
+    assert_eq!(spec.policy_types, Some(vec!["Ingress".to_string()]));
+    let set = ns
+        .api::<StatefulSet>()
+        .get(&name)
+        .await
+        .expect("the workers");
+    let workers = set
+        .spec
+        .template
+        .metadata
+        .and_then(|m| m.labels)
+        .expect("worker labels");
+    assert!(
+        selects(spec.pod_selector.as_ref().expect("pod selector"), &workers),
+        "{name} does not select the workers: {spec:?}"
+    );
+    let own = build_pod(ns, job).await.labels().clone();
+    let other = build_pod(ns, other_build).await.labels().clone();
+    let rules = spec.ingress.clone().unwrap_or_default();
+    assert_eq!(rules.len(), 1, "{rules:?}");
+    let peers = rules[0].from.clone().unwrap_or_default();
+    assert!(
+        !peers.is_empty(),
+        "a rule without peers admits everyone: {rules:?}"
+    );
+    for peer in &peers {
+        assert!(
+            peer.ip_block.is_none() && peer.namespace_selector.is_none(),
+            "only pods of this namespace: {peer:?}"
+        );
+        let from = peer.pod_selector.as_ref().expect("a pod selector");
+        assert!(
+            selects(from, &own),
+            "the build's pod is not admitted: {from:?}"
+        );
+        assert!(
+            !selects(from, &other),
+            "another build's pod is admitted: {from:?}"
+        );
+        assert!(!selects(from, &workers), "workers are admitted: {from:?}");
+    }
+    let ports = rules[0].ports.clone().unwrap_or_default();
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    assert_eq!(
+        ports[0].port,
+        Some(
+            k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(
+                zentoo::render::distcc::DISTCC_PORT
+            )
+        )
+    );
+}
+
 /// Waits until the Jobs of `image` that are not finished are exactly one, other than `not`;
 /// returns its name.
 async fn new_job(ns: &TestNamespace, image: &str, not: &[String]) -> String {
@@ -248,6 +353,7 @@ async fn every_right_used_and_no_other(flavour: Flavour, prefix: &str) {
         (!svc.is_empty() && !sts.is_empty()).then_some(())
     })
     .await;
+    check_fence(&ns, &first_server, &first_desktop).await;
     finish_build(&ns, &first_desktop, "sha256:d1").await;
     wait_ready(&ns, &desktop, "True", None).await;
 
@@ -269,6 +375,22 @@ async fn every_right_used_and_no_other(flavour: Flavour, prefix: &str) {
         202
     );
     let second_server = new_job(&ns, &server, std::slice::from_ref(&first_server)).await;
+    // The superseded build's fence goes with its workers.
+    let fence = zentoo::render::distcc::workers_name(&first_server);
+    eventually(
+        &ns,
+        Duration::from_secs(60),
+        "the old fence removed",
+        || async {
+            ns.api::<NetworkPolicy>()
+                .get_opt(&fence)
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
     eventually(&ns, Duration::from_secs(60), "desktop pruned", || async {
         ns.api::<GentooImage>()
             .get_opt(&desktop)

@@ -1,8 +1,13 @@
 //! Secrets never leave the Secret: a reconcile against the real control plane with known
-//! credential values (git token and ssh key, registry password, webhook token), a git server
-//! that asks for the credentials and refuses them, a build run to the end and webhook deliveries
-//! good and bad; then everything zentoo wrote — its logs at the most verbose level, Events,
-//! site and image status, the Jobs and Pods it rendered — is searched for those values.
+//! credential values (git token and ssh key, registry password, webhook token, and credentials
+//! written into source URLs), a git server that would ask for them, a build run to the end and
+//! webhook deliveries good and bad; then everything zentoo wrote — its logs at the most verbose
+//! level, Events, site and image status, the Jobs and Pods it rendered, the image annotations —
+//! is searched for those values.
+//!
+//! Sites that would send credentials where they do not belong are refused before anything is
+//! sent: a `secretRef` with an `http://` URL, user info in a URL (`user:password@`, a bare
+//! `token@`). A site moved to such a URL after it built builds nothing more.
 
 mod ctlsupport;
 mod fixture;
@@ -12,7 +17,7 @@ use ctlsupport::*;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Container, Event, Pod, Secret};
 use kube::ResourceExt;
-use kube::api::{ListParams, PostParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +31,10 @@ const GIT_TOKEN: &str = "zt-git-token-9f8e7d6c5b4a";
 const SSH_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nzt-ssh-key-material-77aa\n-----END OPENSSH PRIVATE KEY-----\n";
 const REGISTRY_PASSWORD: &str = "zt-registry-password-1c2d3e";
 const WEBHOOK_TOKEN: &str = "zt-webhook-token-5e6f7a";
+/// User info written into source URLs (never to be shown: the whole user info is masked).
+const URL_USER: &str = "zt-url-user-2a3b";
+const URL_PASSWORD: &str = "zt-url-password-4d5e6f";
+const URL_TOKEN: &str = "zt-url-token-8a9b0c";
 /// Stands for an armored private key (its content never matters to the controller).
 const SIGNING_KEY: &str = "-----BEGIN PGP PRIVATE KEY BLOCK-----\nzt-signing-key-material-31c4\n-----END PGP PRIVATE KEY BLOCK-----\n";
 
@@ -72,6 +81,11 @@ fn needles() -> Vec<(String, &'static str)> {
         (b64(WEBHOOK_TOKEN), "webhook token (base64)"),
         ("zt-signing-key-material-31c4".into(), "signing key"),
         (b64(SIGNING_KEY), "signing key (base64)"),
+        (URL_USER.into(), "user in a URL"),
+        (URL_PASSWORD.into(), "password in a URL"),
+        (b64(&format!("{URL_USER}:{URL_PASSWORD}")), "URL basic auth"),
+        (URL_TOKEN.into(), "token in a URL"),
+        (b64(&format!("{URL_TOKEN}:")), "URL token auth"),
     ]
 }
 
@@ -97,9 +111,9 @@ async fn create_secret(ns: &support::TestNamespace, body: serde_json::Value) {
         .expect("create Secret");
 }
 
-/// An HTTP git server that wants basic auth and refuses whatever it is given; returns its URL
-/// and the Authorization headers it received.
-async fn refusing_git_server() -> (String, Arc<Mutex<Vec<String>>>) {
+/// An HTTP git server that wants basic auth and refuses whatever it is given; returns its
+/// address and the heads of the requests it received.
+async fn refusing_git_server() -> (std::net::SocketAddr, Arc<Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -118,13 +132,8 @@ async fn refusing_git_server() -> (String, Arc<Mutex<Vec<String>>>) {
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                let text = String::from_utf8_lossy(&head).into_owned();
-                for line in text.lines() {
-                    if line.to_ascii_lowercase().starts_with("authorization:")
-                        && let Ok(mut seen) = log.lock()
-                    {
-                        seen.push(line.to_string());
-                    }
+                if let Ok(mut seen) = log.lock() {
+                    seen.push(String::from_utf8_lossy(&head).into_owned());
                 }
                 let _ = stream
                     .write_all(
@@ -134,7 +143,26 @@ async fn refusing_git_server() -> (String, Arc<Mutex<Vec<String>>>) {
             });
         }
     });
-    (format!("http://{addr}/site.git"), seen)
+    (addr, seen)
+}
+
+/// Waits until site `name` is Ready=False and Stalled with `reason`; returns the message.
+async fn stalled(ns: &support::TestNamespace, name: &str, reason: &str) -> String {
+    let sites = ns.api::<GentooSite>();
+    eventually(
+        ns,
+        Duration::from_secs(60),
+        &format!("{name} {reason}"),
+        || async {
+            let site = sites.get(name).await.ok()?;
+            let conditions = &site.status.as_ref()?.conditions;
+            let ready = conditions.iter().find(|c| c.type_ == "Ready")?;
+            let stalled = conditions.iter().find(|c| c.type_ == "Stalled")?;
+            (ready.status == "False" && ready.reason == reason && stalled.status == "True")
+                .then(|| ready.message.clone())
+        },
+    )
+    .await
 }
 
 async fn post(
@@ -234,22 +262,29 @@ async fn secret_values_never_reach_logs_events_status_or_rendered_objects() {
     .await;
 
     let repo = fixture::Site::standard("desktop-none-kde\n");
-    let git = GitDaemon::serve(&repo);
-    let (refusing_url, authorizations) = refusing_git_server().await;
+    let (server, requests) = refusing_git_server().await;
     let cache = tempfile::TempDir::new().expect("cache dir");
     let addr = free_loopback_addr();
-    let controller =
-        Controller::start_configured(&ns, &cache, |s| s.webhook_addr = Some(addr)).await;
-    let with_secrets = |name: &str, url: &str| -> GentooSite {
+    // Local sources allowed: the harness has no https or ssh git server, and a Secret goes
+    // only with those (or a local source, which uses none of it).
+    let controller = Controller::start_configured(&ns, &cache, |s| {
+        s.webhook_addr = Some(addr);
+        s.allow_local_sources = true;
+    })
+    .await;
+    let site = |name: &str, url: &str, secret: bool| -> GentooSite {
+        let mut source = serde_json::json!({
+            "url": url, "interval": "1h",
+            "webhookSecretRef": {"name": "webhook"},
+        });
+        if secret {
+            source["secretRef"] = serde_json::json!({"name": "git-creds"});
+        }
         serde_json::from_value(serde_json::json!({
             "apiVersion": "zentoo.dev/v1alpha1", "kind": "GentooSite",
             "metadata": {"name": name},
             "spec": {
-                "source": {
-                    "url": url, "interval": "1h",
-                    "secretRef": {"name": "git-creds"},
-                    "webhookSecretRef": {"name": "webhook"},
-                },
+                "source": source,
                 "storage": {"binpkgSigning": {"secretRef": {"name": "binpkg-signing"}}},
                 "imageDefaults": {
                     "registry": "127.0.0.1:5000/zentoo",
@@ -259,35 +294,55 @@ async fn secret_values_never_reach_logs_events_status_or_rendered_objects() {
         }))
         .expect("site object")
     };
-    create_site(&ns, &with_secrets("demo", &git.url)).await;
-    create_site(&ns, &with_secrets("refused", &refusing_url)).await;
+    let local = format!("file://{}", repo.path().display());
+    let plain = format!("http://{server}/site.git");
+    let with_password = format!("http://{URL_USER}:{URL_PASSWORD}@{server}/site.git");
+    let with_token = format!("https://{URL_TOKEN}@{server}/site.git");
+    let ssh = "ssh://git@127.0.0.1:1/site.git";
+    create_site(&ns, &site("demo", &local, true)).await;
+    create_site(&ns, &site("plain", &plain, true)).await;
+    create_site(&ns, &site("password", &with_password, false)).await;
+    create_site(&ns, &site("token", &with_token, false)).await;
+    create_site(&ns, &site("ssh", ssh, true)).await;
 
-    // The refused site: the server asked, got the credentials, refused them.
+    // A Secret over http:// is refused, naming the Secret and what to use instead.
+    let message = stalled(&ns, "plain", "SpecInvalid").await;
+    assert!(
+        message.starts_with("spec.source.secretRef: `git-creds`")
+            && message.contains(&plain)
+            && message.contains("unencrypted")
+            && message.contains("https://"),
+        "{message}"
+    );
+    // Credentials in a URL are refused, the URL shown without them.
+    for (name, shown) in [
+        ("password", format!("http://***@{server}/site.git")),
+        ("token", format!("https://***@{server}/site.git")),
+    ] {
+        let message = stalled(&ns, name, "SpecInvalid").await;
+        assert!(
+            message.contains(&shown) && message.contains("spec.source.secretRef"),
+            "{name}: {message}"
+        );
+    }
+    // A login name is no credential: an ssh URL with `git@` is accepted and shown as it is.
     let sites = ns.api::<GentooSite>();
-    let refused = eventually(
+    let fetching = eventually(
         &ns,
         Duration::from_secs(60),
-        "the refused site's failure",
+        "the ssh site's fetch",
         || async {
-            let site = sites.get("refused").await.ok()?;
-            let (status, reason, message) = site
-                .status
-                .as_ref()?
+            let site = sites.get("ssh").await.ok()?;
+            let ready = site
+                .status?
                 .conditions
-                .iter()
-                .find(|c| c.type_ == "Ready")
-                .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))?;
-            (status == "False" && reason == "FetchFailed").then_some(message)
+                .into_iter()
+                .find(|c| c.type_ == "Ready")?;
+            (ready.status == "False" && ready.reason == "FetchFailed").then_some(ready.message)
         },
     )
     .await;
-    assert!(refused.contains(&refusing_url), "{refused}");
-    let sent = authorizations.lock().map(|a| a.clone()).unwrap_or_default();
-    assert!(
-        sent.iter()
-            .any(|h| h.contains(&b64(&format!("{GIT_USER}:{GIT_TOKEN}")))),
-        "the git server never received the credentials, so this test proves nothing: {sent:?}"
-    );
+    assert!(fetching.contains(ssh), "{fetching}");
 
     // The good site builds; its Job names the Secrets and holds none of their values.
     let image = image_name("demo", "desktop-none-kde");
@@ -360,12 +415,49 @@ async fn secret_values_never_reach_logs_events_status_or_rendered_objects() {
 
     finish_build(&ns, &job.name_any(), "sha256:5ec7e75").await;
     wait_ready(&ns, &image, "True", None).await;
+
+    // The built site moves to a URL with credentials in it: refused; its image, asked to
+    // rebuild, starts no Job (which would carry the URL) and says why.
+    let moved = format!("https://{URL_USER}:{URL_PASSWORD}@{server}/site.git");
+    let merge = |value: serde_json::Value| Patch::Merge(value);
+    sites
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &merge(serde_json::json!({"spec": {"source": {"url": moved}}})),
+        )
+        .await
+        .expect("move the site");
+    let message = stalled(&ns, "demo", "SpecInvalid").await;
+    assert!(message.contains("holds credentials"), "{message}");
+    ns.api::<GentooImage>()
+        .patch(
+            &image,
+            &PatchParams::default(),
+            &merge(serde_json::json!({"metadata": {"annotations": {
+                zentoo::api::annotations::REBUILD_REQUESTED_AT: "moved",
+            }}})),
+        )
+        .await
+        .expect("request a rebuild");
+    let waiting = wait_ready(&ns, &image, "False", Some("SiteNotReady")).await;
+    let (_, _, message) = condition(&waiting, "Ready").expect("Ready");
+    assert!(
+        message.starts_with("GentooSite demo: spec.source.url: `https://***@"),
+        "{message}"
+    );
+    assert_eq!(jobs(&ns, &image).await.len(), 1, "a build was started");
     drop(controller);
+    let sent = requests.lock().map(|r| r.clone()).unwrap_or_default();
+    assert!(
+        sent.is_empty(),
+        "the refused sites reached the git server: {sent:?}"
+    );
 
     // Now search everything.
     let logs = captured.text();
     assert!(
-        logs.contains("build created") && logs.contains("refused"),
+        logs.contains("build created") && logs.contains("holds credentials"),
         "the log capture missed the controller's lines:\n{logs}"
     );
     assert_clean("the controller's logs", &logs);
@@ -373,8 +465,13 @@ async fn secret_values_never_reach_logs_events_status_or_rendered_objects() {
     let events = ns.api::<Event>().list(&lp).await.expect("events").items;
     assert!(!events.is_empty(), "no events to check");
     assert_clean("Events", &json(&events));
+    // A site's spec is what its author wrote (URLs with credentials included): what zentoo
+    // wrote is its status.
     for site in sites.list(&lp).await.expect("sites").items {
-        assert_clean(&format!("GentooSite {}", site.name_any()), &json(&site));
+        assert_clean(
+            &format!("GentooSite {} status", site.name_any()),
+            &json(&site.status),
+        );
     }
     for image in ns
         .api::<GentooImage>()

@@ -8,13 +8,15 @@ use super::site::{plan_options, prefixes};
 use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, labels};
 use crate::plan::build::{BuildSettings, build_plan};
 use crate::plan::{ImagePlan, ImageRequest, SpecOverrides, plan_image};
-use crate::render::distcc::{distcc_hosts, render_workers};
+use crate::render::distcc::{Workers, distcc_hosts, render_workers, workers_name};
 use crate::render::job::{BuildContext, SharedClaims, render_job};
 use crate::render::names::dns_label;
 use crate::render::storage::claim_name;
+use crate::site::url::redact_url;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Service, Toleration};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -27,6 +29,8 @@ pub const ARCH_LABEL: &str = "kubernetes.io/arch";
 /// The path the publish step writes its result to (the termination message).
 pub const RESULT_FILE: &str = "/dev/termination-log";
 
+/// Removes build `job`'s distcc workers, their Service and NetworkPolicy (all also owned by
+/// the Job, so the garbage collector removes them with it).
 pub async fn cleanup_workers(ctx: &Context, namespace: &str, job: &str) -> Result<()> {
     let selector = format!("{}={job},{}=distcc", labels::BUILD, labels::COMPONENT);
     let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
@@ -41,7 +45,16 @@ pub async fn cleanup_workers(ctx: &Context, namespace: &str, job: &str) -> Resul
             .delete(&s.name_any(), &DeleteParams::background())
             .await?;
     }
-    Ok(())
+    // By its name: one per build, no need to list them.
+    let policies: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), namespace);
+    match policies
+        .delete(&workers_name(job), &DeleteParams::background())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Plans the image at the site's revision (blocking git reads off the runtime; the site is
@@ -95,6 +108,10 @@ pub async fn create_build(
     revision: &str,
     epoch: i64,
 ) -> Result<String> {
+    // A source the site controller refuses (credentials in its URL, a Secret over a plain
+    // transport) builds nothing either.
+    super::validate::source(&site.spec.source, ctx.settings.allow_local_sources)
+        .map_err(|e| Error::SiteNotReady(format!("GentooSite {}: {e}", site.name_any())))?;
     let image_name = image.name_any();
     let digest_hex = planned.inputs_digest.trim_start_matches("sha256:");
     // Milliseconds: a build deleted by hand and made again within one second must not get
@@ -120,7 +137,7 @@ pub async fn create_build(
             .map(|r| format!("{}/{}:latest", r.trim_end_matches('/'), image_name))
     });
     let settings = BuildSettings {
-        source: site.spec.source.url.clone(),
+        source: redact_url(&site.spec.source.url),
         zentoo_image: ctx.settings.zentoo_image.clone(),
         jobs: ctx.settings.build_jobs,
         load_average: ctx.settings.build_jobs,
@@ -212,7 +229,11 @@ pub async fn create_build(
             controller: Some(true),
             block_owner_deletion: Some(true),
         };
-        let (service, set) = render_workers(
+        let Workers {
+            service,
+            set,
+            policy,
+        } = render_workers(
             &plan,
             &context,
             job_owner,
@@ -220,6 +241,15 @@ pub async fn create_build(
             distcc.resources.clone(),
         );
         let pp = PatchParams::apply(FIELD_MANAGER).force();
+        // The fence first: no moment where workers listen and nothing restricts who reaches them.
+        let policies: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), namespace);
+        policies
+            .patch(
+                &policy.name_any(),
+                &pp,
+                &Patch::Apply(&with_type(&policy, "networking.k8s.io/v1", "NetworkPolicy")),
+            )
+            .await?;
         let services: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
         let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
         let svc_name = service.name_any();
