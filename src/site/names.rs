@@ -1,8 +1,14 @@
-//! Names of cpus, portage configs, buildhooks and sets as they appear in tuples.
+//! Names of cpus, portage configs, buildhooks and sets as they appear in tuples, and the names
+//! of images (a tuple: those names joined by `-`).
+//!
+//! The build steps check the same two rules (`valid_name` and `valid_image_name` in
+//! `src/steps/common.sh`); a test runs both on one table of names, so what plans also builds.
 
 /// Why `name` cannot be a tuple field, or `None` when it can.
 ///
-/// Names are `[A-Za-z0-9_.+]+` (no `-`, which separates tuple fields), and not `.` or `..`.
+/// Names are `[A-Za-z0-9_.+]+` not starting with `.`: no `-`, which separates tuple fields;
+/// no leading `.`, which git refuses in branch names, Portage skips in set files and the
+/// build steps refuse in image names.
 pub fn name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some("is empty".to_string());
@@ -11,16 +17,17 @@ pub fn name_problem(name: &str) -> Option<String> {
         return Some(format!("`{name}` is not a usable name"));
     }
     let bad: String = name.chars().filter(|c| !is_name_char(*c)).collect();
-    if bad.is_empty() {
-        return None;
+    if !bad.is_empty() {
+        let mut shown: Vec<char> = bad.chars().collect();
+        shown.dedup();
+        let shown: Vec<String> = shown.iter().map(|c| format!("{c:?}")).collect();
+        return Some(format!(
+            "`{name}` holds {}: names are letters, digits, '_', '.' and '+'",
+            shown.join(", ")
+        ));
     }
-    let mut shown: Vec<char> = bad.chars().collect();
-    shown.dedup();
-    let shown: Vec<String> = shown.iter().map(|c| format!("{c:?}")).collect();
-    Some(format!(
-        "`{name}` holds {}: names are letters, digits, '_', '.' and '+'",
-        shown.join(", ")
-    ))
+    name.starts_with('.')
+        .then(|| format!("`{name}` starts with '.': names start with a letter, digit, '_' or '+'"))
 }
 
 /// True when `c` may appear in a name.
@@ -33,23 +40,153 @@ pub fn is_valid_name(name: &str) -> bool {
     name_problem(name).is_none()
 }
 
+/// True when `name` may name an image in the build steps (their `ZENTOO_IMAGE`, a directory of
+/// build records): `[A-Za-z0-9_.+-]+` not starting with `.`. Every tuple of valid names is one.
+pub fn is_valid_image_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && name.chars().all(|c| is_name_char(c) || c == '-')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn accepts_letters_digits_and_the_three_marks() {
-        for n in ["desktop", "znver3", "hep_2.0", "c++", "A.b_C+1"] {
+        for n in [
+            "desktop", "znver3", "hep_2.0", "c++", "A.b_C+1", "_x", "+x", "x.",
+        ] {
             assert!(is_valid_name(n), "{n}");
         }
     }
 
     #[test]
-    fn rejects_dashes_slashes_spaces_and_dots_alone() {
+    fn rejects_dashes_slashes_spaces_and_leading_dots() {
         assert!(name_problem("").unwrap().contains("empty"));
         assert!(name_problem("a-b").unwrap().contains("'-'"));
         assert!(name_problem("a/b c").unwrap().contains("'/', ' '"));
-        assert!(name_problem("..").is_some());
         assert!(name_problem("ü").is_some());
+        assert!(name_problem("..").unwrap().contains("not a usable name"));
+        for dotted in [".zen", "..x", ".a.b"] {
+            let p = name_problem(dotted).unwrap_or_else(|| panic!("{dotted} accepted"));
+            assert!(p.contains("starts with '.'"), "{p}");
+        }
+    }
+
+    #[test]
+    fn a_tuple_of_valid_names_is_a_valid_image_name() {
+        let fields = ["zen", "_a", "+b", "c.d", "9"];
+        for a in fields {
+            for b in fields {
+                assert!(is_valid_image_name(&format!("{a}-{b}-none-{a}")), "{a} {b}");
+            }
+        }
+        for bad in ["", ".zen-server-none-web", "a b", "a/b", "a\nb"] {
+            assert!(!is_valid_image_name(bad), "{bad:?}");
+        }
+    }
+
+    /// Names the build steps and the planner must judge alike.
+    fn table() -> Vec<String> {
+        let mut names: Vec<String> = [
+            "desktop",
+            "znver3",
+            "hep_2.0",
+            "c++",
+            "A.b_C+1",
+            "_x",
+            "+x",
+            "x.",
+            "9",
+            "",
+            ".",
+            "..",
+            ".zen",
+            "..x",
+            "a-b",
+            "-a",
+            "a-",
+            "a/b",
+            "a b",
+            "a\tb",
+            "a\nb",
+            "ü",
+            "a$b",
+            "a*",
+            "*",
+            "[a]",
+            "a?",
+            "a\\b",
+            "a'b",
+            "a\"b",
+            "a`b",
+            "a;b",
+            "~a",
+            "a@b",
+            "@a",
+            "a:b",
+            "a=b",
+            "a,b",
+            "a%b",
+            "a\u{1b}[31mb",
+            "zen-server-none-web",
+            ".zen-server-none-web",
+            "zen-.x-none-web",
+            "zen--web",
+        ]
+        .map(String::from)
+        .to_vec();
+        names.push("x".repeat(300));
+        names
+    }
+
+    /// What `valid_name` / `valid_image_name` of the shipped common.sh say of each name of
+    /// `names`, run by `shell`; `None` when there is no such shell.
+    fn shell_verdicts(shell: &str, function: &str, names: &[String]) -> Option<Vec<bool>> {
+        let common = crate::steps::SCRIPTS
+            .iter()
+            .find(|(name, _)| *name == "common.sh")
+            .map(|(_, text)| *text)
+            .expect("common.sh is shipped");
+        let script = format!(
+            "{common}\nshift\nfor n in \"$@\"; do if {function} \"$n\"; then echo y; else echo n; fi; done\n"
+        );
+        let out = std::process::Command::new(shell)
+            .arg("-c")
+            .arg(script)
+            .arg(shell)
+            .arg("--")
+            .args(names)
+            .env("LC_ALL", "C.UTF-8")
+            .output()
+            .ok()?;
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let verdicts: Vec<bool> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l == "y")
+            .collect();
+        assert_eq!(verdicts.len(), names.len(), "{shell}: {out:?}");
+        Some(verdicts)
+    }
+
+    #[test]
+    fn the_build_steps_and_the_planner_judge_names_alike() {
+        let names = table();
+        let mut shells = 0;
+        for shell in ["sh", "bash"] {
+            for (function, rust) in [
+                ("valid_name", is_valid_name as fn(&str) -> bool),
+                ("valid_image_name", is_valid_image_name),
+            ] {
+                let Some(verdicts) = shell_verdicts(shell, function, &names) else {
+                    continue;
+                };
+                shells += 1;
+                for (name, shell_says) in names.iter().zip(verdicts) {
+                    assert_eq!(shell_says, rust(name), "{shell} {function} {name:?}");
+                }
+            }
+        }
+        assert!(shells >= 2, "no POSIX shell to run common.sh with");
+        assert!(names.iter().any(|n| is_valid_name(n)) && names.iter().any(|n| !is_valid_name(n)));
     }
 }

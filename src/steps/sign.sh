@@ -28,10 +28,8 @@ ZENTOO_CXXFLAGS=${ZENTOO_CXXFLAGS:-$ZENTOO_CFLAGS}
 ZENTOO_LDFLAGS=${ZENTOO_LDFLAGS:-}
 compute_pkgdir
 [ -n "${ZENTOO_SIGNING_KEY:-}" ] || fail "$EX_USAGE" "ZENTOO_SIGNING_KEY is not set (the sign step runs only for sites that sign)"
-for _v in ZENTOO_IMAGE ZENTOO_BUILD_ID; do
-	eval "_x=\${$_v:-}"
-	case $_x in '' | .* | *[!A-Za-z0-9_.+-]*) fail "$EX_USAGE" "$_v '$_x' is not valid" ;; esac
-done
+valid_image_name "${ZENTOO_IMAGE:-}" || fail "$EX_USAGE" "ZENTOO_IMAGE '${ZENTOO_IMAGE:-}' is not valid"
+valid_image_name "${ZENTOO_BUILD_ID:-}" || fail "$EX_USAGE" "ZENTOO_BUILD_ID '${ZENTOO_BUILD_ID:-}' is not valid"
 record="${ZENTOO_BINPKGS%/}/.zentoo/builds/$ZENTOO_IMAGE/$ZENTOO_BUILD_ID.json"
 [ -f "$record" ] || fail "$EX_USAGE" "no build record $record: the build step did not finish"
 pubkey=${ZENTOO_SIGNING_PUBKEY:-$ZENTOO_DIR/binpkg-signing.asc}
