@@ -2,7 +2,8 @@
 //! (`manifests/zentoo-namespaced.yaml` and `manifests/zentoo.yaml`), its token issued by the
 //! API server, against the real control plane. One scenario walks every path that talks to the
 //! API (leader election, a site with distcc workers and a webhook, builds, a signed push that
-//! supersedes a build and prunes an image, the periodic gc); every request the controller
+//! supersedes a build and prunes an image, the periodic gc, a hand edit of an image undone by
+//! its site, a build whose pod Pod Security admission refuses); every request the controller
 //! sends is recorded, and the rights the API server reports for the account
 //! (SelfSubjectRulesReview: what `kubectl auth can-i --list` prints) must be exactly the rights
 //! those requests used.
@@ -413,6 +414,41 @@ async fn every_right_used_and_no_other(flavour: Flavour, prefix: &str) {
         (!found.items.is_empty()).then_some(())
     })
     .await;
+    // A hand edit of a field its site sets is undone: the site applies the image again.
+    let image_api = ns.api::<GentooImage>();
+    merge(
+        &image_api,
+        &server,
+        serde_json::json!({"spec": {"set": "kde"}}),
+    )
+    .await;
+    eventually(
+        &ns,
+        Duration::from_secs(60),
+        "server's set restored",
+        || async { (image_api.get(&server).await.ok()?.spec.set == "web").then_some(()) },
+    )
+    .await;
+    wait_ready(&ns, &server, "True", None).await;
+    // A rebuild whose privileged pod Pod Security admission refuses: the image reads the
+    // Job's FailedCreate events.
+    merge(
+        &Api::<k8s_openapi::api::core::v1::Namespace>::all(ns.client.clone()),
+        &ns.name,
+        serde_json::json!({"metadata": {"labels": {
+            "pod-security.kubernetes.io/enforce": "baseline",
+        }}}),
+    )
+    .await;
+    merge(
+        &image_api,
+        &server,
+        serde_json::json!({"metadata": {"annotations": {
+            zentoo::api::annotations::REBUILD_REQUESTED_AT: "rbac",
+        }}}),
+    )
+    .await;
+    wait_ready(&ns, &server, "False", Some("PodsRejected")).await;
     let sites = ns.api::<GentooSite>();
     assert!(sites.get("demo").await.is_ok());
     controller.abort();

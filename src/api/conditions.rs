@@ -46,6 +46,12 @@ pub mod reasons {
     pub const TUPLE_ERRORS: &str = "TupleErrors";
     /// The spec itself is invalid.
     pub const SPEC_INVALID: &str = "SpecInvalid";
+    /// The spec asks for what the controller's policy refuses; the message names the field,
+    /// the value and the controller flag that would allow it.
+    pub const POLICY_DENIED: &str = "PolicyDenied";
+    /// The build Job cannot create its pod (e.g. the namespace's Pod Security admission
+    /// refuses privileged pods); the message is the Job controller's.
+    pub const PODS_REJECTED: &str = "PodsRejected";
     /// Work is under way.
     pub const PROGRESSING: &str = "Progressing";
 }

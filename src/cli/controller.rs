@@ -1,6 +1,7 @@
 //! `zentoo controller`: run the reconcilers against the current cluster.
 
 use crate::controller::context::Settings;
+use crate::controller::policy::{Glob, LabelPattern, Policy, TolerationPattern};
 use crate::controller::site::parse_duration;
 use crate::controller::webhook::WebhookSettings;
 use clap::{Args, ValueEnum};
@@ -87,6 +88,27 @@ pub struct ControllerArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Builds may use only stage3 images whose reference starts with PREFIX (repeatable;
+    /// default: any). Build steps in the stage3 run privileged.
+    #[arg(long = "allowed-stage3-prefix", value_name = "PREFIX")]
+    allowed_stage3_prefixes: Vec<String>,
+    /// Images may select only nodes matching KEY=VALUE (globs; KEY alone: any value;
+    /// repeatable; default: any but control-plane nodes).
+    #[arg(long = "allowed-node-selector", value_name = "KEY=VALUE", value_parser = LabelPattern::parse)]
+    allowed_node_selectors: Vec<LabelPattern>,
+    /// Images may tolerate only taints matching KEY[=VALUE][:EFFECT] (globs; repeatable;
+    /// default: any but control-plane nodes' and the empty-key toleration of every taint).
+    #[arg(long = "allowed-toleration", value_name = "KEY[=VALUE][:EFFECT]", value_parser = TolerationPattern::parse)]
+    allowed_tolerations: Vec<TolerationPattern>,
+    /// Images may select and tolerate control-plane nodes (and tolerate every taint).
+    #[arg(long)]
+    allow_control_plane: bool,
+    /// Sites may reference only Secrets whose name matches GLOB (repeatable; default: any).
+    #[arg(long = "allowed-secret", value_name = "GLOB", value_parser = Glob::parse)]
+    allowed_secrets: Vec<Glob>,
+    /// Sites may name only existing claims matching GLOB (repeatable; default: any).
+    #[arg(long = "allowed-claim", value_name = "GLOB", value_parser = Glob::parse)]
+    allowed_claims: Vec<Glob>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -129,6 +151,14 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             header_timeout: args.webhook_timeout,
             body_timeout: args.webhook_timeout * 2,
             ..WebhookSettings::default()
+        },
+        policy: Policy {
+            stage3_prefixes: args.allowed_stage3_prefixes,
+            node_selectors: args.allowed_node_selectors,
+            tolerations: args.allowed_tolerations,
+            control_plane: args.allow_control_plane,
+            secrets: args.allowed_secrets,
+            claims: args.allowed_claims,
         },
     };
     let runtime = tokio::runtime::Runtime::new()?;

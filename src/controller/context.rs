@@ -4,6 +4,7 @@ use super::error::{Class, Error, backoff};
 use super::index::LabelIndex;
 use super::local::LocalWatches;
 use super::metrics::Metrics;
+use super::policy::Policy;
 use super::pushes::Pushes;
 use super::webhook::WebhookSettings;
 use crate::api::{GentooImage, GentooSite, labels};
@@ -56,6 +57,8 @@ pub struct Settings {
     pub webhook_addr: Option<SocketAddr>,
     /// The webhook receiver's limits.
     pub webhook: WebhookSettings,
+    /// What tenants' sites and images may ask for.
+    pub policy: Policy,
 }
 
 impl Default for Settings {
@@ -76,6 +79,7 @@ impl Default for Settings {
             gc_keep: 3,
             webhook_addr: None,
             webhook: WebhookSettings::default(),
+            policy: Policy::default(),
         }
     }
 }

@@ -40,6 +40,9 @@ pub enum Error {
     /// The image's site is missing or not fetched yet.
     #[error("{0}")]
     SiteNotReady(String),
+    /// The spec asks for what the controller's policy refuses (a stage3, a node, a Secret).
+    #[error("{0}")]
+    PolicyDenied(String),
     /// A Secret the spec names is missing or lacks a key.
     #[error("{0}")]
     Secret(String),
@@ -57,6 +60,7 @@ impl Error {
             Error::Fetch { .. } => reasons::FETCH_FAILED,
             Error::Read(_) => "ReadFailed",
             Error::InvalidSpec(_) => reasons::SPEC_INVALID,
+            Error::PolicyDenied(_) => reasons::POLICY_DENIED,
             Error::InputsInvalid(_) => reasons::INPUTS_INVALID,
             Error::SiteNotReady(_) => reasons::SITE_NOT_READY,
             Error::Secret(_) => "SecretInvalid",
@@ -67,7 +71,9 @@ impl Error {
     /// How this error is retried.
     pub fn class(&self) -> Class {
         match self {
-            Error::InvalidSpec(_) | Error::InputsInvalid(_) => Class::Stalled,
+            Error::InvalidSpec(_) | Error::InputsInvalid(_) | Error::PolicyDenied(_) => {
+                Class::Stalled
+            }
             Error::Kube(e) if rejected(e) => Class::Stalled,
             Error::SiteNotReady(_) => Class::Waiting(Duration::from_secs(15)),
             Error::Secret(_) => Class::Waiting(Duration::from_secs(60)),

@@ -14,12 +14,14 @@ use super::site::{interval, publish};
 use crate::api::conditions::{self, reasons, types};
 use crate::api::image::{BuildRecord, CurrentBuild, GentooImageStatus, Phase, SuccessfulBuild};
 use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, annotations, labels};
+use crate::site::error::tidy;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::events::v1::Event as KubeEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -32,6 +34,13 @@ enum Outcome {
     Building {
         job: String,
         new: bool,
+        /// Its pod is not there yet: look again after this long.
+        pod_due: Option<Duration>,
+    },
+    /// The build Job cannot create its pod (the Job controller's `FailedCreate` event).
+    PodsRejected {
+        job: String,
+        message: String,
     },
     /// Builds of outdated inputs are stopping; the new one waits for them.
     Superseding {
@@ -74,7 +83,7 @@ pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Act
             .unwrap_or_default()
     };
     match &result {
-        Ok(Outcome::Building { job, new }) => {
+        Ok(Outcome::Building { job, new, .. }) => {
             let step = status
                 .current_build
                 .as_ref()
@@ -102,6 +111,32 @@ pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Act
             status.phase = Phase::Building;
             if *new {
                 event = Some((EventType::Normal, reasons::BUILDING, message));
+            }
+        }
+        Ok(Outcome::PodsRejected { job, message }) => {
+            let message = format!("Job {job} cannot create its pod: {message}");
+            cond(
+                &mut status,
+                types::READY,
+                false,
+                reasons::PODS_REJECTED,
+                message.clone(),
+            );
+            cond(
+                &mut status,
+                types::STALLED,
+                true,
+                reasons::PODS_REJECTED,
+                message.clone(),
+            );
+            conditions::remove(&mut status.conditions, types::RECONCILING);
+            status.phase = Phase::Building;
+            if before
+                .conditions
+                .iter()
+                .all(|c| c.reason != reasons::PODS_REJECTED)
+            {
+                event = Some((EventType::Warning, reasons::PODS_REJECTED, message));
             }
         }
         Ok(Outcome::Superseding { stopping }) => {
@@ -258,10 +293,17 @@ pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Act
         publish(&ctx, image.as_ref(), type_, reason, note).await;
     }
     match result {
-        Ok(Outcome::Building { .. }) => {
+        Ok(Outcome::Building { pod_due, .. }) => {
             ctx.succeeded(&key);
-            // Its Job and pod wake it as the build moves; this is only a safety net.
-            Ok(Action::requeue(Duration::from_secs(300)))
+            // Its Job and pod wake it as the build moves; this is only a safety net. A Job
+            // whose pod does not come is looked at again after the grace.
+            let safety = Duration::from_secs(300);
+            Ok(Action::requeue(pod_due.map_or(safety, |d| d.min(safety))))
+        }
+        Ok(Outcome::PodsRejected { .. }) => {
+            // The Job controller retries; a pod that comes at last wakes the image too.
+            ctx.succeeded(&key);
+            Ok(Action::requeue(POD_GRACE * 3))
         }
         Ok(Outcome::Superseding { .. }) => {
             // The Job's deletion wakes this image (it owns the Job); this is a fallback.
@@ -340,6 +382,8 @@ async fn sync(
 ) -> Result<Outcome> {
     let name = image.name_any();
     super::validate::image(image).map_err(Error::InvalidSpec)?;
+    let policy = &ctx.settings.policy;
+    policy.image(&image.spec).map_err(Error::PolicyDenied)?;
     let caches = ctx.caches()?;
     if !caches.ready(Duration::from_secs(30)).await {
         return Err(Error::SiteNotReady(
@@ -351,6 +395,10 @@ async fn sync(
         .sites
         .get(&ObjectRef::<GentooSite>::new(site_name).within(namespace))
         .ok_or_else(|| Error::SiteNotReady(format!("GentooSite {site_name} does not exist")))?;
+    // The build mounts the site's Secrets and claims.
+    policy
+        .site(&site.spec)
+        .map_err(|why| Error::PolicyDenied(format!("GentooSite {site_name}: {why}")))?;
     let revision = site
         .status
         .as_ref()
@@ -376,6 +424,13 @@ async fn sync(
     };
     let desired = planned.inputs_digest.clone();
     status.inputs_digest = Some(desired.clone());
+    // The stage3 the build runs privileged, wherever it came from.
+    policy
+        .stage3(
+            &stage3_field(image, &site, &planned.arch),
+            &planned.inputs.spec.stage3,
+        )
+        .map_err(Error::PolicyDenied)?;
 
     let jobs_api: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
     let key = format!("image/{namespace}/{name}");
@@ -494,6 +549,19 @@ async fn sync(
     let rebuild = token.is_some() && token != status.last_handled_rebuild;
     let outcome = if let Some(j) = jobs.iter().find(|j| j.active() && j.digest == desired) {
         let pod = build_pod(caches, namespace, &j.name);
+        // No pod after the grace: the Job controller may be refused one (Pod Security
+        // admission, a quota); it says so only in events.
+        let pod_due = match (&pod, &j.job.metadata.creation_timestamp) {
+            (None, Some(created)) => {
+                let age = now.0.duration_since(created.0);
+                Some(POD_GRACE.saturating_sub(Duration::try_from(age).unwrap_or_default()))
+            }
+            _ => None,
+        };
+        let rejected = match pod_due {
+            Some(left) if left.is_zero() => pods_rejected(ctx, namespace, &j.name).await,
+            _ => None,
+        };
         status.current_build = Some(CurrentBuild {
             name: j.name.clone(),
             inputs_digest: j.digest.clone(),
@@ -505,9 +573,16 @@ async fn sync(
             step: pod.as_ref().and_then(current_step),
             started_at: j.job.metadata.creation_timestamp.clone(),
         });
-        Outcome::Building {
-            job: j.name.clone(),
-            new: false,
+        match rejected {
+            Some(message) => Outcome::PodsRejected {
+                job: j.name.clone(),
+                message,
+            },
+            None => Outcome::Building {
+                job: j.name.clone(),
+                new: false,
+                pod_due: pod_due.map(|left| left.max(Duration::from_secs(1))),
+            },
         }
     } else if let Some(e) = expected.filter(|e| e.digest == desired) {
         status.current_build = Some(CurrentBuild {
@@ -524,6 +599,7 @@ async fn sync(
         Outcome::Building {
             job: e.job,
             new: false,
+            pod_due: Some(POD_GRACE),
         }
     } else {
         status.current_build = None;
@@ -567,7 +643,11 @@ async fn sync(
                 step: None,
                 started_at: Some(now.clone()),
             });
-            Outcome::Building { job, new: true }
+            Outcome::Building {
+                job,
+                new: true,
+                pod_due: Some(POD_GRACE),
+            }
         }
     };
 
@@ -585,6 +665,56 @@ async fn sync(
     }
     let _ = interval;
     Ok(outcome)
+}
+
+/// How long a build Job may be without a pod before its events are read.
+pub const POD_GRACE: Duration = Duration::from_secs(10);
+
+/// The field that chose the stage3 of `image` (of `arch`), for a policy message.
+fn stage3_field(image: &GentooImage, site: &GentooSite, arch: &str) -> String {
+    if image.spec.stage3.is_some() {
+        "spec.stage3".into()
+    } else if site.spec.image_defaults.stage3.contains_key(arch) {
+        format!(
+            "spec.stage3 (unset: GentooSite {}'s spec.imageDefaults.stage3.{arch})",
+            site.name_any()
+        )
+    } else {
+        format!("spec.stage3 (unset: the default for {arch})")
+    }
+}
+
+/// Why the Job controller cannot create Job `job`'s pod: the message of its newest
+/// `FailedCreate` event, with a hint when Pod Security admission refused it; `None` when
+/// there is none (or the events cannot be read: the build is then only reported as pending).
+async fn pods_rejected(ctx: &Context, namespace: &str, job: &str) -> Option<String> {
+    let api: Api<KubeEvent> = Api::namespaced(ctx.client.clone(), namespace);
+    let lp = ListParams::default().fields(&format!(
+        "regarding.kind=Job,regarding.name={job},reason=FailedCreate"
+    ));
+    let events = match api.list(&lp).await {
+        Ok(list) => list.items,
+        Err(e) => {
+            warn!(job, "reading the build Job's events: {e}");
+            return None;
+        }
+    };
+    let newest = events.into_iter().max_by_key(|e| {
+        e.deprecated_last_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .or(e.event_time.as_ref().map(|t| t.0))
+            .or(e.metadata.creation_timestamp.as_ref().map(|t| t.0))
+    })?;
+    let note = tidy(newest.note.as_deref().unwrap_or("FailedCreate"), 600);
+    Some(if note.contains("PodSecurity") {
+        format!(
+            "{note}; build pods are privileged: label namespace {namespace} \
+             pod-security.kubernetes.io/enforce=privileged"
+        )
+    } else {
+        note
+    })
 }
 
 fn revision_of(job: &Job) -> String {

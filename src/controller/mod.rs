@@ -12,6 +12,8 @@ pub mod leader;
 pub mod local;
 pub mod metrics;
 pub mod outcome;
+pub mod owner;
+pub mod policy;
 pub mod poll;
 pub mod pushes;
 pub mod secrets;

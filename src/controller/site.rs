@@ -9,6 +9,7 @@
 
 use super::context::Context;
 use super::error::{Error, Result};
+use super::owner::{self, Holder, Written};
 use super::poll::{Decision, PollInput, decide, jittered};
 use super::source::{Checked, Planned, plan_source};
 use crate::api::conditions::{self, reasons, types};
@@ -17,13 +18,15 @@ use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, GentooSiteStatus, annot
 use crate::plan::{PlanOptions, SitePlan, SpecDefaults};
 use crate::render::names::image_name;
 use crate::render::storage::render_claim;
-use crate::site::Prefixes;
+use crate::site::repo::TUPLES_FILE;
+use crate::site::{Prefixes, SiteError};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -34,6 +37,9 @@ use tracing::{debug, info, instrument, warn};
 pub const TUPLE_ANNOTATION: &str = "zentoo.dev/tuple";
 /// Most errors kept in a site's status.
 pub const MAX_STATUS_ERRORS: usize = 100;
+/// When a site looks again after an image changed hands while it was written (the cache
+/// shows the new holder by then).
+const RACED_RETRY: Duration = Duration::from_secs(1);
 
 /// Plan options from a site's image defaults.
 pub fn plan_options(site: &GentooSite) -> PlanOptions {
@@ -64,6 +70,8 @@ struct Synced {
     plan: SitePlan,
     applied: usize,
     pruned: Vec<String>,
+    /// An image changed hands while it was written: look again soon.
+    raced: bool,
     /// What the check of the repository found, when it was checked.
     checked: Option<Checked>,
 }
@@ -224,6 +232,7 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
         Ok(synced) => {
             ctx.succeeded(&key);
             let next = match decision {
+                _ if synced.as_ref().is_some_and(|s| s.raced) => RACED_RETRY,
                 _ if synced.as_ref().is_some_and(|s| s.checked.is_some()) => period,
                 Decision::Debounced(left) | Decision::NotDue(left) => left,
                 Decision::Check(_) => period,
@@ -293,13 +302,21 @@ async fn sync(
     check: bool,
     before: &GentooSiteStatus,
 ) -> Result<Synced> {
+    ctx.settings
+        .policy
+        .site(&site.spec)
+        .map_err(Error::PolicyDenied)?;
     let Planned {
         revision,
-        plan,
+        mut plan,
         checked,
     } = plan_source(site, ctx, namespace, key, check, before).await?;
     ensure_storage(site, ctx, namespace).await?;
-    let (applied, pruned) = apply_images(site, ctx, namespace, &plan).await?;
+    let Applied {
+        applied,
+        pruned,
+        raced,
+    } = apply_images(site, ctx, namespace, &mut plan).await?;
     if applied > 0 || !pruned.is_empty() {
         info!(revision = %short(&revision), images = plan.images.len(), errors = plan.errors.len(), applied, pruned = pruned.len(), "site planned");
     } else {
@@ -310,6 +327,7 @@ async fn sync(
         plan,
         applied,
         pruned,
+        raced,
         checked,
     })
 }
@@ -370,14 +388,26 @@ fn desired_image(site: &GentooSite, image: &crate::plan::ImagePlan) -> Result<se
     }))
 }
 
+/// What keeping the images in step did.
+#[derive(Default)]
+struct Applied {
+    /// Images created or applied.
+    applied: usize,
+    /// Images deleted.
+    pruned: Vec<String>,
+    /// An image changed hands while it was written: look again soon.
+    raced: bool,
+}
+
 /// Applies the images whose desired spec differs from what exists and prunes the site's images
-/// whose tuple left the tuples file. Images of tuples that only have errors are kept.
+/// whose tuple left the tuples file. Images of tuples that only have errors are kept. An image
+/// of the name held by anyone else is not touched: its tuple moves into `plan.errors`.
 async fn apply_images(
     site: &GentooSite,
     ctx: &Context,
     namespace: &str,
-    plan: &SitePlan,
-) -> Result<(usize, Vec<String>)> {
+    plan: &mut SitePlan,
+) -> Result<Applied> {
     let api: Api<GentooImage> = Api::namespaced(ctx.client.clone(), namespace);
     let caches = ctx.caches()?;
     if !caches.ready(Duration::from_secs(30)).await {
@@ -386,6 +416,7 @@ async fn apply_images(
         ));
     }
     let site_name = site.name_any();
+    let uid = site.uid().unwrap_or_default();
     let existing: BTreeMap<String, Arc<GentooImage>> = caches
         .images
         .state()
@@ -397,31 +428,51 @@ async fn apply_images(
         .map(|i| (i.name_any(), i))
         .collect();
 
-    let mut applied = 0;
+    let mut done = Applied::default();
     let mut keep: BTreeSet<String> = BTreeSet::new();
-    for image in &plan.images {
-        let desired = desired_image(site, image)?;
-        let name = image_name(&site.name_any(), &image.name);
-        keep.insert(name.clone());
-        let current = existing
-            .get(&name)
-            .map(|i| serde_json::to_value(&i.spec).unwrap_or_default());
-        if current.is_some_and(|c| spec_matches(&c, &desired["spec"])) {
-            continue;
+    let mut held = Vec::new();
+    for (i, image) in plan.images.iter().enumerate() {
+        let name = image_name(&site_name, &image.name);
+        let cached = caches
+            .images
+            .get(&ObjectRef::<GentooImage>::new(&name).within(namespace));
+        let written = match owner::holder(cached.as_deref(), &uid) {
+            Holder::Other(why) => {
+                held.push((i, why));
+                continue;
+            }
+            Holder::Free => {
+                keep.insert(name);
+                owner::create(&ctx.client, namespace, &desired_image(site, image)?).await?
+            }
+            Holder::This => {
+                keep.insert(name);
+                // Held by this site: the cache shows it.
+                let Some(cached) = cached else { continue };
+                let desired = desired_image(site, image)?;
+                let current = serde_json::to_value(&cached.spec).unwrap_or_default();
+                if spec_matches(&current, &desired["spec"]) {
+                    continue;
+                }
+                owner::apply(&api, &cached.uid().unwrap_or_default(), &desired).await?
+            }
+        };
+        match written {
+            Written::Done => done.applied += 1,
+            Written::Raced => done.raced = true,
         }
-        api.patch(
-            &name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&desired),
-        )
-        .await?;
-        applied += 1;
     }
+    for (i, why) in held.into_iter().rev() {
+        let image = plan.images.remove(i);
+        plan.errors.push(
+            SiteError::new(TUPLES_FILE, Some(image.line), "tuple", why).for_tuple(&image.name),
+        );
+    }
+    plan.errors
+        .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     for tuple in plan.errors.iter().filter_map(|e| e.tuple.as_deref()) {
-        keep.insert(image_name(&site.name_any(), tuple));
+        keep.insert(image_name(&site_name, tuple));
     }
-    let uid = site.uid().unwrap_or_default();
-    let mut pruned = Vec::new();
     for (name, image) in &existing {
         let owned = image
             .owner_references()
@@ -429,10 +480,10 @@ async fn apply_images(
             .any(|o| o.uid == uid && o.controller == Some(true));
         if owned && !keep.contains(name) {
             api.delete(name, &DeleteParams::background()).await?;
-            pruned.push(name.clone());
+            done.pruned.push(name.clone());
         }
     }
-    Ok((applied, pruned))
+    Ok(done)
 }
 
 /// True when every field of `desired` has the same value in `current`.
