@@ -154,15 +154,27 @@ async fn a_failed_step_is_named_in_ready_with_its_last_lines() {
     let ns = &env.ns;
     let image = image_name("demo", "desktop-none-kde");
     let job = wait_jobs(ns, &image, 1).await.remove(0);
-    let log =
-        "emerge: there are no ebuilds to satisfy \"kde-plasma/plasma-meta\"\n!!! build failed";
+    // As a terminal got it: colours, a title, a progress line redrawn with CR, CRLF ends.
+    let log = "\x1b]0;emerge\x07\x1b[1;31m!!!\x1b[0m no ebuilds to satisfy \"kde-plasma/plasma-meta\"\r\n\
+               fetching  10%\rfetching 100%\x1b[K\n!!! build failed\x07\r\n";
     fail_build(ns, &job.name_any(), "build", log).await;
     let failed = wait_ready(ns, &image, "False", Some("BuildFailed")).await;
     let (_, _, message) = condition(&failed, "Ready").expect("Ready");
-    assert!(message.contains("step build failed"), "{message}");
-    assert!(message.contains("!!! build failed"), "{message}");
+    assert!(message.starts_with("step build failed"), "{message}");
+    assert!(
+        message.ends_with(
+            "exit code 2:\n!!! no ebuilds to satisfy \"kde-plasma/plasma-meta\"\n\
+             fetching 100%\n!!! build failed"
+        ),
+        "{message:?}"
+    );
     let stalled = condition(&failed, "Stalled").expect("Stalled");
     assert_eq!(stalled.1, "BuildFailed");
+    assert!(
+        !stalled.2.chars().any(|c| c.is_control() && c != '\n'),
+        "{:?}",
+        stalled.2
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         jobs(ns, &image).await.len(),

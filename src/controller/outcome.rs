@@ -32,11 +32,13 @@ pub fn job_state(job: &Job) -> JobState {
         match c.type_.as_str() {
             "Complete" => return JobState::Succeeded,
             "Failed" => {
-                let why = [c.reason.as_deref(), c.message.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(": ");
+                let why = clean(
+                    &[c.reason.as_deref(), c.message.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(": "),
+                );
                 return JobState::Failed(if why.is_empty() {
                     "the Job failed".into()
                 } else {
@@ -152,8 +154,8 @@ pub fn failed_step(pod: &Pod) -> Option<(String, String)> {
     statuses(pod).find_map(|s| {
         let terminated = s.state.as_ref()?.terminated.as_ref()?;
         (terminated.exit_code != 0).then(|| {
-            let text = terminated.message.as_deref().unwrap_or_default();
-            let tail = tail(text, TAIL_LINES, MAX_MESSAGE);
+            let text = clean(terminated.message.as_deref().unwrap_or_default());
+            let tail = tail(&text, TAIL_LINES, MAX_MESSAGE);
             let message = if tail.is_empty() {
                 format!("exit code {}", terminated.exit_code)
             } else {
@@ -162,6 +164,23 @@ pub fn failed_step(pod: &Pod) -> Option<(String, String)> {
             (s.name.clone(), message)
         })
     })
+}
+
+/// Build output as a person reads it in status and Events: terminal escape sequences removed,
+/// each line as a terminal last showed it (a carriage return starts the line over) and no
+/// control characters but newline and tab.
+pub fn clean(text: &str) -> String {
+    let stripped = anstream::adapter::strip_str(text).to_string();
+    let mut out = String::with_capacity(stripped.len());
+    for (i, line) in stripped.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let line = line.trim_end_matches('\r');
+        let shown = line.rsplit('\r').next().unwrap_or(line);
+        out.extend(shown.chars().filter(|c| *c == '\t' || !c.is_control()));
+    }
+    out
 }
 
 /// The last `lines` lines of `text`, at most `max` bytes (cut at a character boundary).
@@ -283,6 +302,38 @@ mod tests {
         assert_eq!(build_counts(&p), None);
         let running = pod(vec![status("build", None, None)], vec![]);
         assert_eq!(build_counts(&running), None);
+    }
+
+    #[test]
+    fn failure_messages_carry_no_terminal_control() {
+        let log = "\x1b[1m\x1b[31m * \x1b[0mERROR: app-misc/hello-1::gentoo failed (compile phase):\r\n\
+                   >>> Compiling  10%\r>>> Compiling  55%\r>>> Compiling 100%\n\
+                   \x1b]0;emerge: 1 of 2\x07make:\t*** [all] Error 1\x1b[K\n\
+                   bell\x07 back\x08space del\x7f c1\u{9b}31m nul\0 \x1bc\x1b(Bdone\u{85}\n";
+        let p = pod(vec![status("build", Some(4), Some(log))], vec![]);
+        let (_, message) = failed_step(&p).unwrap();
+        assert_eq!(
+            message,
+            "exit code 4:\n * ERROR: app-misc/hello-1::gentoo failed (compile phase):\n\
+             >>> Compiling 100%\nmake:\t*** [all] Error 1\nbell backspace del c131m nul done"
+        );
+        let job = Job {
+            status: Some(k8s_openapi::api::batch::v1::JobStatus {
+                conditions: Some(vec![k8s_openapi::api::batch::v1::JobCondition {
+                    type_: "Failed".into(),
+                    status: "True".into(),
+                    reason: Some("BackoffLimitExceeded".into()),
+                    message: Some("\x1b[31mgone\x1b[0m\r".into()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            job_state(&job),
+            JobState::Failed("BackoffLimitExceeded: gone".into())
+        );
     }
 
     #[test]
