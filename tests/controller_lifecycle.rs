@@ -98,6 +98,48 @@ async fn a_removed_tuple_takes_its_image_and_jobs_and_a_bad_one_is_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_past_the_controllers_image_limit_makes_only_what_fits() {
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let ns = kube.namespace("ctl-limits").await;
+    install_crds(&ns).await;
+    let repo = fixture::Site::standard("desktop-none-kde\nserver-nodocs-web\ndesktop-nodocs-kde\n");
+    let git = GitDaemon::serve(&repo);
+    let cache = tempfile::TempDir::new().expect("cache dir");
+    let _controller = Controller::start_configured(&ns, &cache, |s| s.limits.images = 2).await;
+    create_site(&ns, &site_object("demo", &git.url, "1m")).await;
+    let sites = ns.api::<GentooSite>();
+    let status = eventually(&ns, Duration::from_secs(30), "the site planned", || async {
+        let status = sites.get("demo").await.ok()?.status?;
+        status.tuples.is_some().then_some(status)
+    })
+    .await;
+    assert_eq!(status.tuples, Some(2));
+    let errors: Vec<String> = status.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errors,
+        ["tuples:3: tuple: the site makes 2 images already (the limit): this one is not made"]
+    );
+    let first_two = [
+        image_name("demo", "desktop-none-kde"),
+        image_name("demo", "server-nodocs-web"),
+    ];
+    for image in &first_two {
+        wait_jobs(&ns, image, 1).await;
+    }
+    let mut names: Vec<String> = images(&ns, "demo")
+        .await
+        .iter()
+        .map(|i| i.name_any())
+        .collect();
+    names.sort();
+    let mut want = first_two.to_vec();
+    want.sort();
+    assert_eq!(names, want, "no image of the tuple past the limit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_controller_adopts_the_running_build() {
     let Some(kube) = support::kube_env().await else {
         return;

@@ -88,6 +88,8 @@ pub struct ControllerArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    #[command(flatten)]
+    limits: super::LimitArgs,
     /// Builds may use only stage3 images whose reference starts with PREFIX (repeatable;
     /// default: any). Build steps in the stage3 run privileged.
     #[arg(long = "allowed-stage3-prefix", value_name = "PREFIX")]
@@ -139,6 +141,7 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         metrics_addr: Some(args.metrics_addr),
         debounce: args.debounce,
         allow_local_sources: args.allow_local_sources,
+        limits: args.limits.limits(),
         gc_interval: args.gc_interval,
         gc_keep: args.gc_keep,
         webhook_addr: args.webhook_addr,

@@ -83,6 +83,35 @@ impl SiteArgs {
     }
 }
 
+/// What one site may make (`src/plan/limits.rs`): shared by `zentoo plan` and the controller.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub(crate) struct LimitArgs {
+    /// Most tuples one site plans; later tuple lines are errors.
+    #[arg(long, value_name = "N", default_value_t = crate::plan::limits::MAX_TUPLES)]
+    pub max_tuples: usize,
+    /// Most images (GentooImages) one site makes; images of later tuples are errors.
+    #[arg(long, value_name = "N", default_value_t = crate::plan::limits::MAX_IMAGES)]
+    pub max_images: usize,
+    /// Most atoms in one set, its includes expanded.
+    #[arg(long, value_name = "N", default_value_t = crate::plan::limits::MAX_SET_ATOMS)]
+    pub max_set_atoms: usize,
+    /// Most atoms of all of a site's images together (a set's counted once per image).
+    #[arg(long, value_name = "N", default_value_t = crate::plan::limits::MAX_PLANNED_ATOMS)]
+    pub max_planned_atoms: usize,
+}
+
+impl LimitArgs {
+    /// The limits these flags describe.
+    pub fn limits(&self) -> crate::plan::Limits {
+        crate::plan::Limits {
+            tuples: self.max_tuples,
+            images: self.max_images,
+            set_atoms: self.max_set_atoms,
+            planned_atoms: self.max_planned_atoms,
+        }
+    }
+}
+
 /// Exit code for "the site could not be read at all" and other fatal errors.
 pub const EXIT_FATAL: u8 = 2;
 

@@ -4,6 +4,7 @@ use crate::plan::{PlanOptions, SitePlan, parse_earlier, plan_site};
 use crate::site::SiteRepo;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,6 +18,8 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
+    #[command(flatten)]
+    limits: super::LimitArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -41,14 +44,25 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     };
     let repo = SiteRepo::open(&args.site.site)?;
     let snapshot = repo.snapshot(&read)?;
-    let mut plan = plan_site(&snapshot, &PlanOptions::default());
+    let options = PlanOptions {
+        limits: args.limits.limits(),
+        ..PlanOptions::default()
+    };
+    let mut plan = plan_site(&snapshot, &options);
     if let Some(earlier) = &earlier {
         plan.compare_with(earlier);
     }
+    // Written as it is encoded: the atoms of a set shared by many images are repeated in the
+    // text, never in memory.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match args.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
-        Output::Table => print!("{}", table(&plan)),
+        Output::Json => {
+            serde_json::to_writer_pretty(&mut out, &plan)?;
+            writeln!(out)?;
+        }
+        Output::Table => write!(out, "{}", table(&plan))?,
     }
+    out.flush()?;
     Ok(if plan.errors.is_empty() {
         ExitCode::SUCCESS
     } else {

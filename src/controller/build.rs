@@ -67,7 +67,7 @@ pub async fn plan(
     revision: String,
 ) -> Result<(Result<ImagePlan, Vec<crate::site::SiteError>>, i64)> {
     let prefixes = prefixes(site)?;
-    let options = plan_options(site);
+    let options = plan_options(site, ctx.settings.limits);
     let spec = &image.spec;
     let request = ImageRequest {
         cpu: spec.cpu.clone(),

@@ -49,6 +49,8 @@ pub struct Settings {
     /// Allow sites whose source is a path or `file://` URL on the controller's own disk (where
     /// the caches of every other site are too): for single-user set-ups only.
     pub allow_local_sources: bool,
+    /// What one site may make.
+    pub limits: crate::plan::Limits,
     /// How often each site's volumes are cleaned by a `zentoo gc` Job (`None`: never).
     pub gc_interval: Option<Duration>,
     /// Builds the gc keeps per image.
@@ -75,6 +77,7 @@ impl Default for Settings {
             metrics_addr: None,
             debounce: Duration::from_secs(5),
             allow_local_sources: false,
+            limits: crate::plan::Limits::default(),
             gc_interval: None,
             gc_keep: 3,
             webhook_addr: None,

@@ -15,7 +15,7 @@ use super::source::{Checked, Planned, plan_source};
 use crate::api::conditions::{self, reasons, types};
 use crate::api::site::VolumeSpec;
 use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, GentooSiteStatus, annotations, labels};
-use crate::plan::{PlanOptions, SitePlan, SpecDefaults};
+use crate::plan::{Limits, PlanOptions, SitePlan, SpecDefaults};
 use crate::render::names::image_name;
 use crate::render::storage::render_claim;
 use crate::site::repo::TUPLES_FILE;
@@ -41,8 +41,8 @@ pub const MAX_STATUS_ERRORS: usize = 100;
 /// shows the new holder by then).
 const RACED_RETRY: Duration = Duration::from_secs(1);
 
-/// Plan options from a site's image defaults.
-pub fn plan_options(site: &GentooSite) -> PlanOptions {
+/// Plan options from a site's image defaults and the controller's limits.
+pub fn plan_options(site: &GentooSite, limits: Limits) -> PlanOptions {
     let d = &site.spec.image_defaults;
     let mut defaults = SpecDefaults {
         stage3: d.stage3.clone(),
@@ -55,7 +55,7 @@ pub fn plan_options(site: &GentooSite) -> PlanOptions {
     if let Some(snapshot) = &d.repo_snapshot {
         defaults.repo_snapshot = snapshot.clone();
     }
-    PlanOptions { defaults }
+    PlanOptions { defaults, limits }
 }
 
 /// Branch prefixes of a site, checked.

@@ -54,7 +54,11 @@ pub async fn plan_source(
     let cached = before.revision.clone().filter(|_| !check);
     let cached = match cached {
         Some(revision) => {
-            let (cache, prefixes, options) = (cache.clone(), prefixes.clone(), plan_options(site));
+            let (cache, prefixes, options) = (
+                cache.clone(),
+                prefixes.clone(),
+                plan_options(site, ctx.settings.limits),
+            );
             tokio::task::spawn_blocking(move || plan_cached(&cache, &revision, prefixes, &options))
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))?
@@ -69,7 +73,7 @@ pub async fn plan_source(
             let used = vec![prefixes.portage.clone(), prefixes.buildhooks.clone()];
             let (url, want) = (source.url.clone(), source.git_ref.clone());
             let fetched_into = cache.clone();
-            let options = plan_options(site);
+            let options = plan_options(site, ctx.settings.limits);
             ctx.checking(key, Timestamp::now());
             ctx.pushes.handled(namespace, &site.name_any());
             let result =

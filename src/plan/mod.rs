@@ -4,6 +4,7 @@
 pub mod build;
 mod compare;
 mod defaults;
+pub mod limits;
 pub mod quantity;
 mod site_plan;
 #[cfg(test)]
@@ -12,6 +13,7 @@ pub(crate) mod testing;
 pub use build::{BuildPlan, BuildSettings, build_plan};
 pub use compare::{EarlierPlan, parse_earlier};
 pub use defaults::SpecDefaults;
+pub use limits::Limits;
 pub use site_plan::{
     ImagePlan, ImageRequest, PlanOptions, SitePlan, SpecOverrides, plan_image, plan_site,
 };

@@ -1,17 +1,20 @@
 //! The site plan: one image per good tuple, errors for the rest.
 
 use super::SpecDefaults;
+use super::limits::Limits;
 use crate::site::SiteError;
 use crate::site::cpus::{Cpus, parse_cpus};
 use crate::site::inputs::{BranchInput, CpuInput, Inputs, SpecInputs};
+use crate::site::names::name_problem;
 use crate::site::options::{
     KernelSpec, Repairs, Variant, kernel_problem, profile_problem, snapshot_problem, stage3_problem,
 };
-use crate::site::sets::{SETS_DIR, SetResolver};
+use crate::site::sets::{AtomLimits, SETS_DIR, SetResolver};
 use crate::site::snapshot::SiteSnapshot;
 use crate::site::tuples::parse_tuples;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// What makes two tuples the same image: cpu, portage, buildhooks, set.
 type TupleKey = (String, String, Option<String>, String);
@@ -21,6 +24,8 @@ type TupleKey = (String, String, Option<String>, String);
 pub struct PlanOptions {
     /// Spec fields for images that set none.
     pub defaults: SpecDefaults,
+    /// What the site may make.
+    pub limits: Limits,
 }
 
 /// One image a site defines.
@@ -41,8 +46,9 @@ pub struct ImagePlan {
     pub buildhooks: Option<String>,
     /// Package set name.
     pub set: String,
-    /// The set's atoms with includes expanded, in order.
-    pub atoms: Vec<String>,
+    /// The set's atoms with includes expanded, in order; shared by the images of the set.
+    #[serde(with = "shared_atoms")]
+    pub atoms: Arc<[Arc<str>]>,
     /// What the digest was made of.
     pub inputs: Inputs,
     /// `sha256:<hex>` of `inputs`.
@@ -113,7 +119,11 @@ impl<'a> Planner<'a> {
     /// A planner and the errors of cpus.yaml.
     fn new(snapshot: &'a SiteSnapshot, options: &'a PlanOptions) -> (Self, Vec<SiteError>) {
         let (cpus, errors) = parse_cpus(snapshot.cpus.as_ref().map(|f| (f.path.as_str(), &f.text)));
-        let resolver = SetResolver::new(&snapshot.sets);
+        let limits = AtomLimits {
+            per_set: options.limits.set_atoms,
+            in_all: options.limits.planned_atoms,
+        };
+        let resolver = SetResolver::new(&snapshot.sets, limits);
         (
             Planner {
                 snapshot,
@@ -141,6 +151,22 @@ impl<'a> Planner<'a> {
         req: &ImageRequest,
     ) -> Result<ImagePlan, Vec<(&'static str, String)>> {
         let snapshot = self.snapshot;
+        // The names a spec gives must be ones the build steps take (tuples are checked when
+        // parsed).
+        let names = [
+            ("cpu", req.cpu.as_deref()),
+            ("portage", Some(req.portage.as_str())),
+            ("buildhooks", req.buildhooks.as_deref()),
+            ("set", Some(req.set.as_str())),
+        ];
+        let problems: Vec<(&'static str, String)> = names
+            .into_iter()
+            .filter_map(|(field, name)| Some((field, name_problem(name?)?)))
+            .map(|(field, p)| (field, format!("{field} name {p}")))
+            .collect();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
         let mut problems: Vec<(&'static str, String)> = Vec::new();
         let cpu = self
             .cpus
@@ -216,7 +242,7 @@ impl<'a> Planner<'a> {
                     portage: req.portage.clone(),
                     buildhooks: req.buildhooks.clone(),
                     set: req.set.clone(),
-                    atoms: set.atoms.clone(),
+                    atoms: Arc::clone(&set.atoms),
                     inputs_digest: inputs.digest(),
                     inputs,
                     changed: true,
@@ -235,9 +261,22 @@ pub fn plan_site(snapshot: &SiteSnapshot, options: &PlanOptions) -> SitePlan {
     let (tuples, tuple_errors) = parse_tuples(&snapshot.tuples.path, tuples_text);
     errors.extend(tuple_errors);
 
+    let limits = &options.limits;
     let mut first_seen: HashMap<TupleKey, (u32, String)> = HashMap::new();
     let mut images = Vec::new();
-    for tuple in &tuples {
+    let mut planned_atoms = 0usize;
+    for (index, tuple) in tuples.iter().enumerate() {
+        if index >= limits.tuples {
+            let message = format!(
+                "the site has more than {} tuples (the limit): this one is not planned",
+                limits.tuples
+            );
+            errors.push(
+                SiteError::new(&snapshot.tuples.path, Some(tuple.line), "tuple", message)
+                    .for_tuple(&tuple.name),
+            );
+            continue;
+        }
         let request = ImageRequest {
             cpu: tuple.cpu.clone(),
             portage: tuple.portage.clone(),
@@ -267,7 +306,26 @@ pub fn plan_site(snapshot: &SiteSnapshot, options: &PlanOptions) -> SitePlan {
         };
         let result = planner.image(&tuple.name, tuple.line, &request);
         let problems = match (result, duplicate) {
+            (Ok(_), None) if images.len() >= limits.images => vec![(
+                "tuple",
+                format!(
+                    "the site makes {} images already (the limit): this one is not made",
+                    limits.images
+                ),
+            )],
+            (Ok(image), None) if planned_atoms + image.atoms.len() > limits.planned_atoms => {
+                vec![(
+                    "set",
+                    format!(
+                        "@{}'s {} atoms take the site's images past {} atoms in all (the limit)",
+                        image.set,
+                        image.atoms.len(),
+                        limits.planned_atoms
+                    ),
+                )]
+            }
             (Ok(image), None) => {
+                planned_atoms += image.atoms.len();
                 images.push(image);
                 continue;
             }
@@ -319,6 +377,21 @@ pub fn plan_image(
             }
             Err(errors)
         }
+    }
+}
+
+/// (De)serializes shared atoms as a plain list of strings.
+mod shared_atoms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(atoms: &Arc<[Arc<str>]>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(atoms.iter().map(|a| &**a))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<[Arc<str>]>, D::Error> {
+        let atoms = Vec::<String>::deserialize(d)?;
+        Ok(atoms.into_iter().map(Arc::from).collect())
     }
 }
 
@@ -491,5 +564,119 @@ mod tests {
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["cpu", "portage"]);
         assert!(errors.iter().all(|e| e.file == "spec"));
+    }
+
+    fn limited(f: impl FnOnce(&mut Limits)) -> PlanOptions {
+        let mut options = PlanOptions::default();
+        f(&mut options.limits);
+        options
+    }
+
+    /// Where each error is, as `line field`.
+    fn at(plan: &SitePlan) -> Vec<String> {
+        let at = |e: &SiteError| format!("{}:{} {}", e.file, e.line.unwrap_or(0), e.field);
+        plan.errors.iter().map(at).collect()
+    }
+
+    #[test]
+    fn tuples_past_the_limit_stop_only_themselves() {
+        let tuples =
+            "zen-server-nodocs-web\nbad line\nrpi-server-nodocs-web\nzen-server-none-web\n";
+        let plan = plan_site(&snapshot(tuples), &limited(|l| l.tuples = 2));
+        let names: Vec<&str> = plan.images.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["rpi-server-nodocs-web", "zen-server-nodocs-web"]);
+        assert_eq!(at(&plan), ["tuples:2 tuple", "tuples:4 tuple"]);
+        assert!(
+            plan.errors[1].message.contains("more than 2 tuples"),
+            "{:?}",
+            plan.errors
+        );
+        assert_eq!(plan.errors[1].tuple.as_deref(), Some("zen-server-none-web"));
+    }
+
+    #[test]
+    fn images_past_the_limit_are_errors_of_their_tuples() {
+        let tuples = "zen-server-nodocs-web\nzen-server-nodocs-web\nrpi-server-nodocs-web\nzen-server-none-web\n";
+        let plan = plan_site(&snapshot(tuples), &limited(|l| l.images = 1));
+        assert_eq!(plan.images.len(), 1);
+        assert_eq!(
+            at(&plan),
+            ["tuples:2 tuple", "tuples:3 tuple", "tuples:4 tuple"]
+        );
+        assert!(
+            plan.errors[0].message.contains("duplicate"),
+            "{:?}",
+            plan.errors
+        );
+        assert!(
+            plan.errors[2].message.contains("1 images already"),
+            "{:?}",
+            plan.errors
+        );
+    }
+
+    #[test]
+    fn the_atoms_of_all_images_are_bounded() {
+        let mut site =
+            snapshot("zen-server-nodocs-web\nrpi-server-nodocs-web\nzen-server-none-web\n");
+        let web = site.sets.get_mut("web").unwrap();
+        web.text = Ok("a/b\nc/d\ne/f\n".into());
+        let plan = plan_site(&site, &limited(|l| l.planned_atoms = 7));
+        assert_eq!(plan.images.len(), 2, "{:?}", plan.errors);
+        assert_eq!(at(&plan), ["tuples:3 set"]);
+        assert!(
+            plan.errors[0]
+                .message
+                .contains("@web's 3 atoms take the site's images past 7"),
+            "{:?}",
+            plan.errors
+        );
+        let plan = plan_site(&site, &limited(|l| l.set_atoms = 2));
+        assert!(plan.images.is_empty());
+        assert!(
+            at(&plan).contains(&"sets/web:3 atom".to_string()),
+            "{:?}",
+            plan.errors
+        );
+    }
+
+    #[test]
+    fn images_of_one_set_share_its_atoms() {
+        let tuples = "zen-server-nodocs-web\nrpi-server-nodocs-web\nzen-server-none-web\n";
+        let plan = plan_site(&snapshot(tuples), &PlanOptions::default());
+        assert_eq!(plan.images.len(), 3);
+        for image in &plan.images {
+            assert!(
+                Arc::ptr_eq(&image.atoms, &plan.images[0].atoms),
+                "one list, not copies"
+            );
+        }
+        let json = serde_json::to_value(&plan.images[0]).unwrap();
+        assert_eq!(json["atoms"], serde_json::json!(["www-servers/nginx"]));
+        let back: ImagePlan = serde_json::from_value(json).unwrap();
+        assert_eq!(back, plan.images[0]);
+    }
+
+    #[test]
+    fn a_spec_names_what_the_build_steps_take() {
+        let mut site = snapshot("");
+        site.sets.insert("my-set".into(), site.sets["web"].clone());
+        site.sets.insert(".web".into(), site.sets["web"].clone());
+        for (field, set, cpu) in [
+            ("set", "my-set", "zen"),
+            ("set", ".web", "zen"),
+            ("cpu", "web", ".zen"),
+        ] {
+            let mut req = request();
+            req.set = set.into();
+            req.cpu = Some(cpu.into());
+            let errors = plan_image(&site, "x", &req, &PlanOptions::default()).unwrap_err();
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].field, field);
+            assert!(
+                errors[0].message.starts_with(&format!("{field} name `")),
+                "{errors:?}"
+            );
+        }
     }
 }

@@ -93,6 +93,7 @@ pub fn select(options: &BuildOptions) -> anyhow::Result<(SiteRepo, Vec<ImagePlan
         &snapshot,
         &PlanOptions {
             defaults: defaults(&options.spec),
+            ..PlanOptions::default()
         },
     );
     let mut report = Report {

@@ -5,10 +5,12 @@
 
 use super::SiteError;
 use super::atom::atom_problem;
+use super::names::name_problem;
 use super::snapshot::TextFile;
 use super::tuples::strip_comment;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Directory of set files in the tracked branch.
 pub const SETS_DIR: &str = "sets";
@@ -98,8 +100,9 @@ fn set_name_problem(name: &str) -> Option<String> {
 /// A set with its includes followed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolvedSet {
-    /// Atoms and Portage sets in order of first appearance, includes expanded in place.
-    pub atoms: Vec<String>,
+    /// Atoms and Portage sets in order of first appearance, includes expanded in place. Shared:
+    /// every image of the set, and every set including it, holds the same strings.
+    pub atoms: Arc<[Arc<str>]>,
     /// Blob id of this set's file and of every set file it includes, by set name.
     pub blobs: BTreeMap<String, String>,
 }
@@ -110,20 +113,34 @@ pub const MAX_INCLUDE_DEPTH: usize = 32;
 /// Why a set cannot be used; the message names where to look.
 pub type SetFailure = String;
 
+/// How many atoms sets may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AtomLimits {
+    /// Most atoms in one set, includes expanded.
+    pub per_set: usize,
+    /// Most atoms in all the sets resolved together (each counted once).
+    pub in_all: usize,
+}
+
 /// Resolves sets of one snapshot, each once, collecting each set file's errors once.
 pub struct SetResolver<'a> {
     files: &'a BTreeMap<String, TextFile>,
     done: HashMap<String, Result<Rc<ResolvedSet>, SetFailure>>,
     errors: Vec<SiteError>,
+    limits: AtomLimits,
+    /// Atoms of the sets resolved so far.
+    resolved: usize,
 }
 
 impl<'a> SetResolver<'a> {
     /// A resolver over the set files of a snapshot, by set name.
-    pub fn new(files: &'a BTreeMap<String, TextFile>) -> Self {
+    pub fn new(files: &'a BTreeMap<String, TextFile>, limits: AtomLimits) -> Self {
         SetResolver {
             files,
             done: HashMap::new(),
             errors: Vec::new(),
+            limits,
+            resolved: 0,
         }
     }
 
@@ -140,6 +157,22 @@ impl<'a> SetResolver<'a> {
     /// Errors found in the set files resolved so far, each once.
     pub fn into_errors(self) -> Vec<SiteError> {
         self.errors
+    }
+
+    /// Why a set `name` holding `atoms` (so far) is over a limit, if it is.
+    fn over_limit(&self, name: &str, atoms: usize) -> Option<String> {
+        let AtomLimits { per_set, in_all } = self.limits;
+        if atoms > per_set {
+            Some(format!(
+                "@{name} holds more than {per_set} atoms with its includes (the limit): split it"
+            ))
+        } else if self.resolved.saturating_add(atoms) > in_all {
+            Some(format!(
+                "@{name} takes the sets planned past {in_all} atoms in all (the site's limit)"
+            ))
+        } else {
+            None
+        }
     }
 
     fn resolve_in(
@@ -180,21 +213,19 @@ impl<'a> SetResolver<'a> {
         self.errors.extend(errors);
 
         stack.push(name.to_string());
-        let mut resolved = ResolvedSet {
-            atoms: Vec::new(),
-            blobs: BTreeMap::from([(name.to_string(), file.id.clone())]),
-        };
-        // Atoms in order of first appearance: a set may hold a hundred thousand.
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut push = |atoms: &mut Vec<String>, atom: &str| {
-            if !seen.contains(atom) {
-                seen.insert(atom.to_string());
-                atoms.push(atom.to_string());
+        let mut blobs = BTreeMap::from([(name.to_string(), file.id.clone())]);
+        // Atoms in order of first appearance: a set may hold a hundred thousand. An included
+        // set's atoms are shared, not copied.
+        let mut atoms: Vec<Arc<str>> = Vec::new();
+        let mut seen: HashSet<Arc<str>> = HashSet::new();
+        let mut push = |atoms: &mut Vec<Arc<str>>, atom: Arc<str>| {
+            if seen.insert(atom.clone()) {
+                atoms.push(atom);
             }
         };
         for (line, entry) in entries {
             match entry {
-                SetEntry::Atom(atom) => push(&mut resolved.atoms, &atom),
+                SetEntry::Atom(atom) => push(&mut atoms, Arc::from(atom)),
                 SetEntry::Set(child) if stack.contains(&child) => {
                     let start = stack.iter().position(|s| *s == child).unwrap_or(0);
                     let mut cycle: Vec<String> =
@@ -217,13 +248,25 @@ impl<'a> SetResolver<'a> {
                     failure.get_or_insert_with(|| format!("{path} has errors (see {e})"));
                     self.errors.push(e);
                 }
+                SetEntry::Set(child)
+                    if self.files.contains_key(&child) && name_problem(&child).is_some() =>
+                {
+                    let problem = name_problem(&child).unwrap_or_default();
+                    let message = format!(
+                        "@{child} names {SETS_DIR}/{child}, whose name cannot be built: set name \
+                         {problem}"
+                    );
+                    let e = SiteError::new(&path, Some(line), "set", message);
+                    failure.get_or_insert_with(|| format!("{path} has errors (see {e})"));
+                    self.errors.push(e);
+                }
                 SetEntry::Set(child) if self.files.contains_key(&child) => {
                     match self.resolve_in(&child, stack) {
                         Ok(inner) => {
-                            for atom in &inner.atoms {
-                                push(&mut resolved.atoms, atom);
+                            for atom in inner.atoms.iter() {
+                                push(&mut atoms, atom.clone());
                             }
-                            resolved.blobs.extend(inner.blobs.clone());
+                            blobs.extend(inner.blobs.clone());
                         }
                         Err(why) => {
                             // Through a long chain of includes, name the first and the cause.
@@ -244,7 +287,7 @@ impl<'a> SetResolver<'a> {
                     }
                 }
                 SetEntry::Set(child) if is_portage_set(&child) => {
-                    push(&mut resolved.atoms, &format!("@{child}"))
+                    push(&mut atoms, Arc::from(format!("@{child}")))
                 }
                 SetEntry::Set(child) => {
                     let e = SiteError::new(
@@ -260,11 +303,23 @@ impl<'a> SetResolver<'a> {
                     self.errors.push(e);
                 }
             }
+            if let Some(message) = self.over_limit(name, atoms.len()) {
+                let e = SiteError::new(&path, Some(line), "atom", message);
+                failure.get_or_insert_with(|| format!("{path} has errors (see {e})"));
+                self.errors.push(e);
+                break;
+            }
         }
         stack.pop();
         match failure {
             Some(why) => Err(why),
-            None => Ok(Rc::new(resolved)),
+            None => {
+                self.resolved += atoms.len();
+                Ok(Rc::new(ResolvedSet {
+                    atoms: atoms.into(),
+                    blobs,
+                }))
+            }
         }
     }
 }
@@ -286,6 +341,18 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    fn resolver(files: &BTreeMap<String, TextFile>) -> SetResolver<'_> {
+        let limits = AtomLimits {
+            per_set: 1000,
+            in_all: 10_000,
+        };
+        SetResolver::new(files, limits)
+    }
+
+    fn atoms(set: &ResolvedSet) -> Vec<&str> {
+        set.atoms.iter().map(|a| &**a).collect()
     }
 
     #[test]
@@ -318,10 +385,10 @@ mod tests {
             ("web", "www-servers/nginx\n@base\napp-misc/hello\n@world\n"),
             ("base", "app-misc/hello\napp-editors/nano\n@system\n"),
         ]);
-        let mut r = SetResolver::new(&f);
+        let mut r = resolver(&f);
         let web = r.resolve("web").unwrap();
         assert_eq!(
-            web.atoms,
+            atoms(&web),
             [
                 "www-servers/nginx",
                 "app-misc/hello",
@@ -346,7 +413,7 @@ mod tests {
             ("c", "@a\n"),
             ("d", "@d\n"),
         ]);
-        let mut r = SetResolver::new(&f);
+        let mut r = resolver(&f);
         let why = r.resolve("a").unwrap_err();
         assert!(why.contains("cannot be used"), "{why}");
         assert!(r.resolve("b").is_err());
@@ -361,7 +428,7 @@ mod tests {
     #[test]
     fn unknown_sets_and_broken_includes_fail_their_users() {
         let f = files(&[("top", "@mid\n"), ("mid", "@nosuch\n"), ("bad", "nano\n")]);
-        let mut r = SetResolver::new(&f);
+        let mut r = resolver(&f);
         assert!(
             r.resolve("top")
                 .unwrap_err()
@@ -380,14 +447,102 @@ mod tests {
     #[test]
     fn portage_sets_pass_through() {
         let f = files(&[("s", "@world\n@preserved-rebuild\n")]);
-        let s = SetResolver::new(&f).resolve("s").unwrap();
-        assert_eq!(s.atoms, ["@world", "@preserved-rebuild"]);
+        let s = resolver(&f).resolve("s").unwrap();
+        assert_eq!(atoms(&s), ["@world", "@preserved-rebuild"]);
     }
 
     #[test]
     fn a_site_set_shadows_a_portage_set_of_the_same_name() {
         let f = files(&[("s", "@system\n"), ("system", "a/b\n")]);
-        let s = SetResolver::new(&f).resolve("s").unwrap();
-        assert_eq!(s.atoms, ["a/b"]);
+        let s = resolver(&f).resolve("s").unwrap();
+        assert_eq!(atoms(&s), ["a/b"]);
+    }
+
+    #[test]
+    fn included_sets_share_their_atoms() {
+        let f = files(&[
+            ("top", "@big\n@big2\n"),
+            ("big2", "@big\n"),
+            ("big", "a/b\nc/d\n"),
+        ]);
+        let mut r = resolver(&f);
+        let (top, big) = (r.resolve("top").unwrap(), r.resolve("big").unwrap());
+        assert_eq!(atoms(&top), ["a/b", "c/d"]);
+        assert!(
+            Arc::ptr_eq(&top.atoms[0], &big.atoms[0]),
+            "one string, not a copy"
+        );
+    }
+
+    fn numbered(n: usize, category: &str) -> String {
+        (0..n).map(|i| format!("{category}/p{i}\n")).collect()
+    }
+
+    #[test]
+    fn a_set_over_the_atom_limit_is_an_error_at_the_line_that_crosses_it() {
+        let (big, big2) = (numbered(1001, "a"), numbered(1000, "b"));
+        let f = files(&[("big", &big), ("big2", &big2), ("inc", "x/y\n@big2\n")]);
+        let mut r = resolver(&f);
+        assert!(r.resolve("big").unwrap_err().contains("sets/big"));
+        assert_eq!(r.resolve("big2").unwrap().atoms.len(), 1000);
+        assert!(r.resolve("inc").is_err());
+        let errors = r.into_errors();
+        let at: Vec<(&str, Option<u32>, &str)> = errors
+            .iter()
+            .map(|e| (e.file.as_str(), e.line, e.field.as_str()))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                ("sets/big", Some(1001), "atom"),
+                ("sets/inc", Some(2), "atom")
+            ]
+        );
+        assert!(
+            errors[0].message.contains("more than 1000 atoms"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn the_sets_resolved_together_are_bounded() {
+        let s3 = format!("{}@s1\n", numbered(100, "c"));
+        let f = files(&[
+            ("s1", &numbered(900, "a")),
+            ("s2", &numbered(900, "b")),
+            ("s3", &s3),
+        ]);
+        let limits = AtomLimits {
+            per_set: 1000,
+            in_all: 2000,
+        };
+        let mut r = SetResolver::new(&f, limits);
+        assert!(r.resolve("s1").is_ok() && r.resolve("s2").is_ok());
+        assert!(
+            r.resolve("s3").is_err(),
+            "1,800 resolved + 1,000 is past 2,000"
+        );
+        let errors = r.into_errors();
+        assert_eq!(
+            (errors[0].file.as_str(), errors[0].line),
+            ("sets/s3", Some(101))
+        );
+        assert!(
+            errors[0].message.contains("2000 atoms in all"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn an_include_of_a_set_whose_name_cannot_be_built_is_an_error() {
+        let f = files(&[("top", "a/b\n@my-set\n"), ("my-set", "c/d\n")]);
+        let mut r = resolver(&f);
+        assert!(r.resolve("top").is_err());
+        let errors = r.into_errors();
+        assert_eq!(
+            (errors[0].file.as_str(), errors[0].line),
+            ("sets/top", Some(2))
+        );
+        assert!(errors[0].message.contains("holds '-'"), "{errors:?}");
     }
 }
