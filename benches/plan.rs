@@ -1,11 +1,13 @@
 //! Full plan of a generated site: 500 tuples, 200 branches, 10,000 commits.
 //! Target: < 200 ms for open + read + plan.
+//! And one big set shared by 1,000 tuples (111,111 atoms, ~1 MiB): planning costs about one
+//! copy of the set, not one per image (peak memory: `scripts/bench-bigset.sh`).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use git2::Repository;
 use std::hint::black_box;
 use std::time::Instant;
-use zentoo::plan::{PlanOptions, plan_site};
+use zentoo::plan::{Limits, PlanOptions, plan_site};
 use zentoo::site::write::{Change, commit};
 use zentoo::site::{ReadOptions, SiteRepo};
 
@@ -119,9 +121,67 @@ fn bench(c: &mut Criterion) {
     });
 }
 
+const BIG_TUPLES: usize = 1_000;
+const BIG_ATOMS: usize = 111_111;
+
+/// A site whose 1,000 tuples (one portage branch each) all use one set of 111,111 atoms.
+fn generate_big_set(dir: &std::path::Path) {
+    let mut opts = git2::RepositoryInitOptions::new();
+    opts.initial_head("main").bare(true);
+    let repo = Repository::init_opts(dir, &opts).expect("init");
+    let portage = commit(
+        &repo,
+        "portage/p0",
+        &[Change::file("make.conf", "USE=\"x\"\n")],
+        "p",
+    )
+    .expect("commit");
+    for i in 1..BIG_TUPLES {
+        repo.reference(&format!("refs/heads/portage/p{i}"), portage, false, "p")
+            .expect("branch");
+    }
+    let set: String = (0..BIG_ATOMS).map(|i| format!("a/b{i:05}\n")).collect();
+    let tuples: String = (0..BIG_TUPLES)
+        .map(|i| format!("p{i}-none-big\n"))
+        .collect();
+    commit(
+        &repo,
+        "main",
+        &[
+            Change::file("sets/big", &set),
+            Change::file("tuples", &tuples),
+        ],
+        "site",
+    )
+    .expect("commit");
+}
+
+fn big_set(c: &mut Criterion) {
+    let dir = tempfile::TempDir::new().expect("tempdir");
+    generate_big_set(dir.path());
+    let repo = SiteRepo::open(dir.path()).expect("open");
+    let snapshot = repo.snapshot(&ReadOptions::default()).expect("snapshot");
+    // Above the defaults, which refuse a set this big: what is measured is the sharing.
+    let options = PlanOptions {
+        limits: Limits {
+            set_atoms: BIG_ATOMS,
+            planned_atoms: BIG_ATOMS * BIG_TUPLES,
+            ..Limits::default()
+        },
+        ..PlanOptions::default()
+    };
+    let plan = plan_site(&snapshot, &options);
+    assert_eq!((plan.images.len(), plan.errors.len()), (BIG_TUPLES, 0));
+    assert_eq!(plan.images[0].atoms.len(), BIG_ATOMS);
+    c.bench_function(
+        "plan 1,000 tuples sharing a 111,111-atom set (pure plan only)",
+        |b| b.iter(|| black_box(plan_site(&snapshot, &options).images.len())),
+    );
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = bench
+    targets = bench, big_set
 }
 criterion_main!(benches);
