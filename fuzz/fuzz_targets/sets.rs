@@ -4,7 +4,8 @@
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 use zentoo::site::TextFile;
-use zentoo::site::sets::{SetResolver, parse_set};
+use zentoo::plan::limits::{MAX_PLANNED_ATOMS, MAX_SET_ATOMS};
+use zentoo::site::sets::{AtomLimits, SetResolver, parse_set};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -31,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
             (name, file)
         })
         .collect();
-    let mut resolver = SetResolver::new(&files);
+    let limits = AtomLimits {
+        per_set: MAX_SET_ATOMS,
+        in_all: MAX_PLANNED_ATOMS,
+    };
+    let mut resolver = SetResolver::new(&files, limits);
     for name in files.keys() {
         if let Ok(set) = resolver.resolve(name) {
             assert!(set.blobs.contains_key(name));
