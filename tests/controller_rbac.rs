@@ -20,13 +20,13 @@ mod ctlsupport;
 mod fixture;
 mod support;
 
-use ctlsupport::hooks::{SECRET, github, post, push_body, wait_listening};
+use ctlsupport::hooks::{SECRET, create_webhook_secret, github, post, push_body, wait_listening};
 use ctlsupport::*;
 use fixture::Site;
 use http::{Method, Request};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::authorization::v1::{SelfSubjectRulesReview, SelfSubjectRulesReviewSpec};
-use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{ListParams, PostParams};
@@ -43,40 +43,21 @@ use zentoo::render::names::image_name;
 /// One right: API group, resource (with `/subresource`), verb.
 type Right = (String, String, String);
 
-/// The right a request needs, as RBAC names it.
+/// The right a request needs, as RBAC names it (`None`: discovery, which every account has).
 fn right_of(method: &Method, uri: &http::Uri) -> Option<Right> {
-    let parts: Vec<&str> = uri.path().split('/').filter(|p| !p.is_empty()).collect();
-    let (group, rest) = match parts.first() {
-        Some(&"api") => ("", parts.get(2..)?),
-        Some(&"apis") => (*parts.get(1)?, parts.get(3..)?),
-        // Discovery (/version, /openapi, ...): granted to every account.
-        _ => return None,
+    let request = zentoo::controller::api_metrics::api_request(method, uri)?;
+    if request.resource.is_empty() {
+        return None; // a group's discovery document
+    }
+    let resource = match request.subresource {
+        Some(sub) => format!("{}/{sub}", request.resource),
+        None => request.resource.to_string(),
     };
-    let rest = match rest {
-        ["namespaces", _ns, tail @ ..] if !tail.is_empty() => tail,
-        other => other,
-    };
-    let (resource, named) = match rest {
-        [] => return None, // a group's discovery document
-        [r] => (r.to_string(), false),
-        [r, _name] => (r.to_string(), true),
-        [r, _name, sub, ..] => (format!("{r}/{sub}"), true),
-    };
-    let watch = uri
-        .query()
-        .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
-    let verb = match *method {
-        Method::GET if watch => "watch",
-        Method::GET if named => "get",
-        Method::GET => "list",
-        Method::POST => "create",
-        Method::PATCH => "patch",
-        Method::PUT => "update",
-        Method::DELETE if named => "delete",
-        Method::DELETE => "deletecollection",
-        _ => "other",
-    };
-    Some((group.to_string(), resource, verb.to_string()))
+    Some((
+        request.group.to_string(),
+        resource,
+        request.verb.to_string(),
+    ))
 }
 
 /// `client`, recording the right each of its requests needs into `used`.
@@ -287,16 +268,7 @@ async fn every_right_used_and_no_other(flavour: Flavour, prefix: &str) {
     let used = Arc::new(Mutex::new(BTreeSet::new()));
     let client = recording(installed.client.clone(), used.clone());
 
-    let secret: Secret = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "demo-webhook"},
-        "stringData": {"token": SECRET},
-    }))
-    .expect("secret");
-    ns.api::<Secret>()
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("create Secret");
+    create_webhook_secret(&ns).await;
     let repo = Site::standard("desktop-none-kde\nserver-nodocs-web\n");
     let git = GitDaemon::serve(&repo);
     let cache = tempfile::TempDir::new().expect("cache");

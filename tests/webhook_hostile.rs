@@ -8,13 +8,11 @@ mod ctlsupport;
 mod fixture;
 mod support;
 
-use ctlsupport::hooks::{SECRET, github, post, push_body, wait_listening};
+use ctlsupport::hooks::{SECRET, create_webhook_secret, github, post, push_body, wait_listening};
 use ctlsupport::process::{ControllerProcess, binary};
 use ctlsupport::*;
 use fixture::Site;
-use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::PostParams;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,16 +43,7 @@ async fn hooked(kube: &support::Kube, prefix: &str) -> Hooked {
     let ns = kube.namespace(prefix).await;
     install_crds(&ns).await;
     let installed = install(&ns, Flavour::Namespaced).await;
-    let secret: Secret = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "demo-webhook"},
-        "stringData": {"token": SECRET},
-    }))
-    .expect("secret");
-    ns.api::<Secret>()
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("create Secret");
+    create_webhook_secret(&ns).await;
     let repo = Site::standard("desktop-none-kde\n");
     let git = GitDaemon::serve(&repo);
     let cache = tempfile::TempDir::new().expect("cache");

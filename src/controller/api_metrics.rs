@@ -22,21 +22,34 @@ pub fn counting(client: Client, metrics: Arc<Metrics>) -> Client {
     Client::new(service, namespace)
 }
 
-/// The verb and resource of a request, as bounded label values.
-pub fn classify(method: &Method, uri: &http::Uri) -> (&'static str, &'static str) {
+/// What a request to the Kubernetes API asks for, as RBAC names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiRequest<'a> {
+    /// API group (`""` for the core group).
+    pub group: &'a str,
+    /// Resource, plural (`""` for a group's discovery document).
+    pub resource: &'a str,
+    /// Subresource (`status`, `log`, ...).
+    pub subresource: Option<&'a str>,
+    /// RBAC verb: get, list, watch, create, patch, update, delete, deletecollection.
+    pub verb: &'static str,
+}
+
+/// The group, resource and verb of a request; `None` for paths outside `/api` and `/apis`
+/// (`/version`, `/openapi/...`).
+pub fn api_request<'a>(method: &Method, uri: &'a http::Uri) -> Option<ApiRequest<'a>> {
     let parts: Vec<&str> = uri.path().split('/').filter(|p| !p.is_empty()).collect();
     // /api/v1/... or /apis/<group>/<version>/...
-    let rest = match parts.first() {
-        Some(&"api") => parts.get(2..),
-        Some(&"apis") => parts.get(3..),
-        _ => None,
-    }
-    .unwrap_or_default();
+    let (group, rest) = match parts.first() {
+        Some(&"api") => ("", parts.get(2..)?),
+        Some(&"apis") => (*parts.get(1)?, parts.get(3..)?),
+        _ => return None,
+    };
     let rest = match rest {
         ["namespaces", _ns, tail @ ..] if !tail.is_empty() => tail,
         other => other,
     };
-    let (resource, named, sub) = match rest {
+    let (resource, named, subresource) = match rest {
         [] => ("", false, None),
         [r] => (*r, false, None),
         [r, _name] => (*r, true, None),
@@ -56,7 +69,20 @@ pub fn classify(method: &Method, uri: &http::Uri) -> (&'static str, &'static str
         Method::DELETE => "deletecollection",
         _ => "other",
     };
-    let resource = match (resource, sub) {
+    Some(ApiRequest {
+        group,
+        resource,
+        subresource,
+        verb,
+    })
+}
+
+/// The verb and resource of a request, as bounded label values.
+pub fn classify(method: &Method, uri: &http::Uri) -> (&'static str, &'static str) {
+    let Some(request) = api_request(method, uri) else {
+        return ("list", "discovery");
+    };
+    let resource = match (request.resource, request.subresource) {
         ("gentoosites", Some("status")) => "gentoosites/status",
         ("gentooimages", Some("status")) => "gentooimages/status",
         ("pods", Some("log")) => "pods/log",
@@ -68,6 +94,7 @@ pub fn classify(method: &Method, uri: &http::Uri) -> (&'static str, &'static str
         ("persistentvolumeclaims", None) => "persistentvolumeclaims",
         ("services", None) => "services",
         ("statefulsets", None) => "statefulsets",
+        ("networkpolicies", None) => "networkpolicies",
         ("events", None) => "events",
         ("secrets", None) => "secrets",
         ("leases", None) => "leases",
@@ -75,7 +102,7 @@ pub fn classify(method: &Method, uri: &http::Uri) -> (&'static str, &'static str
         ("", None) => "discovery",
         _ => "other",
     };
-    (verb, resource)
+    (request.verb, resource)
 }
 
 #[cfg(test)]

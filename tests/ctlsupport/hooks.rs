@@ -118,6 +118,21 @@ pub fn push_of(git_ref: &str, after: impl std::fmt::Display) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Creates Secret `demo-webhook` holding [`SECRET`] under the key the receiver reads.
+pub async fn create_webhook_secret(ns: &crate::support::TestNamespace) {
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "demo-webhook"},
+        "stringData": {"token": SECRET},
+    }))
+    .expect("secret object");
+    ns.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create Secret");
+}
+
 /// Like [`super::setup`], with the controller's webhook receiver on a free loopback port (its
 /// settings changed by `configure`) and site `demo` verifying deliveries with [`SECRET`];
 /// returns the receiver's address once it accepts connections.
@@ -130,17 +145,7 @@ pub async fn setup_hooked(
 ) -> (Env, SocketAddr) {
     let ns = kube.namespace(prefix).await;
     super::install_crds(&ns).await;
-    let secret: Secret = serde_json::from_value(serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "demo-webhook"},
-        "stringData": {"token": SECRET},
-    }))
-    .expect("secret object");
-    ns.api::<Secret>()
-        .create(&PostParams::default(), &secret)
-        .await
-        .expect("create Secret");
+    create_webhook_secret(&ns).await;
     let repo = Site::standard(tuples);
     let git = GitDaemon::serve(&repo);
     let cache = tempfile::TempDir::new().expect("cache dir");
