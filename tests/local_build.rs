@@ -268,11 +268,8 @@ fn freshroot_without_a_command_is_an_interactive_shell_on_a_tty() {
         "Enter",
     ]);
     assert!(wait_for("answer-42"), "{}", screen(&tmux));
-    assert!(
-        screen(&tmux).contains("/dev/pts"),
-        "a tty: {}",
-        screen(&tmux)
-    );
+    // `tty` prints after the echo: wait for it too, not just look once.
+    assert!(wait_for("/dev/pts"), "a tty: {}", screen(&tmux));
     tmux(&["send-keys", "-t", &session, "exit 5", "Enter"]);
     let mut code = String::new();
     for _ in 0..100 {
