@@ -218,8 +218,7 @@ pub fn url(url: &str, allow_local: bool) -> Result<(), Problem> {
         return Err("spec.source.url is empty".into());
     }
     if crate::site::url::credential(url).is_some() {
-        let ssh = crate::site::url::scheme(url).is_none_or(|s| s.contains("ssh"));
-        let instead = if ssh {
+        let instead = if crate::site::url::is_ssh(url) {
             "identity and known_hosts"
         } else {
             "username and token"

@@ -24,14 +24,16 @@ pub fn redact_url(url: &str) -> String {
 /// Where `url`'s user info is a credential (see the module comment): the byte range of the
 /// whole user info, before its `@`.
 pub fn credential(url: &str) -> Option<Range<usize>> {
-    let (scheme, info) = user_info(url)?;
-    let ssh = scheme.as_deref().is_none_or(|s| {
-        ["ssh", "git+ssh", "ssh+git"]
-            .iter()
-            .any(|t| s.eq_ignore_ascii_case(t))
-    });
+    let info = user_info(url)?;
+    let ssh = is_ssh(url);
     let text = &url[info.clone()];
     (!text.is_empty() && (!ssh || text.contains(':'))).then_some(info)
+}
+
+/// Whether git reaches `url` over ssh: an `ssh://` (`git+ssh://`, `ssh+git://`) URL, or a
+/// scheme-less scp-like `user@host:path` (or a path).
+pub fn is_ssh(url: &str) -> bool {
+    scheme(url).is_none_or(|s| matches!(s.as_str(), "ssh" | "git+ssh" | "ssh+git"))
 }
 
 /// The lower-cased scheme of `url` (`None` for scp-like `host:path` and paths).
@@ -45,11 +47,11 @@ pub fn scheme(url: &str) -> Option<String> {
     valid.then(|| scheme.to_ascii_lowercase())
 }
 
-/// The scheme and the byte range of the user info (before `@`), when there is user info.
+/// The byte range of the user info (before `@`), when there is user info.
 /// With a scheme, the authority ends at the first `/`, `?` or `#` and the user info at its
 /// last `@` (a password typed with a raw `@` is covered whole); without one (scp-like
 /// `user@host:path`), the user info ends at the first `@` before the first `/`.
-fn user_info(url: &str) -> Option<(Option<String>, Range<usize>)> {
+fn user_info(url: &str) -> Option<Range<usize>> {
     let start = url.len() - url.trim_start().len();
     match scheme(url) {
         Some(scheme) => {
@@ -57,13 +59,13 @@ fn user_info(url: &str) -> Option<(Option<String>, Range<usize>)> {
             let rest = &url[from..];
             let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
             let at = authority.rfind('@')?;
-            Some((Some(scheme), from..from + at))
+            Some(from..from + at)
         }
         None => {
             let rest = &url[start..];
             let head = &rest[..rest.find('/').unwrap_or(rest.len())];
             let at = head.find('@')?;
-            Some((None, start..start + at))
+            Some(start..start + at)
         }
     }
 }
