@@ -6,6 +6,9 @@
 # the same image digest.
 #
 # Usage: scripts/build-image.sh [--push REF | --load REF] [--oci-layout DIR] [-- PUBLISH_ARGS...]
+#        scripts/build-image.sh --build-only
+#   --build-only      only compile the static binary (what scripts/test.sh starts early, in the
+#                     background, so that the image tests find it built); prints its path
 #   --push REF        push to a registry (REF default: the chart's image, zentoo::DEFAULT_IMAGE)
 #   --load REF        load into the Podman/Docker engine at $DOCKER_HOST
 #   --oci-layout DIR  where the OCI layout goes (default target/zentoo-image/oci)
@@ -24,12 +27,17 @@ version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 ref=ghcr.io/zentoo/zentoo:$version
 layout=$root/target/zentoo-image/oci
 action=()
+build_only=0
 while [ $# -gt 0 ]; do
     case $1 in
     --push | --load)
         [ $# -ge 2 ] || { echo "build-image: $1 needs a reference" >&2; exit 2; }
         ref=$2 action=("$1")
         shift 2
+        ;;
+    --build-only)
+        build_only=1
+        shift
         ;;
     --oci-layout)
         [ $# -ge 2 ] || { echo "build-image: --oci-layout needs a directory" >&2; exit 2; }
@@ -43,7 +51,8 @@ while [ $# -gt 0 ]; do
     *) echo "build-image: unknown argument $1 (see the usage at the top of $0)" >&2; exit 2 ;;
     esac
 done
-[ "$(id -u)" -eq 0 ] || { echo "build-image: run as root (files owned by uid 65532)" >&2; exit 2; }
+((build_only)) || [ "$(id -u)" -eq 0 ] ||
+    { echo "build-image: run as root (files owned by uid 65532)" >&2; exit 2; }
 
 ensure_musl
 ensure_apt ca-certificates
@@ -59,6 +68,10 @@ export RUSTFLAGS="--remap-path-prefix=$root=/zentoo --remap-path-prefix=$cargo_h
 echo "build-image: cargo build --profile image --target $target" >&2
 cargo build --locked --profile image --target "$target" --bin zentoo
 bin=$root/target/$target/image/zentoo
+if ((build_only)); then
+    echo "$bin"
+    exit 0
+fi
 
 # The root: nothing but what the binary needs.
 mkdir -p "$root/target/zentoo-image"

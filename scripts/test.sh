@@ -15,12 +15,29 @@ ensure_musl    # tests/zentoo_image.rs builds the static zentoo image
 ensure_apt ca-certificates
 ensure_stage3_tools
 
+# The zentoo image's static binary (a release build of every dependency for musl: the longest
+# compile here) builds from the start, at the lowest priority, in its own target directory: it
+# takes the cores whenever the rest waits (downloads, servers, timers in the controller tests),
+# and the image tests, which run last, find it built (or wait for cargo's lock on it).
+image_log=$(mktemp)
+setsid nice -n 19 bash scripts/build-image.sh --build-only >"$image_log" 2>&1 &
+image_pid=$!
+background=("$image_pid")
+harness_down=0
 env_file=${ZENTOO_TEST_CACHE:-$HOME/.cache/zentoo-test}/env
 if [ -s "$env_file" ]; then
     echo "test: the harness was up already; leaving it up" >&2
 else
-    trap 'tests/cluster/down' EXIT
+    harness_down=1
 fi
+on_exit() {
+    # Each background build leads its own process group (setsid): stop it with its children.
+    for pid in "${background[@]}"; do
+        kill -- "-$pid" 2>/dev/null || true
+    done
+    if ((harness_down)); then tests/cluster/down; fi
+}
+trap on_exit EXIT
 tests/cluster/up
 # shellcheck source=/dev/null
 source "$env_file"
@@ -28,8 +45,9 @@ source "$env_file"
 # The test stage3 (cached by content; cold, mostly waiting on Debian's archive and PyPI) builds
 # while the lints compile.
 stage3_log=$(mktemp)
-tests/stage3/build-image >"$stage3_log" 2>&1 &
+setsid tests/stage3/build-image >"$stage3_log" 2>&1 &
 stage3_pid=$!
+background+=("$stage3_pid")
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 # The fuzz targets (their own workspace, run on nightly by scripts/fuzz.sh) must keep compiling.
@@ -37,4 +55,9 @@ cargo check --quiet --manifest-path fuzz/Cargo.toml --bins --target-dir target/f
 wait "$stage3_pid" || { cat "$stage3_log" >&2; echo "test: building the test stage3 failed" >&2; exit 1; }
 rm -f "$stage3_log"
 tests/stage3/test    # the step scripts on the test stage3 (real Portage)
+# A failed background build is not fatal here: the image tests build again and say why.
+if ! kill -0 "$image_pid" 2>/dev/null && ! wait "$image_pid"; then
+    echo "test: the early build of the zentoo image's binary failed; the image tests retry it:" >&2
+    tail -n 20 "$image_log" >&2
+fi
 cargo test "$@"
