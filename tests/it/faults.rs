@@ -3,7 +3,7 @@
 //! or rewrite history (force pushes, branches deleted and re-created), and (on a private
 //! control plane) the kube-apiserver and etcd restarted under a running controller. Every
 //! time: no duplicate build, nothing orphaned, status ends right, a clear condition while it
-//! lasts. A registry failing mid-push and full volumes: tests/registry_faults.rs. Figures:
+//! lasts. A registry failing mid-push and full volumes: tests/it/registry_faults.rs. Figures:
 //! docs/benchmarks.md, "Faults".
 
 use crate::support;

@@ -5,7 +5,7 @@
 //!
 //! Minutes long, so not part of `cargo test`: run `scripts/scale.sh` (figures into
 //! docs/benchmarks.md). It runs on a private etcd + kube-apiserver + kube-controller-manager
-//! (tests/support/private.rs): 2,000 Jobs on the shared control plane would hold up every other
+//! (tests/it/support/private.rs): 2,000 Jobs on the shared control plane would hold up every other
 //! test's Jobs and pods, and a private apiserver counts only this run's requests.
 
 use crate::support;
