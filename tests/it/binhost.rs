@@ -1,9 +1,9 @@
 //! `zentoo binhost`: a tuple built locally is installed with `emerge --getbinpkg` in a fresh
 //! test stage3 container that reaches `zentoo binhost serve` on the host's loopback.
 
-use crate::support::local_site as localsite;
+use crate::support;
 
-use localsite::{Site, stage3, start_with_first_line};
+use crate::support::local_site::{Site, stage3, start_with_first_line};
 use std::process::Command;
 
 #[test]

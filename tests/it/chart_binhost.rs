@@ -5,31 +5,12 @@
 use crate::support;
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use support::manifests::{apply, kind};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// helm from the harness cache, or `None` after a SKIPPED line (a failure on CI).
-fn helm() -> Option<PathBuf> {
-    let cache = std::env::var_os("ZENTOO_TEST_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/zentoo-test"))
-        })?;
-    let helm = std::env::var_os("HELM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache.join("bin/helm-v3.22.0/helm"));
-    if helm.is_file() {
-        return Some(helm);
-    }
-    let why = format!("helm not found at {}", helm.display());
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
-    eprintln!("SKIPPED: {why}");
-    None
 }
 
 fn render(helm: &Path, sets: &[&str]) -> Vec<serde_json::Value> {
@@ -75,7 +56,7 @@ const SETS: [&str; 4] = [
 
 #[test]
 fn the_binhost_component_serves_the_claim_read_only_and_only_its_pods() {
-    let Some(helm) = helm() else {
+    let Some(helm) = support::helm() else {
         return;
     };
     assert!(
@@ -181,7 +162,7 @@ fn the_binhost_component_serves_the_claim_read_only_and_only_its_pods() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binhost_objects_are_valid_for_the_api_server() {
-    let (Some(helm), Some(kube)) = (helm(), support::kube_env().await) else {
+    let (Some(helm), Some(kube)) = (support::helm(), support::kube_env().await) else {
         return;
     };
     let ns = kube.namespace("binhost").await;

@@ -3,11 +3,9 @@
 //! digests in status.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
 
-use ctlsupport::*;
-use fixture::Site;
+use crate::support::controller::*;
+use crate::support::site::Site;
 use std::time::{Duration, Instant};
 use zentoo::render::names::image_name;
 

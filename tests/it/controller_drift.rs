@@ -2,9 +2,8 @@
 //! the images that consume what it changed; suspend, the rebuild annotation, failed steps.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
 
-use ctlsupport::*;
+use crate::support::controller::*;
 use kube::ResourceExt;
 use std::time::{Duration, Instant};
 use zentoo::api::GentooImage;

@@ -3,11 +3,9 @@
 //! rendered (its mount paths mapped to local directories), removes what no kept build used.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
 
-use ctlsupport::*;
-use fixture::Site;
+use crate::support::controller::*;
+use crate::support::site::Site;
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
 use kube::api::ListParams;

@@ -2,10 +2,9 @@
 //! runs the reconcilers; the standby is alive but not ready.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
+use crate::support::site;
 
-use ctlsupport::*;
+use crate::support::controller::*;
 use k8s_openapi::api::coordination::v1::Lease;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
@@ -215,7 +214,7 @@ async fn a_killed_leader_is_replaced_within_the_lease_time_and_the_new_one_recon
     };
     let ns = kube.namespace("ctl-failover").await;
     install_crds(&ns).await;
-    let repo = fixture::Site::standard("desktop-none-kde\n");
+    let repo = site::Site::standard("desktop-none-kde\n");
     let git = GitDaemon::serve(&repo);
     let dir = tempfile::TempDir::new().expect("replica dir");
     let (mut a, b) = leader_and_standby(&ns, dir.path()).await;
@@ -271,7 +270,7 @@ async fn sigterm_stops_a_standby_and_a_leader_which_releases_the_lease() {
     };
     let ns = kube.namespace("ctl-sigterm").await;
     install_crds(&ns).await;
-    let repo = fixture::Site::standard("desktop-none-kde\n");
+    let repo = site::Site::standard("desktop-none-kde\n");
     let git = GitDaemon::serve(&repo);
     let dir = tempfile::TempDir::new().expect("replica dir");
     let (mut a, mut b) = leader_and_standby(&ns, dir.path()).await;

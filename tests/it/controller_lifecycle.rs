@@ -2,10 +2,9 @@
 //! restarts mid-build, builds for a minority arch.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
+use crate::support::site;
 
-use ctlsupport::*;
+use crate::support::controller::*;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
@@ -104,7 +103,7 @@ async fn a_site_past_the_controllers_image_limit_makes_only_what_fits() {
     };
     let ns = kube.namespace("ctl-limits").await;
     install_crds(&ns).await;
-    let repo = fixture::Site::standard("desktop-none-kde\nserver-nodocs-web\ndesktop-nodocs-kde\n");
+    let repo = site::Site::standard("desktop-none-kde\nserver-nodocs-web\ndesktop-nodocs-kde\n");
     let git = GitDaemon::serve(&repo);
     let cache = tempfile::TempDir::new().expect("cache dir");
     let _controller = Controller::start_configured(&ns, &cache, |s| s.limits.images = 2).await;

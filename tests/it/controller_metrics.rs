@@ -2,11 +2,9 @@
 //! synced, and `/metrics` counts reconciles and builds as a site is built.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
 
-use ctlsupport::*;
-use fixture::Site;
+use crate::support::controller::*;
+use crate::support::site::Site;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 use zentoo::render::names::image_name;

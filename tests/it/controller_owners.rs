@@ -4,11 +4,9 @@
 //! take one another holds.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
 
-use ctlsupport::*;
-use fixture::Site;
+use crate::support::controller::*;
+use crate::support::site::Site;
 use kube::ResourceExt;
 use kube::api::{DeleteParams, PostParams};
 use std::time::Duration;

@@ -3,9 +3,8 @@
 //! the kernel a build publishes lands in the image's status.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
 
-use ctlsupport::*;
+use crate::support::controller::*;
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
 use kube::api::PostParams;

@@ -3,11 +3,9 @@
 //! `Stalled/PolicyDenied` and builds nothing; a build whose pods the namespace refuses says so.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
 
-use ctlsupport::*;
-use fixture::Site;
+use crate::support::controller::*;
+use crate::support::site::Site;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::PostParams;

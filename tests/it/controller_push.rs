@@ -4,11 +4,9 @@
 //! daemon leaves no process behind.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
 
-use ctlsupport::*;
-use fixture::Site;
+use crate::support::controller::*;
+use crate::support::site::Site;
 use kube::ResourceExt;
 use std::process::Command;
 use std::time::{Duration, Instant};

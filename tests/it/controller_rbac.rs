@@ -17,12 +17,12 @@
 //! without a policy-enforcing CNI) do not enforce NetworkPolicies, so no traffic is tried.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
 
-use ctlsupport::hooks::{SECRET, create_webhook_secret, github, post, push_body, wait_listening};
-use ctlsupport::*;
-use fixture::Site;
+use crate::support::controller::hooks::{
+    SECRET, create_webhook_secret, github, post, push_body, wait_listening,
+};
+use crate::support::controller::*;
+use crate::support::site::Site;
 use http::{Method, Request};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::authorization::v1::{SelfSubjectRulesReview, SelfSubjectRulesReviewSpec};

@@ -7,15 +7,13 @@
 //! docs/benchmarks.md, "Faults".
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
 
 use support::manifests::{Flavour, install};
 
-use ctlsupport::faulty_git::{Fault, FaultyGit};
-use ctlsupport::process::{ControllerProcess, binary};
-use ctlsupport::*;
-use fixture::Site;
+use crate::support::controller::faulty_git::{Fault, FaultyGit};
+use crate::support::controller::process::{ControllerProcess, binary};
+use crate::support::controller::*;
+use crate::support::site::Site;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;

@@ -2,9 +2,9 @@
 //! lists exactly the binary packages no kept build used, and a real run frees them while a
 //! build runs, without breaking it.
 
-use crate::support::local_site as localsite;
+use crate::support;
 
-use localsite::{Background, Site, counts, parse_build, stage3};
+use crate::support::local_site::{Background, Site, counts, parse_build, stage3};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -4,10 +4,9 @@
 //! control plane in `hostile_specs_are_refused_or_reported_and_the_good_site_still_builds`.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
+use crate::support::controller;
 
-use fixture::Site;
+use crate::support::site::Site;
 use git2::{ObjectType, Oid, Repository};
 use std::collections::BTreeMap;
 use std::fs;
@@ -523,7 +522,7 @@ async fn hostile_specs_are_refused_or_reported_and_the_good_site_still_builds() 
     let Some(kube) = support::kube_env().await else {
         return;
     };
-    let env = ctlsupport::setup(&kube, "corpus-specs", "desktop-none-kde\n", "1m").await;
+    let env = controller::setup(&kube, "corpus-specs", "desktop-none-kde\n", "1m").await;
     let ns = &env.ns;
     let api_for = |kind: &str| -> Api<DynamicObject> {
         let resource = match kind {
@@ -610,9 +609,9 @@ async fn hostile_specs_are_refused_or_reported_and_the_good_site_still_builds() 
     }
     // The good site was never disturbed: its image builds.
     let image = image_name("demo", "desktop-none-kde");
-    let job = ctlsupport::wait_jobs(ns, &image, 1).await.remove(0);
-    ctlsupport::finish_build(ns, &kube::ResourceExt::name_any(&job), "sha256:600d").await;
-    ctlsupport::wait_ready(ns, &image, "True", None).await;
+    let job = controller::wait_jobs(ns, &image, 1).await.remove(0);
+    controller::finish_build(ns, &kube::ResourceExt::name_any(&job), "sha256:600d").await;
+    controller::wait_ready(ns, &image, "True", None).await;
     // So does the site with the dotted name (its long Job name still makes valid volumes).
-    ctlsupport::wait_jobs(ns, &image_name("my.site.example", "desktop-none-kde"), 1).await;
+    controller::wait_jobs(ns, &image_name("my.site.example", "desktop-none-kde"), 1).await;
 }

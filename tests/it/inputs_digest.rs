@@ -1,8 +1,6 @@
 //! The inputs digest changes exactly when something an image consumes changes.
 
-use crate::support::site as fixture;
-
-use fixture::{Site, digest};
+use crate::support::site::{Site, digest};
 use zentoo::site::write::Change;
 
 const TUPLES: &str = "desktop-none-kde\nznver3-server-nodocs-web\n";

@@ -1,9 +1,9 @@
 //! `zentoo build` and `zentoo freshroot` end to end on the real Podman engine, with the test
 //! stage3 (tests/stage3). Needs the engine socket in `DOCKER_HOST` (tests/cluster/up).
 
-use crate::support::local_site as localsite;
+use crate::support;
 
-use localsite::{Site as Demo, counts, stage3};
+use crate::support::local_site::{Site as Demo, counts, stage3};
 use std::path::Path;
 use std::process::{Command, Output};
 use tempfile::TempDir;
@@ -225,7 +225,7 @@ fn freshroot_without_a_command_is_an_interactive_shell_on_a_tty() {
         panic!("tmux is needed for this test (apt-get install tmux)");
     }
     let demo = Demo::new(stage3);
-    let session = format!("zentoo-test-{}", std::process::id());
+    let session = support::unique("zentoo-test");
     let status = demo.dir.path().join("status");
     let script = format!(
         "DOCKER_HOST={} ZENTOO_STAGE3={} {} freshroot --site {} base-none-base; echo $? > {}",
@@ -321,7 +321,7 @@ fn push_sends_the_image_to_a_registry_under_the_prefix() {
         return;
     };
     let demo = Demo::new(stage3);
-    let prefix = format!("{registry}/zentoo-build-{}", std::process::id());
+    let prefix = format!("{registry}/{}", support::unique("zentoo-build"));
     let (code, built) = demo.build(&[
         "base-none-base",
         "--push",

@@ -3,9 +3,10 @@
 //! debug info, repairs (the library check) and a tmpfs `PORTAGE_TMPDIR`.
 //! Needs the engine socket in `DOCKER_HOST` (tests/cluster/up).
 
-use crate::support::local_site as localsite;
+use crate::support;
+use crate::support::local_site;
 
-use localsite::{parse_build, stage3};
+use crate::support::local_site::{parse_build, stage3};
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -13,11 +14,11 @@ use std::process::{Command, Output};
 use zentoo::site::write::Change;
 
 /// The example site (`zentoo site init`) with more sets and tuples.
-struct Site(localsite::Site);
+struct Site(local_site::Site);
 
 impl Site {
     fn new(stage3: &'static str) -> Self {
-        let site = localsite::Site::new(stage3);
+        let site = local_site::Site::new(stage3);
         site.commit(
             "main",
             &[
@@ -311,7 +312,7 @@ fn a_pushed_image_gets_its_kernel_pushed_beside_it_as_an_oci_artifact() {
         return;
     };
     let site = Site::new(stage3);
-    let prefix = format!("{registry}/zentoo-kernel-{}", std::process::id());
+    let prefix = format!("{registry}/{}", support::unique("zentoo-kernel"));
     let (code, built) = site.build(&[
         "base-none-base",
         "--kernel",

@@ -8,35 +8,12 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use kube::api::{Api, PostParams};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use support::manifests::{BUILDS_NAMESPACE, SYSTEM_NAMESPACE, apply, documents, kind};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// helm from the harness cache (scripts/setup.sh `ensure_helm`), or `None` after a SKIPPED
-/// line; on CI (`CI=true`) a missing helm fails the test.
-fn helm() -> Option<PathBuf> {
-    let cache = std::env::var_os("ZENTOO_TEST_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/zentoo-test"))
-        })?;
-    let helm = std::env::var_os("HELM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| cache.join("bin/helm-v3.22.0/helm"));
-    if helm.is_file() {
-        return Some(helm);
-    }
-    let why = format!(
-        "helm not found at {} (build it: . scripts/setup.sh && ensure_helm)",
-        helm.display()
-    );
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
-    eprintln!("SKIPPED: {why}");
-    None
 }
 
 #[test]
@@ -57,7 +34,7 @@ fn the_chart_crds_are_the_generated_ones() {
 
 #[test]
 fn the_chart_lints_and_manifests_are_fresh() {
-    let Some(helm) = helm() else {
+    let Some(helm) = support::helm() else {
         return;
     };
     let lint = Command::new(&helm)

@@ -1,8 +1,6 @@
 //! `zentoo plan` and `zentoo site init` as a user runs them.
 
-use crate::support::site as fixture;
-
-use fixture::Site;
+use crate::support::site::Site;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};

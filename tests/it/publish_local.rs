@@ -2,9 +2,7 @@
 //! (read back by umoci and GNU tar, compared file by file). Runs as root (devices, chown,
 //! `security.capability`).
 
-use crate::support::publish as common;
-
-use common::*;
+use crate::support::publish::*;
 use std::fs;
 use std::path::Path;
 use std::process::Command;

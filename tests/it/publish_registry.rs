@@ -2,9 +2,9 @@
 //! and engine. Skipped (with a SKIPPED line) when the harness is not up; under `CI=true` it
 //! must be. Read back with skopeo, umoci and podman.
 
-use crate::support::publish as common;
+use crate::support;
 
-use common::*;
+use crate::support::publish::*;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -15,14 +15,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use zentoo::publish::registry::{Registry, RegistryConfig, UploadMode};
 use zentoo::publish::{BuiltImage, Compression, ImageOptions, Layout, build_image, engine, oci};
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("zentoo-test/{name}-{}-{nanos}", std::process::id())
-}
 
 fn image(root: &Path, dir: &Path, arch: &str, compression: Compression) -> (Layout, BuiltImage) {
     let layout = Layout::create(dir).unwrap();
@@ -83,7 +75,11 @@ fn a_pushed_image_reads_back_with_skopeo_and_unpacks_to_the_same_tree() {
         (UploadMode::Monolithic, "mono"),
         (UploadMode::Chunked, "chunked"),
     ] {
-        let reference = format!("{}/{}:{tag}", h.plain, unique("faithful"));
+        let reference = format!(
+            "{}/{}:{tag}",
+            h.plain,
+            support::unique("zentoo-test/faithful")
+        );
         let registry = Registry::new(RegistryConfig {
             upload: mode,
             ..plain(&h)
@@ -146,7 +142,7 @@ fn the_tls_registry_takes_the_authfile_or_creds_and_refuses_bad_ones() {
         "amd64",
         Compression::Zstd,
     );
-    let repo = unique("auth");
+    let repo = support::unique("zentoo-test/auth");
     let via_file = Registry::new(RegistryConfig {
         authfile: Some(authfile),
         ca_file: Some(ca.clone()),
@@ -215,7 +211,7 @@ fn podman_pulls_and_runs_the_pushed_image_and_the_loaded_one() {
         "amd64",
         Compression::Zstd,
     );
-    let reference = format!("{}/{}:latest", h.plain, unique("run"));
+    let reference = format!("{}/{}:latest", h.plain, support::unique("zentoo-test/run"));
     let registry = Registry::new(plain(&h)).unwrap();
     rt().block_on(registry.push_layout(&layout, None, &reference))
         .unwrap();
@@ -224,7 +220,7 @@ fn podman_pulls_and_runs_the_pushed_image_and_the_loaded_one() {
     assert_eq!(podman(&["run", "--rm", &reference]), "hello from zentoo\n");
     podman(&["rmi", &reference]);
 
-    let loaded = format!("localhost/{}:loaded", unique("load"));
+    let loaded = format!("localhost/{}:loaded", support::unique("zentoo-test/load"));
     rt().block_on(async {
         let docker = engine::connect_default().await?;
         engine::load(&docker, &layout, &built, &loaded).await
@@ -242,8 +238,12 @@ fn one_index_tag_serves_both_arches() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
     busybox_root(&root);
-    let repo = format!("{}/{}", h.plain, unique("multi"));
-    let other = format!("{}/{}", h.plain, unique("arm-elsewhere"));
+    let repo = format!("{}/{}", h.plain, support::unique("zentoo-test/multi"));
+    let other = format!(
+        "{}/{}",
+        h.plain,
+        support::unique("zentoo-test/arm-elsewhere")
+    );
     let registry = Registry::new(plain(&h)).unwrap();
     let (amd, amd_image) = image(&root, &tmp.path().join("amd"), "amd64", Compression::Zstd);
     let (arm, arm_image) = image(&root, &tmp.path().join("arm"), "arm64", Compression::Zstd);
@@ -361,7 +361,7 @@ fn a_dropped_upload_is_retried_and_a_dead_one_leaves_no_tag() {
     );
     assert!(built.layer.size > 256 * 1024);
     let rt = rt();
-    let repo = unique("drop");
+    let repo = support::unique("zentoo-test/drop");
 
     // Cut once mid-upload: the retry finishes the push.
     let (proxy, cuts) = rt.block_on(cutting_proxy(h.plain.clone(), 200 * 1024, true));
@@ -378,7 +378,7 @@ fn a_dropped_upload_is_retried_and_a_dead_one_leaves_no_tag() {
     assert_eq!(cuts.load(Ordering::SeqCst), 1, "the proxy cut once");
 
     // Every upload cut: the push fails naming the blob, and the tag never appears.
-    let repo = unique("dead");
+    let repo = support::unique("zentoo-test/dead");
     let (proxy, cuts) = rt.block_on(cutting_proxy(h.plain.clone(), 64 * 1024, false));
     let registry = Registry::new(RegistryConfig {
         insecure: vec![proxy.clone()],
@@ -436,7 +436,11 @@ fn packed_as_root_and_pushed_as_nobody_as_the_build_job_does() {
     let log = tmp.path().join("termination-log");
     fs::write(&log, "").unwrap();
     fs::set_permissions(&log, fs::Permissions::from_mode(0o666)).unwrap();
-    let reference = format!("{}/{}:latest", h.plain, unique("split"));
+    let reference = format!(
+        "{}/{}:latest",
+        h.plain,
+        support::unique("zentoo-test/split")
+    );
     let pushed = run(Command::new(setpriv)
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .env("HOME", tmp.path())
@@ -485,7 +489,11 @@ fn a_packed_kernel_is_pushed_beside_its_image_and_reported() {
     assert_eq!(packed["kernel"]["version"], "6.6.58-gentoo-dist");
     let kernel_digest = packed["kernel"]["digest"].as_str().unwrap().to_string();
 
-    let reference = format!("{}/{}:latest", h.plain, unique("kernel"));
+    let reference = format!(
+        "{}/{}:latest",
+        h.plain,
+        support::unique("zentoo-test/kernel")
+    );
     let pushed = run(Command::new(env!("CARGO_BIN_EXE_zentoo"))
         .args(["publish", "--oci-layout"])
         .arg(&layout)

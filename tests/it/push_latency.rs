@@ -11,11 +11,10 @@
 //! Job creation is seen through a watch on Jobs, not by polling the API.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
+use crate::support::site;
 
-use ctlsupport::hooks::*;
-use ctlsupport::*;
+use crate::support::controller::hooks::*;
+use crate::support::controller::*;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
@@ -207,7 +206,7 @@ async fn bench_local_commit_to_build_job() {
     let commits = env_count("ZENTOO_BENCH_LOCAL", 20);
     let ns = kube.namespace("bench-local").await;
     install_crds(&ns).await;
-    let repo = fixture::Site::standard("desktop-none-kde\n");
+    let repo = site::Site::standard("desktop-none-kde\n");
     let cache = tempfile::TempDir::new().expect("cache dir");
     let _controller = Controller::start_configured(&ns, &cache, |s| {
         s.allow_local_sources = true;

@@ -7,10 +7,10 @@
 //! ENOSPC, and nothing is pushed. Skipped (with a SKIPPED line) when the harness is not up;
 //! under `CI=true` it must be.
 
-use crate::support::local_site as localsite;
-use crate::support::publish as common;
+use crate::support;
+use crate::support::local_site;
 
-use common::*;
+use crate::support::publish::*;
 use k8s_openapi::api::core::v1::{
     ContainerState, ContainerStateTerminated, ContainerStatus, Pod, PodStatus,
 };
@@ -124,14 +124,6 @@ async fn relay(
         _ = up => {},
         _ = down => {},
     }
-}
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("zentoo-test/{name}-{}-{nanos}", std::process::id())
 }
 
 /// A busybox root with a kernel, packed by `zentoo publish` as the build Job's `pack` step
@@ -273,7 +265,7 @@ fn a_registry_failing_mid_push_fails_the_publish_with_its_reason_and_no_tag() {
 
     // 1. Every upload of a blob is cut after 64 KiB: the small kernel artifact gets through,
     // the image layer never does; the publish gives up naming the registry and the blob.
-    let repo = unique("cut-blob");
+    let repo = support::unique("zentoo-test/cut-blob");
     let proxy = rt.block_on(FaultProxy::start(
         h.plain.clone(),
         "/blobs/uploads/",
@@ -303,7 +295,7 @@ fn a_registry_failing_mid_push_fails_the_publish_with_its_reason_and_no_tag() {
 
     // 2. Every blob gets in, the manifest `PUT` is cut: still no tag, the reason is the
     // manifest, and the blobs wait in the registry for the retry.
-    let repo = unique("cut-manifest");
+    let repo = support::unique("zentoo-test/cut-manifest");
     let proxy = rt.block_on(FaultProxy::start(
         h.plain.clone(),
         "/manifests/latest HTTP/1.1",
@@ -348,7 +340,7 @@ fn a_registry_failing_mid_push_fails_the_publish_with_its_reason_and_no_tag() {
     assert!(tag_exists(&h.plain, &repo, "latest-kernel"));
 
     // 4. One cut of one upload: the publish retries it and succeeds, nothing reported.
-    let repo = unique("cut-once");
+    let repo = support::unique("zentoo-test/cut-once");
     let proxy = rt.block_on(FaultProxy::start(
         h.plain.clone(),
         "/blobs/uploads/",
@@ -390,7 +382,7 @@ fn the_image_tag_is_pushed_after_the_kernel_artifact() {
         .enable_all()
         .build()
         .unwrap();
-    let repo = unique("kernel-first");
+    let repo = support::unique("zentoo-test/kernel-first");
     let proxy = rt.block_on(FaultProxy::start(
         h.plain.clone(),
         "/manifests/latest-kernel HTTP/1.1",
@@ -435,16 +427,16 @@ fn tiny_volume(name: &str, pages: u32) {
 /// fits, the package does not), and nothing is pushed.
 #[test]
 fn a_full_binpkgs_volume_fails_the_build_step_with_enospc_and_pushes_nothing() {
-    let Some(stage3) = localsite::stage3("a_full_binpkgs_volume") else {
+    let Some(stage3) = local_site::stage3("a_full_binpkgs_volume") else {
         return;
     };
     let Some(h) = harness("a_full_binpkgs_volume") else {
         return;
     };
     for (pages, what) in [(1, "cannot write the lease"), (2, "emerge failed")] {
-        let site = localsite::Site::new(stage3);
+        let site = local_site::Site::new(stage3);
         tiny_volume(&site.volume(zentoo::plan::build::Volume::Binpkgs), pages);
-        let repo = unique("full-binpkgs");
+        let repo = support::unique("zentoo-test/full-binpkgs");
         let prefix = format!("{}/{repo}", h.plain);
         let started = Instant::now();
         let (code, tuples) = site.build(&[
@@ -477,7 +469,7 @@ fn a_full_binpkgs_volume_fails_the_build_step_with_enospc_and_pushes_nothing() {
 /// DIR: the tarball fails with ENOSPC before anything is pushed, so the tag never appears.
 #[test]
 fn a_full_tarball_volume_fails_the_publish_before_anything_is_pushed() {
-    let Some(stage3) = localsite::stage3("a_full_tarball_volume") else {
+    let Some(stage3) = local_site::stage3("a_full_tarball_volume") else {
         return;
     };
     let Some(h) = harness("a_full_tarball_volume") else {
@@ -486,9 +478,9 @@ fn a_full_tarball_volume_fails_the_publish_before_anything_is_pushed() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
     pack(&root, &tmp.path().join("unused"));
-    let volume = format!("zentoo-regfault-{}", std::process::id());
+    let volume = support::unique("zentoo-regfault");
     tiny_volume(&volume, 4);
-    let repo = unique("full-tarball");
+    let repo = support::unique("zentoo-test/full-tarball");
     let reference = format!("{}/{repo}:latest", h.plain);
     let out = in_stage3(stage3, &root, Some(&volume))
         .args(["--tarball", "/out", "--kernel"])
@@ -544,7 +536,7 @@ fn in_stage3(stage3: &str, root: &Path, volume: Option<&str>) -> Command {
 /// publish fails with a clear error and pushes nothing.
 #[test]
 fn a_publish_without_ca_certificates_is_a_clear_error_not_a_panic() {
-    let Some(stage3) = localsite::stage3("a_publish_without_ca_certificates") else {
+    let Some(stage3) = local_site::stage3("a_publish_without_ca_certificates") else {
         return;
     };
     let Some(h) = harness("a_publish_without_ca_certificates") else {
@@ -553,7 +545,7 @@ fn a_publish_without_ca_certificates_is_a_clear_error_not_a_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
     pack(&root, &tmp.path().join("unused"));
-    let repo = unique("no-ca");
+    let repo = support::unique("zentoo-test/no-ca");
     let out = in_stage3(stage3, &root, None)
         .args(["--image", &format!("{}/{repo}:latest", h.plain), "--push"])
         .args(["--insecure-registry", &h.plain])

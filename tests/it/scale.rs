@@ -9,12 +9,11 @@
 //! test's Jobs and pods, and a private apiserver counts only this run's requests.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
+use crate::support::controller;
 
-use ctlsupport::process::ControllerProcess;
+use crate::support::controller::process::ControllerProcess;
 
-use fixture::Site;
+use crate::support::site::Site;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Namespace;
@@ -179,7 +178,7 @@ async fn two_thousand_images_on_one_site() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    let bin = ctlsupport::process::binary();
+    let bin = controller::process::binary();
     let Some(cluster) = support::private::PrivateCluster::start(true).await else {
         return;
     };
@@ -203,12 +202,12 @@ async fn two_thousand_images_on_one_site() {
         kubeconfig: cluster.kubeconfig.clone(),
         name: ns_name.into(),
     };
-    ctlsupport::install_crds(&test_ns).await;
+    controller::install_crds(&test_ns).await;
     // As installed: the chart's rights and its ServiceAccount's token.
     let installed =
         support::manifests::install(&test_ns, support::manifests::Flavour::Namespaced).await;
     let (repo, tuples) = site(n);
-    let git = ctlsupport::GitDaemon::serve(&repo);
+    let git = controller::GitDaemon::serve(&repo);
     let cache = tempfile::tempdir().expect("cache");
     let cache_dir = cache.path().to_path_buf();
     let mut figures: Vec<(String, String)> = Vec::new();
@@ -234,7 +233,7 @@ async fn two_thousand_images_on_one_site() {
     sites
         .create(
             &PostParams::default(),
-            &ctlsupport::site_object("scale", &git.url, "1h"),
+            &controller::site_object("scale", &git.url, "1h"),
         )
         .await
         .expect("create site");

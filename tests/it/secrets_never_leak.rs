@@ -10,10 +10,10 @@
 //! `token@`). A site moved to such a URL after it built builds nothing more.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
+use crate::support::controller;
+use crate::support::site;
 
-use ctlsupport::*;
+use crate::support::controller::*;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Container, Event, Pod, Secret};
 use kube::ResourceExt;
@@ -261,7 +261,7 @@ async fn secret_values_never_reach_logs_events_status_or_rendered_objects() {
     )
     .await;
 
-    let repo = fixture::Site::standard("desktop-none-kde\n");
+    let repo = site::Site::standard("desktop-none-kde\n");
     let (server, requests) = refusing_git_server().await;
     let cache = tempfile::TempDir::new().expect("cache dir");
     let addr = free_loopback_addr();
@@ -388,7 +388,7 @@ async fn secret_values_never_reach_logs_events_status_or_rendered_objects() {
     }
 
     // Webhook deliveries, one forged and one signed.
-    ctlsupport::hooks::wait_listening(addr).await;
+    controller::hooks::wait_listening(addr).await;
     let body = serde_json::json!({
         "ref": "refs/heads/main",
         "after": "1111111111111111111111111111111111111111",

@@ -1,8 +1,6 @@
 //! Every kind of site problem is reported with file, line and field, and stops only its tuple.
 
-use crate::support::site as fixture;
-
-use fixture::{Site, names};
+use crate::support::site::{Site, names};
 use zentoo::site::write::Change;
 use zentoo::site::{ReadOptions, SiteRepo};
 

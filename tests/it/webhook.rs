@@ -3,10 +3,9 @@
 //! with its status and starts nothing.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
 
-use ctlsupport::hooks::*;
-use ctlsupport::*;
+use crate::support::controller::hooks::*;
+use crate::support::controller::*;
 use kube::ResourceExt;
 use std::time::{Duration, Instant};
 use zentoo::api::GentooSite;

@@ -5,13 +5,13 @@
 //! chart's memory limit, and every attack stops by itself.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
 
-use ctlsupport::hooks::{SECRET, create_webhook_secret, github, post, push_body, wait_listening};
-use ctlsupport::process::{ControllerProcess, binary};
-use ctlsupport::*;
-use fixture::Site;
+use crate::support::controller::hooks::{
+    SECRET, create_webhook_secret, github, post, push_body, wait_listening,
+};
+use crate::support::controller::process::{ControllerProcess, binary};
+use crate::support::controller::*;
+use crate::support::site::Site;
 use kube::ResourceExt;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -5,10 +5,9 @@
 //! result read back into the GentooImage's status.
 
 use crate::support;
-use crate::support::controller as ctlsupport;
-use crate::support::site as fixture;
+use crate::support::site;
 
-use ctlsupport::*;
+use crate::support::controller::*;
 use kube::ResourceExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,13 +40,6 @@ fn build_image(args: &[&str]) -> String {
 
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("{prefix}{}{nanos:x}", std::process::id())
 }
 
 /// The paths (without `./`) and `tar -tv` lines of the only layer of the image in OCI layout
@@ -84,7 +76,7 @@ fn the_zentoo_image_is_pushed_by_zentoo_has_no_shell_and_runs_as_65532() {
         return;
     };
     let reg = registries.plain.clone();
-    let reference = format!("{reg}/zentoo/zentoo:{}", unique("t"));
+    let reference = format!("{reg}/zentoo/zentoo:{}", support::unique("t"));
     let work = tempfile::TempDir::new().expect("temp dir");
     let layout = work.path().join("oci");
     let layout_arg = layout.display().to_string();
@@ -363,7 +355,7 @@ async fn a_rendered_build_pod_runs_for_real_under_podman_kube_play() {
         return;
     };
     let reg = registries.plain.clone();
-    let tag = unique("play");
+    let tag = support::unique("play");
     let zentoo_ref = format!("localhost/zentoo/zentoo:{tag}");
     let stage3 = {
         let zentoo_ref = zentoo_ref.clone();
@@ -384,7 +376,7 @@ async fn a_rendered_build_pod_runs_for_real_under_podman_kube_play() {
 
     let ns = kube.namespace("play").await;
     install_crds(&ns).await;
-    let repo = fixture::Site::standard("server-nodocs-web\n");
+    let repo = site::Site::standard("server-nodocs-web\n");
     let git = GitDaemon::serve(&repo);
     let cache = tempfile::TempDir::new().expect("cache");
     let _controller = Controller::start_configured(&ns, &cache, |s| {

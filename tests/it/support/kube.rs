@@ -53,30 +53,43 @@ async fn client_from(kubeconfig: &Path) -> Client {
     Client::try_from(config).expect("kube client from the harness kubeconfig")
 }
 
-impl Kube {
-    /// Applies zentoo's CRDs (server-side, so again and again is fine) and waits, at most 30 s
-    /// each, until the apiserver serves them.
-    pub async fn install_crds(&self) {
-        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-        use kube::api::{Patch, PatchParams};
-        use kube::runtime::conditions::is_crd_established;
-        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
-        let ssa = PatchParams::apply("zentoo-test").force();
-        for (_, crd) in zentoo::api::crd::crds() {
-            let name = crd.metadata.name.clone().expect("CRD name");
-            crds.patch(&name, &ssa, &Patch::Apply(&crd))
-                .await
-                .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
-            let established = tokio::time::timeout(
-                Duration::from_secs(30),
-                await_condition(crds.clone(), &name, is_crd_established()),
-            )
-            .await;
-            assert!(
-                matches!(established, Ok(Ok(_))),
-                "CRD {name} not established within 30 s"
-            );
+/// Applies zentoo's CRDs (server-side, so again and again is fine) and waits, at most 30 s
+/// each, until they are established, then until the apiserver lists them.
+pub async fn install_crds(client: &Client) {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Patch, PatchParams};
+    use kube::runtime::conditions::is_crd_established;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let ssa = PatchParams::apply("zentoo-test").force();
+    for (_, crd) in zentoo::api::crd::crds() {
+        let name = crd.metadata.name.clone().expect("CRD name");
+        crds.patch(&name, &ssa, &Patch::Apply(&crd))
+            .await
+            .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
+        let established = tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(crds.clone(), &name, is_crd_established()),
+        )
+        .await;
+        assert!(
+            matches!(established, Ok(Ok(_))),
+            "CRD {name} not established within 30 s"
+        );
+    }
+    // The apiserver may take a moment more to serve a new group's discovery.
+    let sites: Api<zentoo::api::GentooSite> = Api::all(client.clone());
+    for _ in 0..50 {
+        if sites.list(&ListParams::default().limit(1)).await.is_ok() {
+            return;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Kube {
+    /// Applies zentoo's CRDs and waits until they are served: [`install_crds`].
+    pub async fn install_crds(&self) {
+        install_crds(&self.client).await;
     }
 
     /// A new namespace `zt-<prefix>-<random>`, deleted when the guard drops (after dumping its

@@ -1,8 +1,6 @@
 //! A local example site built with `zentoo build` on the real Podman engine and the test
 //! stage3 (tests/stage3), for the binhost and gc tests. Needs `DOCKER_HOST` (tests/cluster/up).
 
-#![allow(dead_code)]
-
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

@@ -5,7 +5,7 @@
 //! A test asks for the part it needs and returns early when the harness is not up:
 //!
 //! ```ignore
-//! mod support;
+//! use crate::support;
 //!
 //! #[tokio::test]
 //! async fn something_against_the_cluster() {
@@ -19,8 +19,6 @@
 //! `SKIPPED: <name>: harness not up (run tests/cluster/up)` and passes; with `CI=true` it
 //! panics instead, because CI must run these tests.
 
-#![allow(dead_code)]
-
 pub mod controller;
 pub mod engine;
 pub mod kube;
@@ -31,9 +29,7 @@ pub mod private;
 pub mod publish;
 pub mod site;
 
-#[allow(unused_imports)]
-pub use self::engine::{Engine, Registries, engine_env, registry_env};
-#[allow(unused_imports)]
+pub use self::engine::{engine_env, registry_env};
 pub use self::kube::{Kube, TestNamespace, kube_env};
 
 /// The name of the running test (libtest names each test's thread after it).
@@ -69,6 +65,36 @@ pub fn harness_var(name: &str) -> Option<String> {
         Ok(v) if !v.is_empty() => Some(v),
         _ => skip(&format!(
             "harness is up without {name} (started with --only/--no-kube?): run tests/cluster/up"
+        )),
+    }
+}
+
+/// `name` and a random suffix: a name of its own for what a test creates where other tests (all
+/// of them run in this one process) and other runs could see it: registry repositories, image
+/// tags, volumes, tmux sessions.
+pub fn unique(name: &str) -> String {
+    format!("{name}-{}", unique_suffix())
+}
+
+/// helm from the harness cache (scripts/setup.sh `ensure_helm`; `HELM` overrides it), or `None`
+/// after a SKIPPED line; on CI a missing helm fails the test.
+pub fn helm() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let helm = std::env::var_os("HELM").map(PathBuf::from).or_else(|| {
+        let cache = std::env::var_os("ZENTOO_TEST_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/zentoo-test"))
+            })?;
+        Some(cache.join("bin/helm-v3.22.0/helm"))
+    });
+    match helm {
+        Some(helm) if helm.is_file() => Some(helm),
+        helm => skip(&format!(
+            "helm not found at {} (build it: . scripts/setup.sh && ensure_helm)",
+            helm.map_or("$HELM or $ZENTOO_TEST_CACHE/bin".into(), |h| h
+                .display()
+                .to_string())
         )),
     }
 }

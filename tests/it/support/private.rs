@@ -55,7 +55,8 @@ pub struct PrivateCluster {
     etcd: Server,
     apiserver: Server,
     kcm: Option<Server>,
-    dir: TempDir,
+    /// Data and logs, removed on drop.
+    _dir: TempDir,
     /// Its kubeconfig (admin).
     pub kubeconfig: PathBuf,
     /// The apiserver's port.
@@ -184,7 +185,7 @@ impl PrivateCluster {
             etcd,
             apiserver,
             kcm,
-            dir,
+            _dir: dir,
             kubeconfig,
             api_port,
             pki,
@@ -279,11 +280,6 @@ impl PrivateCluster {
             out.push((k.name, k.pid()));
         }
         out
-    }
-
-    /// The directory holding data and logs.
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 }
 

@@ -1,6 +1,5 @@
 //! Shared helpers of the publish tests: test roots with every kind of entry, tree snapshots
 //! to compare file by file, and the harness environment.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

@@ -1,8 +1,6 @@
 //! What the controller tests share: a site repository served by `git daemon`, the controller
 //! run in-process for one namespace, and helpers to find and finish build pods.
 
-#![allow(dead_code)]
-
 pub mod faulty_git;
 pub mod hooks;
 pub mod process;
@@ -109,7 +107,6 @@ impl Drop for GitDaemon {
 /// The controller running in a task of the test's runtime, for one namespace; aborted on drop.
 pub struct Controller {
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
-    pub cache: PathBuf,
     /// The identity it runs as.
     pub installed: Option<std::sync::Arc<Installed>>,
 }
@@ -175,7 +172,6 @@ impl Controller {
         ));
         Controller {
             handle,
-            cache: cache.path().to_path_buf(),
             installed: None,
         }
     }
@@ -204,45 +200,7 @@ fn init_tracing() {
 
 /// Installs zentoo's CRDs (server-side apply, idempotent) and waits until they are served.
 pub async fn install_crds(ns: &TestNamespace) {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let api: Api<CustomResourceDefinition> = Api::all(ns.client.clone());
-    for (_, crd) in zentoo::api::crd::crds() {
-        let name = crd.name_any();
-        let mut body = serde_json::to_value(&crd).expect("crd json");
-        body["apiVersion"] = "apiextensions.k8s.io/v1".into();
-        body["kind"] = "CustomResourceDefinition".into();
-        api.patch(
-            &name,
-            &PatchParams::apply("zentoo-tests").force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("apply CRD {name}: {e}"));
-        crate::support::kube::wait_for(
-            &api,
-            &name,
-            "be established",
-            Duration::from_secs(30),
-            |c| {
-                c.status
-                    .as_ref()
-                    .and_then(|s| s.conditions.as_ref())
-                    .is_some_and(|cs| {
-                        cs.iter()
-                            .any(|c| c.type_ == "Established" && c.status == "True")
-                    })
-            },
-        )
-        .await;
-    }
-    // The apiserver may take a moment to serve a new group's discovery.
-    let sites = ns.api::<GentooSite>();
-    for _ in 0..50 {
-        if sites.list(&ListParams::default()).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::support::kube::install_crds(&ns.client).await;
 }
 
 /// A GentooSite for `url`, polled every `interval`.
