@@ -8,6 +8,7 @@ use std::process::Command;
 
 #[test]
 fn a_fresh_container_installs_a_tuples_packages_from_the_binhost() {
+    let _heavy = support::load::heavy();
     let Some(stage3) = stage3("a_fresh_container_installs_from_the_binhost") else {
         return;
     };

@@ -203,6 +203,7 @@ async fn leader_and_standby(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_leader_is_replaced_within_the_lease_time_and_the_new_one_reconciles() {
+    let _measuring = support::load::measuring().await;
     use kube::api::PostParams;
     use std::time::Instant;
     use zentoo::api::GentooImage;

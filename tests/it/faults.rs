@@ -520,11 +520,13 @@ async fn a_failing_git_server(prefix: &str, fault: Fault) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_git_server_is_retried_and_blocks_no_other_site() {
+    let _measuring = support::load::measuring().await;
     a_failing_git_server("fault-githang", Fault::Hang).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_git_server_resetting_connections_is_retried_with_backoff() {
+    let _measuring = support::load::measuring().await;
     a_failing_git_server("fault-gitreset", Fault::Reset).await;
 }
 
@@ -768,6 +770,7 @@ async fn image_and_job(ns: &support::TestNamespace, image: &str) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_controller_reconnects_after_apiserver_and_etcd_restarts() {
+    let _measuring = support::load::measuring().await;
     use k8s_openapi::api::core::v1::Namespace;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use kube::api::PostParams;

@@ -82,6 +82,7 @@ const HELLO1: &str = "app-misc/hello/hello-2.12.1-1.gpkg.tar";
 
 #[test]
 fn gc_lists_exactly_the_unreferenced_binpkgs_and_frees_them_while_a_build_runs() {
+    let _heavy = support::load::heavy();
     let Some(stage3) = stage3("gc_lists_exactly_the_unreferenced_binpkgs") else {
         return;
     };

@@ -24,6 +24,7 @@ fn containers_of(site: &Path) -> String {
 
 #[test]
 fn the_example_site_builds_then_is_up_to_date_and_rebuilds_from_binpkgs() {
+    let _heavy = support::load::heavy();
     let Some(stage3) = stage3("the_example_site_builds") else {
         return;
     };
@@ -110,6 +111,7 @@ fn the_example_site_builds_then_is_up_to_date_and_rebuilds_from_binpkgs() {
 
 #[test]
 fn a_use_change_in_one_portage_branch_rebuilds_only_its_tuples_and_package() {
+    let _heavy = support::load::heavy();
     let Some(stage3) = stage3("a_use_change_rebuilds_only_its_tuples") else {
         return;
     };
@@ -143,6 +145,7 @@ fn a_use_change_in_one_portage_branch_rebuilds_only_its_tuples_and_package() {
 
 #[test]
 fn a_failing_emerge_or_hook_names_the_step_shows_the_log_and_leaves_no_container() {
+    let _heavy = support::load::heavy();
     let Some(stage3) = stage3("a_failing_emerge_or_hook") else {
         return;
     };
@@ -194,6 +197,7 @@ fn a_failing_emerge_or_hook_names_the_step_shows_the_log_and_leaves_no_container
 
 #[test]
 fn freshroot_runs_a_command_with_the_tuple_config_and_passes_its_exit_code() {
+    let _heavy = support::load::heavy();
     let Some(stage3) = stage3("freshroot_runs_a_command") else {
         return;
     };
@@ -218,6 +222,7 @@ fn freshroot_runs_a_command_with_the_tuple_config_and_passes_its_exit_code() {
 
 #[test]
 fn freshroot_without_a_command_is_an_interactive_shell_on_a_tty() {
+    let _heavy = support::load::heavy();
     let Some(stage3) = stage3("freshroot_interactive") else {
         return;
     };
@@ -309,6 +314,7 @@ fn no_engine_is_a_clear_error() {
 
 #[test]
 fn push_sends_the_image_to_a_registry_under_the_prefix() {
+    let _heavy = support::load::heavy();
     let Some(stage3) = stage3("push_sends_the_image_to_a_registry") else {
         return;
     };
@@ -357,6 +363,7 @@ fn push_sends_the_image_to_a_registry_under_the_prefix() {
 
 #[test]
 fn ctrl_c_stops_the_build_and_removes_its_containers() {
+    let _heavy = support::load::heavy();
     let Some(stage3) = stage3("ctrl_c_stops_the_build") else {
         return;
     };

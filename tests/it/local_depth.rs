@@ -98,6 +98,7 @@ fn sha512_hex(path: &Path) -> String {
 
 #[test]
 fn a_kernel_is_published_beside_the_stage_with_digests_and_a_snapshot_pin_moves_it() {
+    let _heavy = support::load::heavy();
     let Some(stage3) = stage3("a_kernel_is_published") else {
         return;
     };
@@ -214,6 +215,7 @@ fn a_kernel_is_published_beside_the_stage_with_digests_and_a_snapshot_pin_moves_
 
 #[test]
 fn variant_dbg_builds_with_debug_info_split_into_usr_lib_debug() {
+    let _heavy = support::load::heavy();
     let Some(stage3) = stage3("variant_dbg") else {
         return;
     };
@@ -262,6 +264,7 @@ fn variant_dbg_builds_with_debug_info_split_into_usr_lib_debug() {
 
 #[test]
 fn the_library_check_names_each_file_whose_library_is_missing() {
+    let _heavy = support::load::heavy();
     let Some(stage3) = stage3("the_library_check") else {
         return;
     };
@@ -300,6 +303,7 @@ fn the_library_check_names_each_file_whose_library_is_missing() {
 
 #[test]
 fn a_pushed_image_gets_its_kernel_pushed_beside_it_as_an_oci_artifact() {
+    let _heavy = support::load::heavy();
     let Some(stage3) = stage3("a_pushed_image_gets_its_kernel") else {
         return;
     };

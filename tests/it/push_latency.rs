@@ -102,6 +102,7 @@ fn summary(samples: &mut [Duration]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: scripts/bench-push.sh"]
 async fn bench_webhook_to_build_job() {
+    let _measuring = support::load::measuring().await;
     let Some(kube) = support::kube_env().await else {
         return;
     };
@@ -153,6 +154,7 @@ async fn bench_webhook_to_build_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: scripts/bench-push.sh"]
 async fn bench_polling_detection_delay() {
+    let _measuring = support::load::measuring().await;
     let Some(kube) = support::kube_env().await else {
         return;
     };
@@ -200,6 +202,7 @@ async fn bench_polling_detection_delay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: scripts/bench-push.sh"]
 async fn bench_local_commit_to_build_job() {
+    let _measuring = support::load::measuring().await;
     let Some(kube) = support::kube_env().await else {
         return;
     };

@@ -427,6 +427,7 @@ fn tiny_volume(name: &str, pages: u32) {
 /// fits, the package does not), and nothing is pushed.
 #[test]
 fn a_full_binpkgs_volume_fails_the_build_step_with_enospc_and_pushes_nothing() {
+    let _heavy = support::load::heavy();
     let Some(stage3) = local_site::stage3("a_full_binpkgs_volume") else {
         return;
     };
@@ -469,6 +470,7 @@ fn a_full_binpkgs_volume_fails_the_build_step_with_enospc_and_pushes_nothing() {
 /// DIR: the tarball fails with ENOSPC before anything is pushed, so the tag never appears.
 #[test]
 fn a_full_tarball_volume_fails_the_publish_before_anything_is_pushed() {
+    let _heavy = support::load::heavy();
     let Some(stage3) = local_site::stage3("a_full_tarball_volume") else {
         return;
     };

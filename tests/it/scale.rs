@@ -174,6 +174,7 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "minutes long: run scripts/scale.sh"]
 async fn two_thousand_images_on_one_site() {
+    let _measuring = support::load::measuring().await;
     let n: usize = std::env::var("ZENTOO_SCALE_TUPLES")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -132,6 +132,7 @@ async fn head_only(addr: SocketAddr, path: &str, length: usize) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_push_gets_through_a_flood_of_forged_and_slow_requests() {
+    let _measuring = support::load::measuring().await;
     let Some(kube) = support::kube_env().await else {
         return;
     };

@@ -72,6 +72,7 @@ fn layer_listing(dir: &Path) -> (Vec<String>, String, u64, u64) {
 
 #[test]
 fn the_zentoo_image_is_pushed_by_zentoo_has_no_shell_and_runs_as_65532() {
+    let _heavy = support::load::heavy();
     let Some(registries) = support::registry_env() else {
         return;
     };
@@ -345,6 +346,7 @@ fn container_logs(pod: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rendered_build_pod_runs_for_real_under_podman_kube_play() {
+    let _heavy = support::load::heavy_async().await;
     let Some(kube) = support::kube_env().await else {
         return;
     };

@@ -23,6 +23,7 @@ pub mod controller;
 pub mod engine;
 pub mod kube;
 pub mod kubelet;
+pub mod load;
 pub mod local_site;
 pub mod manifests;
 pub mod private;
