@@ -1,5 +1,9 @@
-//! The integration tests, one module per former test binary, linked once against the crate.
+//! The integration tests: one module per area, all linked into this one test binary.
 //! `cargo test --test it <module>::` runs one group, e.g. `cargo test --test it controller_rbac::`.
+//! A filter is a substring: `faults::` also runs `registry_faults::`, `gc::` `controller_gc::`,
+//! `binhost::` `chart_binhost::`; add `-- --skip registry_faults::` (and so on) to leave them out.
+//! Every test of every module shares this process: see `support::load` for the tests that must
+//! not run beside heavy ones.
 
 mod support;
 

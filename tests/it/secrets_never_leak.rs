@@ -18,7 +18,6 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Container, Event, Pod, Secret};
 use kube::ResourceExt;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,28 +36,6 @@ const URL_PASSWORD: &str = "zt-url-password-4d5e6f";
 const URL_TOKEN: &str = "zt-url-token-8a9b0c";
 /// Stands for an armored private key (its content never matters to the controller).
 const SIGNING_KEY: &str = "-----BEGIN PGP PRIVATE KEY BLOCK-----\nzt-signing-key-material-31c4\n-----END PGP PRIVATE KEY BLOCK-----\n";
-
-/// Everything the controller logs, at every level.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut out) = self.0.lock() {
-            out.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().map(|b| b.clone()).unwrap_or_default()).into_owned()
-    }
-}
 
 fn b64(text: &str) -> String {
     use base64::Engine as _;
@@ -205,15 +182,8 @@ fn mounts(c: &Container) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secret_values_never_reach_logs_events_status_or_rendered_objects() {
-    // Installed before the controller's own (which then stays out): everything at trace
-    // level for zentoo, debug for the libraries, into a buffer.
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("debug,zentoo=trace"))
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .try_init();
+    // Everything at trace level for zentoo, debug for the libraries.
+    let captured = support::logs::capture().await;
 
     let Some(kube) = support::kube_env().await else {
         return;

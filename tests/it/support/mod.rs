@@ -25,6 +25,7 @@ pub mod kube;
 pub mod kubelet;
 pub mod load;
 pub mod local_site;
+pub mod logs;
 pub mod manifests;
 pub mod private;
 pub mod publish;

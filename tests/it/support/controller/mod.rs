@@ -162,7 +162,7 @@ impl Controller {
         cache: &TempDir,
         tweak: impl FnOnce(&mut Settings),
     ) -> Controller {
-        init_tracing();
+        crate::support::logs::init();
         let mut settings = test_settings(cache);
         tweak(&mut settings);
         let handle = tokio::spawn(zentoo::controller::run(
@@ -187,15 +187,6 @@ impl Drop for Controller {
     fn drop(&mut self) {
         self.handle.abort();
     }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ZENTOO_TEST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("zentoo=info,kube=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
-        .try_init();
 }
 
 /// Installs zentoo's CRDs (server-side apply, idempotent) and waits until they are served.
