@@ -11,6 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
+use support::engine::Registries;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use zentoo::publish::registry::{Registry, RegistryConfig, UploadMode};
@@ -37,7 +38,7 @@ fn busybox_root(root: &Path) {
     fs::write(root.join("etc/motd"), "hello from zentoo\n").unwrap();
 }
 
-fn plain(h: &Harness) -> RegistryConfig {
+fn plain(h: &Registries) -> RegistryConfig {
     RegistryConfig {
         insecure: vec![h.plain.clone()],
         backoff: Duration::from_millis(50),
@@ -58,8 +59,7 @@ fn skopeo(args: &[&str]) -> String {
 
 #[test]
 fn a_pushed_image_reads_back_with_skopeo_and_unpacks_to_the_same_tree() {
-    let Some(h) = harness("a_pushed_image_reads_back_with_skopeo_and_unpacks_to_the_same_tree")
-    else {
+    let Some(h) = support::registry_env() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -120,19 +120,16 @@ fn a_pushed_image_reads_back_with_skopeo_and_unpacks_to_the_same_tree() {
 
 #[test]
 fn the_tls_registry_takes_the_authfile_or_creds_and_refuses_bad_ones() {
-    let Some(h) = harness("the_tls_registry_takes_the_authfile_or_creds_and_refuses_bad_ones")
-    else {
+    let Some(h) = support::registry_env() else {
         return;
     };
-    let (Some(auth), Some(ca), Some(user), Some(password), Some(authfile)) = (
+    let (auth, ca, user, password, authfile) = (
         h.auth.clone(),
         h.ca.clone(),
         h.user.clone(),
         h.password.clone(),
         h.authfile.clone(),
-    ) else {
-        panic!("harness is up without the auth registry variables");
-    };
+    );
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
     busybox_root(&root);
@@ -198,10 +195,10 @@ fn the_tls_registry_takes_the_authfile_or_creds_and_refuses_bad_ones() {
 
 #[test]
 fn podman_pulls_and_runs_the_pushed_image_and_the_loaded_one() {
-    let Some(h) = harness("podman_pulls_and_runs_the_pushed_image_and_the_loaded_one") else {
+    let (Some(h), Some(url)) = (support::registry_env(), support::harness_var("DOCKER_HOST"))
+    else {
         return;
     };
-    let url = h.docker_host.clone().expect("DOCKER_HOST");
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("root");
     busybox_root(&root);
@@ -232,7 +229,7 @@ fn podman_pulls_and_runs_the_pushed_image_and_the_loaded_one() {
 
 #[test]
 fn one_index_tag_serves_both_arches() {
-    let Some(h) = harness("one_index_tag_serves_both_arches") else {
+    let Some(h) = support::registry_env() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -347,7 +344,7 @@ async fn cutting_proxy(upstream: String, budget: u64, heal: bool) -> (String, Ar
 
 #[test]
 fn a_dropped_upload_is_retried_and_a_dead_one_leaves_no_tag() {
-    let Some(h) = harness("a_dropped_upload_is_retried_and_a_dead_one_leaves_no_tag") else {
+    let Some(h) = support::registry_env() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -410,7 +407,7 @@ fn a_dropped_upload_is_retried_and_a_dead_one_leaves_no_tag() {
 /// step with registry credentials) pushes that layout and reports what it pushed.
 #[test]
 fn packed_as_root_and_pushed_as_nobody_as_the_build_job_does() {
-    let Some(h) = harness("packed_as_root_and_pushed_as_nobody_as_the_build_job_does") else {
+    let Some(h) = support::registry_env() else {
         return;
     };
     let setpriv = Path::new("/usr/bin/setpriv");
@@ -467,7 +464,7 @@ fn packed_as_root_and_pushed_as_nobody_as_the_build_job_does() {
 /// image, `publish --oci-layout --push` sends both and reports the kernel for the status.
 #[test]
 fn a_packed_kernel_is_pushed_beside_its_image_and_reported() {
-    let Some(h) = harness("a_packed_kernel_is_pushed_beside_its_image_and_reported") else {
+    let Some(h) = support::registry_env() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

@@ -248,9 +248,7 @@ fn layer_digest(layout: &Path, manifest: &str) -> String {
 
 #[test]
 fn a_registry_failing_mid_push_fails_the_publish_with_its_reason_and_no_tag() {
-    let Some(h) =
-        harness("a_registry_failing_mid_push_fails_the_publish_with_its_reason_and_no_tag")
-    else {
+    let Some(h) = support::registry_env() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -371,7 +369,7 @@ fn a_registry_failing_mid_push_fails_the_publish_with_its_reason_and_no_tag() {
 /// reorder the image tag moved first and a failed kernel push left it published.
 #[test]
 fn the_image_tag_is_pushed_after_the_kernel_artifact() {
-    let Some(h) = harness("the_image_tag_is_pushed_after_the_kernel_artifact") else {
+    let Some(h) = support::registry_env() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -431,7 +429,7 @@ fn a_full_binpkgs_volume_fails_the_build_step_with_enospc_and_pushes_nothing() {
     let Some(stage3) = local_site::stage3("a_full_binpkgs_volume") else {
         return;
     };
-    let Some(h) = harness("a_full_binpkgs_volume") else {
+    let Some(h) = support::registry_env() else {
         return;
     };
     for (pages, what) in [(1, "cannot write the lease"), (2, "emerge failed")] {
@@ -474,7 +472,7 @@ fn a_full_tarball_volume_fails_the_publish_before_anything_is_pushed() {
     let Some(stage3) = local_site::stage3("a_full_tarball_volume") else {
         return;
     };
-    let Some(h) = harness("a_full_tarball_volume") else {
+    let Some(h) = support::registry_env() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -541,7 +539,7 @@ fn a_publish_without_ca_certificates_is_a_clear_error_not_a_panic() {
     let Some(stage3) = local_site::stage3("a_publish_without_ca_certificates") else {
         return;
     };
-    let Some(h) = harness("a_publish_without_ca_certificates") else {
+    let Some(h) = support::registry_env() else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

@@ -64,11 +64,13 @@ pub async fn import_rootfs_tar(docker: &bollard::Docker, tar: Vec<u8>, repo: &st
 pub struct Registries {
     /// `127.0.0.1:PORT`, plain HTTP, no auth.
     pub plain: String,
-    /// `127.0.0.1:PORT`, HTTPS (its CA in [`Registries::cert_dir`]) with basic auth.
+    /// `127.0.0.1:PORT`, HTTPS (certificate from [`Registries::ca`]) with basic auth.
     pub auth: String,
     pub user: String,
     pub password: String,
-    /// A directory holding the auth registry's CA as `ca.crt`, for `skopeo --cert-dir`.
+    /// PEM CA certificate of the auth registry.
+    pub ca: PathBuf,
+    /// A directory holding that CA as `ca.crt`, for `skopeo --cert-dir`.
     pub cert_dir: PathBuf,
     /// A docker `config.json`-style auth file with the auth registry's credentials.
     pub authfile: PathBuf,
@@ -81,6 +83,7 @@ pub fn registry_env() -> Option<Registries> {
         auth: super::harness_var("ZENTOO_TEST_REGISTRY_AUTH")?,
         user: super::harness_var("ZENTOO_TEST_REGISTRY_USER")?,
         password: super::harness_var("ZENTOO_TEST_REGISTRY_PASSWORD")?,
+        ca: super::harness_var("ZENTOO_TEST_REGISTRY_CA")?.into(),
         cert_dir: super::harness_var("ZENTOO_TEST_REGISTRY_CERT_DIR")?.into(),
         authfile: super::harness_var("ZENTOO_TEST_REGISTRY_AUTHFILE")?.into(),
     })
