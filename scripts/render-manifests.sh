@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Renders manifests/ from charts/zentoo with helm (built from the Go module proxy when
 # missing): zentoo.yaml watches every namespace, zentoo-namespaced.yaml only `zentoo-builds`.
-# Both install into `zentoo-system`. tests/manifests.rs fails when these files are stale.
+# Both install into `zentoo-system`. tests/it/manifests.rs fails when these files are stale.
 # Usage: scripts/render-manifests.sh [OUTDIR]   (default: manifests)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -15,4 +15,4 @@ if [ -z "${ZENTOO_SCALE_BIN:-}" ]; then
     ZENTOO_SCALE_BIN=$PWD/target/release/zentoo
 fi
 export ZENTOO_SCALE_BIN ZENTOO_SCALE_TUPLES=${1:-2000}
-timeout 3600 cargo test --test scale -- --ignored --nocapture 2>&1 | grep -E 'MEASURED|panicked|test result|figures'
+timeout 3600 cargo test --test it scale:: -- --ignored --nocapture 2>&1 | grep -E 'MEASURED|panicked|test result|figures'

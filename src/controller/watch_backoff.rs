@@ -15,7 +15,7 @@ pub const MAX: Duration = Duration::from_secs(5);
 /// kube's default grows to 30 s (plus jitter). Every retry fails while the API server is
 /// down, and the first one after it is back meets `410 Gone` (its watch cache starts anew):
 /// with the default, a new tuple pushed after a 5 s API server restart got its Job 15–60 s
-/// later; with this, 13–20 s (tests/faults.rs, docs/benchmarks.md). Five watches retrying
+/// later; with this, 13–20 s (tests/it/faults.rs, docs/benchmarks.md). Five watches retrying
 /// every 5–10 s during an outage are no load.
 pub struct WatchBackoff {
     builder: backon::ExponentialBuilder,

@@ -29,7 +29,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* Rules on the watched namespace(s): exactly what src/controller uses. */}}
 {{- define "zentoo.watchRules" -}}
-{{- /* Exactly the rights the controller uses (tests/controller_rbac.rs compares the two).
+{{- /* Exactly the rights the controller uses (tests/it/controller_rbac.rs compares the two).
   It reads through watch caches, so no get where it never reads one object; a server-side
   apply that creates an object needs create as well as patch. */}}
 - apiGroups: ["zentoo.dev"]

@@ -1,0 +1,360 @@
+//! Gentoo depth, end to end on the real Podman engine with the test stage3 (tests/stage3):
+//! pinned repo snapshots, a kernel published as its own artifact, the `dbg` variant's split
+//! debug info, repairs (the library check) and a tmpfs `PORTAGE_TMPDIR`.
+//! Needs the engine socket in `DOCKER_HOST` (tests/cluster/up).
+
+use crate::support;
+use crate::support::local_site;
+
+use crate::support::local_site::{parse_build, stage3};
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use zentoo::site::write::Change;
+
+/// The example site (`zentoo site init`) with more sets and tuples.
+struct Site(local_site::Site);
+
+impl Site {
+    fn new(stage3: &'static str) -> Self {
+        let site = local_site::Site::new(stage3);
+        site.commit(
+            "main",
+            &[
+                Change::file("sets/demo", "app-misc/democlient\n"),
+                Change::file("sets/bug", "app-misc/linkbug\n"),
+                Change::file(
+                    "tuples",
+                    "base-none-base\nbase-none-demo\nbase-none-bug\nserver-nodocs-web\n",
+                ),
+            ],
+        );
+        Site(site)
+    }
+
+    fn out(&self) -> PathBuf {
+        self.0.out()
+    }
+
+    fn commit(&self, branch: &str, changes: &[Change<'_>]) {
+        self.0.commit(branch, changes);
+    }
+
+    /// `zentoo build --site SITE --out OUT ARGS`.
+    fn zentoo(&self, args: &[&str]) -> Output {
+        self.0.zentoo(&[&["build"][..], args].concat())
+    }
+
+    /// `zentoo build ARGS --output json`: exit code and the one tuple's report.
+    fn build(&self, args: &[&str]) -> (i32, Value) {
+        let (code, tuples) = parse_build(&self.zentoo(&[args, &["--output", "json"]].concat()));
+        let tuple = tuples.into_iter().next().map(|(_, t)| t);
+        (code, tuple.unwrap_or(Value::Null))
+    }
+}
+
+/// Entry names of an xz tarball.
+fn tar_names(path: &Path) -> Vec<String> {
+    let mut xz = Vec::new();
+    liblzma::read::XzDecoder::new(std::fs::File::open(path).expect("open tarball"))
+        .read_to_end(&mut xz)
+        .expect("xz");
+    tar::Archive::new(xz.as_slice())
+        .entries()
+        .expect("tar")
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .expect("path")
+                .display()
+                .to_string()
+        })
+        .collect()
+}
+
+/// One file's content from an xz tarball.
+fn tar_file(path: &Path, name: &str) -> Option<String> {
+    let mut xz = Vec::new();
+    liblzma::read::XzDecoder::new(std::fs::File::open(path).ok()?)
+        .read_to_end(&mut xz)
+        .ok()?;
+    let mut archive = tar::Archive::new(xz.as_slice());
+    for entry in archive.entries().ok()? {
+        let mut entry = entry.ok()?;
+        if entry.path().ok()?.display().to_string() == name {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).ok()?;
+            return Some(text);
+        }
+    }
+    None
+}
+
+fn sha512_hex(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha512::digest(std::fs::read(path).expect("read")))
+}
+
+#[test]
+fn a_kernel_is_published_beside_the_stage_with_digests_and_a_snapshot_pin_moves_it() {
+    let _heavy = support::load::heavy();
+    let Some(stage3) = stage3("a_kernel_is_published") else {
+        return;
+    };
+    let site = Site::new(stage3);
+    site.commit(
+        "portage/base",
+        &[Change::file(
+            "kernel/config",
+            "CONFIG_ZENTOO_SITE=y\nCONFIG_MODULES=y\n",
+        )],
+    );
+    let kernel = [
+        "base-none-base",
+        "--kernel",
+        "sys-kernel/gentoo-kernel",
+        "--kernel-config",
+        "kernel/config",
+        "--tmpfs",
+        "256Mi",
+    ];
+    let with = |snapshot: &'static str| {
+        let mut args = kernel.to_vec();
+        args.extend(["--repo-snapshot", snapshot]);
+        args
+    };
+    let (code, first) = site.build(&with("20261101"));
+    assert_eq!(code, 0, "{first}");
+    assert_eq!(first["result"], "built", "{first}");
+    let k = &first["build"]["kernel"];
+    assert_eq!(k["version"], "6.6.58-gentoo-dist", "{first}");
+    let artifact = PathBuf::from(k["artifact"].as_str().expect("artifact path"));
+    assert_eq!(
+        artifact.file_name().and_then(|n| n.to_str()),
+        Some("kernel-base-none-base-6.6.58-gentoo-dist.tar.xz")
+    );
+    assert_eq!(artifact.parent(), Some(site.out().join("stages").as_path()));
+    // DIGESTS beside it, as Gentoo publishes them, and the digest reported is the file's.
+    let digests =
+        std::fs::read_to_string(format!("{}.DIGESTS", artifact.display())).expect("kernel DIGESTS");
+    assert!(
+        digests.contains(&format!(
+            "{}  kernel-base-none-base-6.6.58-gentoo-dist.tar.xz",
+            sha512_hex(&artifact)
+        )),
+        "{digests}"
+    );
+    {
+        use sha2::Digest;
+        let sha256 = hex::encode(sha2::Sha256::digest(std::fs::read(&artifact).unwrap()));
+        assert_eq!(k["digest"], format!("sha256:{sha256}"));
+    }
+    // Only /boot and /lib/modules, built from the branch's config.
+    let names = tar_names(&artifact);
+    assert!(
+        names.contains(&"./boot/vmlinuz-6.6.58-gentoo-dist".to_string()),
+        "{names:?}"
+    );
+    // Merged /usr (the 23.0 profiles' baselayout): /lib is a link to usr/lib, so the modules
+    // are in /usr/lib/modules, with the link beside them.
+    assert!(
+        names.contains(&"./usr/lib/modules/6.6.58-gentoo-dist/modules.dep".to_string())
+            && names.contains(&"./lib".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.starts_with("./etc")
+            || (n.starts_with("./usr/")
+                && !"./usr/lib/modules/".starts_with(n.as_str())
+                && !n.starts_with("./usr/lib/modules/"))),
+        "{names:?}"
+    );
+    assert_eq!(
+        tar_file(&artifact, "./boot/config-6.6.58-gentoo-dist").as_deref(),
+        Some("CONFIG_ZENTOO_SITE=y\nCONFIG_MODULES=y\n")
+    );
+    let build_log =
+        std::fs::read_to_string(site.out().join("logs/base-none-base/build.log")).unwrap();
+    assert!(
+        build_log.contains("PORTAGE_TMPDIR: /var/tmp/portage-tmpfs (tmpfs, 256"),
+        "{build_log}"
+    );
+    assert!(build_log.contains("syncing repo snapshot 20261101"));
+
+    // The table lists it too.
+    let table = site.zentoo(&with("20261101"));
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("up to date"), "{text}");
+    assert!(
+        text.contains("base-none-base: kernel 6.6.58-gentoo-dist ")
+            && text.contains("kernel-base-none-base-6.6.58-gentoo-dist.tar.xz (sha256:"),
+        "{text}"
+    );
+
+    // Moving the pin rebuilds, on the other snapshot's kernel; the first one stays synced.
+    let (code, moved) = site.build(&with("20261001"));
+    assert_eq!(code, 0, "{moved}");
+    assert_eq!(moved["result"], "built");
+    assert_ne!(
+        moved["build"]["inputsDigest"], first["build"]["inputsDigest"],
+        "a new pin is a new inputs digest"
+    );
+    assert_eq!(moved["build"]["kernel"]["version"], "6.6.52-gentoo-dist");
+    let (code, again) = site.build(&with("20261001"));
+    assert_eq!((code, again["result"].as_str()), (0, Some("upToDate")));
+    let (code, back) = site.build(&with("20261101"));
+    assert_eq!(code, 0, "{back}");
+    let log = std::fs::read_to_string(site.out().join("logs/base-none-base/build.log")).unwrap();
+    assert!(
+        !log.contains("syncing repo snapshot"),
+        "20261101 is synced once per volume: {log}"
+    );
+    assert!(log.contains("repository: gentoo at /var/db/zentoo/repos/20261101"));
+}
+
+#[test]
+fn variant_dbg_builds_with_debug_info_split_into_usr_lib_debug() {
+    let _heavy = support::load::heavy();
+    let Some(stage3) = stage3("variant_dbg") else {
+        return;
+    };
+    let site = Site::new(stage3);
+    let names = |t: &Value| tar_names(Path::new(t["build"]["tarball"].as_str().expect("tarball")));
+    let (code, opt) = site.build(&["base-none-demo", "--repo-snapshot", "20261101"]);
+    assert_eq!(code, 0, "{opt}");
+    // (Checked now: both stage tarballs are named after the same commit time.)
+    assert!(
+        !names(&opt).iter().any(|n| n.starts_with("./usr/lib/debug")),
+        "opt has no split debug info"
+    );
+    let (code, dbg) = site.build(&[
+        "base-none-demo",
+        "--repo-snapshot",
+        "20261101",
+        "--variant",
+        "dbg",
+    ]);
+    assert_eq!(code, 0, "{dbg}");
+    assert_eq!(
+        dbg["result"], "built",
+        "a new variant is a new inputs digest"
+    );
+    assert_eq!(
+        dbg["build"]["compiled"], 4,
+        "dbg has its own flags: its own binpkgs (democlient, libdemo and @system's 2)"
+    );
+    // Portage's estrip (FEATURES=splitdebug) keeps each ELF file's debug info beside its path
+    // (and build-id links to them, left out here); glibc is RESTRICT=strip.
+    let debug: Vec<String> = names(&dbg)
+        .into_iter()
+        .filter(|n| n.starts_with("./usr/lib/debug/usr/") && n.ends_with(".debug"))
+        .collect();
+    assert_eq!(
+        debug,
+        [
+            "./usr/lib/debug/usr/bin/democlient.debug",
+            "./usr/lib/debug/usr/lib64/libdemo.so.1.debug"
+        ]
+    );
+    let log = std::fs::read_to_string(site.out().join("logs/base-none-demo/build.log")).unwrap();
+    assert!(log.contains("CFLAGS=\"-pipe -Og -g\""), "{log}");
+    assert!(log.contains("FEATURES+=\"buildpkg binpkg-multi-instance splitdebug\""));
+}
+
+#[test]
+fn the_library_check_names_each_file_whose_library_is_missing() {
+    let _heavy = support::load::heavy();
+    let Some(stage3) = stage3("the_library_check") else {
+        return;
+    };
+    let site = Site::new(stage3);
+    let pin = ["--repo-snapshot", "20261101", "--check-libraries"];
+    let (code, bug) = site.build(&[&["base-none-bug"][..], &pin].concat());
+    assert_eq!(code, 1, "{bug}");
+    assert_eq!(bug["result"], "failed");
+    let error = bug["error"].as_str().expect("error");
+    // (Of the image's ELF files — linkbug and @system's C library — one needs a library.)
+    assert!(
+        error.starts_with("step publish failed: 1 of ")
+            && error.contains(" ELF files need libraries"),
+        "{error}"
+    );
+    assert!(
+        error.contains("/usr/bin/linkbug: libdemo.so.1 not found"),
+        "{error}"
+    );
+    // The ebuild's missing RDEPEND, repaired in the set: the check passes.
+    site.commit(
+        "main",
+        &[Change::file(
+            "sets/bug",
+            "app-misc/linkbug\ndev-libs/libdemo\n",
+        )],
+    );
+    let (code, fixed) = site.build(&[&["base-none-bug"][..], &pin].concat());
+    assert_eq!(code, 0, "{fixed}");
+    assert_eq!(fixed["result"], "built");
+    // Without the check, the broken set builds (what the check is for).
+    site.commit("main", &[Change::file("sets/bug", "app-misc/linkbug\n")]);
+    let (code, unchecked) = site.build(&["base-none-bug", "--repo-snapshot", "20261101"]);
+    assert_eq!((code, unchecked["result"].as_str()), (0, Some("built")));
+}
+
+#[test]
+fn a_pushed_image_gets_its_kernel_pushed_beside_it_as_an_oci_artifact() {
+    let _heavy = support::load::heavy();
+    let Some(stage3) = stage3("a_pushed_image_gets_its_kernel") else {
+        return;
+    };
+    let Ok(registry) = std::env::var("ZENTOO_TEST_REGISTRY") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "no registry in CI"
+        );
+        eprintln!("SKIPPED: a_pushed_image_gets_its_kernel: no ZENTOO_TEST_REGISTRY");
+        return;
+    };
+    let site = Site::new(stage3);
+    let prefix = format!("{registry}/{}", support::unique("zentoo-kernel"));
+    let (code, built) = site.build(&[
+        "base-none-base",
+        "--kernel",
+        "sys-kernel/gentoo-kernel",
+        "--repo-snapshot",
+        "20261101",
+        "--push",
+        &prefix,
+        "--insecure-registry",
+        &registry,
+    ]);
+    assert_eq!(code, 0, "{built}");
+    let kernel = &built["build"]["kernel"];
+    // Locally the tarball is the artifact; the registry has it too, under the image's tag.
+    let reference = format!("{prefix}/base-none-base:latest-kernel");
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo");
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let manifest: Value = serde_json::from_slice(&inspect.stdout).expect("manifest json");
+    assert_eq!(manifest["artifactType"], "application/vnd.zentoo.kernel.v1");
+    assert_eq!(
+        manifest["annotations"]["dev.zentoo.kernel.version"],
+        "6.6.58-gentoo-dist"
+    );
+    assert_eq!(manifest["layers"][0]["digest"], kernel["digest"]);
+    assert_eq!(
+        manifest["layers"][0]["annotations"]["org.opencontainers.image.title"],
+        "kernel-base-none-base-6.6.58-gentoo-dist.tar.xz"
+    );
+    assert_eq!(
+        manifest["layers"][1]["annotations"]["org.opencontainers.image.title"],
+        "kernel-base-none-base-6.6.58-gentoo-dist.tar.xz.DIGESTS"
+    );
+}

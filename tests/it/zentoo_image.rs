@@ -1,0 +1,487 @@
+//! The zentoo image as `scripts/build-image.sh` builds it — pushed to the local registry by
+//! zentoo's own publisher, read back with skopeo, run with Podman — and a build Pod the
+//! controller rendered, run for real with `podman kube play`: materialize (the zentoo image)
+//! → build → assemble (the test stage3) → publish (the zentoo image) into the registry, its
+//! result read back into the GentooImage's status.
+
+use crate::support;
+use crate::support::site;
+
+use crate::support::controller::*;
+use kube::ResourceExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use support::engine::{run, run_ok};
+
+/// A cold release build of the static binary is long on a small machine.
+const BUILD_LIMIT: Duration = Duration::from_secs(3600);
+const PODMAN_LIMIT: Duration = Duration::from_secs(300);
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `scripts/build-image.sh ARGS`: the image digest it prints.
+fn build_image(args: &[&str]) -> String {
+    let out = run_ok(
+        Command::new("bash")
+            .arg(root().join("scripts/build-image.sh"))
+            .args(args),
+        BUILD_LIMIT,
+    );
+    let digest = out.lines().last().unwrap_or_default().trim().to_string();
+    assert!(
+        digest.starts_with("sha256:"),
+        "build-image.sh printed no digest: {out}"
+    );
+    digest
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The paths (without `./`) and `tar -tv` lines of the only layer of the image in OCI layout
+/// `dir`, and the layer's compressed and uncompressed sizes.
+fn layer_listing(dir: &Path) -> (Vec<String>, String, u64, u64) {
+    let index = json(&std::fs::read_to_string(dir.join("index.json")).expect("index.json"));
+    let blob = |digest: &serde_json::Value| {
+        let hex = digest
+            .as_str()
+            .and_then(|d| d.strip_prefix("sha256:"))
+            .expect("sha256 digest");
+        dir.join("blobs/sha256").join(hex)
+    };
+    let manifest =
+        json(&std::fs::read_to_string(blob(&index["manifests"][0]["digest"])).expect("manifest"));
+    let layers = manifest["layers"].as_array().expect("layers");
+    assert_eq!(layers.len(), 1, "one layer: {manifest}");
+    let layer = blob(&layers[0]["digest"]);
+    let verbose = run_ok(Command::new("tar").arg("-tvzf").arg(&layer), PODMAN_LIMIT);
+    let paths = run_ok(Command::new("tar").arg("-tzf").arg(&layer), PODMAN_LIMIT)
+        .lines()
+        .map(|l| l.trim_start_matches("./").to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    let compressed = std::fs::metadata(&layer).expect("layer").len();
+    let mut decoder = flate2::read::GzDecoder::new(std::fs::File::open(&layer).expect("layer"));
+    let uncompressed = std::io::copy(&mut decoder, &mut std::io::sink()).expect("gunzip layer");
+    (paths, verbose, compressed, uncompressed)
+}
+
+#[test]
+fn the_zentoo_image_is_pushed_by_zentoo_has_no_shell_and_runs_as_65532() {
+    let _heavy = support::load::heavy();
+    let Some(registries) = support::registry_env() else {
+        return;
+    };
+    let reg = registries.plain.clone();
+    let reference = format!("{reg}/zentoo/zentoo:{}", support::unique("t"));
+    let work = tempfile::TempDir::new().expect("temp dir");
+    let layout = work.path().join("oci");
+    let layout_arg = layout.display().to_string();
+    let digest = build_image(&[
+        "--push",
+        &reference,
+        "--oci-layout",
+        &layout_arg,
+        "--",
+        "--insecure-registry",
+        &reg,
+    ]);
+
+    // What the registry holds.
+    let docker = format!("docker://{reference}");
+    let inspect = json(&run_ok(
+        Command::new("skopeo").args(["inspect", "--tls-verify=false", &docker]),
+        PODMAN_LIMIT,
+    ));
+    assert_eq!(inspect["Digest"], digest.as_str(), "{inspect}");
+    assert_eq!(inspect["Architecture"], "amd64");
+    assert_eq!(inspect["Os"], "linux");
+    assert_eq!(inspect["Layers"].as_array().map(Vec::len), Some(1));
+    let config = json(&run_ok(
+        Command::new("skopeo").args(["inspect", "--config", "--tls-verify=false", &docker]),
+        PODMAN_LIMIT,
+    ));
+    let run_config = &config["config"];
+    assert_eq!(
+        run_config["Entrypoint"],
+        serde_json::json!(["/usr/local/bin/zentoo"]),
+        "{config}"
+    );
+    assert_eq!(run_config["User"], "65532:65532", "{config}");
+    assert!(
+        run_config["Env"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|v| v == "PATH=/usr/local/bin:/usr/bin:/bin")),
+        "{config}"
+    );
+
+    // Its one layer, as pushed: the binary, CA certificates, users, /tmp — and no shell.
+    let pulled = work.path().join("pulled");
+    run_ok(
+        Command::new("skopeo").args([
+            "copy",
+            "--src-tls-verify=false",
+            &docker,
+            &format!("oci:{}:pulled", pulled.display()),
+        ]),
+        PODMAN_LIMIT,
+    );
+    let (paths, verbose, compressed, uncompressed) = layer_listing(&pulled);
+    for want in [
+        "usr/local/bin/zentoo",
+        "etc/passwd",
+        "etc/group",
+        "etc/ssl/certs/ca-certificates.crt",
+        "tmp/",
+    ] {
+        assert!(
+            paths.iter().any(|p| p == want),
+            "{want} missing:\n{verbose}"
+        );
+    }
+    for p in &paths {
+        let name = p
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or_default();
+        assert!(
+            !matches!(name, "sh" | "bash" | "busybox" | "ash" | "dash"),
+            "a shell in the zentoo image: {p}\n{verbose}"
+        );
+    }
+    assert!(paths.len() <= 16, "more than the minimum:\n{verbose}");
+    assert!(
+        verbose
+            .lines()
+            .any(|l| l.starts_with("drwxrwxrwt") && l.trim_end().ends_with("tmp/")),
+        "/tmp is not 1777:\n{verbose}"
+    );
+
+    // Podman runs it: a static binary alone in its image.
+    run_ok(
+        Command::new("podman").args(["pull", "-q", "--tls-verify=false", &reference]),
+        PODMAN_LIMIT,
+    );
+    let version = run(
+        Command::new("podman").args(["run", "--rm", "--network", "none", &reference, "--version"]),
+        PODMAN_LIMIT,
+    );
+    let user = run(
+        Command::new("podman").args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Config.User}}",
+            &reference,
+        ]),
+        PODMAN_LIMIT,
+    );
+    let _ = run(
+        Command::new("podman").args(["rmi", "-f", &reference]),
+        PODMAN_LIMIT,
+    );
+    assert!(version.status.success(), "podman run: {version:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("zentoo {}", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(String::from_utf8_lossy(&user.stdout).trim(), "65532:65532");
+
+    // Reproducible: packed again, the same digest.
+    let again = work.path().join("again").display().to_string();
+    assert_eq!(build_image(&["--oci-layout", &again]), digest);
+    eprintln!(
+        "zentoo image {digest}: layer {compressed} bytes gzip, {uncompressed} bytes uncompressed, {} entries",
+        paths.len()
+    );
+}
+
+/// A Pod manifest for `podman kube play` from Job `job`'s pod template, changed only where
+/// this machine is not a cluster: the host's network (the git daemon and the registry listen on
+/// its loopback) and the registry's plain HTTP.
+fn playable_pod(job: &k8s_openapi::api::batch::v1::Job, registry: &str) -> serde_json::Value {
+    let template = &job.spec.as_ref().expect("job spec").template;
+    let mut pod = serde_json::to_value(template).expect("pod template");
+    pod["apiVersion"] = "v1".into();
+    pod["kind"] = "Pod".into();
+    pod["metadata"]["name"] = job.name_any().into();
+    pod["spec"]["hostNetwork"] = true.into();
+    let publish = container_mut(&mut pod, "containers", "publish");
+    let command = publish["command"].as_array_mut().expect("publish command");
+    command.push("--insecure-registry".into());
+    command.push(registry.into());
+    // A kubelet bind-mounts a writable file at the termination message path; Podman does not
+    // (and /dev is root's): the publish step writes it into a volume of its own instead (an
+    // empty Podman volume becomes the user's of the first container mounting it).
+    let log = command
+        .iter()
+        .position(|a| a == "--termination-log")
+        .expect("publish writes a termination log");
+    command[log + 1] = "/termination/log".into();
+    let volume = format!("{}-termination", job.name_any());
+    with_empty_dir(&mut pod, "containers", "publish", &volume, "/termination");
+    // The build step's counts go to its termination message path too: into a volume here.
+    let results = format!("{}-build-result", job.name_any());
+    let build = container_mut(&mut pod, "initContainers", "build");
+    let env = build["env"].as_array_mut().expect("build env");
+    let file = env
+        .iter_mut()
+        .find(|e| e["name"] == "ZENTOO_RESULT_FILE")
+        .expect("the build step is told where its counts go");
+    file["value"] = "/build-result/counts".into();
+    with_empty_dir(
+        &mut pod,
+        "initContainers",
+        "build",
+        &results,
+        "/build-result",
+    );
+    pod
+}
+
+/// The container `name` of the pod's `list` (`containers` or `initContainers`).
+fn container_mut<'a>(
+    pod: &'a mut serde_json::Value,
+    list: &str,
+    name: &str,
+) -> &'a mut serde_json::Value {
+    pod["spec"][list]
+        .as_array_mut()
+        .expect("containers")
+        .iter_mut()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no container {name}"))
+}
+
+/// Mounts a new emptyDir `volume` at `path` in container `name` of the pod's `list`.
+fn with_empty_dir(pod: &mut serde_json::Value, list: &str, name: &str, volume: &str, path: &str) {
+    container_mut(pod, list, name)["volumeMounts"]
+        .as_array_mut()
+        .expect("mounts")
+        .push(serde_json::json!({"name": volume, "mountPath": path}));
+    pod["spec"]["volumes"]
+        .as_array_mut()
+        .expect("pod volumes")
+        .push(serde_json::json!({"name": volume, "emptyDir": {}}));
+}
+
+/// What the build step of the played pod wrote as its termination message.
+fn build_counts_written(pod_name: &str) -> String {
+    let mountpoint = run_ok(
+        Command::new("podman").args([
+            "volume",
+            "inspect",
+            &format!("{pod_name}-build-result"),
+            "--format",
+            "{{.Mountpoint}}",
+        ]),
+        PODMAN_LIMIT,
+    );
+    std::fs::read_to_string(PathBuf::from(mountpoint.trim()).join("counts"))
+        .expect("the build step wrote its counts")
+}
+
+/// The names of the volumes `podman kube play` makes for `pod`: claims and emptyDirs.
+fn pod_volumes(pod: &serde_json::Value) -> Vec<String> {
+    pod["spec"]["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            v["persistentVolumeClaim"]["claimName"]
+                .as_str()
+                .or_else(|| v.get("emptyDir").and(v["name"].as_str()))
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// `podman kube down` of the pod and removal of its volumes, when dropped.
+struct Played {
+    file: PathBuf,
+    volumes: Vec<String>,
+}
+
+impl Drop for Played {
+    fn drop(&mut self) {
+        let _ = Command::new("podman")
+            .args(["kube", "down"])
+            .arg(&self.file)
+            .output();
+        for v in &self.volumes {
+            let _ = Command::new("podman")
+                .args(["volume", "rm", "-f", v])
+                .output();
+        }
+    }
+}
+
+fn container_logs(pod: &str) -> String {
+    ["materialize", "build", "assemble", "pack", "publish"]
+        .iter()
+        .map(|c| {
+            let out = Command::new("podman")
+                .args(["logs", &format!("{pod}-{c}")])
+                .output();
+            let text = out
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout).to_string()
+                        + &String::from_utf8_lossy(&o.stderr)
+                })
+                .unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            format!(
+                "--- {c} ---\n{}",
+                lines[lines.len().saturating_sub(25)..].join("\n")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rendered_build_pod_runs_for_real_under_podman_kube_play() {
+    let _heavy = support::load::heavy_async().await;
+    let Some(kube) = support::kube_env().await else {
+        return;
+    };
+    let Some(_engine) = support::engine_env().await else {
+        return;
+    };
+    let Some(registries) = support::registry_env() else {
+        return;
+    };
+    let reg = registries.plain.clone();
+    let tag = support::unique("play");
+    let zentoo_ref = format!("localhost/zentoo/zentoo:{tag}");
+    let stage3 = {
+        let zentoo_ref = zentoo_ref.clone();
+        tokio::task::spawn_blocking(move || {
+            build_image(&["--load", &zentoo_ref]);
+            run_ok(
+                &mut Command::new(root().join("tests/stage3/build-image")),
+                BUILD_LIMIT,
+            )
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string()
+        })
+        .await
+        .expect("build the images")
+    };
+
+    let ns = kube.namespace("play").await;
+    install_crds(&ns).await;
+    let repo = site::Site::standard("server-nodocs-web\n");
+    let git = GitDaemon::serve(&repo);
+    let cache = tempfile::TempDir::new().expect("cache");
+    let _controller = Controller::start_configured(&ns, &cache, |s| {
+        s.zentoo_image = zentoo_ref.clone();
+    })
+    .await;
+    // A site name of its own: its claims become Podman volumes of that name.
+    let site_name = tag.clone();
+    let mut site = site_object(&site_name, &git.url, "1m");
+    site.spec.image_defaults.registry = Some(format!("{reg}/zentoo-play"));
+    site.spec.image_defaults.stage3 = [("amd64".to_string(), stage3.clone())].into();
+    create_site(&ns, &site).await;
+    let image = zentoo::render::names::image_name(&site_name, "server-nodocs-web");
+    let job = wait_jobs(&ns, &image, 1).await.remove(0);
+    let pod = build_pod(&ns, &job.name_any()).await;
+
+    // The Job's pod, run by Podman as a kubelet would run it.
+    let manifest = playable_pod(&job, &reg);
+    let dir = tempfile::TempDir::new().expect("pod dir");
+    let file = dir.path().join("pod.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&manifest).expect("json")).expect("pod file");
+    let _played = Played {
+        file: file.clone(),
+        volumes: pod_volumes(&manifest),
+    };
+    let pod_name = job.name_any();
+    let (play, publish_exit, logs) = {
+        let (file, pod_name) = (file.clone(), pod_name.clone());
+        tokio::task::spawn_blocking(move || {
+            let play = run(
+                Command::new("podman").args(["kube", "play"]).arg(&file),
+                BUILD_LIMIT,
+            );
+            let wait = run(
+                Command::new("podman").args(["wait", &format!("{pod_name}-publish")]),
+                BUILD_LIMIT,
+            );
+            let exit = String::from_utf8_lossy(&wait.stdout).trim().to_string();
+            (play, exit, container_logs(&pod_name))
+        })
+        .await
+        .expect("podman kube play")
+    };
+    assert!(
+        play.status.success() && publish_exit == "0",
+        "kube play: {}\n{}\npublish exit {publish_exit}\n{logs}",
+        String::from_utf8_lossy(&play.stdout),
+        String::from_utf8_lossy(&play.stderr)
+    );
+    let publish_out = run_ok(
+        Command::new("podman").args(["logs", &format!("{pod_name}-publish")]),
+        PODMAN_LIMIT,
+    );
+    let result_line = publish_out
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON result from publish:\n{logs}"))
+        .to_string();
+    let result = json(&result_line);
+    let pushed = result["image"].as_str().expect("image").to_string();
+    let digest = result["imageDigest"].as_str().expect("digest").to_string();
+    assert_eq!(pushed, format!("{reg}/zentoo-play/{image}:latest"));
+
+    // The registry holds it, as the publish step said.
+    let inspect = json(&run_ok(
+        Command::new("skopeo").args([
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{pushed}"),
+        ]),
+        PODMAN_LIMIT,
+    ));
+    assert_eq!(inspect["Digest"], digest.as_str(), "{inspect}");
+    assert_eq!(inspect["Architecture"], "amd64");
+
+    // The counts the build step read from Portage's records: a first build compiled everything.
+    let counts = build_counts_written(&pod_name);
+    let written = json(&counts);
+    let compiled = written["compiled"].as_u64().expect("compiled");
+    assert!(compiled > 0, "{counts}");
+    assert_eq!(written["binpkgHits"], 0, "{counts}");
+
+    // A kubelet would now report the termination messages: the controller records the build.
+    let kubelet = ns.kubelet();
+    kubelet.run(&pod.name_any()).await;
+    kubelet
+        .set_pod_terminated(&pod.name_any(), "build", 0, &counts)
+        .await;
+    kubelet
+        .set_pod_terminated(&pod.name_any(), "publish", 0, &result_line)
+        .await;
+    let done = wait_ready(&ns, &image, "True", Some("BuildSucceeded")).await;
+    let last = done
+        .status
+        .and_then(|s| s.last_successful_build)
+        .expect("last successful build");
+    assert_eq!(last.image_digest.as_deref(), Some(digest.as_str()));
+    assert_eq!(last.image.as_deref(), Some(pushed.as_str()));
+    assert_eq!(last.compiled.map(u64::from), Some(compiled));
+    assert_eq!(last.binpkg_hits, Some(0));
+    let _ = Command::new("podman")
+        .args(["rmi", "-f", &zentoo_ref])
+        .output();
+    eprintln!("kube play: {pushed}@{digest}\n{logs}");
+}
