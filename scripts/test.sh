@@ -11,7 +11,7 @@ ensure_go
 ensure_helm    # charts/zentoo lint and the manifests/ freshness test
 # Everything the tests install, installed now: tests run in parallel and must never run apt
 # themselves (two of them once raced for apt's lock installing musl-tools).
-ensure_musl    # tests/zentoo_image.rs builds the static zentoo image
+ensure_musl    # tests/it/zentoo_image.rs builds the static zentoo image
 ensure_apt ca-certificates
 ensure_stage3_tools
 
