@@ -3,7 +3,7 @@
 
 use super::context::Context;
 use super::error::{Error, Result};
-use super::image::short_digest;
+use super::outcome::short_digest;
 use super::site::{plan_options, prefixes};
 use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, labels};
 use crate::plan::build::{BuildSettings, build_plan};
@@ -95,8 +95,7 @@ pub async fn plan(
             snapshot.epoch,
         ))
     })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?
+    .await?
 }
 
 pub async fn create_build(

@@ -78,8 +78,11 @@ pub async fn create(
 ) -> Result<Written> {
     let resource = ApiResource::erase::<GentooImage>(&());
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-    let object: DynamicObject = serde_json::from_value(desired.clone())
-        .map_err(|e| super::error::Error::Internal(format!("image object: {e}")))?;
+    let object: DynamicObject =
+        serde_json::from_value(desired.clone()).map_err(|source| super::error::Error::Object {
+            what: "image object",
+            source,
+        })?;
     let params = PostParams {
         field_manager: Some(FIELD_MANAGER.into()),
         ..PostParams::default()
