@@ -12,9 +12,10 @@ use super::error::{Error, Result};
 use super::owner::{self, Holder, Written};
 use super::poll::{Decision, PollInput, decide, jittered};
 use super::source::{Checked, Planned, plan_source};
-use crate::api::conditions::{self, reasons, types};
+use super::status::{Finish, Notice, finish};
+use crate::api::conditions::{Note, Standing, reasons, types};
 use crate::api::site::VolumeSpec;
-use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, GentooSiteStatus, annotations, labels};
+use crate::api::{GentooImage, GentooSite, GentooSiteStatus, annotations, labels};
 use crate::plan::{Limits, PlanOptions, SitePlan, SpecDefaults};
 use crate::render::names::image_name;
 use crate::render::storage::render_claim;
@@ -23,9 +24,8 @@ use crate::site::{Prefixes, SiteError};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use std::collections::{BTreeMap, BTreeSet};
@@ -83,10 +83,7 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
         .namespace()
         .ok_or_else(|| Error::InvalidSpec("a GentooSite must be namespaced".into()))?;
     let name = site.name_any();
-    let api: Api<GentooSite> = Api::namespaced(ctx.client.clone(), &namespace);
     let before = site.status.clone().unwrap_or_default();
-    let mut status = before.clone();
-    let generation = site.metadata.generation;
     let now = Time(Timestamp::now());
     let key = format!("site/{namespace}/{name}");
     // Local repositories are watched only where they are allowed as sources at all.
@@ -101,7 +98,6 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
     }
     let fetch_request = annotation(&site, annotations::FETCH_REQUESTED_AT)
         .filter(|v| Some(*v) != before.last_handled_fetch_at.as_deref());
-    let reconcile_request = annotation(&site, annotations::RECONCILE_REQUESTED_AT);
     let period = jittered(interval(&site), &namespace, &name);
     let window = debounce(&site, &ctx);
     let decision = decide(&PollInput {
@@ -111,7 +107,7 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
             before.last_checked.as_ref().map(|t| t.0),
             ctx.last_check(&key),
         ),
-        stale: before.observed_generation != generation || failed(&before),
+        stale: before.observed_generation != site.metadata.generation || failed(&before),
         pushed: fetch_request.is_some() || ctx.pushes.pushed(&namespace, &name),
         now: now.0,
     });
@@ -127,120 +123,103 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
             .await
             .map(Some)
     };
-
-    let mut set = |type_: &str, ok: bool, reason: &str, message: String| {
-        conditions::set(
-            &mut status.conditions,
-            conditions::condition(type_, ok, reason, message, generation, &now),
-        )
-    };
-    let mut event: Option<(EventType, &str, String)> = None;
-    match &outcome {
-        Ok(None) => {
-            set(
-                types::READY,
-                false,
+    let mut status = before.clone();
+    let (standing, notices) = match &outcome {
+        Ok(None) => (
+            Standing::Idle(Note::new(
                 reasons::SUSPENDED,
-                "spec.suspend is true: not fetching".into(),
-            );
-            conditions::remove(&mut status.conditions, types::STALLED);
-        }
-        Ok(Some(synced)) => {
-            let errors = &synced.plan.errors;
-            status.revision = Some(synced.revision.clone());
-            status.short_revision = Some(synced.revision.chars().take(12).collect());
-            if let Some(checked) = &synced.checked {
-                status.last_checked = Some(now.clone());
-                if checked.downloaded || status.last_fetched.is_none() {
-                    status.last_fetched = Some(now.clone());
-                }
-                status.refs_digest = Some(checked.refs_digest.clone());
-            }
-            status.tuples = Some(u32::try_from(synced.plan.images.len()).unwrap_or(u32::MAX));
-            status.error_count = Some(u32::try_from(errors.len()).unwrap_or(u32::MAX));
-            status.errors = errors.iter().take(MAX_STATUS_ERRORS).cloned().collect();
-            if errors.is_empty() {
-                set(
-                    types::READY,
-                    true,
-                    reasons::PLANNED,
-                    format!(
-                        "{} images planned at {}",
-                        synced.plan.images.len(),
-                        short(&synced.revision)
-                    ),
-                );
-                conditions::remove(&mut status.conditions, types::STALLED);
-            } else {
-                let first = &errors[0];
-                let message = format!(
-                    "{} problem(s), e.g. {first}; {} images planned",
-                    errors.len(),
-                    synced.plan.images.len()
-                );
-                set(types::READY, false, reasons::TUPLE_ERRORS, message.clone());
-                set(types::STALLED, true, reasons::TUPLE_ERRORS, message);
-            }
-            if before.revision.as_deref() != Some(synced.revision.as_str()) {
-                event = Some((
-                    EventType::Normal,
-                    "Fetched",
-                    format!(
-                        "revision {} ({} images, {} applied)",
-                        short(&synced.revision),
-                        synced.plan.images.len(),
-                        synced.applied
-                    ),
-                ));
-            }
-            if !synced.pruned.is_empty() {
-                event = Some((
-                    EventType::Normal,
-                    "Pruned",
-                    format!(
-                        "removed images whose tuple left: {}",
-                        synced.pruned.join(", ")
-                    ),
-                ));
-            }
-        }
-        Err(e) => {
-            set(types::READY, false, e.reason(), e.to_string());
-            if matches!(e.class(), super::error::Class::Stalled) {
-                set(types::STALLED, true, e.reason(), e.to_string());
-            }
-            event = Some((EventType::Warning, e.reason(), e.to_string()));
-        }
-    }
-    conditions::remove(&mut status.conditions, types::RECONCILING);
-    status.observed_generation = generation;
-    if let Some(requested) = reconcile_request {
-        status.last_handled_reconcile_at = Some(requested.to_string());
-    }
+                "spec.suspend is true: not fetching",
+            )),
+            Vec::new(),
+        ),
+        Ok(Some(synced)) => report(synced, &mut status, &before, &now),
+        Err(e) => (
+            e.standing(),
+            vec![Notice::warning(e.reason(), e.to_string())],
+        ),
+    };
     // A fetch request is handled by the check it caused, whether it succeeded or not (Ready
     // says); a debounced one waits for the end of the window.
     if let Some(request) = fetch_request.filter(|_| !matches!(decision, Decision::Debounced(_))) {
         status.last_handled_fetch_at = Some(request.to_string());
     }
-    if status != before {
-        patch_status(&api, &name, &status).await?;
-    }
-    if let Some((type_, reason, note)) = event {
-        publish(&ctx, site.as_ref(), type_, reason, note).await;
-    }
-    match outcome {
-        Ok(synced) => {
-            ctx.succeeded(&key);
-            let next = match decision {
-                _ if synced.as_ref().is_some_and(|s| s.raced) => RACED_RETRY,
-                _ if synced.as_ref().is_some_and(|s| s.checked.is_some()) => period,
-                Decision::Debounced(left) | Decision::NotDue(left) => left,
-                Decision::Check(_) => period,
-            };
-            Ok(Action::requeue(next.max(Duration::from_millis(100))))
+    let next = outcome.map(|synced| match decision {
+        _ if synced.as_ref().is_some_and(|s| s.raced) => RACED_RETRY,
+        _ if synced.as_ref().is_some_and(|s| s.checked.is_some()) => period,
+        Decision::Debounced(left) | Decision::NotDue(left) => left,
+        Decision::Check(_) => period,
+    });
+    let end = Finish {
+        obj: site.as_ref(),
+        before: &before,
+        status,
+        standing: Some(standing),
+        notices,
+        next: next.map(|d| d.max(Duration::from_millis(100))),
+    };
+    finish(&ctx, &key, end).await
+}
+
+/// Writes what a sync found into `status`; returns the site's standing and the events:
+/// a new revision fetched, images pruned.
+fn report(
+    synced: &Synced,
+    status: &mut GentooSiteStatus,
+    before: &GentooSiteStatus,
+    now: &Time,
+) -> (Standing, Vec<Notice>) {
+    let errors = &synced.plan.errors;
+    let images = synced.plan.images.len();
+    status.revision = Some(synced.revision.clone());
+    status.short_revision = Some(synced.revision.chars().take(12).collect());
+    if let Some(checked) = &synced.checked {
+        status.last_checked = Some(now.clone());
+        if checked.downloaded || status.last_fetched.is_none() {
+            status.last_fetched = Some(now.clone());
         }
-        Err(e) => Err(e),
+        status.refs_digest = Some(checked.refs_digest.clone());
     }
+    status.tuples = Some(u32::try_from(images).unwrap_or(u32::MAX));
+    status.error_count = Some(u32::try_from(errors.len()).unwrap_or(u32::MAX));
+    status.errors = errors.iter().take(MAX_STATUS_ERRORS).cloned().collect();
+    let standing = match errors.first() {
+        None => Standing::Ready(Note::new(
+            reasons::PLANNED,
+            format!("{images} images planned at {}", short(&synced.revision)),
+        )),
+        Some(first) => Standing::Stalled {
+            note: Note::new(
+                reasons::TUPLE_ERRORS,
+                format!(
+                    "{} problem(s), e.g. {first}; {images} images planned",
+                    errors.len()
+                ),
+            ),
+            advice: None,
+        },
+    };
+    // One event at most: a prune says more than a fetch.
+    let notice = if !synced.pruned.is_empty() {
+        Some(Notice::normal(
+            reasons::PRUNED,
+            format!(
+                "removed images whose tuple left: {}",
+                synced.pruned.join(", ")
+            ),
+        ))
+    } else if before.revision.as_deref() != Some(synced.revision.as_str()) {
+        Some(Notice::normal(
+            reasons::FETCHED,
+            format!(
+                "revision {} ({images} images, {} applied)",
+                short(&synced.revision),
+                synced.applied
+            ),
+        ))
+    } else {
+        None
+    };
+    (standing, notice.into_iter().collect())
 }
 
 /// The later of two instants, either of which may be unknown.
@@ -491,41 +470,6 @@ fn spec_matches(current: &serde_json::Value, desired: &serde_json::Value) -> boo
     match desired.as_object() {
         Some(fields) => fields.iter().all(|(k, v)| current.get(k) == Some(v)),
         None => false,
-    }
-}
-
-async fn patch_status(api: &Api<GentooSite>, name: &str, status: &GentooSiteStatus) -> Result<()> {
-    let body = serde_json::json!({
-        "apiVersion": "zentoo.dev/v1alpha1",
-        "kind": "GentooSite",
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
-    Ok(())
-}
-
-/// Publishes an event about `obj`; failures are logged, never fatal.
-pub async fn publish<K: Resource<DynamicType = ()>>(
-    ctx: &Context,
-    obj: &K,
-    type_: EventType,
-    reason: &str,
-    note: String,
-) {
-    let event = Event {
-        type_,
-        reason: reason.to_string(),
-        note: Some(note),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-        warn!("publishing event {reason}: {e}");
     }
 }
 
