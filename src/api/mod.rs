@@ -3,6 +3,7 @@
 pub mod build_options;
 pub mod conditions;
 pub mod crd;
+pub mod duration;
 pub mod image;
 pub mod reference;
 pub mod site;

@@ -250,14 +250,12 @@ fn annotation<'a>(site: &'a GentooSite, key: &str) -> Option<&'a str> {
 
 /// The site's debounce window: `spec.source.debounce`, else the controller's.
 fn debounce(site: &GentooSite, ctx: &Context) -> Result<Duration> {
-    match &site.spec.source.debounce {
-        None => Ok(ctx.settings.debounce),
-        Some(text) => parse_duration(text).ok_or_else(|| {
-            Error::InvalidSpec(format!(
-                "spec.source.debounce: `{text}` is not a duration like 5s or 500ms"
-            ))
-        }),
-    }
+    let window = site
+        .spec
+        .source
+        .debounce()
+        .map_err(|e| Error::InvalidSpec(e.to_string()))?;
+    Ok(window.unwrap_or(ctx.settings.debounce))
 }
 
 /// Requeue after a failed reconcile.
@@ -476,35 +474,10 @@ fn spec_matches(current: &serde_json::Value, desired: &serde_json::Value) -> boo
 /// The site's polling interval (5 minutes when it is not a valid one, which the site's
 /// status reports).
 pub fn interval(site: &GentooSite) -> Duration {
-    super::validate::interval(&site.spec.source.interval).unwrap_or(Duration::from_secs(300))
-}
-
-/// Parses a Go-style duration: `90s`, `5m`, `1h30m`, `500ms`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let value: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let (unit, len) = ["ms", "s", "m", "h"]
-            .iter()
-            .find(|u| rest.starts_with(**u))
-            .map(|u| (*u, u.len()))?;
-        rest = &rest[len..];
-        total += match unit {
-            "ms" => Duration::from_millis(value),
-            "s" => Duration::from_secs(value),
-            "m" => Duration::from_secs(value.checked_mul(60)?),
-            _ => Duration::from_secs(value.checked_mul(3600)?),
-        };
-    }
-    Some(total)
+    site.spec
+        .source
+        .interval()
+        .unwrap_or(Duration::from_secs(300))
 }
 
 fn short(revision: &str) -> &str {
@@ -514,16 +487,6 @@ fn short(revision: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_like_go() {
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        for bad in ["", "5", "m", "5x", "-1s", "1.5h"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn a_spec_matches_when_the_site_fields_agree() {
