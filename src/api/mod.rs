@@ -48,4 +48,6 @@ pub mod annotations {
     pub const INPUTS_DIGEST: &str = "zentoo.dev/inputs-digest";
     /// The site revision a build was planned at.
     pub const REVISION: &str = "zentoo.dev/revision";
+    /// On images a site made: the tuple they build.
+    pub const TUPLE: &str = "zentoo.dev/tuple";
 }

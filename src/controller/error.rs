@@ -40,6 +40,9 @@ pub enum Error {
         #[source]
         source: git2::Error,
     },
+    /// The site's branch prefixes are unusable.
+    #[error(transparent)]
+    Branches(#[from] super::spec::BranchesError),
     /// The spec is invalid in a way only a person can fix.
     #[error("{0}")]
     InvalidSpec(String),
@@ -81,7 +84,7 @@ impl Error {
             Error::Kube(_) => reasons::KUBERNETES_ERROR,
             Error::Fetch { .. } => reasons::FETCH_FAILED,
             Error::Read(_) | Error::Git { .. } => reasons::READ_FAILED,
-            Error::InvalidSpec(_) => reasons::SPEC_INVALID,
+            Error::InvalidSpec(_) | Error::Branches(_) => reasons::SPEC_INVALID,
             Error::PolicyDenied(_) => reasons::POLICY_DENIED,
             Error::InputsInvalid(_) => reasons::INPUTS_INVALID,
             Error::SiteNotReady(_) => reasons::SITE_NOT_READY,
@@ -102,9 +105,10 @@ impl Error {
     /// How this error is retried.
     pub fn class(&self) -> Class {
         match self {
-            Error::InvalidSpec(_) | Error::InputsInvalid(_) | Error::PolicyDenied(_) => {
-                Class::Stalled
-            }
+            Error::InvalidSpec(_)
+            | Error::Branches(_)
+            | Error::InputsInvalid(_)
+            | Error::PolicyDenied(_) => Class::Stalled,
             Error::Kube(e) if rejected(e) => Class::Stalled,
             Error::SiteNotReady(_) => Class::Waiting(Duration::from_secs(15)),
             Error::Secret(_) => Class::Waiting(Duration::from_secs(60)),

@@ -16,11 +16,11 @@ use super::status::{Finish, Notice, finish};
 use crate::api::conditions::{Note, Standing, reasons, types};
 use crate::api::site::VolumeSpec;
 use crate::api::{GentooImage, GentooSite, GentooSiteStatus, annotations, labels};
-use crate::plan::{Limits, PlanOptions, SitePlan, SpecDefaults};
+use crate::plan::SitePlan;
 use crate::render::names::image_name;
 use crate::render::storage::render_claim;
+use crate::site::SiteError;
 use crate::site::repo::TUPLES_FILE;
-use crate::site::{Prefixes, SiteError};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -33,36 +33,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, info, instrument, warn};
 
-/// Annotation on site-made images naming their tuple.
-pub const TUPLE_ANNOTATION: &str = "zentoo.dev/tuple";
 /// Most errors kept in a site's status.
 pub const MAX_STATUS_ERRORS: usize = 100;
 /// When a site looks again after an image changed hands while it was written (the cache
 /// shows the new holder by then).
 const RACED_RETRY: Duration = Duration::from_secs(1);
-
-/// Plan options from a site's image defaults and the controller's limits.
-pub fn plan_options(site: &GentooSite, limits: Limits) -> PlanOptions {
-    let d = &site.spec.image_defaults;
-    let mut defaults = SpecDefaults {
-        stage3: d.stage3.clone(),
-        profile: d.profile.clone(),
-        variant: d.variant.unwrap_or_default(),
-        kernel: d.kernel.clone(),
-        repairs: d.repairs.clone().unwrap_or_default(),
-        ..SpecDefaults::default()
-    };
-    if let Some(snapshot) = &d.repo_snapshot {
-        defaults.repo_snapshot = snapshot.clone();
-    }
-    PlanOptions { defaults, limits }
-}
-
-/// Branch prefixes of a site, checked.
-pub fn prefixes(site: &GentooSite) -> Result<Prefixes> {
-    Prefixes::new(&site.spec.branches.portage, &site.spec.branches.buildhooks)
-        .map_err(|e| Error::InvalidSpec(format!("spec.branches: {e}")))
-}
 
 /// What a successful sync found.
 struct Synced {
@@ -353,12 +328,12 @@ fn desired_image(site: &GentooSite, image: &crate::plan::ImagePlan) -> Result<se
         spec["cpu"] = image.cpu.clone().into();
     }
     Ok(serde_json::json!({
-        "apiVersion": "zentoo.dev/v1alpha1",
-        "kind": "GentooImage",
+        "apiVersion": GentooImage::api_version(&()),
+        "kind": GentooImage::kind(&()),
         "metadata": {
             "name": image_name(&site.name_any(), &image.name),
             "labels": {labels::SITE: site.name_any(), labels::MANAGED_BY: "zentoo"},
-            "annotations": {TUPLE_ANNOTATION: image.name},
+            "annotations": {annotations::TUPLE: image.name},
             "ownerReferences": [owner],
         },
         "spec": spec,

@@ -6,7 +6,7 @@ use super::context::Context;
 use super::error::{Error, Result};
 use super::fetch::{GitCredentials, fetch_used};
 use super::secrets::read_secret;
-use super::site::{plan_options, prefixes};
+use super::spec::{plan_options, prefixes};
 use crate::api::{GentooSite, GentooSiteStatus};
 use crate::plan::{PlanOptions, SitePlan, plan_site};
 use crate::render::names::name_collisions;

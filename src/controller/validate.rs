@@ -5,7 +5,6 @@
 use crate::api::site::GitSource;
 use crate::api::{GentooImage, GentooSite};
 use crate::render::names::MAX_LABEL;
-use crate::site::Prefixes;
 use crate::site::error::tidy;
 use crate::site::url::redact_url;
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
@@ -67,8 +66,7 @@ pub fn site(site: &GentooSite, allow_local: bool) -> Result<(), Problem> {
     let source = &site.spec.source;
     self::source(source, allow_local)?;
     source.interval().map_err(|e| e.to_string())?;
-    Prefixes::new(&site.spec.branches.portage, &site.spec.branches.buildhooks)
-        .map_err(|e| format!("spec.branches: {e}"))?;
+    super::spec::prefixes(site).map_err(|e| e.to_string())?;
     let defaults = &site.spec.image_defaults;
     if let Some(registry) = &defaults.registry {
         image_reference(&format!("{}/x:latest", registry.trim_end_matches('/'))).map_err(|_| {
