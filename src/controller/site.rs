@@ -7,7 +7,7 @@
 //! moved → read and plan (from the cache when not checking) → storage → images (apply
 //! changed, prune those whose tuple left) → status, always written at the end.
 
-use super::context::Context;
+use super::context::{Caches, Context};
 use super::error::{Error, Result};
 use super::owner::{self, Holder, Written};
 use super::poll::{Decision, PollInput, decide, jittered};
@@ -118,21 +118,27 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
     if let Some(request) = fetch_request.filter(|_| !matches!(decision, Decision::Debounced(_))) {
         status.last_handled_fetch_at = Some(request.to_string());
     }
-    let next = outcome.map(|synced| match decision {
-        _ if synced.as_ref().is_some_and(|s| s.raced) => RACED_RETRY,
-        _ if synced.as_ref().is_some_and(|s| s.checked.is_some()) => period,
-        Decision::Debounced(left) | Decision::NotDue(left) => left,
-        Decision::Check(_) => period,
-    });
     let end = Finish {
         obj: site.as_ref(),
         before: &before,
         status,
         standing: Some(standing),
         notices,
-        next: next.map(|d| d.max(Duration::from_millis(100))),
+        next: outcome.map(|synced| next_look(decision, synced.as_ref(), period)),
     };
     finish(&ctx, &key, end).await
+}
+
+/// When a site looks again: soon after a race, a period after a check, else when the poll
+/// decision said.
+fn next_look(decision: Decision, synced: Option<&Synced>, period: Duration) -> Duration {
+    let next = match decision {
+        _ if synced.is_some_and(|s| s.raced) => RACED_RETRY,
+        _ if synced.is_some_and(|s| s.checked.is_some()) => period,
+        Decision::Debounced(left) | Decision::NotDue(left) => left,
+        Decision::Check(_) => period,
+    };
+    next.max(Duration::from_millis(100))
 }
 
 /// Writes what a sync found into `status`; returns the site's standing and the events:
@@ -369,17 +375,6 @@ async fn apply_images(
     }
     let site_name = site.name_any();
     let uid = site.uid().unwrap_or_default();
-    let existing: BTreeMap<String, Arc<GentooImage>> = caches
-        .images
-        .state()
-        .into_iter()
-        .filter(|i| {
-            i.namespace().as_deref() == Some(namespace)
-                && i.labels().get(labels::SITE) == Some(&site_name)
-        })
-        .map(|i| (i.name_any(), i))
-        .collect();
-
     let mut done = Applied::default();
     let mut keep: BTreeSet<String> = BTreeSet::new();
     let mut held = Vec::new();
@@ -425,6 +420,31 @@ async fn apply_images(
     for tuple in plan.errors.iter().filter_map(|e| e.tuple.as_deref()) {
         keep.insert(image_name(&site_name, tuple));
     }
+    done.pruned = prune_images(&api, caches, namespace, site, &keep).await?;
+    Ok(done)
+}
+
+/// Deletes the images `site` controls that are not in `keep`; returns their names.
+async fn prune_images(
+    api: &Api<GentooImage>,
+    caches: &Caches,
+    namespace: &str,
+    site: &GentooSite,
+    keep: &BTreeSet<String>,
+) -> Result<Vec<String>> {
+    let site_name = site.name_any();
+    let uid = site.uid().unwrap_or_default();
+    let existing: BTreeMap<String, Arc<GentooImage>> = caches
+        .images
+        .state()
+        .into_iter()
+        .filter(|i| {
+            i.namespace().as_deref() == Some(namespace)
+                && i.labels().get(labels::SITE) == Some(&site_name)
+        })
+        .map(|i| (i.name_any(), i))
+        .collect();
+    let mut pruned = Vec::new();
     for (name, image) in &existing {
         let owned = image
             .owner_references()
@@ -432,10 +452,10 @@ async fn apply_images(
             .any(|o| o.uid == uid && o.controller == Some(true));
         if owned && !keep.contains(name) {
             api.delete(name, &DeleteParams::background()).await?;
-            done.pruned.push(name.clone());
+            pruned.push(name.clone());
         }
     }
-    Ok(done)
+    Ok(pruned)
 }
 
 /// True when every field of `desired` has the same value in `current`.
