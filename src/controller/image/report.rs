@@ -169,3 +169,67 @@ pub(super) fn requeue(outcome: &Outcome) -> Duration {
         Outcome::UpToDate | Outcome::Failed { .. } | Outcome::Suspended => Duration::from_secs(600),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::conditions::types;
+    use crate::plan::build::StepName;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::Timestamp;
+
+    #[test]
+    fn a_failed_build_stalls_with_its_step_message_and_advice() {
+        let failed = Outcome::Failed {
+            step: StepName::Build,
+            message: "exit code 2:\n!!! build failed".into(),
+        };
+        let mut status = GentooImageStatus::default();
+        let now = Time(Timestamp::now());
+        standing(&failed, &status).write(&mut status.conditions, Some(3), &now);
+        let ready = conditions_of(&status, types::READY);
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", reasons::BUILD_FAILED)
+        );
+        assert_eq!(
+            ready.message,
+            "step build failed: exit code 2:\n!!! build failed"
+        );
+        let stalled = conditions_of(&status, types::STALLED);
+        assert!(stalled.message.starts_with(&ready.message));
+        assert!(
+            stalled.message.ends_with("annotation to retry"),
+            "{}",
+            stalled.message
+        );
+        assert_eq!(phase(&failed), Phase::Failed);
+        assert_eq!(requeue(&failed), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn each_newly_finished_build_is_one_event() {
+        let record = |name: &str, result| BuildRecord {
+            name: name.into(),
+            result,
+            ..BuildRecord::default()
+        };
+        let before = GentooImageStatus {
+            history: vec![record("a", Ending::Succeeded)],
+            ..GentooImageStatus::default()
+        };
+        let mut status = before.clone();
+        status.history.insert(0, record("b", Ending::Deleted));
+        status.history.insert(0, record("c", Ending::Superseded));
+        let notices = finished_builds(&before, &status);
+        let got: Vec<&str> = notices.iter().map(|n| n.note.reason).collect();
+        assert_eq!(got, [reasons::SUPERSEDED, reasons::BUILD_DELETED]);
+    }
+
+    fn conditions_of<'a>(
+        status: &'a GentooImageStatus,
+        type_: &str,
+    ) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+        crate::api::conditions::get(&status.conditions, type_).expect(type_)
+    }
+}
