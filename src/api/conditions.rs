@@ -54,6 +54,118 @@ pub mod reasons {
     pub const PODS_REJECTED: &str = "PodsRejected";
     /// Work is under way.
     pub const PROGRESSING: &str = "Progressing";
+    /// The API server refused an object the controller wrote as invalid (400, 422).
+    pub const API_REJECTED: &str = "ApiRejected";
+    /// The Kubernetes API failed otherwise.
+    pub const KUBERNETES_ERROR: &str = "KubernetesError";
+    /// The site repository could not be read at the fetched revision.
+    pub const READ_FAILED: &str = "ReadFailed";
+    /// A Secret the spec names is missing or lacks a key.
+    pub const SECRET_INVALID: &str = "SecretInvalid";
+    /// The controller failed in a way no spec change fixes.
+    pub const INTERNAL_ERROR: &str = "InternalError";
+    /// Event: a build's Job was deleted before it finished.
+    pub const BUILD_DELETED: &str = "BuildDeleted";
+    /// Event: the site's repository was fetched at a new revision.
+    pub const FETCHED: &str = "Fetched";
+    /// Event: images whose tuple left the tuples file were deleted.
+    pub const PRUNED: &str = "Pruned";
+}
+
+/// A condition's reason (one of [`reasons`]) and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// CamelCase reason.
+    pub reason: &'static str,
+    /// What a person reads.
+    pub message: String,
+}
+
+impl Note {
+    /// A note of `reason` saying `message`.
+    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Note {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// Where an object stands after a reconcile: the one value `Ready`, `Reconciling` and
+/// `Stalled` are derived from, the same way for every kind ([`Standing::write`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// What the spec asks for: `Ready=True`; neither `Reconciling` nor `Stalled`.
+    Ready(Note),
+    /// Working towards the spec (or retrying): `Ready=False`, `Reconciling=True`.
+    Progressing(Note),
+    /// No progress without a person: `Ready=False`, `Stalled=True`; `advice` (what to do)
+    /// follows the message in `Stalled` only.
+    Stalled {
+        /// Why.
+        note: Note,
+        /// What a person can do, when there is more to say than the message.
+        advice: Option<String>,
+    },
+    /// Not ready and not working on it, by the spec's wish (e.g. suspended): `Ready=False`
+    /// alone.
+    Idle(Note),
+}
+
+impl Standing {
+    /// The note `Ready` carries.
+    pub fn note(&self) -> &Note {
+        match self {
+            Standing::Ready(note)
+            | Standing::Progressing(note)
+            | Standing::Stalled { note, .. }
+            | Standing::Idle(note) => note,
+        }
+    }
+
+    /// Sets `Ready`, `Reconciling` and `Stalled` in `conditions` to say this standing,
+    /// observed at `generation`, now. Returns whether anything but timestamps changed.
+    pub fn write(
+        &self,
+        conditions: &mut Vec<Condition>,
+        generation: Option<i64>,
+        now: &Time,
+    ) -> bool {
+        let note = self.note();
+        let at = |type_: &str, status: bool, message: String| {
+            condition(type_, status, note.reason, message, generation, now)
+        };
+        let mut changed = set(
+            conditions,
+            at(
+                types::READY,
+                matches!(self, Standing::Ready(_)),
+                note.message.clone(),
+            ),
+        );
+        match self {
+            Standing::Progressing(_) => {
+                changed |= set(
+                    conditions,
+                    at(types::RECONCILING, true, note.message.clone()),
+                );
+                changed |= remove(conditions, types::STALLED);
+            }
+            Standing::Stalled { advice, .. } => {
+                let message = match advice {
+                    Some(advice) => format!("{}\n{advice}", note.message),
+                    None => note.message.clone(),
+                };
+                changed |= set(conditions, at(types::STALLED, true, message));
+                changed |= remove(conditions, types::RECONCILING);
+            }
+            Standing::Ready(_) | Standing::Idle(_) => {
+                changed |= remove(conditions, types::RECONCILING);
+                changed |= remove(conditions, types::STALLED);
+            }
+        }
+        changed
+    }
 }
 
 /// A condition observed at `generation`, now.
@@ -176,5 +288,48 @@ mod tests {
         assert_eq!(list.len(), 1);
         assert!(remove(&mut list, types::READY));
         assert!(get(&list, types::READY).is_none());
+    }
+
+    fn shown(list: &[Condition]) -> Vec<(String, String, String)> {
+        let mut out: Vec<_> = list
+            .iter()
+            .map(|c| (c.type_.clone(), c.status.clone(), c.message.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn one_standing_sets_all_three_conditions() {
+        let mut list = Vec::new();
+        let building = Standing::Progressing(Note::new(reasons::BUILDING, "b"));
+        assert!(building.write(&mut list, Some(1), &at(10)));
+        assert_eq!(
+            shown(&list),
+            [
+                ("Ready".into(), "False".into(), "b".into()),
+                ("Reconciling".into(), "True".into(), "b".into())
+            ]
+        );
+        assert!(
+            !building.write(&mut list, Some(1), &at(20)),
+            "only time moved"
+        );
+        let failed = Standing::Stalled {
+            note: Note::new(reasons::BUILD_FAILED, "f"),
+            advice: Some("retry".into()),
+        };
+        assert!(failed.write(&mut list, Some(1), &at(30)));
+        assert_eq!(
+            shown(&list),
+            [
+                ("Ready".into(), "False".into(), "f".into()),
+                ("Stalled".into(), "True".into(), "f\nretry".into())
+            ]
+        );
+        let ready = Standing::Ready(Note::new(reasons::BUILD_SUCCEEDED, "ok"));
+        assert!(ready.write(&mut list, Some(2), &at(40)));
+        assert_eq!(shown(&list), [("Ready".into(), "True".into(), "ok".into())]);
+        assert_eq!(list[0].reason, reasons::BUILD_SUCCEEDED);
     }
 }

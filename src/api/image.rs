@@ -2,6 +2,7 @@
 
 use super::build_options::{KernelArtifact, KernelSpec, Repairs, TmpfsSpec, Variant};
 use super::site::DistccSpec;
+use crate::plan::build::StepName;
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
@@ -128,6 +129,61 @@ pub enum Phase {
     Suspended,
 }
 
+/// How a build in the history ended. Serialized as its name (`Succeeded`...).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum Ending {
+    /// Every step succeeded and the publish step reported what it published.
+    #[default]
+    Succeeded,
+    /// A step failed.
+    Failed,
+    /// It was stopped for a build of newer inputs.
+    Superseded,
+    /// Its Job was deleted (not by zentoo) before it finished.
+    Deleted,
+}
+
+impl Ending {
+    /// The name, as in status and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::Succeeded => "Succeeded",
+            Ending::Failed => "Failed",
+            Ending::Superseded => "Superseded",
+            Ending::Deleted => "Deleted",
+        }
+    }
+}
+
+/// The phase of a build's pod, as Kubernetes names it.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub enum PodPhase {
+    /// Not scheduled or not started yet (also: no pod yet).
+    #[default]
+    Pending,
+    /// Its containers run.
+    Running,
+    /// Every container succeeded.
+    Succeeded,
+    /// A container failed.
+    Failed,
+    /// The node does not report it.
+    Unknown,
+}
+
+impl PodPhase {
+    /// The phase named `text` in a pod's status; `Unknown` for any other text.
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "Pending" => PodPhase::Pending,
+            "Running" => PodPhase::Running,
+            "Succeeded" => PodPhase::Succeeded,
+            "Failed" => PodPhase::Failed,
+            _ => PodPhase::Unknown,
+        }
+    }
+}
+
 /// A running build.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -137,10 +193,12 @@ pub struct CurrentBuild {
     /// The inputs digest it builds.
     pub inputs_digest: String,
     /// Its phase: `Pending`, `Running`.
-    pub phase: String,
+    #[schemars(with = "String")]
+    pub phase: PodPhase,
     /// The step running: `materialize`, `build`, `assemble`, `publish`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub step: Option<StepName>,
     /// When it started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
@@ -191,10 +249,15 @@ pub struct BuildRecord {
     /// The inputs digest built.
     pub inputs_digest: String,
     /// `Succeeded`, `Failed` or `Superseded`.
-    pub result: String,
+    #[schemars(with = "String")]
+    pub result: Ending,
     /// The failed step, when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub step: Option<StepName>,
+    /// What the failed step said (the end of its log), when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     /// When it started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,

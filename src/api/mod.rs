@@ -3,6 +3,7 @@
 pub mod build_options;
 pub mod conditions;
 pub mod crd;
+pub mod duration;
 pub mod image;
 pub mod reference;
 pub mod site;
@@ -47,4 +48,6 @@ pub mod annotations {
     pub const INPUTS_DIGEST: &str = "zentoo.dev/inputs-digest";
     /// The site revision a build was planned at.
     pub const REVISION: &str = "zentoo.dev/revision";
+    /// On images a site made: the tuple they build.
+    pub const TUPLE: &str = "zentoo.dev/tuple";
 }

@@ -1,6 +1,7 @@
 //! `GentooSite`: a git source and the storage shared by the builds of its tuples.
 
 use super::build_options::{KernelSpec, Repairs, TmpfsSpec, Variant};
+use super::duration::{Duration, DurationError};
 use crate::site::SiteError;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -59,7 +60,7 @@ pub struct GitSource {
     /// How often to look for new commits, as a duration like `5m`, `30s`, `1h`.
     #[serde(default = "default_interval")]
     #[schemars(default = "default_interval")]
-    pub interval: String,
+    pub interval: Duration,
     /// Secret with credentials: `token` (https), or `identity` and `known_hosts` (ssh).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretRef>,
@@ -70,11 +71,63 @@ pub struct GitSource {
     /// coalesce into one fetch and plan, as a duration like `5s`; `0s` acts on every push.
     /// Default: the controller's `--debounce` (5s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub debounce: Option<String>,
+    pub debounce: Option<Duration>,
 }
 
-fn default_interval() -> String {
-    "5m".into()
+fn default_interval() -> Duration {
+    Duration::new("5m")
+}
+
+/// Shortest poll interval.
+pub const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Longest poll interval (timers of the controller's queue hold about two years at most).
+pub const MAX_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// `spec.source.interval` is not a poll interval.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum IntervalError {
+    /// Not a duration at all.
+    #[error(transparent)]
+    Parse(#[from] DurationError),
+    /// Shorter than [`MIN_INTERVAL`].
+    #[error("spec.source.interval: `{text}` is shorter than {}s", MIN_INTERVAL.as_secs())]
+    TooShort {
+        /// What it holds.
+        text: String,
+    },
+    /// Longer than [`MAX_INTERVAL`].
+    #[error(
+        "spec.source.interval: `{text}` is longer than {}h (use webhooks to fetch sooner, \
+         suspend to stop)",
+        MAX_INTERVAL.as_secs() / 3600
+    )]
+    TooLong {
+        /// What it holds.
+        text: String,
+    },
+}
+
+impl GitSource {
+    /// The poll interval, within [`MIN_INTERVAL`] and [`MAX_INTERVAL`].
+    pub fn interval(&self) -> Result<std::time::Duration, IntervalError> {
+        let d = self.interval.get("spec.source.interval")?;
+        let shown = || self.interval.as_str().chars().take(200).collect();
+        if d < MIN_INTERVAL {
+            return Err(IntervalError::TooShort { text: shown() });
+        }
+        if d > MAX_INTERVAL {
+            return Err(IntervalError::TooLong { text: shown() });
+        }
+        Ok(d)
+    }
+
+    /// The debounce window, when the spec sets one.
+    pub fn debounce(&self) -> Result<Option<std::time::Duration>, DurationError> {
+        self.debounce
+            .as_ref()
+            .map(|d| d.get("spec.source.debounce"))
+            .transpose()
+    }
 }
 
 /// A Secret in the same namespace.
@@ -263,4 +316,35 @@ pub struct GentooSiteStatus {
     /// `Ready`, `Reconciling`, `Stalled` (kstatus).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration as Std;
+
+    fn polled(every: &str) -> GitSource {
+        GitSource {
+            interval: Duration::new(every),
+            ..GitSource::default()
+        }
+    }
+
+    #[test]
+    fn intervals_are_bounded() {
+        assert_eq!(polled("90s").interval(), Ok(Std::from_secs(90)));
+        for bad in [
+            "0s",
+            "10000000h",
+            "18446744073709551615s",
+            "five minutes",
+            "25h",
+        ] {
+            let e = polled(bad).interval().unwrap_err();
+            assert!(
+                e.to_string().starts_with("spec.source.interval: `"),
+                "{bad}: {e}"
+            );
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! `zentoo controller`: run the reconcilers against the current cluster.
 
+use crate::api::duration::parse as parse_duration;
 use crate::controller::context::Settings;
 use crate::controller::policy::{Glob, LabelPattern, Policy, TolerationPattern};
-use crate::controller::site::parse_duration;
 use crate::controller::webhook::WebhookSettings;
 use clap::{Args, ValueEnum};
 use std::net::SocketAddr;

@@ -2,7 +2,7 @@
 //! build needs, never what a running build may use (see `src/gc`).
 
 use super::binhost::VolumeArgs;
-use crate::controller::site::parse_duration;
+use crate::api::duration::parse as parse_duration;
 use crate::gc::decide::{GcPlan, Policy, plan_gc};
 use crate::gc::store::{self, Applied};
 use crate::plan::build::Volume;

@@ -47,7 +47,7 @@ pub struct Target {
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
-    crate::controller::site::parse_duration(text)
+    crate::api::duration::parse(text)
         .filter(|d| !d.is_zero())
         .ok_or_else(|| format!("not a duration like 30s or 5m: {text}"))
 }

@@ -3,11 +3,11 @@
 
 use super::context::Context;
 use super::error::{Error, Result};
-use super::image::short_digest;
-use super::site::{plan_options, prefixes};
+use super::outcome::short_digest;
+use super::spec::{image_request, plan_options, prefixes, tuple_name};
 use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, labels};
 use crate::plan::build::{BuildSettings, build_plan};
-use crate::plan::{ImagePlan, ImageRequest, SpecOverrides, plan_image};
+use crate::plan::{ImagePlan, plan_image};
 use crate::render::distcc::{Workers, distcc_hosts, render_workers, workers_name};
 use crate::render::job::{BuildContext, SharedClaims, render_job};
 use crate::render::names::dns_label;
@@ -68,26 +68,8 @@ pub async fn plan(
 ) -> Result<(Result<ImagePlan, Vec<crate::site::SiteError>>, i64)> {
     let prefixes = prefixes(site)?;
     let options = plan_options(site, ctx.settings.limits);
-    let spec = &image.spec;
-    let request = ImageRequest {
-        cpu: spec.cpu.clone(),
-        portage: spec.portage.clone(),
-        buildhooks: spec.buildhooks.clone().filter(|b| b != "none"),
-        set: spec.set.clone(),
-        spec: SpecOverrides {
-            stage3: spec.stage3.clone(),
-            repo_snapshot: spec.repo_snapshot.clone(),
-            profile: spec.profile.clone(),
-            variant: spec.variant,
-            kernel: spec.kernel.clone(),
-            repairs: spec.repairs.clone(),
-        },
-    };
-    let name = image
-        .annotations()
-        .get(super::site::TUPLE_ANNOTATION)
-        .cloned()
-        .unwrap_or_else(|| image.name_any());
+    let request = image_request(image);
+    let name = tuple_name(image);
     tokio::task::spawn_blocking(move || {
         let snapshot = ctx.snapshot(&cache, &revision, &prefixes)?;
         Ok((
@@ -95,8 +77,7 @@ pub async fn plan(
             snapshot.epoch,
         ))
     })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?
+    .await?
 }
 
 pub async fn create_build(

@@ -323,12 +323,16 @@ impl Context {
             Ok(heads) => (heads.generation, heads.digests.get(cache).cloned()),
             Err(_) => (0, None),
         };
-        let open = || SiteRepo::open(cache).map_err(|e| Error::Read(e.to_string()));
+        let open = || SiteRepo::open(cache).map_err(Error::Read);
         let (repo, heads) = match known {
             Some(heads) => (None, heads),
             None => {
                 let repo = open()?;
-                let heads = super::fetch::heads_digest(repo.git()).map_err(Error::Read)?;
+                let heads =
+                    super::fetch::heads_digest(repo.git()).map_err(|source| Error::Git {
+                        what: "branch heads".into(),
+                        source,
+                    })?;
                 if let Ok(mut known) = self.heads.lock()
                     && known.generation == generation
                 {
@@ -356,13 +360,16 @@ impl Context {
             .revparse_single(revision)
             .and_then(|o| o.peel_to_commit())
             .map(|c| c.time().seconds())
-            .map_err(|e| Error::Read(format!("revision {revision}: {}", e.message())))?;
+            .map_err(|source| Error::Git {
+                what: format!("revision {revision}"),
+                source,
+            })?;
         let site = repo
             .snapshot(&ReadOptions {
                 tracked_ref: Some(revision.to_string()),
                 prefixes: prefixes.clone(),
             })
-            .map_err(|e| Error::Read(e.to_string()))?;
+            .map_err(Error::Read)?;
         let snapshot = Arc::new(Snapshot { site, epoch });
         if let Ok(mut snapshots) = self.snapshots.lock() {
             snapshots.retain(|(k, _)| *k != key);

@@ -1,6 +1,6 @@
 //! The controller's errors, each with a condition reason and a class that decides the requeue.
 
-use crate::api::conditions::reasons;
+use crate::api::conditions::{Note, Standing, reasons};
 use std::time::Duration;
 
 /// How an error is retried.
@@ -28,9 +28,21 @@ pub enum Error {
         /// What git said.
         message: String,
     },
-    /// The site repository could not be read at the fetched revision.
+    /// The site repository could not be opened or read at the fetched revision.
     #[error("reading the site repository: {0}")]
-    Read(String),
+    Read(#[from] crate::site::repo::ReadError),
+    /// A git read of the site repository failed.
+    #[error("reading the site repository: {what}: {}", .source.message())]
+    Git {
+        /// What was read.
+        what: String,
+        /// What git said.
+        #[source]
+        source: git2::Error,
+    },
+    /// The site's branch prefixes are unusable.
+    #[error(transparent)]
+    Branches(#[from] super::spec::BranchesError),
     /// The spec is invalid in a way only a person can fix.
     #[error("{0}")]
     InvalidSpec(String),
@@ -46,7 +58,20 @@ pub enum Error {
     /// A Secret the spec names is missing or lacks a key.
     #[error("{0}")]
     Secret(String),
-    /// A blocking task failed.
+    /// A blocking task panicked or was cancelled.
+    #[error("internal: a blocking task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    /// An object the controller built does not convert to what the API takes.
+    #[error("internal: {what}: {source}")]
+    Object {
+        /// Which object.
+        what: &'static str,
+        /// Why it does not convert.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Something the controller relies on is not so (an object without uid, caches not set
+    /// up); the message says what.
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -55,25 +80,35 @@ impl Error {
     /// The condition reason (and metric label) of this error.
     pub fn reason(&self) -> &'static str {
         match self {
-            Error::Kube(e) if rejected(e) => "ApiRejected",
-            Error::Kube(_) => "KubernetesError",
+            Error::Kube(e) if rejected(e) => reasons::API_REJECTED,
+            Error::Kube(_) => reasons::KUBERNETES_ERROR,
             Error::Fetch { .. } => reasons::FETCH_FAILED,
-            Error::Read(_) => "ReadFailed",
-            Error::InvalidSpec(_) => reasons::SPEC_INVALID,
+            Error::Read(_) | Error::Git { .. } => reasons::READ_FAILED,
+            Error::InvalidSpec(_) | Error::Branches(_) => reasons::SPEC_INVALID,
             Error::PolicyDenied(_) => reasons::POLICY_DENIED,
             Error::InputsInvalid(_) => reasons::INPUTS_INVALID,
             Error::SiteNotReady(_) => reasons::SITE_NOT_READY,
-            Error::Secret(_) => "SecretInvalid",
-            Error::Internal(_) => "InternalError",
+            Error::Secret(_) => reasons::SECRET_INVALID,
+            Error::Task(_) | Error::Object { .. } | Error::Internal(_) => reasons::INTERNAL_ERROR,
+        }
+    }
+
+    /// Where an object stands after this error: stalled, or progressing (being retried).
+    pub fn standing(&self) -> Standing {
+        let note = Note::new(self.reason(), self.to_string());
+        match self.class() {
+            Class::Stalled => Standing::Stalled { note, advice: None },
+            Class::Waiting(_) | Class::Transient => Standing::Progressing(note),
         }
     }
 
     /// How this error is retried.
     pub fn class(&self) -> Class {
         match self {
-            Error::InvalidSpec(_) | Error::InputsInvalid(_) | Error::PolicyDenied(_) => {
-                Class::Stalled
-            }
+            Error::InvalidSpec(_)
+            | Error::Branches(_)
+            | Error::InputsInvalid(_)
+            | Error::PolicyDenied(_) => Class::Stalled,
             Error::Kube(e) if rejected(e) => Class::Stalled,
             Error::SiteNotReady(_) => Class::Waiting(Duration::from_secs(15)),
             Error::Secret(_) => Class::Waiting(Duration::from_secs(60)),
@@ -120,7 +155,19 @@ mod tests {
             Error::SiteNotReady("x".into()).class(),
             Class::Waiting(_)
         ));
-        assert_eq!(Error::Read("x".into()).class(), Class::Transient);
+        let git = Error::Git {
+            what: "revision x".into(),
+            source: git2::Error::from_str("not found"),
+        };
+        assert_eq!(git.class(), Class::Transient);
+        assert_eq!(
+            git.to_string(),
+            "reading the site repository: revision x: not found"
+        );
+        assert!(
+            std::error::Error::source(&git).is_some(),
+            "the cause is kept"
+        );
         assert_eq!(
             Error::Fetch {
                 url: "u".into(),

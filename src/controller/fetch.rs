@@ -33,14 +33,11 @@ impl std::fmt::Debug for GitCredentials {
 }
 
 /// Digest (`sha256:`) of a repository's branch heads, names and commits.
-pub fn heads_digest(repo: &Repository) -> Result<String, String> {
+pub fn heads_digest(repo: &Repository) -> Result<String, git2::Error> {
     use sha2::{Digest, Sha256};
     let mut heads: Vec<(String, String)> = Vec::new();
-    for r in repo
-        .references_glob("refs/heads/*")
-        .map_err(|e| e.message().to_string())?
-    {
-        let r = r.map_err(|e| e.message().to_string())?;
+    for r in repo.references_glob("refs/heads/*")? {
+        let r = r?;
         if let (Ok(name), Some(id)) = (r.name(), r.target()) {
             heads.push((name.to_string(), id.to_string()));
         }

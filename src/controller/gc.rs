@@ -5,8 +5,7 @@
 
 use super::build::base36;
 use super::context::Context;
-use super::site::TUPLE_ANNOTATION;
-use crate::api::{GentooImage, GentooSite, labels};
+use crate::api::{GentooImage, GentooSite, annotations, labels};
 use crate::render::gc::{GC_COMPONENT, GcContext, render_gc_job};
 use crate::render::names::dns_label;
 use crate::render::storage::claim_name;
@@ -55,7 +54,7 @@ pub async fn run_periodic(
 pub fn record_name(image: &GentooImage) -> String {
     image
         .annotations()
-        .get(TUPLE_ANNOTATION)
+        .get(annotations::TUPLE)
         .cloned()
         .unwrap_or_else(|| image.name_any())
 }

@@ -5,6 +5,7 @@
 //! the series count does not grow with the cluster.
 
 use super::error::Error;
+use crate::api::image::Ending;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -210,15 +211,9 @@ impl Metrics {
         self.builds_started.inc();
     }
 
-    /// Records a finished build: `result` is `Succeeded`, `Failed` or `Superseded`; a success
-    /// adds its package counts.
-    pub fn build_finished(&self, result: &str, binpkg_hits: Option<u32>, compiled: Option<u32>) {
-        let result = match result {
-            "Succeeded" => "Succeeded",
-            "Superseded" => "Superseded",
-            "Deleted" => "Deleted",
-            _ => "Failed",
-        };
+    /// Records a finished build by how it ended; a success adds its package counts.
+    pub fn build_finished(&self, ending: Ending, binpkg_hits: Option<u32>, compiled: Option<u32>) {
+        let result = ending.as_str();
         self.builds.get_or_create(&BuildResult { result }).inc();
         if let Some(n) = binpkg_hits {
             self.binpkg_hits.inc_by(u64::from(n));
@@ -310,8 +305,8 @@ mod tests {
             &Err(Error::SiteNotReady("x".into())),
             Duration::from_millis(3),
         );
-        m.build_finished("Succeeded", Some(2), Some(3));
-        m.build_finished("Whatever", None, None);
+        m.build_finished(Ending::Succeeded, Some(2), Some(3));
+        m.build_finished(Ending::Failed, None, None);
         m.source_checked("unchanged");
         m.source_checked("unchanged");
         let text = m.encode().unwrap();

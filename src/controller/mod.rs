@@ -20,6 +20,8 @@ pub mod secrets;
 pub mod site;
 pub mod slim;
 pub mod source;
+pub mod spec;
+pub mod status;
 pub mod validate;
 pub mod watch_backoff;
 pub mod webhook;

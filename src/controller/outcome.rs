@@ -1,5 +1,6 @@
 //! Reading a build's progress and outcome from its Job and Pod. Pure.
 
+use crate::plan::build::StepName;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use serde::Deserialize;
@@ -142,17 +143,35 @@ fn termination_message<'a>(pod: &'a Pod, container: &str) -> Option<&'a str> {
         .as_deref()
 }
 
+/// `sha256:0123456789ab`: a digest shortened for people.
+pub fn short_digest(digest: &str) -> String {
+    digest.chars().take("sha256:".len() + 12).collect()
+}
+
+/// The step a build container runs: containers are named after their steps.
+pub fn step_of(container: &str) -> Option<StepName> {
+    [
+        StepName::Materialize,
+        StepName::Build,
+        StepName::Assemble,
+        StepName::Publish,
+    ]
+    .into_iter()
+    .find(|step| step.as_str() == container)
+}
+
 /// The step a build pod is at: the first container that has not terminated.
-pub fn current_step(pod: &Pod) -> Option<String> {
+pub fn current_step(pod: &Pod) -> Option<StepName> {
     statuses(pod)
         .find(|s| s.state.as_ref().is_none_or(|st| st.terminated.is_none()))
-        .map(|s| s.name.clone())
+        .and_then(|s| step_of(&s.name))
 }
 
 /// The step that failed and the end of what it said, if one failed.
-pub fn failed_step(pod: &Pod) -> Option<(String, String)> {
+pub fn failed_step(pod: &Pod) -> Option<(StepName, String)> {
     statuses(pod).find_map(|s| {
         let terminated = s.state.as_ref()?.terminated.as_ref()?;
+        let step = step_of(&s.name)?;
         (terminated.exit_code != 0).then(|| {
             let text = clean(terminated.message.as_deref().unwrap_or_default());
             let tail = tail(&text, TAIL_LINES, MAX_MESSAGE);
@@ -161,7 +180,7 @@ pub fn failed_step(pod: &Pod) -> Option<(String, String)> {
             } else {
                 format!("exit code {}:\n{tail}", terminated.exit_code)
             };
-            (s.name.clone(), message)
+            (step, message)
         })
     })
 }
@@ -246,7 +265,7 @@ mod tests {
             ],
             vec![status("publish", None, None)],
         );
-        assert_eq!(current_step(&p).as_deref(), Some("build"));
+        assert_eq!(current_step(&p), Some(StepName::Build));
         assert_eq!(failed_step(&p), None);
     }
 
@@ -261,7 +280,7 @@ mod tests {
             vec![],
         );
         let (step, message) = failed_step(&p).unwrap();
-        assert_eq!(step, "build");
+        assert_eq!(step, StepName::Build);
         assert!(message.starts_with("exit code 4:\nline 29\n"), "{message}");
         assert!(message.ends_with("line 40"));
     }

@@ -5,10 +5,9 @@
 //! applied with its uid (refused when it was replaced meanwhile).
 
 use super::error::Result;
-use super::site::TUPLE_ANNOTATION;
-use crate::api::{FIELD_MANAGER, GentooImage};
-use kube::ResourceExt;
+use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, annotations};
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
+use kube::{Resource, ResourceExt};
 
 /// Who holds an image name, for a site.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,10 +31,10 @@ pub fn holder(image: Option<&GentooImage>, uid: &str) -> Holder {
         .find(|o| o.controller == Some(true));
     match controller {
         Some(o) if o.uid == uid => Holder::This,
-        Some(o) if o.kind == "GentooSite" => {
+        Some(o) if o.kind == GentooSite::kind(&()) => {
             let tuple = image
                 .annotations()
-                .get(TUPLE_ANNOTATION)
+                .get(annotations::TUPLE)
                 .map(|t| format!(" (its tuple `{t}`)"))
                 .unwrap_or_default();
             Holder::Other(format!(
@@ -78,8 +77,11 @@ pub async fn create(
 ) -> Result<Written> {
     let resource = ApiResource::erase::<GentooImage>(&());
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-    let object: DynamicObject = serde_json::from_value(desired.clone())
-        .map_err(|e| super::error::Error::Internal(format!("image object: {e}")))?;
+    let object: DynamicObject =
+        serde_json::from_value(desired.clone()).map_err(|source| super::error::Error::Object {
+            what: "image object",
+            source,
+        })?;
     let params = PostParams {
         field_manager: Some(FIELD_MANAGER.into()),
         ..PostParams::default()
@@ -134,7 +136,7 @@ mod tests {
             "kind": "GentooImage",
             "metadata": {
                 "name": "a-b-c-none-d",
-                "annotations": tuple.map(|t| serde_json::json!({TUPLE_ANNOTATION: t})),
+                "annotations": tuple.map(|t| serde_json::json!({annotations::TUPLE: t})),
                 "ownerReferences": owner.map(|(kind, name, uid)| serde_json::json!([{
                     "apiVersion": "zentoo.dev/v1alpha1", "kind": kind, "name": name,
                     "uid": uid, "controller": true,

@@ -7,25 +7,25 @@
 //! moved → read and plan (from the cache when not checking) → storage → images (apply
 //! changed, prune those whose tuple left) → status, always written at the end.
 
-use super::context::Context;
+use super::context::{Caches, Context};
 use super::error::{Error, Result};
 use super::owner::{self, Holder, Written};
 use super::poll::{Decision, PollInput, decide, jittered};
 use super::source::{Checked, Planned, plan_source};
-use crate::api::conditions::{self, reasons, types};
+use super::status::{Finish, Notice, finish};
+use crate::api::conditions::{Note, Standing, reasons, types};
 use crate::api::site::VolumeSpec;
-use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, GentooSiteStatus, annotations, labels};
-use crate::plan::{Limits, PlanOptions, SitePlan, SpecDefaults};
+use crate::api::{GentooImage, GentooSite, GentooSiteStatus, annotations, labels};
+use crate::plan::SitePlan;
 use crate::render::names::image_name;
 use crate::render::storage::render_claim;
+use crate::site::SiteError;
 use crate::site::repo::TUPLES_FILE;
-use crate::site::{Prefixes, SiteError};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,36 +33,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, info, instrument, warn};
 
-/// Annotation on site-made images naming their tuple.
-pub const TUPLE_ANNOTATION: &str = "zentoo.dev/tuple";
 /// Most errors kept in a site's status.
 pub const MAX_STATUS_ERRORS: usize = 100;
 /// When a site looks again after an image changed hands while it was written (the cache
 /// shows the new holder by then).
 const RACED_RETRY: Duration = Duration::from_secs(1);
-
-/// Plan options from a site's image defaults and the controller's limits.
-pub fn plan_options(site: &GentooSite, limits: Limits) -> PlanOptions {
-    let d = &site.spec.image_defaults;
-    let mut defaults = SpecDefaults {
-        stage3: d.stage3.clone(),
-        profile: d.profile.clone(),
-        variant: d.variant.unwrap_or_default(),
-        kernel: d.kernel.clone(),
-        repairs: d.repairs.clone().unwrap_or_default(),
-        ..SpecDefaults::default()
-    };
-    if let Some(snapshot) = &d.repo_snapshot {
-        defaults.repo_snapshot = snapshot.clone();
-    }
-    PlanOptions { defaults, limits }
-}
-
-/// Branch prefixes of a site, checked.
-pub fn prefixes(site: &GentooSite) -> Result<Prefixes> {
-    Prefixes::new(&site.spec.branches.portage, &site.spec.branches.buildhooks)
-        .map_err(|e| Error::InvalidSpec(format!("spec.branches: {e}")))
-}
 
 /// What a successful sync found.
 struct Synced {
@@ -83,10 +58,7 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
         .namespace()
         .ok_or_else(|| Error::InvalidSpec("a GentooSite must be namespaced".into()))?;
     let name = site.name_any();
-    let api: Api<GentooSite> = Api::namespaced(ctx.client.clone(), &namespace);
     let before = site.status.clone().unwrap_or_default();
-    let mut status = before.clone();
-    let generation = site.metadata.generation;
     let now = Time(Timestamp::now());
     let key = format!("site/{namespace}/{name}");
     // Local repositories are watched only where they are allowed as sources at all.
@@ -101,7 +73,6 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
     }
     let fetch_request = annotation(&site, annotations::FETCH_REQUESTED_AT)
         .filter(|v| Some(*v) != before.last_handled_fetch_at.as_deref());
-    let reconcile_request = annotation(&site, annotations::RECONCILE_REQUESTED_AT);
     let period = jittered(interval(&site), &namespace, &name);
     let window = debounce(&site, &ctx);
     let decision = decide(&PollInput {
@@ -111,7 +82,7 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
             before.last_checked.as_ref().map(|t| t.0),
             ctx.last_check(&key),
         ),
-        stale: before.observed_generation != generation || failed(&before),
+        stale: before.observed_generation != site.metadata.generation || failed(&before),
         pushed: fetch_request.is_some() || ctx.pushes.pushed(&namespace, &name),
         now: now.0,
     });
@@ -127,120 +98,109 @@ pub async fn reconcile(site: Arc<GentooSite>, ctx: Arc<Context>) -> Result<Actio
             .await
             .map(Some)
     };
-
-    let mut set = |type_: &str, ok: bool, reason: &str, message: String| {
-        conditions::set(
-            &mut status.conditions,
-            conditions::condition(type_, ok, reason, message, generation, &now),
-        )
-    };
-    let mut event: Option<(EventType, &str, String)> = None;
-    match &outcome {
-        Ok(None) => {
-            set(
-                types::READY,
-                false,
+    let mut status = before.clone();
+    let (standing, notices) = match &outcome {
+        Ok(None) => (
+            Standing::Idle(Note::new(
                 reasons::SUSPENDED,
-                "spec.suspend is true: not fetching".into(),
-            );
-            conditions::remove(&mut status.conditions, types::STALLED);
-        }
-        Ok(Some(synced)) => {
-            let errors = &synced.plan.errors;
-            status.revision = Some(synced.revision.clone());
-            status.short_revision = Some(synced.revision.chars().take(12).collect());
-            if let Some(checked) = &synced.checked {
-                status.last_checked = Some(now.clone());
-                if checked.downloaded || status.last_fetched.is_none() {
-                    status.last_fetched = Some(now.clone());
-                }
-                status.refs_digest = Some(checked.refs_digest.clone());
-            }
-            status.tuples = Some(u32::try_from(synced.plan.images.len()).unwrap_or(u32::MAX));
-            status.error_count = Some(u32::try_from(errors.len()).unwrap_or(u32::MAX));
-            status.errors = errors.iter().take(MAX_STATUS_ERRORS).cloned().collect();
-            if errors.is_empty() {
-                set(
-                    types::READY,
-                    true,
-                    reasons::PLANNED,
-                    format!(
-                        "{} images planned at {}",
-                        synced.plan.images.len(),
-                        short(&synced.revision)
-                    ),
-                );
-                conditions::remove(&mut status.conditions, types::STALLED);
-            } else {
-                let first = &errors[0];
-                let message = format!(
-                    "{} problem(s), e.g. {first}; {} images planned",
-                    errors.len(),
-                    synced.plan.images.len()
-                );
-                set(types::READY, false, reasons::TUPLE_ERRORS, message.clone());
-                set(types::STALLED, true, reasons::TUPLE_ERRORS, message);
-            }
-            if before.revision.as_deref() != Some(synced.revision.as_str()) {
-                event = Some((
-                    EventType::Normal,
-                    "Fetched",
-                    format!(
-                        "revision {} ({} images, {} applied)",
-                        short(&synced.revision),
-                        synced.plan.images.len(),
-                        synced.applied
-                    ),
-                ));
-            }
-            if !synced.pruned.is_empty() {
-                event = Some((
-                    EventType::Normal,
-                    "Pruned",
-                    format!(
-                        "removed images whose tuple left: {}",
-                        synced.pruned.join(", ")
-                    ),
-                ));
-            }
-        }
-        Err(e) => {
-            set(types::READY, false, e.reason(), e.to_string());
-            if matches!(e.class(), super::error::Class::Stalled) {
-                set(types::STALLED, true, e.reason(), e.to_string());
-            }
-            event = Some((EventType::Warning, e.reason(), e.to_string()));
-        }
-    }
-    conditions::remove(&mut status.conditions, types::RECONCILING);
-    status.observed_generation = generation;
-    if let Some(requested) = reconcile_request {
-        status.last_handled_reconcile_at = Some(requested.to_string());
-    }
+                "spec.suspend is true: not fetching",
+            )),
+            Vec::new(),
+        ),
+        Ok(Some(synced)) => report(synced, &mut status, &before, &now),
+        Err(e) => (
+            e.standing(),
+            vec![Notice::warning(e.reason(), e.to_string())],
+        ),
+    };
     // A fetch request is handled by the check it caused, whether it succeeded or not (Ready
     // says); a debounced one waits for the end of the window.
     if let Some(request) = fetch_request.filter(|_| !matches!(decision, Decision::Debounced(_))) {
         status.last_handled_fetch_at = Some(request.to_string());
     }
-    if status != before {
-        patch_status(&api, &name, &status).await?;
-    }
-    if let Some((type_, reason, note)) = event {
-        publish(&ctx, site.as_ref(), type_, reason, note).await;
-    }
-    match outcome {
-        Ok(synced) => {
-            ctx.succeeded(&key);
-            let next = match decision {
-                _ if synced.as_ref().is_some_and(|s| s.raced) => RACED_RETRY,
-                _ if synced.as_ref().is_some_and(|s| s.checked.is_some()) => period,
-                Decision::Debounced(left) | Decision::NotDue(left) => left,
-                Decision::Check(_) => period,
-            };
-            Ok(Action::requeue(next.max(Duration::from_millis(100))))
+    let end = Finish {
+        obj: site.as_ref(),
+        before: &before,
+        status,
+        standing: Some(standing),
+        notices,
+        next: outcome.map(|synced| next_look(decision, synced.as_ref(), period)),
+    };
+    finish(&ctx, &key, end).await
+}
+
+/// When a site looks again: soon after a race, a period after a check, else when the poll
+/// decision said.
+fn next_look(decision: Decision, synced: Option<&Synced>, period: Duration) -> Duration {
+    let next = match decision {
+        _ if synced.is_some_and(|s| s.raced) => RACED_RETRY,
+        _ if synced.is_some_and(|s| s.checked.is_some()) => period,
+        Decision::Debounced(left) | Decision::NotDue(left) => left,
+        Decision::Check(_) => period,
+    };
+    next.max(Duration::from_millis(100))
+}
+
+/// Writes what a sync found into `status`; returns the site's standing and the events:
+/// a new revision fetched, images pruned.
+fn report(
+    synced: &Synced,
+    status: &mut GentooSiteStatus,
+    before: &GentooSiteStatus,
+    now: &Time,
+) -> (Standing, Vec<Notice>) {
+    let errors = &synced.plan.errors;
+    let images = synced.plan.images.len();
+    status.revision = Some(synced.revision.clone());
+    status.short_revision = Some(synced.revision.chars().take(12).collect());
+    if let Some(checked) = &synced.checked {
+        status.last_checked = Some(now.clone());
+        if checked.downloaded || status.last_fetched.is_none() {
+            status.last_fetched = Some(now.clone());
         }
-        Err(e) => Err(e),
+        status.refs_digest = Some(checked.refs_digest.clone());
     }
+    status.tuples = Some(u32::try_from(images).unwrap_or(u32::MAX));
+    status.error_count = Some(u32::try_from(errors.len()).unwrap_or(u32::MAX));
+    status.errors = errors.iter().take(MAX_STATUS_ERRORS).cloned().collect();
+    let standing = match errors.first() {
+        None => Standing::Ready(Note::new(
+            reasons::PLANNED,
+            format!("{images} images planned at {}", short(&synced.revision)),
+        )),
+        Some(first) => Standing::Stalled {
+            note: Note::new(
+                reasons::TUPLE_ERRORS,
+                format!(
+                    "{} problem(s), e.g. {first}; {images} images planned",
+                    errors.len()
+                ),
+            ),
+            advice: None,
+        },
+    };
+    // One event at most: a prune says more than a fetch.
+    let notice = if !synced.pruned.is_empty() {
+        Some(Notice::normal(
+            reasons::PRUNED,
+            format!(
+                "removed images whose tuple left: {}",
+                synced.pruned.join(", ")
+            ),
+        ))
+    } else if before.revision.as_deref() != Some(synced.revision.as_str()) {
+        Some(Notice::normal(
+            reasons::FETCHED,
+            format!(
+                "revision {} ({images} images, {} applied)",
+                short(&synced.revision),
+                synced.applied
+            ),
+        ))
+    } else {
+        None
+    };
+    (standing, notice.into_iter().collect())
 }
 
 /// The later of two instants, either of which may be unknown.
@@ -271,14 +231,12 @@ fn annotation<'a>(site: &'a GentooSite, key: &str) -> Option<&'a str> {
 
 /// The site's debounce window: `spec.source.debounce`, else the controller's.
 fn debounce(site: &GentooSite, ctx: &Context) -> Result<Duration> {
-    match &site.spec.source.debounce {
-        None => Ok(ctx.settings.debounce),
-        Some(text) => parse_duration(text).ok_or_else(|| {
-            Error::InvalidSpec(format!(
-                "spec.source.debounce: `{text}` is not a duration like 5s or 500ms"
-            ))
-        }),
-    }
+    let window = site
+        .spec
+        .source
+        .debounce()
+        .map_err(|e| Error::InvalidSpec(e.to_string()))?;
+    Ok(window.unwrap_or(ctx.settings.debounce))
 }
 
 /// Requeue after a failed reconcile.
@@ -376,12 +334,12 @@ fn desired_image(site: &GentooSite, image: &crate::plan::ImagePlan) -> Result<se
         spec["cpu"] = image.cpu.clone().into();
     }
     Ok(serde_json::json!({
-        "apiVersion": "zentoo.dev/v1alpha1",
-        "kind": "GentooImage",
+        "apiVersion": GentooImage::api_version(&()),
+        "kind": GentooImage::kind(&()),
         "metadata": {
             "name": image_name(&site.name_any(), &image.name),
             "labels": {labels::SITE: site.name_any(), labels::MANAGED_BY: "zentoo"},
-            "annotations": {TUPLE_ANNOTATION: image.name},
+            "annotations": {annotations::TUPLE: image.name},
             "ownerReferences": [owner],
         },
         "spec": spec,
@@ -417,17 +375,6 @@ async fn apply_images(
     }
     let site_name = site.name_any();
     let uid = site.uid().unwrap_or_default();
-    let existing: BTreeMap<String, Arc<GentooImage>> = caches
-        .images
-        .state()
-        .into_iter()
-        .filter(|i| {
-            i.namespace().as_deref() == Some(namespace)
-                && i.labels().get(labels::SITE) == Some(&site_name)
-        })
-        .map(|i| (i.name_any(), i))
-        .collect();
-
     let mut done = Applied::default();
     let mut keep: BTreeSet<String> = BTreeSet::new();
     let mut held = Vec::new();
@@ -473,6 +420,31 @@ async fn apply_images(
     for tuple in plan.errors.iter().filter_map(|e| e.tuple.as_deref()) {
         keep.insert(image_name(&site_name, tuple));
     }
+    done.pruned = prune_images(&api, caches, namespace, site, &keep).await?;
+    Ok(done)
+}
+
+/// Deletes the images `site` controls that are not in `keep`; returns their names.
+async fn prune_images(
+    api: &Api<GentooImage>,
+    caches: &Caches,
+    namespace: &str,
+    site: &GentooSite,
+    keep: &BTreeSet<String>,
+) -> Result<Vec<String>> {
+    let site_name = site.name_any();
+    let uid = site.uid().unwrap_or_default();
+    let existing: BTreeMap<String, Arc<GentooImage>> = caches
+        .images
+        .state()
+        .into_iter()
+        .filter(|i| {
+            i.namespace().as_deref() == Some(namespace)
+                && i.labels().get(labels::SITE) == Some(&site_name)
+        })
+        .map(|i| (i.name_any(), i))
+        .collect();
+    let mut pruned = Vec::new();
     for (name, image) in &existing {
         let owned = image
             .owner_references()
@@ -480,10 +452,10 @@ async fn apply_images(
             .any(|o| o.uid == uid && o.controller == Some(true));
         if owned && !keep.contains(name) {
             api.delete(name, &DeleteParams::background()).await?;
-            done.pruned.push(name.clone());
+            pruned.push(name.clone());
         }
     }
-    Ok(done)
+    Ok(pruned)
 }
 
 /// True when every field of `desired` has the same value in `current`.
@@ -494,73 +466,13 @@ fn spec_matches(current: &serde_json::Value, desired: &serde_json::Value) -> boo
     }
 }
 
-async fn patch_status(api: &Api<GentooSite>, name: &str, status: &GentooSiteStatus) -> Result<()> {
-    let body = serde_json::json!({
-        "apiVersion": "zentoo.dev/v1alpha1",
-        "kind": "GentooSite",
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
-    )
-    .await?;
-    Ok(())
-}
-
-/// Publishes an event about `obj`; failures are logged, never fatal.
-pub async fn publish<K: Resource<DynamicType = ()>>(
-    ctx: &Context,
-    obj: &K,
-    type_: EventType,
-    reason: &str,
-    note: String,
-) {
-    let event = Event {
-        type_,
-        reason: reason.to_string(),
-        note: Some(note),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-        warn!("publishing event {reason}: {e}");
-    }
-}
-
 /// The site's polling interval (5 minutes when it is not a valid one, which the site's
 /// status reports).
 pub fn interval(site: &GentooSite) -> Duration {
-    super::validate::interval(&site.spec.source.interval).unwrap_or(Duration::from_secs(300))
-}
-
-/// Parses a Go-style duration: `90s`, `5m`, `1h30m`, `500ms`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let value: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let (unit, len) = ["ms", "s", "m", "h"]
-            .iter()
-            .find(|u| rest.starts_with(**u))
-            .map(|u| (*u, u.len()))?;
-        rest = &rest[len..];
-        total += match unit {
-            "ms" => Duration::from_millis(value),
-            "s" => Duration::from_secs(value),
-            "m" => Duration::from_secs(value.checked_mul(60)?),
-            _ => Duration::from_secs(value.checked_mul(3600)?),
-        };
-    }
-    Some(total)
+    site.spec
+        .source
+        .interval()
+        .unwrap_or(Duration::from_secs(300))
 }
 
 fn short(revision: &str) -> &str {
@@ -570,16 +482,6 @@ fn short(revision: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_like_go() {
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        for bad in ["", "5", "m", "5x", "-1s", "1.5h"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn a_spec_matches_when_the_site_fields_agree() {

@@ -6,7 +6,7 @@ use super::context::Context;
 use super::error::{Error, Result};
 use super::fetch::{GitCredentials, fetch_used};
 use super::secrets::read_secret;
-use super::site::{plan_options, prefixes};
+use super::spec::{plan_options, prefixes};
 use crate::api::{GentooSite, GentooSiteStatus};
 use crate::plan::{PlanOptions, SitePlan, plan_site};
 use crate::render::names::name_collisions;
@@ -60,8 +60,7 @@ pub async fn plan_source(
                 plan_options(site, ctx.settings.limits),
             );
             tokio::task::spawn_blocking(move || plan_cached(&cache, &revision, prefixes, &options))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))?
+                .await?
         }
         None => None,
     };
@@ -83,14 +82,11 @@ pub async fn plan_source(
                             url: redact_url(&url),
                             message,
                         })?;
-                    let repo =
-                        SiteRepo::open(&fetched.path).map_err(|e| Error::Read(e.to_string()))?;
-                    let snapshot = repo
-                        .snapshot(&ReadOptions {
-                            tracked_ref: Some(fetched.revision.clone()),
-                            prefixes,
-                        })
-                        .map_err(|e| Error::Read(e.to_string()))?;
+                    let repo = SiteRepo::open(&fetched.path)?;
+                    let snapshot = repo.snapshot(&ReadOptions {
+                        tracked_ref: Some(fetched.revision.clone()),
+                        prefixes,
+                    })?;
                     Ok((
                         fetched.revision,
                         plan_site(&snapshot, &options),
@@ -101,7 +97,7 @@ pub async fn plan_source(
                     ))
                 })
                 .await
-                .map_err(|e| Error::Internal(e.to_string()));
+                .map_err(Error::Task);
             ctx.repository_changed(&fetched_into);
             let result = result?;
             ctx.metrics.source_checked(match &result {

@@ -5,18 +5,13 @@
 use crate::api::site::GitSource;
 use crate::api::{GentooImage, GentooSite};
 use crate::render::names::MAX_LABEL;
-use crate::site::Prefixes;
 use crate::site::error::tidy;
 use crate::site::url::redact_url;
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use kube::ResourceExt;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-/// Shortest poll interval.
-pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
-/// Longest poll interval (timers of the controller's queue hold about two years at most).
-pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+pub use crate::api::site::{MAX_INTERVAL, MIN_INTERVAL};
 /// Most distcc workers per arch of one build.
 pub const MAX_DISTCC_WORKERS: u32 = 64;
 
@@ -70,9 +65,8 @@ pub fn site(site: &GentooSite, allow_local: bool) -> Result<(), Problem> {
     name(&site.name_any(), "its images and Jobs")?;
     let source = &site.spec.source;
     self::source(source, allow_local)?;
-    interval(&source.interval)?;
-    Prefixes::new(&site.spec.branches.portage, &site.spec.branches.buildhooks)
-        .map_err(|e| format!("spec.branches: {e}"))?;
+    source.interval().map_err(|e| e.to_string())?;
+    super::spec::prefixes(site).map_err(|e| e.to_string())?;
     let defaults = &site.spec.image_defaults;
     if let Some(registry) = &defaults.registry {
         image_reference(&format!("{}/x:latest", registry.trim_end_matches('/'))).map_err(|_| {
@@ -263,28 +257,6 @@ pub fn url(url: &str, allow_local: bool) -> Result<(), Problem> {
         ));
     }
     Ok(())
-}
-
-/// Parses and bounds a poll interval.
-pub fn interval(text: &str) -> Result<Duration, Problem> {
-    let shown = quote(text);
-    let d = super::site::parse_duration(text).ok_or_else(|| {
-        format!("spec.source.interval: {shown} is not a duration like 30s, 5m or 1h")
-    })?;
-    if d < MIN_INTERVAL {
-        return Err(format!(
-            "spec.source.interval: {shown} is shorter than {}s",
-            MIN_INTERVAL.as_secs()
-        ));
-    }
-    if d > MAX_INTERVAL {
-        return Err(format!(
-            "spec.source.interval: {shown} is longer than {}h (use webhooks to fetch sooner, \
-             suspend to stop)",
-            MAX_INTERVAL.as_secs() / 3600
-        ));
-    }
-    Ok(d)
 }
 
 fn workers(n: u32, field: &str) -> Result<(), Problem> {
@@ -604,20 +576,6 @@ mod tests {
                 Ok(()),
                 "{encrypted}"
             );
-        }
-    }
-
-    #[test]
-    fn intervals_are_bounded() {
-        assert_eq!(interval("90s"), Ok(Duration::from_secs(90)));
-        for bad in [
-            "0s",
-            "10000000h",
-            "18446744073709551615s",
-            "five minutes",
-            "25h",
-        ] {
-            assert!(interval(bad).is_err(), "{bad}");
         }
     }
 

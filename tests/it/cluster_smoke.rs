@@ -238,7 +238,8 @@ async fn zentoo_crds_are_served_with_list_watch_and_server_side_apply() {
         "https://git.example.invalid/site.git"
     );
     assert_eq!(
-        applied.spec.source.interval, "5m",
+        applied.spec.source.interval.as_str(),
+        "5m",
         "defaulted by the CRD schema"
     );
 

@@ -213,7 +213,7 @@ async fn newer_inputs_supersede_a_running_build() {
         },
     )
     .await;
-    assert_eq!(record.result, "Superseded");
+    assert_eq!(record.result, zentoo::api::image::Ending::Superseded);
     finish_build(ns, &new.name_any(), "sha256:05").await;
     wait_ready(ns, &image, "True", None).await;
     assert_eq!(jobs(ns, &image).await.len(), 1);

@@ -162,7 +162,9 @@ async fn a_restarted_controller_adopts_the_running_build() {
         || async {
             let img = api.get(&image).await.ok()?;
             let current = img.status?.current_build?;
-            (current.name == job.name_any() && current.phase == "Running").then_some(())
+            (current.name == job.name_any()
+                && current.phase == zentoo::api::image::PodPhase::Running)
+                .then_some(())
         },
     )
     .await;

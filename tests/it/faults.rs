@@ -286,11 +286,9 @@ async fn a_job_deleted_by_hand_is_recorded_and_built_again() {
         || async {
             let img = api.get(&image).await.ok()?;
             let status = img.status.clone()?;
-            (status
-                .history
-                .iter()
-                .any(|h| h.name == first.name_any() && h.result == "Deleted")
-                && status.current_build.as_ref()?.name == second.name_any())
+            (status.history.iter().any(|h| {
+                h.name == first.name_any() && h.result == zentoo::api::image::Ending::Deleted
+            }) && status.current_build.as_ref()?.name == second.name_any())
             .then_some(img)
         },
     )

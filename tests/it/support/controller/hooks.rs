@@ -190,7 +190,7 @@ pub async fn wait_listening(addr: SocketAddr) {
 pub async fn expected_digest(env: &Env, tuple: &str) -> String {
     use zentoo::site::{ReadOptions, SiteRepo};
     let site = env.ns.api::<GentooSite>().get("demo").await.expect("site");
-    let options = zentoo::controller::site::plan_options(&site, Default::default());
+    let options = zentoo::controller::spec::plan_options(&site, Default::default());
     let repo = SiteRepo::open(env.repo.path()).expect("open site");
     let snapshot = repo.snapshot(&ReadOptions::default()).expect("read site");
     let plan = zentoo::plan::plan_site(&snapshot, &options);
