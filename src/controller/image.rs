@@ -11,6 +11,7 @@ use super::outcome::{
     JobState, build_counts, current_step, failed_step, job_state, publish_result,
 };
 use super::site::{interval, publish};
+use crate::api::build_options::KernelArtifact;
 use crate::api::conditions::{self, reasons, types};
 use crate::api::image::{BuildRecord, CurrentBuild, GentooImageStatus, Phase, SuccessfulBuild};
 use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, annotations, labels};
@@ -750,6 +751,7 @@ fn finished_record(
         JobState::Succeeded => match pod.and_then(publish_result) {
             Some(Ok(result)) => {
                 let counts = pod.and_then(build_counts).unwrap_or_default();
+                let result = result.with_counts(counts);
                 status.last_successful_build = Some(SuccessfulBuild {
                     name: j.name.clone(),
                     inputs_digest: j.digest.clone(),
@@ -758,16 +760,20 @@ fn finished_record(
                     image_digest: result.image_digest,
                     tarball: result.tarball,
                     tarball_digest: result.tarball_digest,
-                    kernel: result.kernel,
-                    binpkg_hits: counts.binpkg_hits.or(result.binpkg_hits),
-                    compiled: counts.compiled.or(result.compiled),
+                    kernel: result.kernel.map(|k| KernelArtifact {
+                        artifact: k.artifact,
+                        version: k.version,
+                        digest: k.digest,
+                    }),
+                    binpkg_hits: result.binpkg_hits,
+                    compiled: result.compiled,
                     finished_at,
                 });
             }
             Some(Err(why)) => {
                 record.result = "Failed".into();
                 record.step = Some("publish".into());
-                set_failure(status, "publish", &why);
+                set_failure(status, "publish", &why.to_string());
             }
             None => {
                 record.result = "Failed".into();

@@ -2,22 +2,22 @@
 //! steps of each tuple on the engine (a few at a time), publish, and remember what was built.
 
 use super::engine::Engine;
-use super::publish_step::{PublishRequest, publish_target};
-use super::state::{BuildRecord, State};
+use super::publish_step::{local_reference, publish_target};
+use super::state::{LocalBuild, State};
 use super::tuple::{Reporter, TupleJob, build_tuple, fresh_dir};
-use super::{Running, volume_name};
-use crate::plan::build::{BuildSettings, SHARED_VOLUMES, Volume, build_plan};
+use super::{Running, engine_volume};
+use crate::plan::build::{
+    BuildSettings, ImageTarget, SHARED_VOLUMES, Volume, build_plan, push_reference,
+};
 use crate::plan::{ImagePlan, PlanOptions, SpecDefaults, SpecOverrides, plan_site};
 use crate::publish::registry::RegistryConfig;
+use crate::site::cpus::ARCHES;
 use crate::site::materialize::Limits;
 use crate::site::{ReadOptions, SiteError, SiteRepo};
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-
-/// Every Gentoo arch a stage3 override applies to.
-const ARCHES: [&str; 5] = ["amd64", "arm64", "x86", "riscv", "ppc64"];
 
 /// What to build and how.
 #[derive(Clone, Debug)]
@@ -55,9 +55,9 @@ pub struct BuildOptions {
 #[derive(Clone, Debug)]
 pub enum TupleResult {
     /// Its inputs digest equals its last successful build's.
-    UpToDate(BuildRecord),
+    UpToDate(LocalBuild),
     /// Built now.
-    Built(BuildRecord),
+    Built(LocalBuild),
     /// Its build failed.
     Failed(String),
 }
@@ -139,7 +139,7 @@ fn defaults(spec: &SpecOverrides) -> SpecDefaults {
     let every_arch = |value: &Option<String>| {
         value
             .iter()
-            .flat_map(|v| ARCHES.iter().map(|a| (a.to_string(), v.clone())))
+            .flat_map(|v| ARCHES.iter().map(|a| (a.gentoo.to_string(), v.clone())))
             .collect()
     };
     let mut defaults = SpecDefaults {
@@ -198,7 +198,7 @@ pub async fn run(
     let run_id = format!("{}", std::process::id());
     let volumes: BTreeMap<Volume, String> = SHARED_VOLUMES
         .into_iter()
-        .map(|v| (v, volume_name(&options.site, v)))
+        .map(|v| (v, engine_volume(&options.site, v)))
         .collect();
     let labels = vec![(super::LABEL.to_string(), "zentoo".to_string())];
     for name in volumes.values() {
@@ -218,19 +218,19 @@ pub async fn run(
                 .push((image.name.clone(), TupleResult::Failed(why)));
             continue;
         }
+        let target = match &options.push {
+            Some(prefix) => ImageTarget::Push(push_reference(prefix, &image.name)),
+            None => ImageTarget::Load(local_reference(&image.name)),
+        };
         let settings = BuildSettings {
-            source: options.site.display().to_string(),
-            zentoo_image: String::new(),
-            jobs: options.emerge_jobs,
-            load_average: options.emerge_jobs,
-            distcc_hosts: None,
-            push_image: options
-                .push
-                .as_ref()
-                .map(|prefix| format!("{}/{}:latest", prefix.trim_end_matches('/'), image.name)),
+            image: Some(target),
             tarball_dir: Some(out.join("stages").display().to_string()),
-            source_date_epoch,
             tmpfs: options.tmpfs.clone(),
+            ..BuildSettings::new(
+                &options.site.display().to_string(),
+                source_date_epoch,
+                options.emerge_jobs,
+            )
         };
         let plan = build_plan(&image, &report.revision, &settings);
         let work = out.join("work").join(&image.name);
@@ -277,16 +277,7 @@ pub async fn run(
             let revision = report.revision.clone();
             async move {
                 let name = job.plan.image.clone();
-                let result = build_one(
-                    engine,
-                    &job,
-                    running,
-                    reporter,
-                    &revision,
-                    options,
-                    source_date_epoch,
-                )
-                .await;
+                let result = build_one(engine, &job, running, reporter, &revision, options).await;
                 if let TupleResult::Built(record) = &result
                     && let Ok(mut state) = state_lock.lock()
                 {
@@ -312,38 +303,23 @@ async fn build_one(
     reporter: &dyn Reporter,
     revision: &str,
     options: &BuildOptions,
-    source_date_epoch: i64,
 ) -> TupleResult {
-    let outcome = match build_tuple(engine, job, running, reporter).await {
-        Ok(outcome) => outcome,
+    let counts = match build_tuple(engine, job, running, reporter).await {
+        Ok(counts) => counts,
         Err(e) => return TupleResult::Failed(e.to_string()),
     };
     reporter.step(&job.plan.image, crate::plan::build::StepName::Publish);
-    let layout_dir = job.target_dir.with_file_name("oci");
-    let request = PublishRequest {
-        plan: &job.plan,
-        target_dir: &job.target_dir,
-        layout_dir: &layout_dir,
-        registry: &options.registry,
-        source_date_epoch,
-    };
-    let published = match publish_target(engine, &request).await {
-        Ok(p) => p,
-        Err(e) => return TupleResult::Failed(format!("step publish failed: {e}")),
-    };
+    let published =
+        match publish_target(engine, &job.plan, &job.target_dir, &options.registry).await {
+            Ok(p) => p,
+            Err(e) => return TupleResult::Failed(format!("step publish failed: {e}")),
+        };
     // The target root is in the image and tarball now.
     let _ = std::fs::remove_dir_all(&job.target_dir);
-    let _ = std::fs::remove_dir_all(&layout_dir);
-    TupleResult::Built(BuildRecord {
+    TupleResult::Built(LocalBuild {
         inputs_digest: job.plan.inputs_digest.clone(),
         revision: revision.to_string(),
-        image: published.image,
-        image_digest: published.image_digest,
-        tarball: published.tarball,
-        tarball_digest: published.tarball_digest,
-        kernel: published.kernel,
-        compiled: outcome.compiled,
-        binpkg_hits: outcome.binpkg_hits,
+        result: published.with_counts(counts),
         finished_at: now_rfc3339(),
     })
 }
