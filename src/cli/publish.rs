@@ -408,6 +408,75 @@ fn command(value: &str) -> anyhow::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::build::{ImageTarget, StepName, build_plan, tests::settings};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ImageArgs,
+    }
+
+    /// The request `zentoo publish` makes of the plan's publish command (`command` minus
+    /// `zentoo`), against the one the runner makes of the plan.
+    fn both(command: &[String], plan: &crate::plan::BuildPlan) -> (PublishRequest, PublishRequest) {
+        let cli = Cli::try_parse_from(command.iter().skip(1)).expect("parses");
+        let rootfs = cli.args.rootfs.clone().expect("--rootfs");
+        let from_cli = request(&cli.args, rootfs.clone()).expect("request");
+        let from_plan = PublishRequest::from_plan(&plan.publish, &plan.image, &rootfs);
+        (from_cli, from_plan)
+    }
+
+    fn assert_same(a: &PublishRequest, b: &PublishRequest) {
+        assert_eq!(a.rootfs, b.rootfs);
+        assert_eq!(a.tuple, b.tuple);
+        assert_eq!(a.image, b.image);
+        assert_eq!(a.oci_layout, b.oci_layout);
+        assert_eq!(a.tarball, b.tarball);
+        assert_eq!(a.tarball_compression, b.tarball_compression);
+        assert_eq!(
+            (a.kernel, a.check_libraries, a.push, a.load),
+            (b.kernel, b.check_libraries, b.push, b.load)
+        );
+        assert_eq!(a.reference, b.reference);
+    }
+
+    #[test]
+    fn the_plans_publish_command_is_the_request_the_runner_runs() {
+        let image = crate::plan::testing::image_plan("rpi-server-none-web\n");
+        let mut s = settings();
+        for target in [
+            Some(ImageTarget::Push("registry.example/zentoo/web:v1".into())),
+            Some(ImageTarget::Load("localhost/zentoo/web:latest".into())),
+            None,
+        ] {
+            s.image = target;
+            let plan = build_plan(&image, "c0ffee", &s);
+            let step = plan
+                .steps
+                .iter()
+                .find(|s| s.name == StepName::Publish)
+                .expect("a publish step");
+            let (cli, runner) = both(&step.command, &plan);
+            assert_same(&cli, &runner);
+            assert_eq!(cli.image.source_date_epoch, 1_700_000_000);
+            assert_eq!(cli.image.variant.as_deref(), Some("v8"));
+        }
+    }
+
+    #[test]
+    fn the_clusters_pack_command_packs_what_the_plan_says() {
+        let image = crate::plan::testing::image_plan("zen-server-nodocs-web\n");
+        let plan = build_plan(&image, "c0ffee", &settings());
+        let (pack, _) = plan.publish.split_command("/scratch/oci");
+        let (cli, mut runner) = both(&pack, &plan);
+        // Packing only: the layout kept for the push container, nothing sent.
+        runner.oci_layout = Some("/scratch/oci".into());
+        runner.reference = None;
+        runner.push = false;
+        runner.image.ref_name = Some("latest".into());
+        assert_same(&cli, &runner);
+    }
 
     #[test]
     fn commands_are_json_arrays_or_one_program() {

@@ -145,6 +145,32 @@ pub struct MaterializeSpec {
     pub sets: BTreeMap<String, String>,
 }
 
+impl MaterializeSpec {
+    /// The materialize step: `zentoo materialize` writing these objects of the site at
+    /// `source` (redacted: no credential reaches the arguments) into [`WORK_DIR`].
+    pub fn command(&self, source: &str) -> Vec<String> {
+        let mut cmd = vec![
+            "zentoo".to_string(),
+            "materialize".into(),
+            "--repo".into(),
+            redact_url(source),
+            "--out".into(),
+            WORK_DIR.into(),
+            "--revision".into(),
+            self.revision.clone(),
+            "--portage-tree".into(),
+            self.portage_tree.clone(),
+        ];
+        if let Some(tree) = &self.buildhooks_tree {
+            cmd.extend(["--buildhooks-tree".into(), tree.clone()]);
+        }
+        for (name, blob) in &self.sets {
+            cmd.extend(["--set".into(), format!("{name}={blob}")]);
+        }
+        cmd
+    }
+}
+
 /// Settings of a build that do not come from the site repository.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuildSettings {
@@ -290,7 +316,12 @@ impl PublishPlan {
         if let Some(layout) = layout {
             cmd.extend(["--oci-layout".into(), layout.into()]);
         }
-        cmd.extend(["--output".into(), "json".into()]);
+        cmd.extend([
+            "--output".into(),
+            "json".into(),
+            "--source-date-epoch".into(),
+            self.source_date_epoch.to_string(),
+        ]);
         if let Some(variant) = &self.oci_variant {
             cmd.extend(["--variant".into(), variant.clone()]);
         }
@@ -415,22 +446,7 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
     let mut assemble_mounts = shared(true);
     assemble_mounts.push(mount(Volume::Target, TARGET_DIR, false));
 
-    let mut materialize_cmd = vec![
-        "zentoo".to_string(),
-        "materialize".into(),
-        "--repo".into(),
-        redact_url(&settings.source),
-        "--out".into(),
-        WORK_DIR.into(),
-        "--portage-tree".into(),
-        materialize.portage_tree.clone(),
-    ];
-    if let Some(tree) = &materialize.buildhooks_tree {
-        materialize_cmd.extend(["--buildhooks-tree".into(), tree.clone()]);
-    }
-    for (name, blob) in &materialize.sets {
-        materialize_cmd.extend(["--set".into(), format!("{name}={blob}")]);
-    }
+    let materialize_cmd = materialize.command(&settings.source);
 
     let arch = arch(&profile.arch);
     let publish = PublishPlan {
