@@ -7,9 +7,7 @@
 use super::build::{cleanup_workers, create_build, plan};
 use super::context::{Caches, Context};
 use super::error::{Error, Result};
-use super::outcome::{
-    JobState, build_counts, current_step, failed_step, job_state, publish_result,
-};
+use super::outcome::{JobState, build_result, current_step, failed_step, job_state};
 use super::site::{interval, publish};
 use crate::api::build_options::KernelArtifact;
 use crate::api::conditions::{self, reasons, types};
@@ -748,10 +746,8 @@ fn finished_record(
         finished_at: finished_at.clone(),
     };
     match &j.state {
-        JobState::Succeeded => match pod.and_then(publish_result) {
+        JobState::Succeeded => match pod.and_then(build_result) {
             Some(Ok(result)) => {
-                let counts = pod.and_then(build_counts).unwrap_or_default();
-                let result = result.with_counts(counts);
                 status.last_successful_build = Some(SuccessfulBuild {
                     name: j.name.clone(),
                     inputs_digest: j.digest.clone(),

@@ -74,6 +74,13 @@ pub fn publish_result(pod: &Pod) -> Option<Result<BuildResult, ResultError>> {
     termination_message(pod, "publish").map(BuildResult::parse)
 }
 
+/// What a finished build pod produced: its publish step's result with its build step's
+/// counts, as the local runner reports it.
+pub fn build_result(pod: &Pod) -> Option<Result<BuildResult, ResultError>> {
+    let counts = build_counts(pod).unwrap_or_default();
+    publish_result(pod).map(|r| r.map(|r| r.with_counts(counts)))
+}
+
 /// The termination message of `container` of `pod`, once it has terminated with one.
 fn termination_message<'a>(pod: &'a Pod, container: &str) -> Option<&'a str> {
     statuses(pod)

@@ -1,6 +1,7 @@
 //! Pure planning: a site snapshot in, the images it defines with their inputs digests out.
 //! [`build`] turns one image of that plan into the steps of its build.
 
+pub mod backend;
 pub mod build;
 mod compare;
 mod defaults;

@@ -6,13 +6,15 @@
 
 pub mod engine;
 pub mod freshroot;
+pub mod local;
 pub mod progress;
-mod publish_step;
+pub mod publish_step;
 pub mod session;
 pub mod state;
 mod tuple;
 
 pub use engine::{Engine, EngineError};
+pub use local::{LocalBackend, LocalError};
 pub use state::{LocalBuild, State};
 pub use tuple::{BuildError, Reporter, TupleJob, build_tuple};
 
