@@ -531,6 +531,7 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
 pub(crate) mod tests {
     use super::*;
     use crate::plan::testing::image_plan as image;
+    use crate::plan::testing::image_plan;
 
     pub(crate) fn settings() -> BuildSettings {
         BuildSettings {
@@ -542,6 +543,39 @@ pub(crate) mod tests {
             tarball_dir: Some("/out".into()),
             ..BuildSettings::new("https://git.example/site.git", 1_700_000_000, 4)
         }
+    }
+
+    #[test]
+    fn settings_start_from_one_place_and_name_where_the_image_goes() {
+        let s = BuildSettings::new("https://u:p@git.example/site.git", 7, 3);
+        assert_eq!(s.source, "https://***@git.example/site.git");
+        assert_eq!((s.jobs, s.load_average, s.source_date_epoch), (3, 3, 7));
+        assert_eq!((s.image.as_ref(), s.tarball_dir.as_ref()), (None, None));
+        assert_eq!(
+            push_reference("r.example/p/", "web"),
+            "r.example/p/web:latest"
+        );
+        let plan = |image| {
+            let s = BuildSettings {
+                image,
+                ..settings()
+            };
+            build_plan(&image_plan("zen-server-nodocs-web\n"), "c0ffee", &s)
+        };
+        let load = plan(Some(ImageTarget::Load(
+            "localhost/zentoo/web:latest".into(),
+        )));
+        let cmd = load.steps[3].command.join(" ");
+        assert!(
+            cmd.ends_with("--image localhost/zentoo/web:latest --load"),
+            "{cmd}"
+        );
+        assert!(cmd.contains("--source-date-epoch 1700000000"), "{cmd}");
+        let nowhere = plan(None).steps[3].command.join(" ");
+        assert!(!nowhere.contains("--image"), "{nowhere}");
+        // The cluster never loads: a plan that loads pushes nothing from its push container.
+        let (_, push) = load.publish.split_command("/oci");
+        assert!(!push.contains(&"--push".to_string()), "{push:?}");
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub struct PublishRequest {
     pub tuple: String,
     /// How to make the image (its `ref_name` names it in the layout).
     pub image: ImageOptions,
-    /// Keep the image in this OCI layout (made anew); else in a temporary one.
+    /// Keep the image in this OCI layout (made if needed); else in a temporary one.
     pub oci_layout: Option<PathBuf>,
     /// Write the stage tarball (and the kernel tarball) into this directory.
     pub tarball: Option<PathBuf>,
@@ -141,7 +141,8 @@ struct Packed {
     result: BuildResult,
 }
 
-/// Publishes `request`; `temp` holds what is not kept (a temporary layout, the kernel's).
+/// Publishes `request`; what is not kept (a temporary layout, the kernel's) goes into a
+/// temporary directory removed at the end.
 pub async fn publish(
     request: &PublishRequest,
     observe: Observer,
@@ -209,7 +210,6 @@ fn pack(
             .oci_layout
             .clone()
             .unwrap_or_else(|| temp.join("oci"));
-        let _ = std::fs::remove_dir_all(&dir);
         let layout = Layout::create(&dir).map_err(step(format!("creating {}", dir.display())))?;
         let image = super::build_image_with(root, &layout, &request.image, |a| {
             observe(Event::Entry("image", a))
