@@ -620,8 +620,10 @@ async fn one_build_plan_gives_the_same_image_on_the_engine_and_under_kube_play()
     for name in volumes.values() {
         engine.ensure_volume(name, &[]).await.expect("volume");
     }
-    let mut registry = zentoo::publish::RegistryConfig::default();
-    registry.insecure = vec![reg.clone()];
+    let registry = zentoo::publish::RegistryConfig {
+        insecure: vec![reg.clone()],
+        ..Default::default()
+    };
     let running = zentoo::runner::Running::default();
     let local = zentoo::runner::LocalBackend {
         engine: &engine,
