@@ -5,7 +5,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use zentoo::gc::decide::{FileInfo, Listing, PkgdirListing, Policy, plan_gc};
-use zentoo::gc::records::{BinpkgRef, BuildRecord, BuildStatus, Lease};
+use zentoo::gc::records::{BinpkgRef, BuildStatus, Lease, UsageRecord};
 
 const IMAGES: usize = 2_000;
 const RECORDS: usize = 5;
@@ -28,7 +28,7 @@ fn reference(i: usize) -> BinpkgRef {
 }
 
 /// Build records and leases by path, and the listing of the volume.
-type Input = (Vec<(String, BuildRecord)>, Vec<(String, Lease)>, Listing);
+type Input = (Vec<(String, UsageRecord)>, Vec<(String, Lease)>, Listing);
 
 fn input() -> Input {
     let per_dir = FILES / PKGDIRS;
@@ -41,7 +41,7 @@ fn input() -> Input {
                 .collect();
             records.push((
                 format!("builds/img{image}/b{r}.json"),
-                BuildRecord {
+                UsageRecord {
                     version: 1,
                     image: format!("img{image}"),
                     build: format!("b{r}"),

@@ -4,7 +4,7 @@
 use crate::binhost::{self, BinRepo, discover};
 use crate::plan::build::{BuildSettings, StepName, Volume, build_plan};
 use crate::runner::session::{self, BuildOptions};
-use crate::runner::{Engine, volume_name};
+use crate::runner::{Engine, engine_volume};
 use clap::{Args, Subcommand};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,7 +42,7 @@ impl VolumeArgs {
             anyhow::ensure!(dir.is_dir(), "{}: not a directory", dir.display());
             return Ok(dir.to_path_buf());
         }
-        let name = volume_name(site, volume);
+        let name = engine_volume(site, volume);
         let engine = Engine::connect(self.engine.as_deref()).await?;
         let Some(path) = engine.volume_mountpoint(&name).await? else {
             anyhow::bail!(
@@ -172,17 +172,7 @@ fn sections_of_site(args: &ConfigArgs) -> anyhow::Result<Vec<BinRepo>> {
     for error in &report.errors {
         eprintln!("{error}");
     }
-    let settings = BuildSettings {
-        source: String::new(),
-        zentoo_image: String::new(),
-        jobs: 1,
-        load_average: 1,
-        distcc_hosts: None,
-        push_image: None,
-        tarball_dir: None,
-        source_date_epoch: 0,
-        tmpfs: None,
-    };
+    let settings = BuildSettings::new("", 0, 1);
     let mut out = Vec::new();
     for image in images {
         let plan = build_plan(&image, &report.revision, &settings);

@@ -187,8 +187,8 @@ fn summary(report: &Report) -> String {
     let mut kernels = String::new();
     for (name, result) in &report.results {
         let (what, record) = match result {
-            TupleResult::UpToDate(r) => ("up to date", Some(r)),
-            TupleResult::Built(r) => ("built", Some(r)),
+            TupleResult::UpToDate(r) => ("up to date", Some(&r.result)),
+            TupleResult::Built(r) => ("built", Some(&r.result)),
             TupleResult::Failed(why) => {
                 failures.push_str(&format!("\n{name}: {why}\n"));
                 ("FAILED", None)
@@ -206,8 +206,12 @@ fn summary(report: &Report) -> String {
         rows.push([
             name.clone(),
             what.into(),
-            record.map_or("-".into(), |r| r.compiled.to_string()),
-            record.map_or("-".into(), |r| r.binpkg_hits.to_string()),
+            record.map_or("-".into(), |r| {
+                r.compiled.map_or_else(|| "-".into(), |n| n.to_string())
+            }),
+            record.map_or("-".into(), |r| {
+                r.binpkg_hits.map_or_else(|| "-".into(), |n| n.to_string())
+            }),
             image,
             record
                 .and_then(|r| r.tarball.clone())

@@ -3,7 +3,7 @@
 use crate::plan::build::{BuildSettings, SHARED_VOLUMES, build_plan};
 use crate::runner::freshroot::{freshroot_spec, run_interactive};
 use crate::runner::session::{self, BuildOptions};
-use crate::runner::{Engine, volume_name};
+use crate::runner::{Engine, engine_volume};
 use crate::site::materialize::Limits;
 use clap::Args;
 use std::io::IsTerminal;
@@ -56,15 +56,12 @@ pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
         );
     };
     let settings = BuildSettings {
-        source: args.site.site.display().to_string(),
-        zentoo_image: String::new(),
-        jobs: options.emerge_jobs,
-        load_average: options.emerge_jobs,
-        distcc_hosts: None,
-        push_image: None,
-        tarball_dir: None,
-        source_date_epoch: 0,
         tmpfs: args.spec.tmpfs.clone(),
+        ..BuildSettings::new(
+            &args.site.site.display().to_string(),
+            0,
+            options.emerge_jobs,
+        )
     };
     let plan = build_plan(&image, &report.revision, &settings);
     let work = tempfile::Builder::new()
@@ -81,7 +78,7 @@ pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
         let labels = [(crate::runner::LABEL.to_string(), "zentoo".to_string())];
         for volume in SHARED_VOLUMES {
             engine
-                .ensure_volume(&volume_name(&args.site.site, volume), &labels)
+                .ensure_volume(&engine_volume(&args.site.site, volume), &labels)
                 .await?;
         }
         let result = tokio::select! {

@@ -36,7 +36,8 @@ pub struct MaterializeArgs {
     git_credentials: Option<PathBuf>,
 }
 
-pub fn run(args: MaterializeArgs) -> anyhow::Result<ExitCode> {
+/// The objects `args` name (the inverse of [`MaterializeSpec::command`]).
+fn spec(args: &MaterializeArgs) -> anyhow::Result<MaterializeSpec> {
     let mut sets = BTreeMap::new();
     for entry in &args.sets {
         let (name, blob) = entry
@@ -44,12 +45,16 @@ pub fn run(args: MaterializeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--set {entry}: expected NAME=BLOB_ID"))?;
         sets.insert(name.to_string(), blob.to_string());
     }
-    let spec = MaterializeSpec {
+    Ok(MaterializeSpec {
         revision: args.revision.clone().unwrap_or_default(),
-        portage_tree: args.portage_tree,
-        buildhooks_tree: args.buildhooks_tree,
+        portage_tree: args.portage_tree.clone(),
+        buildhooks_tree: args.buildhooks_tree.clone(),
         sets,
-    };
+    })
+}
+
+pub fn run(args: MaterializeArgs) -> anyhow::Result<ExitCode> {
+    let spec = spec(&args)?;
     let _fetched_into;
     let repo = if Path::new(&args.repo).exists() {
         Repository::open(&args.repo).with_context(|| format!("opening {}", args.repo))?
@@ -89,4 +94,31 @@ fn read_credentials(dir: &Path) -> anyhow::Result<GitCredentials> {
         identity: read("identity")?,
         known_hosts: read("known_hosts")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::build::{StepName, build_plan, tests::settings};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: MaterializeArgs,
+    }
+
+    #[test]
+    fn the_plans_materialize_command_names_exactly_its_spec() {
+        let image = crate::plan::testing::image_plan("zen-server-nodocs-web\n");
+        let plan = build_plan(&image, "c0ffee", &settings());
+        let step = plan
+            .steps
+            .iter()
+            .find(|s| s.name == StepName::Materialize)
+            .expect("a materialize step");
+        let cli = Cli::try_parse_from(step.command.iter().skip(1)).expect("parses");
+        assert_eq!(spec(&cli.args).expect("spec"), plan.materialize);
+        assert_eq!(cli.args.out, Path::new(crate::plan::build::WORK_DIR));
+    }
 }

@@ -2,12 +2,15 @@
 //! `zentoo publish index`: one tag for several arches.
 
 use super::progress::Progress;
-use crate::publish::{self, Compression, ImageOptions, Layout, PublishResult, StageOptions, oci};
+use crate::plan::result::BuildResult;
+use crate::publish::pipeline::{self, Event, PublishRequest};
+use crate::publish::{self, Compression, ImageOptions, oci};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -188,9 +191,14 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
             None => bail!("--rootfs DIR is required (or --oci-layout DIR of a packed image)"),
         };
     };
-    if args.oci_layout.is_none() && args.tarball.is_none() && !args.push && !args.load {
-        bail!("nothing to do: give --oci-layout, --tarball, --push or --load");
-    }
+    let request = request(&args, rootfs)?;
+    let result = runtime()?.block_on(pipeline::publish(&request, observer()))?;
+    emit(&result, args.output, args.termination_log.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The publish `args` ask for, of the root `rootfs`.
+fn request(args: &ImageArgs, rootfs: PathBuf) -> anyhow::Result<PublishRequest> {
     let epoch = match args.source_date_epoch {
         Some(e) => e,
         None => {
@@ -200,25 +208,6 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
                 .map_or(0, |d| d.as_secs() as i64)
         }
     };
-    if args.kernel && args.tarball.is_none() && !args.push && args.oci_layout.is_none() {
-        bail!(
-            "--kernel needs somewhere to put the kernel: --tarball DIR, --oci-layout DIR or --push"
-        );
-    }
-    if args.check_libraries {
-        let report = publish::libcheck::check_libraries(&rootfs)
-            .with_context(|| format!("checking the libraries of {}", rootfs.display()))?;
-        if !report.missing.is_empty() {
-            bail!(
-                "{} of {} ELF files need libraries that are not in {}:\n{}",
-                report.missing.len(),
-                report.checked,
-                rootfs.display(),
-                report.summary(20)
-            );
-        }
-        eprintln!("libraries: all resolve ({} ELF files)", report.checked);
-    }
     let arch = args.arch.clone().unwrap_or_else(host_arch);
     let annotations = pairs(&args.annotations, "--annotation")?;
     let tuple = args
@@ -226,211 +215,88 @@ fn run_image(args: ImageArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .or_else(|| annotations.get(oci::TUPLE).cloned())
         .unwrap_or_else(|| arch.clone());
-    let mut result = PublishResult::default();
-
-    // Everything is written locally first (image layout, stage tarball, kernel): a full disk
-    // fails the publish before anything is pushed. Then the kernel artifact is pushed, and the
-    // image tag last, so a failure anywhere leaves the image tag where it was.
-    let wants_image = args.oci_layout.is_some() || args.push || args.load;
-    let mut _temp_layout = None;
-    let mut packed = None;
-    let mut pushed_kernel = None;
-    if wants_image {
-        let dir = match &args.oci_layout {
-            Some(dir) => dir.clone(),
-            None => {
-                let dir = std::env::temp_dir().join(format!(
-                    "zentoo-publish-{}-{}",
-                    std::process::id(),
-                    epoch
-                ));
-                _temp_layout = Some(TempDir(dir.clone()));
-                dir
-            }
-        };
-        let layout = Layout::create(&dir)?;
-        let mut opts = ImageOptions::new(&arch, epoch);
-        if args.variant.is_some() {
-            opts.variant = args.variant.clone();
-        }
-        opts.compression = match args.compression {
-            LayerCompression::Gzip => Compression::Gzip,
-            LayerCompression::Zstd => Compression::Zstd,
-        };
-        opts.annotations = annotations;
-        opts.annotations
-            .entry(oci::TUPLE.into())
-            .or_insert(tuple.clone());
-        opts.labels = pairs(&args.labels, "--label")?;
-        opts.env = args.env.clone();
-        opts.entrypoint = args.entrypoint.as_deref().map(command).transpose()?;
-        opts.cmd = args.cmd.as_deref().map(command).transpose()?;
-        opts.user = args.user.clone();
-        opts.ref_name = Some(
-            args.image
-                .as_deref()
-                .map(ref_name)
-                .unwrap_or_else(|| "latest".into()),
-        );
-        let progress = Progress::new("image");
-        let image = publish::build_image_with(&rootfs, &layout, &opts, |a| progress.entry(a))
-            .with_context(|| format!("packing {}", rootfs.display()))?;
-        progress.done(&format!(
-            "image {} ({} entries, layer {} bytes)",
-            image.manifest.digest, image.stats.entries, image.layer.size
-        ));
-        result.image_digest = Some(image.manifest.digest.clone());
-        result.image = args.image.clone();
-        packed = Some((layout, image, opts.ref_name));
+    let mut image = ImageOptions::new(&arch, epoch);
+    if args.variant.is_some() {
+        image.variant = args.variant.clone();
     }
-
-    if let Some(dir) = &args.tarball {
-        let mut opts = StageOptions::new(&tuple, epoch);
-        opts.compression = match args.tarball_compression {
+    image.compression = match args.compression {
+        LayerCompression::Gzip => Compression::Gzip,
+        LayerCompression::Zstd => Compression::Zstd,
+    };
+    image.annotations = annotations;
+    image
+        .annotations
+        .entry(oci::TUPLE.into())
+        .or_insert(tuple.clone());
+    image.labels = pairs(&args.labels, "--label")?;
+    image.env = args.env.clone();
+    image.entrypoint = args.entrypoint.as_deref().map(command).transpose()?;
+    image.cmd = args.cmd.as_deref().map(command).transpose()?;
+    image.user = args.user.clone();
+    image.ref_name = Some(
+        args.image
+            .as_deref()
+            .map(pipeline::ref_name)
+            .unwrap_or_else(|| "latest".into()),
+    );
+    Ok(PublishRequest {
+        rootfs,
+        tuple,
+        image,
+        oci_layout: args.oci_layout.clone(),
+        tarball: args.tarball.clone(),
+        tarball_compression: match args.tarball_compression {
             TarballCompression::Xz => Compression::Xz,
             TarballCompression::Zstd => Compression::Zstd,
-        };
-        let progress = Progress::new("tarball");
-        let stage = publish::write_stage_with(&rootfs, dir, &opts, |a| progress.entry(a))
-            .with_context(|| format!("packing {}", rootfs.display()))?;
-        progress.done(&format!(
-            "tarball {} ({})",
-            stage.tarball.display(),
-            stage.sha256
-        ));
-        result.tarball = Some(stage.tarball.display().to_string());
-        result.tarball_digest = Some(stage.sha256);
-    }
-
-    let kernel_temp = std::env::temp_dir().join(format!("zentoo-kernel-{}", std::process::id()));
-    let _kernel_cleanup = TempDir(kernel_temp.clone());
-    let kernel = if args.kernel {
-        Some(pack_kernel(&args, &rootfs, &tuple, epoch, &kernel_temp)?)
-    } else {
-        None
-    };
-
-    if let (Some(reference), Some((layout, image, name))) = (&args.image, &packed) {
-        let rt = runtime()?;
-        if args.push {
-            let client = args.registry.client()?;
-            if let Some((_, Some(artifact))) = &kernel {
-                let to = publish::kernel::kernel_reference(reference);
-                let digest = rt.block_on(client.push_layout(
-                    artifact,
-                    Some(publish::kernel::KERNEL_REF),
-                    &to,
-                ))?;
-                eprintln!("pushed {to}@{digest}");
-                pushed_kernel = Some(format!("{to}@{digest}"));
-            }
-            let digest = rt.block_on(client.push_layout(layout, name.as_deref(), reference))?;
-            eprintln!("pushed {reference}@{digest}");
-        }
-        if args.load {
-            rt.block_on(async {
-                let docker = publish::engine::connect_default().await?;
-                publish::engine::load(&docker, layout, image, reference).await
-            })?;
-            eprintln!("loaded {reference}");
-        }
-    }
-    if let Some((mut k, _)) = kernel {
-        if let Some(artifact) = pushed_kernel {
-            k.artifact.get_or_insert(artifact);
-        }
-        result.kernel = Some(k);
-    }
-
-    emit(&result, args.output, args.termination_log.as_deref())?;
-    Ok(ExitCode::SUCCESS)
+        },
+        kernel: args.kernel,
+        check_libraries: args.check_libraries,
+        reference: args.image.clone(),
+        push: args.push,
+        load: args.load,
+        registry: args.registry.config()?,
+        engine: None,
+    })
 }
 
-/// Writes the kernel tarball (into --tarball, else under `temp`), beside the image in
-/// --oci-layout, and with --push into an artifact layout under `temp`, returned for pushing.
-fn pack_kernel(
-    args: &ImageArgs,
-    rootfs: &Path,
-    tuple: &str,
-    epoch: i64,
-    temp: &Path,
-) -> anyhow::Result<(publish::KernelResult, Option<Layout>)> {
-    let dir = args.tarball.clone().unwrap_or_else(|| temp.join("out"));
-    let kernel = publish::kernel::write_kernel(rootfs, &dir, tuple, epoch)
-        .with_context(|| format!("packing the kernel of {}", rootfs.display()))?;
-    eprintln!(
-        "kernel {} {} ({})",
-        kernel.version,
-        kernel.tarball.tarball.display(),
-        kernel.tarball.sha256
-    );
-    let artifact = args
-        .tarball
-        .is_some()
-        .then(|| kernel.tarball.tarball.display().to_string());
-    if let Some(dir) = &args.oci_layout {
-        // Beside the image, for `zentoo publish --oci-layout DIR --push` to send both.
-        publish::kernel::add_artifact(&Layout::open(dir)?, &kernel)?;
-    }
-    let layout = match (args.push, &args.image) {
-        (true, Some(_)) => Some(publish::kernel::artifact_layout(
-            &kernel,
-            &temp.join("oci"),
-        )?),
-        _ => None,
-    };
-    let result = publish::KernelResult {
-        artifact,
-        version: kernel.version,
-        digest: kernel.tarball.sha256,
-    };
-    Ok((result, layout))
+/// Progress bars (or summary lines) for the pipeline's packing, its other news on stderr.
+fn observer() -> pipeline::Observer {
+    let current: Mutex<Option<(&'static str, Progress)>> = Mutex::new(None);
+    Arc::new(move |event| {
+        let Ok(mut current) = current.lock() else {
+            return;
+        };
+        match event {
+            Event::Entry(what, archived) => {
+                if current.as_ref().is_none_or(|(w, _)| *w != what) {
+                    *current = Some((what, Progress::new(what)));
+                }
+                if let Some((_, progress)) = current.as_ref() {
+                    progress.entry(archived);
+                }
+            }
+            Event::Done(what, line) => match current.take() {
+                Some((w, progress)) if w == what => progress.done(&line),
+                _ => eprintln!("{line}"),
+            },
+        }
+    })
 }
 
 /// No `--rootfs`: publishes the image an earlier `zentoo publish --rootfs R --oci-layout DIR`
-/// packed (the cluster packs as root and pushes as an unprivileged user). The kernel artifact
-/// goes first, the image tag last.
+/// packed (the cluster packs as root and pushes as an unprivileged user).
 fn run_layout(args: &ImageArgs, dir: &Path) -> anyhow::Result<ExitCode> {
     if args.tarball.is_some() || args.load {
         bail!("--tarball and --load need --rootfs");
     }
-    let layout = Layout::open(dir)?;
-    let name = publish::kernel::image_ref_name(&layout)
-        .with_context(|| format!("the image packed into {}", dir.display()))?;
-    let manifest = layout
-        .resolve(name.as_deref())
-        .with_context(|| format!("the image packed into {}", dir.display()))?;
-    let mut result = PublishResult {
-        image_digest: Some(manifest.digest.clone()),
-        ..PublishResult::default()
-    };
-    let kernel = publish::kernel::packed_kernel(&layout)?;
-    if let Some((version, digest)) = &kernel {
-        result.kernel = Some(publish::KernelResult {
-            artifact: None,
-            version: version.clone(),
-            digest: digest.clone(),
-        });
-    }
-    if let Some(reference) = &args.image {
-        result.image = Some(reference.clone());
-        if args.push {
-            let client = args.registry.client()?;
-            let rt = runtime()?;
-            if let Some(k) = result.kernel.as_mut() {
-                let to = publish::kernel::kernel_reference(reference);
-                let digest = rt.block_on(client.push_layout(
-                    &layout,
-                    Some(publish::kernel::KERNEL_REF),
-                    &to,
-                ))?;
-                eprintln!("pushed {to}@{digest}");
-                k.artifact = Some(format!("{to}@{digest}"));
-            }
-            let digest = rt.block_on(client.push_layout(&layout, name.as_deref(), reference))?;
-            eprintln!("pushed {reference}@{digest}");
-        }
-    }
+    let registry = args.registry.config()?;
+    let result = runtime()?.block_on(pipeline::publish_layout(
+        dir,
+        args.image.as_deref(),
+        args.push,
+        &registry,
+        observer(),
+    ))?;
     emit(&result, args.output, args.termination_log.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
@@ -439,7 +305,7 @@ fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
     let client = args.registry.client()?;
     let rt = runtime()?;
     let digest = rt.block_on(client.push_index(&args.reference, &args.from))?;
-    let result = PublishResult {
+    let result = BuildResult {
         image: Some(args.reference.clone()),
         image_digest: Some(digest),
         ..Default::default()
@@ -470,7 +336,7 @@ impl RegistryArgs {
 }
 
 fn emit(
-    result: &PublishResult,
+    result: &BuildResult,
     output: Output,
     termination_log: Option<&Path>,
 ) -> anyhow::Result<()> {
@@ -496,7 +362,7 @@ fn emit(
         }
     }
     if let Some(path) = termination_log {
-        result.write_termination_log(path)?;
+        publish::result::write_termination_log(result, path)?;
     }
     Ok(())
 }
@@ -505,16 +371,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
-}
-
-/// The tag (or `latest`) of a reference, as the name in the OCI layout.
-fn ref_name(reference: &str) -> String {
-    let last = reference.rsplit('/').next().unwrap_or(reference);
-    let no_digest = last.split('@').next().unwrap_or(last);
-    match no_digest.split_once(':') {
-        Some((_, tag)) if !tag.is_empty() => tag.into(),
-        _ => "latest".into(),
-    }
 }
 
 fn host_arch() -> String {
@@ -549,24 +405,81 @@ fn command(value: &str) -> anyhow::Result<Vec<String>> {
     }
 }
 
-/// A temporary layout directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::build::{ImageTarget, StepName, build_plan, tests::settings};
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ImageArgs,
+    }
+
+    /// The request `zentoo publish` makes of the plan's publish command (`command` minus
+    /// `zentoo`), against the one the runner makes of the plan.
+    fn both(command: &[String], plan: &crate::plan::BuildPlan) -> (PublishRequest, PublishRequest) {
+        let cli = Cli::try_parse_from(command.iter().skip(1)).expect("parses");
+        let rootfs = cli.args.rootfs.clone().expect("--rootfs");
+        let from_cli = request(&cli.args, rootfs.clone()).expect("request");
+        let from_plan = PublishRequest::from_plan(&plan.publish, &plan.image, &rootfs);
+        (from_cli, from_plan)
+    }
+
+    fn assert_same(a: &PublishRequest, b: &PublishRequest) {
+        assert_eq!(a.rootfs, b.rootfs);
+        assert_eq!(a.tuple, b.tuple);
+        assert_eq!(a.image, b.image);
+        assert_eq!(a.oci_layout, b.oci_layout);
+        assert_eq!(a.tarball, b.tarball);
+        assert_eq!(a.tarball_compression, b.tarball_compression);
+        assert_eq!(
+            (a.kernel, a.check_libraries, a.push, a.load),
+            (b.kernel, b.check_libraries, b.push, b.load)
+        );
+        assert_eq!(a.reference, b.reference);
+    }
 
     #[test]
-    fn layout_names_come_from_the_tag() {
-        assert_eq!(ref_name("127.0.0.1:5000/a/b:v1"), "v1");
-        assert_eq!(ref_name("127.0.0.1:5000/a/b"), "latest");
-        assert_eq!(ref_name("r/b@sha256:ab"), "latest");
+    fn the_plans_publish_command_is_the_request_the_runner_runs() {
+        let image = crate::plan::testing::image_plan("rpi-server-none-web\n");
+        let mut s = settings();
+        for target in [
+            Some(ImageTarget::Push("registry.example/zentoo/web:v1".into())),
+            Some(ImageTarget::Load("localhost/zentoo/web:latest".into())),
+            None,
+        ] {
+            s.image = target;
+            let plan = build_plan(&image, "c0ffee", &s);
+            let step = plan
+                .steps
+                .iter()
+                .find(|s| s.name == StepName::Publish)
+                .expect("a publish step");
+            let (cli, runner) = both(&step.command, &plan);
+            assert_same(&cli, &runner);
+            assert_eq!(cli.image.source_date_epoch, 1_700_000_000);
+            assert_eq!(cli.image.variant.as_deref(), Some("v8"));
+        }
+    }
+
+    #[test]
+    fn the_clusters_pack_command_packs_what_the_plan_says() {
+        let image = crate::plan::testing::image_plan("zen-server-nodocs-web\n");
+        let plan = build_plan(&image, "c0ffee", &settings());
+        let (pack, _) = plan.publish.split_command("/scratch/oci");
+        let (cli, mut runner) = both(&pack, &plan);
+        // Packing only: the layout kept for the push container, nothing sent.
+        runner.oci_layout = Some("/scratch/oci".into());
+        runner.reference = None;
+        runner.push = false;
+        runner.image.ref_name = Some("latest".into());
+        assert_same(&cli, &runner);
+    }
+
+    #[test]
+    fn commands_are_json_arrays_or_one_program() {
         assert_eq!(command(r#"["/bin/sh","-c"]"#).unwrap(), ["/bin/sh", "-c"]);
         assert_eq!(command("/bin/bash").unwrap(), ["/bin/bash"]);
     }

@@ -6,13 +6,12 @@ use super::error::{Error, Result};
 use super::outcome::short_digest;
 use super::spec::{image_request, plan_options, prefixes, tuple_name};
 use crate::api::{FIELD_MANAGER, GentooImage, GentooSite, labels};
-use crate::plan::build::{BuildSettings, build_plan};
+use crate::plan::build::{BuildSettings, ImageTarget, build_plan, push_reference};
 use crate::plan::{ImagePlan, plan_image};
 use crate::render::distcc::{Workers, distcc_hosts, render_workers, workers_name};
 use crate::render::job::{BuildContext, SharedClaims, render_job};
 use crate::render::names::dns_label;
 use crate::render::storage::claim_name;
-use crate::site::url::redact_url;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Service, Toleration};
@@ -115,25 +114,21 @@ pub async fn create_build(
         defaults
             .registry
             .as_ref()
-            .map(|r| format!("{}/{}:latest", r.trim_end_matches('/'), image_name))
+            .map(|r| push_reference(r, &image_name))
     });
     let settings = BuildSettings {
-        source: redact_url(&site.spec.source.url),
         zentoo_image: ctx.settings.zentoo_image.clone(),
-        jobs: ctx.settings.build_jobs,
-        load_average: ctx.settings.build_jobs,
         distcc_hosts: distcc
             .as_ref()
             .map(|d| distcc_hosts(&job_name, namespace, d.workers_per_arch)),
-        push_image,
-        tarball_dir: None,
-        source_date_epoch: epoch,
+        image: push_image.map(ImageTarget::Push),
         tmpfs: image
             .spec
             .tmpfs
             .as_ref()
             .or(defaults.tmpfs.as_ref())
             .map(|t| t.size.0.clone()),
+        ..BuildSettings::new(&site.spec.source.url, epoch, ctx.settings.build_jobs)
     };
     let plan = build_plan(planned, revision, &settings);
     let owner = image

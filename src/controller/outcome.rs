@@ -1,14 +1,12 @@
 //! Reading a build's progress and outcome from its Job and Pod. Pure.
 
 use crate::plan::build::StepName;
+use crate::plan::result::{BuildCounts, BuildResult, ResultError};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
-use serde::Deserialize;
 
 /// Most log text a failure message carries into status.
 pub const MAX_MESSAGE: usize = 1024;
-/// Most bytes of a step's termination message read as its result (the kubelet keeps 4 KiB).
-const MAX_RESULT: usize = 4096;
 /// Log lines a failure message keeps.
 pub const TAIL_LINES: usize = 12;
 
@@ -52,65 +50,11 @@ pub fn job_state(job: &Job) -> JobState {
     JobState::Running
 }
 
-/// What the publish step reports as its termination message.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PublishResult {
-    /// The image reference pushed.
-    #[serde(default)]
-    pub image: Option<String>,
-    /// Its manifest digest.
-    #[serde(default)]
-    pub image_digest: Option<String>,
-    /// Where the stage tarball went.
-    #[serde(default)]
-    pub tarball: Option<String>,
-    /// Its digest.
-    #[serde(default)]
-    pub tarball_digest: Option<String>,
-    /// The kernel published beside the image.
-    #[serde(default)]
-    pub kernel: Option<crate::api::build_options::KernelArtifact>,
-    /// Packages compiled by the build step.
-    #[serde(default)]
-    pub compiled: Option<u32>,
-    /// Packages the build step took from binpkgs.
-    #[serde(default)]
-    pub binpkg_hits: Option<u32>,
-}
-
-/// What the build step reports as its termination message: its counts, from Portage's records
-/// (`src/steps/build.sh`, `ZENTOO_RESULT_FILE`). Written by a container that runs site code
-/// (hooks), so it is only ever read as two numbers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BuildCounts {
-    /// Packages compiled.
-    pub compiled: Option<u32>,
-    /// Packages taken from binary packages.
-    pub binpkg_hits: Option<u32>,
-}
-
-/// The counts the build step of a finished pod reported; `None` when it reported none (an
-/// older stage3 script, or a message that is not the counts: e.g. a failure's log tail).
+/// The counts the build step of a finished pod wrote as its termination message; `None` when
+/// it wrote none (an older stage3 script, or a message that is not the counts: e.g. a
+/// failure's log tail).
 pub fn build_counts(pod: &Pod) -> Option<BuildCounts> {
-    let message = termination_message(pod, "build")?;
-    if message.len() > MAX_RESULT {
-        return None;
-    }
-    serde_json::from_str(message.trim()).ok()
-}
-
-/// Parses a publish termination message (JSON, at most 4 KiB).
-pub fn parse_publish_result(message: &str) -> Result<PublishResult, String> {
-    if message.len() > MAX_RESULT {
-        return Err(format!(
-            "publish result is {} bytes; at most {MAX_RESULT} are read",
-            message.len()
-        ));
-    }
-    serde_json::from_str(message.trim())
-        .map_err(|e| format!("publish result is not the expected JSON: {e}"))
+    BuildCounts::parse(termination_message(pod, "build")?).ok()
 }
 
 fn statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
@@ -126,9 +70,16 @@ fn statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
     inits.chain(mains)
 }
 
-/// The publish result of a finished build pod, if it left one.
-pub fn publish_result(pod: &Pod) -> Option<Result<PublishResult, String>> {
-    termination_message(pod, "publish").map(parse_publish_result)
+/// The result the publish step of a finished build pod wrote, if it left one.
+pub fn publish_result(pod: &Pod) -> Option<Result<BuildResult, ResultError>> {
+    termination_message(pod, "publish").map(BuildResult::parse)
+}
+
+/// What a finished build pod produced: its publish step's result with its build step's
+/// counts, as the local runner reports it.
+pub fn build_result(pod: &Pod) -> Option<Result<BuildResult, ResultError>> {
+    let counts = build_counts(pod).unwrap_or_default();
+    publish_result(pod).map(|r| r.map(|r| r.with_counts(counts)))
 }
 
 /// The termination message of `container` of `pod`, once it has terminated with one.
@@ -287,17 +238,16 @@ mod tests {
 
     #[test]
     fn the_publish_result_is_read_and_bounded() {
-        let json = r#"{"image":"r/x:latest","imageDigest":"sha256:ab","tarball":"t","tarballDigest":"sha256:cd","compiled":3,"binpkgHits":2}"#;
+        let json = r#"{"image":"r/x:latest","imageDigest":"sha256:ab","tarball":"t","tarballDigest":"sha256:cd"}"#;
         let p = pod(vec![], vec![status("publish", Some(0), Some(json))]);
         let r = publish_result(&p).unwrap().unwrap();
         assert_eq!(r.image_digest.as_deref(), Some("sha256:ab"));
-        assert_eq!((r.compiled, r.binpkg_hits), (Some(3), Some(2)));
-        assert!(parse_publish_result("{truncated").is_err());
-        assert!(
-            parse_publish_result(&"x".repeat(5000))
-                .unwrap_err()
-                .contains("4096")
+        let huge = pod(
+            vec![],
+            vec![status("publish", Some(0), Some(&"x".repeat(5000)))],
         );
+        let err = publish_result(&huge).unwrap().unwrap_err();
+        assert!(err.to_string().contains("4096"), "{err}");
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //!   any build runs, or before any build was recorded, no distfile is removed (a running build
 //!   may need any of them).
 
-use super::records::{BuildRecord, BuildStatus, Lease};
+use super::records::{BuildStatus, Lease, UsageRecord};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -132,7 +132,7 @@ impl GcPlan {
 
 /// Decides what gc removes. `records` and `leases` come with an id each (their file).
 pub fn plan_gc(
-    records: &[(String, BuildRecord)],
+    records: &[(String, UsageRecord)],
     leases: &[(String, Lease)],
     listing: &Listing,
     policy: &Policy,
@@ -140,14 +140,14 @@ pub fn plan_gc(
     let mut plan = GcPlan::default();
 
     // Records: the newest `keep` per image, plus its newest successful one.
-    let mut by_image: BTreeMap<&str, Vec<&(String, BuildRecord)>> = BTreeMap::new();
+    let mut by_image: BTreeMap<&str, Vec<&(String, UsageRecord)>> = BTreeMap::new();
     for entry in records {
         by_image
             .entry(entry.1.image.as_str())
             .or_default()
             .push(entry);
     }
-    let mut kept: Vec<&BuildRecord> = Vec::new();
+    let mut kept: Vec<&UsageRecord> = Vec::new();
     for (image, mut list) in by_image {
         list.sort_by(|a, b| {
             (b.1.finished, &b.1.build, &b.0).cmp(&(a.1.finished, &a.1.build, &a.0))

@@ -16,10 +16,10 @@ fn bp(path: &str) -> BinpkgRef {
     }
 }
 
-fn record(image: &str, build: &str, finished: i64, paths: &[&str]) -> (String, BuildRecord) {
+fn record(image: &str, build: &str, finished: i64, paths: &[&str]) -> (String, UsageRecord) {
     (
         format!("{image}/{build}.json"),
-        BuildRecord {
+        UsageRecord {
             version: 1,
             image: image.into(),
             build: build.into(),

@@ -32,7 +32,7 @@ pub enum BuildStatus {
 /// `.zentoo/builds/<image>/<build>.json`: what one build used, made and will assemble.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BuildRecord {
+pub struct UsageRecord {
     /// Format version (1).
     pub version: u32,
     /// The image (tuple) built.
@@ -79,7 +79,7 @@ mod tests {
     #[test]
     fn a_record_written_by_the_build_step_parses() {
         let text = r#"{"version":1,"image":"base-none-base","build":"b1","status":"built","pkgdir":"x86_64-pc-linux-gnu/204a6c5b96ec5bf3","started":1795550059,"finished":1795550062,"binpkgs":[{"cpv":"app-editors/nano-7.2","buildId":1,"path":"app-editors/nano/nano-7.2-1.gpkg.tar","role":"produced"},{"cpv":"app-misc/hello-2.12.1","buildId":null,"path":"app-misc/hello-2.12.1.gpkg.tar","role":"used"}],"distfiles":["nano-7.2.tar.xz"]}"#;
-        let record: BuildRecord = serde_json::from_str(text).expect("parse");
+        let record: UsageRecord = serde_json::from_str(text).expect("parse");
         assert_eq!(record.status, BuildStatus::Built);
         assert_eq!(record.binpkgs[0].build_id, Some(1));
         assert_eq!(record.binpkgs[1].build_id, None);

@@ -2,7 +2,7 @@
 //! plan says and rewriting the `Packages` indexes. The decision itself is [`super::decide`].
 
 use super::decide::{FileInfo, GcPlan, Listing, PkgdirListing};
-use super::records::{BuildRecord, Lease};
+use super::records::{Lease, UsageRecord};
 use crate::binhost::index::Index;
 use anyhow::Context as _;
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,7 +28,7 @@ pub fn epoch(time: SystemTime) -> i64 {
 
 /// Every build record under `<binpkgs>/.zentoo/builds/`, with its path relative to `.zentoo`
 /// as id. A record that does not parse is an error naming it (it may protect binpkgs).
-pub fn read_records(binpkgs: &Path) -> anyhow::Result<Vec<(String, BuildRecord)>> {
+pub fn read_records(binpkgs: &Path) -> anyhow::Result<Vec<(String, UsageRecord)>> {
     let dir = binpkgs.join(META_DIR).join("builds");
     let mut out = Vec::new();
     for image in sorted_entries(&dir)? {
@@ -36,7 +36,7 @@ pub fn read_records(binpkgs: &Path) -> anyhow::Result<Vec<(String, BuildRecord)>
             continue;
         }
         for file in sorted_entries(&image)? {
-            if let Some(record) = read_json::<BuildRecord>(&file)? {
+            if let Some(record) = read_json::<UsageRecord>(&file)? {
                 out.push((relative(&binpkgs.join(META_DIR), &file), record));
             }
         }

@@ -145,6 +145,32 @@ pub struct MaterializeSpec {
     pub sets: BTreeMap<String, String>,
 }
 
+impl MaterializeSpec {
+    /// The materialize step: `zentoo materialize` writing these objects of the site at
+    /// `source` (redacted: no credential reaches the arguments) into [`WORK_DIR`].
+    pub fn command(&self, source: &str) -> Vec<String> {
+        let mut cmd = vec![
+            "zentoo".to_string(),
+            "materialize".into(),
+            "--repo".into(),
+            redact_url(source),
+            "--out".into(),
+            WORK_DIR.into(),
+            "--revision".into(),
+            self.revision.clone(),
+            "--portage-tree".into(),
+            self.portage_tree.clone(),
+        ];
+        if let Some(tree) = &self.buildhooks_tree {
+            cmd.extend(["--buildhooks-tree".into(), tree.clone()]);
+        }
+        for (name, blob) in &self.sets {
+            cmd.extend(["--set".into(), format!("{name}={blob}")]);
+        }
+        cmd
+    }
+}
+
 /// Settings of a build that do not come from the site repository.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuildSettings {
@@ -159,8 +185,8 @@ pub struct BuildSettings {
     pub load_average: u32,
     /// `host/N` entries for distcc, space-separated; `None`: no distcc.
     pub distcc_hosts: Option<String>,
-    /// OCI reference to push the image to; `None`: no push.
-    pub push_image: Option<String>,
+    /// Where the image goes; `None`: only into the layout and tarball.
+    pub image: Option<ImageTarget>,
     /// Directory the stage tarball goes to (inside the publish step); `None`: no tarball.
     pub tarball_dir: Option<String>,
     /// Commit time of the revision (seconds since the epoch): the reproducible build time.
@@ -168,6 +194,54 @@ pub struct BuildSettings {
     /// Size (a Kubernetes quantity like `8Gi`) of a memory-backed `PORTAGE_TMPDIR`; `None`:
     /// the stage3's disk.
     pub tmpfs: Option<String>,
+}
+
+impl BuildSettings {
+    /// The settings every build starts from: the site at `source`, its revision committed at
+    /// `source_date_epoch`; `jobs` emerge jobs (and load average), no distcc, no tmpfs, the
+    /// image published nowhere. Callers set what they have beyond that.
+    pub fn new(source: &str, source_date_epoch: i64, jobs: u32) -> BuildSettings {
+        BuildSettings {
+            source: redact_url(source),
+            zentoo_image: String::new(),
+            jobs,
+            load_average: jobs,
+            distcc_hosts: None,
+            image: None,
+            tarball_dir: None,
+            source_date_epoch,
+            tmpfs: None,
+        }
+    }
+}
+
+/// `<prefix>/<image>:latest`: where a build of `image` is pushed under a registry prefix.
+pub fn push_reference(prefix: &str, image: &str) -> String {
+    format!("{}/{image}:latest", prefix.trim_end_matches('/'))
+}
+
+/// Where the publish step sends the image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ImageTarget {
+    /// Pushed to this reference.
+    Push(String),
+    /// Loaded into the engine under this reference (local builds).
+    Load(String),
+}
+
+impl ImageTarget {
+    /// The image reference.
+    pub fn reference(&self) -> &str {
+        match self {
+            ImageTarget::Push(r) | ImageTarget::Load(r) => r,
+        }
+    }
+
+    /// True when the image is pushed to a registry.
+    pub fn is_push(&self) -> bool {
+        matches!(self, ImageTarget::Push(_))
+    }
 }
 
 /// Where a build publishes, and the annotations it records.
@@ -178,8 +252,9 @@ pub struct PublishPlan {
     pub oci_arch: String,
     /// OCI platform variant.
     pub oci_variant: Option<String>,
-    /// Reference pushed to, if any.
-    pub push_image: Option<String>,
+    /// Where the image goes, if anywhere but the layout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageTarget>,
     /// Directory the stage tarball is written to, if any.
     pub tarball_dir: Option<String>,
     /// OCI annotations of the image manifest.
@@ -191,6 +266,79 @@ pub struct PublishPlan {
     /// Every library the root's ELF files need must resolve inside it.
     #[serde(default)]
     pub check_libraries: bool,
+    /// The build time (`SOURCE_DATE_EPOCH`): commit time of the revision.
+    #[serde(default)]
+    pub source_date_epoch: i64,
+}
+
+impl PublishPlan {
+    /// The publish step: `zentoo publish` packing the target root and sending the image.
+    pub fn command(&self) -> Vec<String> {
+        let mut cmd = self.pack_args(None);
+        if let Some(target) = &self.image {
+            let how = if target.is_push() { "--push" } else { "--load" };
+            cmd.extend(["--image".into(), target.reference().to_string(), how.into()]);
+        }
+        cmd
+    }
+
+    /// The publish step as two commands, for a cluster where packing and pushing need
+    /// different rights: the first reads every file of the target root (so it runs as root,
+    /// without credentials or network needs) and writes the image into the OCI layout
+    /// `layout` (and the stage tarball); the second runs as an unprivileged user with the
+    /// registry credentials, sends that layout and reports the result.
+    pub fn split_command(&self, layout: &str) -> (Vec<String>, Vec<String>) {
+        let pack = self.pack_args(Some(layout));
+        let mut push = vec![
+            "zentoo".to_string(),
+            "publish".into(),
+            "--oci-layout".into(),
+            layout.into(),
+            "--output".into(),
+            "json".into(),
+        ];
+        if let Some(ImageTarget::Push(reference)) = &self.image {
+            push.extend(["--image".into(), reference.clone(), "--push".into()]);
+        }
+        (pack, push)
+    }
+
+    /// `zentoo publish` packing the target root, into `layout` when given.
+    fn pack_args(&self, layout: Option<&str>) -> Vec<String> {
+        let mut cmd = vec![
+            "zentoo".to_string(),
+            "publish".into(),
+            "--rootfs".into(),
+            TARGET_DIR.into(),
+            "--arch".into(),
+            self.oci_arch.clone(),
+        ];
+        if let Some(layout) = layout {
+            cmd.extend(["--oci-layout".into(), layout.into()]);
+        }
+        cmd.extend([
+            "--output".into(),
+            "json".into(),
+            "--source-date-epoch".into(),
+            self.source_date_epoch.to_string(),
+        ]);
+        if let Some(variant) = &self.oci_variant {
+            cmd.extend(["--variant".into(), variant.clone()]);
+        }
+        if let Some(dir) = &self.tarball_dir {
+            cmd.extend(["--tarball".into(), dir.clone()]);
+        }
+        if self.kernel {
+            cmd.push("--kernel".into());
+        }
+        if self.check_libraries {
+            cmd.push("--check-libraries".into());
+        }
+        for (key, value) in &self.annotations {
+            cmd.extend(["--annotation".into(), format!("{key}={value}")]);
+        }
+        cmd
+    }
 }
 
 /// One build of one image.
@@ -298,28 +446,13 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
     let mut assemble_mounts = shared(true);
     assemble_mounts.push(mount(Volume::Target, TARGET_DIR, false));
 
-    let mut materialize_cmd = vec![
-        "zentoo".to_string(),
-        "materialize".into(),
-        "--repo".into(),
-        redact_url(&settings.source),
-        "--out".into(),
-        WORK_DIR.into(),
-        "--portage-tree".into(),
-        materialize.portage_tree.clone(),
-    ];
-    if let Some(tree) = &materialize.buildhooks_tree {
-        materialize_cmd.extend(["--buildhooks-tree".into(), tree.clone()]);
-    }
-    for (name, blob) in &materialize.sets {
-        materialize_cmd.extend(["--set".into(), format!("{name}={blob}")]);
-    }
+    let materialize_cmd = materialize.command(&settings.source);
 
     let arch = arch(&profile.arch);
     let publish = PublishPlan {
         oci_arch: arch.map_or_else(|| profile.arch.clone(), |a| a.oci.to_string()),
         oci_variant: arch.and_then(|a| a.variant).map(str::to_string),
-        push_image: settings.push_image.clone(),
+        image: settings.image.clone(),
         tarball_dir: settings.tarball_dir.clone(),
         annotations: BTreeMap::from([
             (
@@ -339,32 +472,9 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
         ]),
         kernel: spec.kernel.is_some(),
         check_libraries: spec.repairs.check_libraries,
+        source_date_epoch: settings.source_date_epoch,
     };
-    let mut publish_cmd = vec![
-        "zentoo".to_string(),
-        "publish".into(),
-        "--rootfs".into(),
-        TARGET_DIR.into(),
-        "--arch".into(),
-        publish.oci_arch.clone(),
-        "--output".into(),
-        "json".into(),
-    ];
-    if let Some(reference) = &publish.push_image {
-        publish_cmd.extend(["--image".into(), reference.clone(), "--push".into()]);
-    }
-    if let Some(dir) = &publish.tarball_dir {
-        publish_cmd.extend(["--tarball".into(), dir.clone()]);
-    }
-    if publish.kernel {
-        publish_cmd.push("--kernel".into());
-    }
-    if publish.check_libraries {
-        publish_cmd.push("--check-libraries".into());
-    }
-    for (key, value) in &publish.annotations {
-        publish_cmd.extend(["--annotation".into(), format!("{key}={value}")]);
-    }
+    let publish_cmd = publish.command();
     let publish_env = BTreeMap::from([(
         "SOURCE_DATE_EPOCH".to_string(),
         settings.source_date_epoch.to_string(),
@@ -417,71 +527,55 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
     }
 }
 
-/// The publish step of `plan` as two commands, for a cluster where packing and pushing need
-/// different rights: `pack` reads every file of the target root (so it runs as root, without
-/// credentials or network needs) and writes the image into the OCI layout `layout` (and the
-/// stage tarball); `push` runs as an unprivileged user with the registry credentials, sends
-/// that layout and reports the result.
-pub fn split_publish(plan: &BuildPlan, layout: &str) -> (Vec<String>, Vec<String>) {
-    let publish = &plan.publish;
-    let mut pack = vec![
-        "zentoo".to_string(),
-        "publish".into(),
-        "--rootfs".into(),
-        TARGET_DIR.into(),
-        "--arch".into(),
-        publish.oci_arch.clone(),
-        "--oci-layout".into(),
-        layout.into(),
-        "--output".into(),
-        "json".into(),
-    ];
-    if let Some(variant) = &publish.oci_variant {
-        pack.extend(["--variant".into(), variant.clone()]);
-    }
-    if let Some(dir) = &publish.tarball_dir {
-        pack.extend(["--tarball".into(), dir.clone()]);
-    }
-    if publish.kernel {
-        pack.push("--kernel".into());
-    }
-    if publish.check_libraries {
-        pack.push("--check-libraries".into());
-    }
-    for (key, value) in &publish.annotations {
-        pack.extend(["--annotation".into(), format!("{key}={value}")]);
-    }
-    let mut push = vec![
-        "zentoo".to_string(),
-        "publish".into(),
-        "--oci-layout".into(),
-        layout.into(),
-        "--output".into(),
-        "json".into(),
-    ];
-    if let Some(reference) = &publish.push_image {
-        push.extend(["--image".into(), reference.clone(), "--push".into()]);
-    }
-    (pack, push)
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::plan::testing::image_plan as image;
+    use crate::plan::testing::image_plan;
 
     pub(crate) fn settings() -> BuildSettings {
         BuildSettings {
-            source: "https://git.example/site.git".into(),
             zentoo_image: "localhost/zentoo:dev".into(),
-            jobs: 4,
-            load_average: 4,
-            distcc_hosts: None,
-            push_image: Some("registry.example/zentoo/web:latest".into()),
+            image: Some(ImageTarget::Push(push_reference(
+                "registry.example/zentoo/",
+                "web",
+            ))),
             tarball_dir: Some("/out".into()),
-            source_date_epoch: 1_700_000_000,
-            tmpfs: None,
+            ..BuildSettings::new("https://git.example/site.git", 1_700_000_000, 4)
         }
+    }
+
+    #[test]
+    fn settings_start_from_one_place_and_name_where_the_image_goes() {
+        let s = BuildSettings::new("https://u:p@git.example/site.git", 7, 3);
+        assert_eq!(s.source, "https://***@git.example/site.git");
+        assert_eq!((s.jobs, s.load_average, s.source_date_epoch), (3, 3, 7));
+        assert_eq!((s.image.as_ref(), s.tarball_dir.as_ref()), (None, None));
+        assert_eq!(
+            push_reference("r.example/p/", "web"),
+            "r.example/p/web:latest"
+        );
+        let plan = |image| {
+            let s = BuildSettings {
+                image,
+                ..settings()
+            };
+            build_plan(&image_plan("zen-server-nodocs-web\n"), "c0ffee", &s)
+        };
+        let load = plan(Some(ImageTarget::Load(
+            "localhost/zentoo/web:latest".into(),
+        )));
+        let cmd = load.steps[3].command.join(" ");
+        assert!(
+            cmd.ends_with("--image localhost/zentoo/web:latest --load"),
+            "{cmd}"
+        );
+        assert!(cmd.contains("--source-date-epoch 1700000000"), "{cmd}");
+        let nowhere = plan(None).steps[3].command.join(" ");
+        assert!(!nowhere.contains("--image"), "{nowhere}");
+        // The cluster never loads: a plan that loads pushes nothing from its push container.
+        let (_, push) = load.publish.split_command("/oci");
+        assert!(!push.contains(&"--push".to_string()), "{push:?}");
     }
 
     #[test]
@@ -643,7 +737,7 @@ pub(crate) mod tests {
     #[test]
     fn split_publish_packs_without_pushing_and_pushes_without_the_root() {
         let plan = build_plan(&image("rpi-server-none-web\n"), "c0ffee", &settings());
-        let (pack, push) = split_publish(&plan, "/scratch/oci");
+        let (pack, push) = plan.publish.split_command("/scratch/oci");
         let pack = pack.join(" ");
         let push = push.join(" ");
         assert!(pack.contains("--rootfs /target --arch arm64 --oci-layout /scratch/oci"));
@@ -664,7 +758,7 @@ pub(crate) mod tests {
     fn distcc_arch_and_publish_follow_the_settings() {
         let mut s = settings();
         s.distcc_hosts = Some("w0/4 w1/4".into());
-        s.push_image = None;
+        s.image = None;
         let plan = build_plan(&image("rpi-server-none-web\n"), "c0ffee", &s);
         assert_eq!(plan.steps[1].env["ZENTOO_DISTCC_HOSTS"], "w0/4 w1/4");
         assert!(!plan.steps[2].env.contains_key("ZENTOO_DISTCC_HOSTS"));

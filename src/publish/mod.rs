@@ -11,7 +11,7 @@
 //!   `/lib/modules`, with the same companions.
 //! - [`libcheck`]: [`libcheck::check_libraries`] → the ELF files whose libraries do not resolve.
 //! - [`registry`]: push a layout's image; [`index`]: multi-arch index; [`engine`]: load.
-//! - [`result`]: the `{image, imageDigest, tarball, tarballDigest, kernel}` report.
+//! - [`result`]: the [`BuildResult`] written as a termination message.
 //!
 //! Everything is reproducible: the same root content and `SOURCE_DATE_EPOCH` give the same
 //! bytes, whatever the on-disk mtimes (later than the epoch) or creation order.
@@ -27,6 +27,7 @@ pub mod layout;
 pub mod libcheck;
 pub mod oci;
 pub mod pipe;
+pub mod pipeline;
 pub mod registry;
 pub mod result;
 pub mod spec;
@@ -35,10 +36,10 @@ pub mod tar;
 pub mod time;
 pub mod walk;
 
+pub use crate::plan::result::{BuildResult, KernelResult};
 pub use compress::Compression;
 pub use error::{Error, Result};
 pub use layout::Layout;
 pub use oci::{BuiltImage, ImageOptions, build_image, build_image_with};
 pub use registry::{Registry, RegistryConfig, UploadMode};
-pub use result::{KernelResult, PublishResult};
 pub use stage::{StageOptions, StageTarball, write_stage, write_stage_with};

@@ -3,9 +3,7 @@
 use super::names::{MAX_LABEL, dns_label};
 use super::resources::{resources, with_defaults};
 use crate::api::{annotations, labels};
-use crate::plan::build::{
-    BINPKGS_DIR, BuildPlan, Step, StepImage, StepName, Volume, WORK_DIR, split_publish,
-};
+use crate::plan::build::{BINPKGS_DIR, BuildPlan, Step, StepImage, StepName, Volume, WORK_DIR};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EmptyDirVolumeSource, EnvVar, KeyToPath,
@@ -200,7 +198,7 @@ fn fetch_volume(ctx: &BuildContext) -> String {
 }
 
 /// The pod volume name of `volume` in build `ctx`.
-pub fn volume_name(ctx: &BuildContext, volume: Volume) -> String {
+pub fn pod_volume(ctx: &BuildContext, volume: Volume) -> String {
     if volume.is_shared() {
         volume.as_str().to_string()
     } else {
@@ -216,7 +214,7 @@ fn build_volume(ctx: &BuildContext, what: &str) -> String {
 
 fn volumes(plan: &BuildPlan, ctx: &BuildContext) -> Vec<PodVolume> {
     let claim = |volume: Volume, claim: &str| PodVolume {
-        name: volume_name(ctx, volume),
+        name: pod_volume(ctx, volume),
         persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
             claim_name: claim.to_string(),
             read_only: None,
@@ -224,7 +222,7 @@ fn volumes(plan: &BuildPlan, ctx: &BuildContext) -> Vec<PodVolume> {
         ..PodVolume::default()
     };
     let empty = |volume: Volume| PodVolume {
-        name: volume_name(ctx, volume),
+        name: pod_volume(ctx, volume),
         empty_dir: Some(EmptyDirVolumeSource::default()),
         ..PodVolume::default()
     };
@@ -247,7 +245,7 @@ fn volumes(plan: &BuildPlan, ctx: &BuildContext) -> Vec<PodVolume> {
     ];
     if let Some(size) = &plan.tmpfs {
         out.push(PodVolume {
-            name: volume_name(ctx, Volume::PortageTmp),
+            name: pod_volume(ctx, Volume::PortageTmp),
             empty_dir: Some(EmptyDirVolumeSource {
                 medium: Some("Memory".into()),
                 size_limit: Some(crate::render::resources::quantity(size)),
@@ -428,7 +426,7 @@ fn sign_container(plan: &BuildPlan, ctx: &BuildContext, build: &Step) -> Contain
 /// writes the image into scratch, `publish` (non-root, the only step with the registry
 /// credentials) pushes it and writes the result as its termination message.
 fn publish_containers(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> (Container, Container) {
-    let (pack_cmd, mut push_cmd) = split_publish(plan, LAYOUT_DIR);
+    let (pack_cmd, mut push_cmd) = plan.publish.split_command(LAYOUT_DIR);
     push_cmd.extend(["--termination-log".to_string(), ctx.result_file.clone()]);
     let mut env: Vec<EnvVar> = step
         .env
@@ -482,7 +480,7 @@ fn step_mounts(ctx: &BuildContext, step: &Step) -> Vec<VolumeMount> {
 /// `volume` of this build mounted at `path`.
 fn volume_mount(ctx: &BuildContext, volume: Volume, path: &str, read_only: bool) -> VolumeMount {
     VolumeMount {
-        name: volume_name(ctx, volume),
+        name: pod_volume(ctx, volume),
         mount_path: path.into(),
         read_only: Some(read_only),
         ..VolumeMount::default()

@@ -1,5 +1,7 @@
 //! DNS-safe names for the objects zentoo creates.
 
+use crate::site::names::label_chars;
+
 use crate::plan::SitePlan;
 use crate::site::SiteError;
 use crate::site::repo::TUPLES_FILE;
@@ -8,19 +10,6 @@ use std::collections::HashMap;
 
 /// Longest name of an object whose name also appears as a label value (Jobs, Services).
 pub const MAX_LABEL: usize = 63;
-
-/// `text` with ASCII letters lower-cased, digits kept and every other character turned into `-`.
-pub fn label_chars(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect()
-}
 
 /// `parts` joined by `-` as an RFC 1123 label of at most `max` characters: lower case
 /// letters, digits and `-`. When anything had to change (case, characters, length), a short

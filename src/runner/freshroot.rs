@@ -3,7 +3,7 @@
 
 use super::engine::{Engine, EngineError, RunSpec, Source, container_body};
 use super::tuple::container_name;
-use super::{container_labels, volume_name};
+use super::{container_labels, engine_volume};
 use crate::plan::build::{BuildPlan, StepName, Volume, WORK_DIR};
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
@@ -41,7 +41,7 @@ pub fn freshroot_spec(
                                 .and_then(|q| crate::plan::quantity::bytes(q).ok())
                                 .unwrap_or(1 << 30),
                         ),
-                        shared => Source::Volume(volume_name(site, shared)),
+                        shared => Source::Volume(engine_volume(site, shared)),
                     };
                     (source, m.path.clone(), m.read_only)
                 })

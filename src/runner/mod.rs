@@ -6,15 +6,17 @@
 
 pub mod engine;
 pub mod freshroot;
+pub mod local;
 pub mod progress;
-mod publish_step;
+pub mod publish_step;
 pub mod session;
 pub mod state;
 mod tuple;
 
 pub use engine::{Engine, EngineError};
-pub use state::{BuildRecord, State};
-pub use tuple::{BuildError, Outcome, Reporter, TupleJob, build_tuple};
+pub use local::{LocalBackend, LocalError};
+pub use state::{LocalBuild, State};
+pub use tuple::{BuildError, Reporter, TupleJob, build_tuple};
 
 use crate::plan::build::Volume;
 use sha2::{Digest, Sha256};
@@ -66,14 +68,14 @@ impl Running {
 
 /// The named volumes of the site at `site` (its canonical path names it): one per shared
 /// volume, e.g. `zentoo-demo-1a2b3c4d-binpkgs`.
-pub fn volume_name(site: &Path, volume: Volume) -> String {
+pub fn engine_volume(site: &Path, volume: Volume) -> String {
     let canonical = site.canonicalize().unwrap_or_else(|_| site.to_path_buf());
     let hash = hex::encode(&Sha256::digest(canonical.as_os_str().as_encoded_bytes())[..4]);
     let file_name = canonical
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let base: String = crate::render::names::label_chars(file_name.trim_end_matches(".git"))
+    let base: String = crate::site::names::label_chars(file_name.trim_end_matches(".git"))
         .chars()
         .take(24)
         .collect();
@@ -88,17 +90,17 @@ mod tests {
 
     #[test]
     fn volume_names_are_engine_safe_and_per_site() {
-        let a = volume_name(Path::new("/no/such/My Site.git"), Volume::Binpkgs);
+        let a = engine_volume(Path::new("/no/such/My Site.git"), Volume::Binpkgs);
         assert!(a.starts_with("zentoo-my-site-"), "{a}");
         assert!(a.ends_with("-binpkgs"));
         assert!(
             a.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         );
-        let b = volume_name(Path::new("/other/My Site.git"), Volume::Binpkgs);
+        let b = engine_volume(Path::new("/other/My Site.git"), Volume::Binpkgs);
         assert_ne!(a, b, "two sites never share volumes");
         assert_eq!(
-            volume_name(Path::new("/"), Volume::Repo).len(),
+            engine_volume(Path::new("/"), Volume::Repo).len(),
             "zentoo-site-12345678-repo".len()
         );
     }

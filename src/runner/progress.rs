@@ -1,5 +1,5 @@
-//! Reading progress out of step output: emerge's `>>> Emerging (3 of 10) cat/pkg-1.0` lines
-//! and the steps' closing `zentoo[build]: done: ...` line.
+//! Reading progress out of step output: emerge's `>>> Emerging (3 of 10) cat/pkg-1.0` lines,
+//! for display only (results come from the steps' records, [`crate::plan::result`]).
 
 /// One package being merged, as emerge announces it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,20 +34,6 @@ pub fn emerging(line: &str) -> Option<Emerging> {
     })
 }
 
-/// Counts in a step's closing line: (compiled, from binary packages).
-///
-/// build: `zentoo[build]: done: 3 compiled, 2 from binary packages (...)`;
-/// assemble: `zentoo[assemble]: done: 5 packages installed into /target ...`.
-pub fn done_counts(line: &str) -> Option<(u32, u32)> {
-    let rest = line.split_once("]: done: ")?.1;
-    let words: Vec<&str> = rest.split_whitespace().collect();
-    match words.as_slice() {
-        [n, "compiled,", m, "from", ..] => Some((n.parse().ok()?, m.parse().ok()?)),
-        [n, "packages", "installed", ..] => Some((0, n.parse().ok()?)),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,20 +56,5 @@ mod tests {
         assert_eq!(emerging(">>> Emerging (x of 2) a/b-1"), None);
         assert_eq!(emerging(">>> Installing (1 of 2) a/b-1"), None);
         assert_eq!(emerging(""), None);
-    }
-
-    #[test]
-    fn closing_lines_give_counts() {
-        assert_eq!(
-            done_counts("zentoo[build]: done: 3 compiled, 2 from binary packages (PKGDIR /x)"),
-            Some((3, 2))
-        );
-        assert_eq!(
-            done_counts(
-                "zentoo[assemble]: done: 5 packages installed into /target from binary packages"
-            ),
-            Some((0, 5))
-        );
-        assert_eq!(done_counts("zentoo[build]: error: emerge failed"), None);
     }
 }

@@ -2,22 +2,23 @@
 //! steps of each tuple on the engine (a few at a time), publish, and remember what was built.
 
 use super::engine::Engine;
-use super::publish_step::{PublishRequest, publish_target};
-use super::state::{BuildRecord, State};
-use super::tuple::{Reporter, TupleJob, build_tuple, fresh_dir};
-use super::{Running, volume_name};
-use crate::plan::build::{BuildSettings, SHARED_VOLUMES, Volume, build_plan};
+use super::local::LocalBackend;
+use super::publish_step::local_reference;
+use super::state::{LocalBuild, State};
+use super::tuple::Reporter;
+use super::{Running, engine_volume};
+use crate::plan::backend::Backend;
+use crate::plan::build::{
+    BuildSettings, ImageTarget, SHARED_VOLUMES, Volume, build_plan, push_reference,
+};
 use crate::plan::{ImagePlan, PlanOptions, SpecDefaults, SpecOverrides, plan_site};
 use crate::publish::registry::RegistryConfig;
-use crate::site::materialize::Limits;
+use crate::site::cpus::ARCHES;
 use crate::site::{ReadOptions, SiteError, SiteRepo};
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-
-/// Every Gentoo arch a stage3 override applies to.
-const ARCHES: [&str; 5] = ["amd64", "arm64", "x86", "riscv", "ppc64"];
 
 /// What to build and how.
 #[derive(Clone, Debug)]
@@ -55,9 +56,9 @@ pub struct BuildOptions {
 #[derive(Clone, Debug)]
 pub enum TupleResult {
     /// Its inputs digest equals its last successful build's.
-    UpToDate(BuildRecord),
+    UpToDate(LocalBuild),
     /// Built now.
-    Built(BuildRecord),
+    Built(LocalBuild),
     /// Its build failed.
     Failed(String),
 }
@@ -139,7 +140,7 @@ fn defaults(spec: &SpecOverrides) -> SpecDefaults {
     let every_arch = |value: &Option<String>| {
         value
             .iter()
-            .flat_map(|v| ARCHES.iter().map(|a| (a.to_string(), v.clone())))
+            .flat_map(|v| ARCHES.iter().map(|a| (a.gentoo.to_string(), v.clone())))
             .collect()
     };
     let mut defaults = SpecDefaults {
@@ -195,17 +196,27 @@ pub async fn run(
     };
     let engine = Engine::connect(options.engine.as_deref()).await?;
     let source_date_epoch = commit_time(repo, &report.revision)?;
-    let run_id = format!("{}", std::process::id());
     let volumes: BTreeMap<Volume, String> = SHARED_VOLUMES
         .into_iter()
-        .map(|v| (v, volume_name(&options.site, v)))
+        .map(|v| (v, engine_volume(&options.site, v)))
         .collect();
     let labels = vec![(super::LABEL.to_string(), "zentoo".to_string())];
     for name in volumes.values() {
         engine.ensure_volume(name, &labels).await?;
     }
 
-    let mut jobs = Vec::new();
+    let backend = LocalBackend {
+        engine: &engine,
+        site: options.site.clone(),
+        out: out.clone(),
+        volumes,
+        registry: options.registry.clone(),
+        running,
+        reporter,
+        run_id: format!("{}", std::process::id()),
+        tmpfs_bytes,
+    };
+    let mut plans = Vec::new();
     for image in todo {
         let oci_arch = crate::site::cpus::arch(&image.arch).map_or(image.arch.as_str(), |a| a.oci);
         if oci_arch != engine.arch {
@@ -218,84 +229,34 @@ pub async fn run(
                 .push((image.name.clone(), TupleResult::Failed(why)));
             continue;
         }
-        let settings = BuildSettings {
-            source: options.site.display().to_string(),
-            zentoo_image: String::new(),
-            jobs: options.emerge_jobs,
-            load_average: options.emerge_jobs,
-            distcc_hosts: None,
-            push_image: options
-                .push
-                .as_ref()
-                .map(|prefix| format!("{}/{}:latest", prefix.trim_end_matches('/'), image.name)),
-            tarball_dir: Some(out.join("stages").display().to_string()),
-            source_date_epoch,
-            tmpfs: options.tmpfs.clone(),
-        };
-        let plan = build_plan(&image, &report.revision, &settings);
-        let work = out.join("work").join(&image.name);
-        let job = TupleJob {
-            work_dir: work.join("zentoo"),
-            target_dir: work.join("target"),
-            log_dir: out.join("logs").join(&image.name),
-            site: options.site.clone(),
-            volumes: volumes.clone(),
-            run_id: run_id.clone(),
-            build_id: format!("{}-{run_id}", build_time()),
-            tmpfs_bytes,
-            plan,
-        };
-        fresh_dir(&work)?;
-        fresh_dir(&job.target_dir)?;
-        if let Err(e) = crate::steps::write_work_dir(
-            repo.git(),
-            &job.plan.materialize,
-            &job.work_dir,
-            &Limits::default(),
-        ) {
-            let why = format!("step materialize failed: {e}");
-            report
-                .results
-                .push((image.name.clone(), TupleResult::Failed(why)));
-            continue;
-        }
-        if let Err(e) = engine.ensure_image(&job.plan.stage3).await {
-            report
-                .results
-                .push((image.name.clone(), TupleResult::Failed(e.to_string())));
-            continue;
-        }
-        jobs.push(job);
+        let settings = local_settings(options, &out, &image.name, source_date_epoch);
+        plans.push(build_plan(&image, &report.revision, &settings));
     }
 
     let state_lock = Mutex::new(&mut state);
-    let results: Vec<(String, TupleResult)> = futures::stream::iter(jobs)
-        .map(|job| {
-            let engine = &engine;
-            let state_lock = &state_lock;
-            let out = &out;
+    let results: Vec<(String, TupleResult)> = futures::stream::iter(plans)
+        .map(|plan| {
+            let (backend, state_lock, out) = (&backend, &state_lock, &out);
             let revision = report.revision.clone();
             async move {
-                let name = job.plan.image.clone();
-                let result = build_one(
-                    engine,
-                    &job,
-                    running,
-                    reporter,
-                    &revision,
-                    options,
-                    source_date_epoch,
-                )
-                .await;
+                let result = match backend.run(&plan).await {
+                    Ok(result) => TupleResult::Built(LocalBuild {
+                        inputs_digest: plan.inputs_digest.clone(),
+                        revision,
+                        result,
+                        finished_at: k8s_openapi::jiff::Timestamp::now().to_string(),
+                    }),
+                    Err(e) => TupleResult::Failed(e.to_string()),
+                };
                 if let TupleResult::Built(record) = &result
                     && let Ok(mut state) = state_lock.lock()
                 {
-                    state.tuples.insert(name.clone(), record.clone());
+                    state.tuples.insert(plan.image.clone(), record.clone());
                     if let Err(e) = state.save(out) {
                         tracing::warn!("{e}");
                     }
                 }
-                (name, result)
+                (plan.image, result)
             }
         })
         .buffer_unordered(options.jobs.max(1))
@@ -305,64 +266,29 @@ pub async fn run(
     Ok(report)
 }
 
-async fn build_one(
-    engine: &Engine,
-    job: &TupleJob,
-    running: &Running,
-    reporter: &dyn Reporter,
-    revision: &str,
-    options: &BuildOptions,
-    source_date_epoch: i64,
-) -> TupleResult {
-    let outcome = match build_tuple(engine, job, running, reporter).await {
-        Ok(outcome) => outcome,
-        Err(e) => return TupleResult::Failed(e.to_string()),
+/// The settings of a local build of `image`: loaded into the engine, or pushed under
+/// `--push`; its stage tarball into `<out>/stages`.
+fn local_settings(options: &BuildOptions, out: &Path, image: &str, epoch: i64) -> BuildSettings {
+    let target = match &options.push {
+        Some(prefix) => ImageTarget::Push(push_reference(prefix, image)),
+        None => ImageTarget::Load(local_reference(image)),
     };
-    reporter.step(&job.plan.image, crate::plan::build::StepName::Publish);
-    let layout_dir = job.target_dir.with_file_name("oci");
-    let request = PublishRequest {
-        plan: &job.plan,
-        target_dir: &job.target_dir,
-        layout_dir: &layout_dir,
-        registry: &options.registry,
-        source_date_epoch,
-    };
-    let published = match publish_target(engine, &request).await {
-        Ok(p) => p,
-        Err(e) => return TupleResult::Failed(format!("step publish failed: {e}")),
-    };
-    // The target root is in the image and tarball now.
-    let _ = std::fs::remove_dir_all(&job.target_dir);
-    let _ = std::fs::remove_dir_all(&layout_dir);
-    TupleResult::Built(BuildRecord {
-        inputs_digest: job.plan.inputs_digest.clone(),
-        revision: revision.to_string(),
-        image: published.image,
-        image_digest: published.image_digest,
-        tarball: published.tarball,
-        tarball_digest: published.tarball_digest,
-        kernel: published.kernel,
-        compiled: outcome.compiled,
-        binpkg_hits: outcome.binpkg_hits,
-        finished_at: now_rfc3339(),
-    })
+    BuildSettings {
+        image: Some(target),
+        tarball_dir: Some(out.join("stages").display().to_string()),
+        tmpfs: options.tmpfs.clone(),
+        ..BuildSettings::new(
+            &options.site.display().to_string(),
+            epoch,
+            options.emerge_jobs,
+        )
+    }
 }
 
 /// Commit time of `revision`: the reproducible build time of everything built from it.
 fn commit_time(repo: &SiteRepo, revision: &str) -> anyhow::Result<i64> {
     let oid = git2::Oid::from_str(revision)?;
     Ok(repo.git().find_commit(oid)?.time().seconds())
-}
-
-/// Now as `YYYYMMDDTHHMMSSZ` (sortable, a file name).
-fn build_time() -> String {
-    k8s_openapi::jiff::Timestamp::now()
-        .strftime("%Y%m%dT%H%M%SZ")
-        .to_string()
-}
-
-fn now_rfc3339() -> String {
-    k8s_openapi::jiff::Timestamp::now().to_string()
 }
 
 /// The directory of `tuple`'s logs under `out`.

@@ -1,6 +1,7 @@
 //! What the last successful local build of each tuple produced, kept in `<out>/state.json`, so
 //! a tuple whose inputs digest has not changed is "up to date".
 
+use crate::plan::result::BuildResult;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,29 +9,17 @@ use std::path::{Path, PathBuf};
 /// File name of the state under `--out`.
 pub const STATE_FILE: &str = "state.json";
 
-/// The outcome of one successful build.
+/// One successful local build: what it realized, and its [`BuildResult`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BuildRecord {
+pub struct LocalBuild {
     /// The inputs digest built.
     pub inputs_digest: String,
     /// The site revision built at.
     pub revision: String,
-    /// Image reference (loaded into the engine or pushed).
-    pub image: Option<String>,
-    /// Manifest digest of the image.
-    pub image_digest: Option<String>,
-    /// Path of the stage tarball.
-    pub tarball: Option<String>,
-    /// sha256 of the stage tarball.
-    pub tarball_digest: Option<String>,
-    /// The kernel tarball (`kernel-<tuple>-<version>.tar.xz`), when the image has a kernel.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<crate::api::build_options::KernelArtifact>,
-    /// Packages compiled from source.
-    pub compiled: u32,
-    /// Packages taken from binary packages.
-    pub binpkg_hits: u32,
+    /// What the build produced.
+    #[serde(flatten)]
+    pub result: BuildResult,
     /// When it finished (RFC 3339).
     pub finished_at: String,
 }
@@ -39,7 +28,7 @@ pub struct BuildRecord {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     /// Last successful build per tuple.
-    pub tuples: BTreeMap<String, BuildRecord>,
+    pub tuples: BTreeMap<String, LocalBuild>,
 }
 
 /// Why the state could not be read or written.
@@ -104,9 +93,12 @@ mod tests {
         let mut state = State::default();
         state.tuples.insert(
             "base-none-base".into(),
-            BuildRecord {
+            LocalBuild {
                 inputs_digest: "sha256:aa".into(),
-                compiled: 2,
+                result: BuildResult {
+                    compiled: Some(2),
+                    ..BuildResult::default()
+                },
                 ..Default::default()
             },
         );

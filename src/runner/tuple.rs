@@ -1,9 +1,10 @@
 //! Running the build and assemble steps of one tuple in the engine, then publishing.
 
 use super::engine::{Engine, EngineError, RunSpec, Source};
-use super::progress::{Emerging, done_counts, emerging};
+use super::progress::{Emerging, emerging};
 use super::{Running, container_labels};
 use crate::plan::build::{BuildPlan, Step, StepImage, StepName, Volume};
+use crate::plan::result::{BuildCounts, ResultError};
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -35,16 +36,11 @@ pub struct TupleJob {
     pub tmpfs_bytes: u64,
 }
 
-/// What a successful build produced.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Outcome {
-    /// Packages compiled from source in the build step.
-    pub compiled: u32,
-    /// Packages the build step took from binary packages.
-    pub binpkg_hits: u32,
-    /// Packages installed into the target root.
-    pub installed: u32,
-}
+/// Where the build step writes its counts inside its container (`ZENTOO_RESULT_FILE`): a
+/// host directory of the tuple's logs is mounted here.
+pub const RESULT_DIR: &str = "/var/tmp/zentoo-result";
+/// The file of [`RESULT_DIR`] the build step writes.
+const RESULT_NAME: &str = "build.json";
 
 /// Why a tuple's build failed.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +66,15 @@ pub enum BuildError {
         #[source]
         source: EngineError,
     },
+    /// The build step's counts are not what it writes.
+    #[error("step build: {path}: {source}", path = path.display())]
+    Result {
+        /// The result file.
+        path: PathBuf,
+        /// Why it cannot be read.
+        #[source]
+        source: ResultError,
+    },
     /// Writing the log failed.
     #[error("step {step}: log {path}: {source}", step = step.as_str(), path = path.display())]
     Log {
@@ -91,30 +96,38 @@ pub trait Reporter: Send + Sync {
     fn emerging(&self, tuple: &str, step: StepName, emerging: &Emerging);
 }
 
-/// Runs the container steps (build, assemble) of `job`. Containers are removed afterwards,
-/// whatever happened.
+/// Runs the container steps (build, assemble) of `job` and returns the counts the build
+/// step wrote. Containers are removed afterwards, whatever happened.
 pub async fn build_tuple(
     engine: &Engine,
     job: &TupleJob,
     running: &Running,
     reporter: &dyn Reporter,
-) -> Result<Outcome, BuildError> {
-    let mut outcome = Outcome::default();
+) -> Result<BuildCounts, BuildError> {
+    let result_dir = job.log_dir.join("result");
+    fresh_dir(&result_dir).map_err(|source| BuildError::Log {
+        step: StepName::Build,
+        path: result_dir.clone(),
+        source,
+    })?;
     for step in &job.plan.steps {
         if step.image != StepImage::Stage3 {
             continue;
         }
         reporter.step(&job.plan.image, step.name);
-        let (compiled, binaries) = run_step(engine, job, step, running, reporter).await?;
-        match step.name {
-            StepName::Build => {
-                outcome.compiled = compiled;
-                outcome.binpkg_hits = binaries;
-            }
-            _ => outcome.installed = binaries,
-        }
+        run_step(engine, job, step, running, reporter).await?;
     }
-    Ok(outcome)
+    let path = result_dir.join(RESULT_NAME);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => BuildCounts::parse(&text).map_err(|source| BuildError::Result { path, source }),
+        // A stage3 script that writes no counts: the build still succeeded.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BuildCounts::default()),
+        Err(source) => Err(BuildError::Log {
+            step: StepName::Build,
+            path,
+            source,
+        }),
+    }
 }
 
 async fn run_step(
@@ -123,7 +136,7 @@ async fn run_step(
     step: &Step,
     running: &Running,
     reporter: &dyn Reporter,
-) -> Result<(u32, u32), BuildError> {
+) -> Result<(), BuildError> {
     let name = step.name;
     let spec = run_spec(job, step);
     let log_path = job.log_dir.join(format!("{}.log", name.as_str()));
@@ -135,7 +148,6 @@ async fn run_step(
     std::fs::create_dir_all(&job.log_dir).map_err(log_err)?;
     let mut log = BufWriter::new(File::create(&log_path).map_err(log_err)?);
     let mut tail: VecDeque<String> = VecDeque::with_capacity(TAIL_LINES);
-    let mut counts = (0, 0);
     let mut write_error = None;
 
     running.add(&spec.name);
@@ -150,9 +162,6 @@ async fn run_step(
             tail.push_back(line.to_string());
             if let Some(e) = emerging(line) {
                 reporter.emerging(&job.plan.image, name, &e);
-            }
-            if let Some(c) = done_counts(line) {
-                counts = c;
             }
         })
         .await;
@@ -171,13 +180,13 @@ async fn run_step(
             tail: tail.into_iter().map(|l| format!("  | {l}")).collect(),
         });
     }
-    Ok(counts)
+    Ok(())
 }
 
 /// The container of `step`: the plan's command, env and mounts, with the work and target
 /// volumes as host directories and the shared ones as named volumes.
 fn run_spec(job: &TupleJob, step: &Step) -> RunSpec {
-    let mounts = step
+    let mut mounts: Vec<_> = step
         .mounts
         .iter()
         .map(|m| {
@@ -190,16 +199,25 @@ fn run_spec(job: &TupleJob, step: &Step) -> RunSpec {
             (source, m.path.clone(), m.read_only)
         })
         .collect();
+    let mut env: Vec<String> = step
+        .env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .chain(std::iter::once(format!("ZENTOO_BUILD_ID={}", job.build_id)))
+        .collect();
+    if step.name == StepName::Build {
+        mounts.push((
+            Source::Host(job.log_dir.join("result")),
+            RESULT_DIR.to_string(),
+            false,
+        ));
+        env.push(format!("ZENTOO_RESULT_FILE={RESULT_DIR}/{RESULT_NAME}"));
+    }
     RunSpec {
         name: container_name(&job.plan.image, step.name, &job.run_id),
         image: job.plan.stage3.clone(),
         command: step.command.clone(),
-        env: step
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .chain(std::iter::once(format!("ZENTOO_BUILD_ID={}", job.build_id)))
-            .collect(),
+        env,
         mounts,
         privileged: step.privileged,
         // emerge fetches sources in the build step; nothing else needs a network.

@@ -46,6 +46,19 @@ pub fn is_valid_image_name(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && name.chars().all(|c| is_name_char(c) || c == '-')
 }
 
+/// `text` with ASCII letters lower-cased, digits kept and every other character turned into `-`.
+pub fn label_chars(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

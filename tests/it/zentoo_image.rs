@@ -485,3 +485,241 @@ async fn a_rendered_build_pod_runs_for_real_under_podman_kube_play() {
         .output();
     eprintln!("kube play: {pushed}@{digest}\n{logs}");
 }
+
+/// Shows no progress.
+struct Quiet;
+
+impl zentoo::runner::Reporter for Quiet {
+    fn step(&self, _: &str, _: zentoo::plan::build::StepName) {}
+    fn emerging(
+        &self,
+        _: &str,
+        _: zentoo::plan::build::StepName,
+        _: &zentoo::runner::progress::Emerging,
+    ) {
+    }
+}
+
+/// Which fields of a result are set.
+fn shape(r: &zentoo::plan::BuildResult) -> [bool; 7] {
+    [
+        r.image.is_some(),
+        r.image_digest.is_some(),
+        r.tarball.is_some(),
+        r.tarball_digest.is_some(),
+        r.kernel.is_some(),
+        r.compiled.is_some(),
+        r.binpkg_hits.is_some(),
+    ]
+}
+
+/// The file `name` of Podman volume `volume`.
+fn volume_file(volume: &str, name: &str) -> String {
+    let mountpoint = run_ok(
+        Command::new("podman").args(["volume", "inspect", volume, "--format", "{{.Mountpoint}}"]),
+        PODMAN_LIMIT,
+    );
+    std::fs::read_to_string(PathBuf::from(mountpoint.trim()).join(name))
+        .unwrap_or_else(|e| panic!("{volume}/{name}: {e}"))
+}
+
+/// One `BuildPlan`, two backends: the local runner on the Podman engine, then the Job the
+/// cluster renderer makes of the very same plan, played by `podman kube play` on the same
+/// shared volumes. Both push the same image (same digest), and each reads back a
+/// `BuildResult` of the same shape from the records the steps wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_build_plan_gives_the_same_image_on_the_engine_and_under_kube_play() {
+    use zentoo::plan::backend::Backend;
+    use zentoo::plan::build::{BuildSettings, ImageTarget, SHARED_VOLUMES, build_plan};
+    use zentoo::plan::{BuildCounts, BuildResult, PlanOptions, SpecDefaults, plan_site};
+    use zentoo::render::job::{BuildContext, SharedClaims, render_job};
+
+    let _heavy = support::load::heavy_async().await;
+    let Some(_engine) = support::engine_env().await else {
+        return;
+    };
+    let Some(registries) = support::registry_env() else {
+        return;
+    };
+    let reg = registries.plain.clone();
+    let tag = support::unique("both");
+    let zentoo_ref = format!("localhost/zentoo/zentoo:{tag}");
+    let stage3 = {
+        let zentoo_ref = zentoo_ref.clone();
+        tokio::task::spawn_blocking(move || {
+            build_image(&["--load", &zentoo_ref]);
+            run_ok(
+                &mut Command::new(root().join("tests/stage3/build-image")),
+                BUILD_LIMIT,
+            )
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string()
+        })
+        .await
+        .expect("build the images")
+    };
+
+    // The plan, once: the site served over git (the pod's materialize fetches it).
+    let site = site::Site::standard("server-nodocs-web\n");
+    let git = GitDaemon::serve(&site);
+    let snapshot = zentoo::site::SiteRepo::open(site.path())
+        .expect("open site")
+        .snapshot(&Default::default())
+        .expect("read site");
+    let options = PlanOptions {
+        defaults: SpecDefaults {
+            stage3: [("amd64".to_string(), stage3)].into(),
+            ..SpecDefaults::default()
+        },
+        ..PlanOptions::default()
+    };
+    let site_plan = plan_site(&snapshot, &options);
+    let image = site_plan
+        .images
+        .iter()
+        .find(|i| i.name == "server-nodocs-web")
+        .unwrap_or_else(|| panic!("no image: {:?}", site_plan.errors))
+        .clone();
+    let epoch = site
+        .repo
+        .find_commit(git2::Oid::from_str(&site_plan.revision).expect("oid"))
+        .expect("commit")
+        .time()
+        .seconds();
+    let pushed = format!("{reg}/zentoo-both/{tag}:latest");
+    let settings = BuildSettings {
+        zentoo_image: zentoo_ref.clone(),
+        image: Some(ImageTarget::Push(pushed.clone())),
+        ..BuildSettings::new(&git.url, epoch, 2)
+    };
+    let plan = build_plan(&image, &site_plan.revision, &settings);
+
+    // The shared volumes of both backends: the engine's named volumes are the pod's claims.
+    let volumes: std::collections::BTreeMap<_, _> = SHARED_VOLUMES
+        .into_iter()
+        .map(|v| (v, format!("{tag}-{}", v.as_str())))
+        .collect();
+    let dir = tempfile::TempDir::new().expect("dir");
+    let file = dir.path().join("pod.json");
+    let mut played = Played {
+        file: file.clone(),
+        volumes: volumes.values().cloned().collect(),
+    };
+
+    // Backend 1: the local runner on the engine.
+    let engine = zentoo::runner::Engine::connect(std::env::var("DOCKER_HOST").ok().as_deref())
+        .await
+        .expect("engine");
+    for name in volumes.values() {
+        engine.ensure_volume(name, &[]).await.expect("volume");
+    }
+    let registry = zentoo::publish::RegistryConfig {
+        insecure: vec![reg.clone()],
+        ..Default::default()
+    };
+    let running = zentoo::runner::Running::default();
+    let local = zentoo::runner::LocalBackend {
+        engine: &engine,
+        site: site.path().to_path_buf(),
+        out: dir.path().join("out"),
+        volumes: volumes.clone(),
+        registry,
+        running: &running,
+        reporter: &Quiet,
+        run_id: tag.clone(),
+        tmpfs_bytes: 0,
+    }
+    .run(&plan)
+    .await
+    .unwrap_or_else(|e| panic!("the local backend: {e}"));
+
+    // Backend 2: the cluster renderer's Job of the same plan, its pod played by Podman.
+    let context = BuildContext {
+        name: tag.clone(),
+        namespace: "default".into(),
+        site: tag.clone(),
+        image: image.name.clone(),
+        owner: Default::default(),
+        claims: SharedClaims {
+            binpkgs: volumes[&zentoo::plan::build::Volume::Binpkgs].clone(),
+            distfiles: volumes[&zentoo::plan::build::Volume::Distfiles].clone(),
+            repo: volumes[&zentoo::plan::build::Volume::Repo].clone(),
+        },
+        node_selector: Default::default(),
+        tolerations: Vec::new(),
+        resources: None,
+        active_deadline_seconds: 3600,
+        service_account: None,
+        git_secret: None,
+        registry_secret: None,
+        signing_secret: None,
+        image_pull_policy: "IfNotPresent".into(),
+        result_file: "/dev/termination-log".into(),
+    };
+    let job = render_job(&plan, &context);
+    let manifest = playable_pod(&job, &reg);
+    std::fs::write(&file, serde_json::to_vec_pretty(&manifest).expect("json")).expect("pod file");
+    played.volumes.extend(pod_volumes(&manifest));
+    let (play, publish_exit, logs) = {
+        let (file, pod_name) = (file.clone(), tag.clone());
+        tokio::task::spawn_blocking(move || {
+            let play = run(
+                Command::new("podman").args(["kube", "play"]).arg(&file),
+                BUILD_LIMIT,
+            );
+            let wait = run(
+                Command::new("podman").args(["wait", &format!("{pod_name}-publish")]),
+                BUILD_LIMIT,
+            );
+            let exit = String::from_utf8_lossy(&wait.stdout).trim().to_string();
+            (play, exit, container_logs(&pod_name))
+        })
+        .await
+        .expect("podman kube play")
+    };
+    assert!(
+        play.status.success() && publish_exit == "0",
+        "kube play: {}\n{}\npublish exit {publish_exit}\n{logs}",
+        String::from_utf8_lossy(&play.stdout),
+        String::from_utf8_lossy(&play.stderr)
+    );
+    // What a kubelet reports as the two termination messages, read as the controller reads them.
+    let published = volume_file(&format!("{tag}-termination"), "log");
+    let counts = build_counts_written(&tag);
+    let cluster = BuildResult::parse(&published)
+        .expect("the publish step's result")
+        .with_counts(BuildCounts::parse(&counts).expect("the build step's counts"));
+
+    assert_eq!(shape(&local), shape(&cluster), "{local:?}\n{cluster:?}");
+    assert_eq!(local.image.as_deref(), Some(pushed.as_str()));
+    assert_eq!(cluster.image, local.image);
+    assert!(local.image_digest.is_some(), "{local:?}");
+    assert_eq!(
+        cluster.image_digest, local.image_digest,
+        "the same plan gives the same image on both backends\n{logs}"
+    );
+    // The local build compiled; the pod, on the same binpkgs, took them all.
+    assert!(local.compiled.is_some_and(|n| n > 0), "{local:?}");
+    assert_eq!(cluster.compiled, Some(0), "{cluster:?}");
+    assert!(cluster.binpkg_hits.is_some_and(|n| n > 0), "{cluster:?}");
+    let inspect = json(&run_ok(
+        Command::new("skopeo").args([
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{pushed}"),
+        ]),
+        PODMAN_LIMIT,
+    ));
+    assert_eq!(
+        inspect["Digest"].as_str(),
+        local.image_digest.as_deref(),
+        "{inspect}"
+    );
+    drop(played);
+    let _ = Command::new("podman")
+        .args(["rmi", "-f", &zentoo_ref])
+        .output();
+    eprintln!("both backends: {pushed}@{:?}", local.image_digest);
+}

@@ -3,12 +3,13 @@
 //! superseded, and finished Jobs beyond the history limit deleted.
 
 use super::Run;
+use crate::api::build_options::KernelArtifact;
 use crate::api::image::{BuildRecord, Ending, SuccessfulBuild};
 use crate::api::{annotations, labels};
 use crate::controller::build::cleanup_workers;
 use crate::controller::context::{Caches, Expected};
 use crate::controller::error::Result;
-use crate::controller::outcome::{JobState, build_counts, failed_step, job_state, publish_result};
+use crate::controller::outcome::{JobState, build_result, failed_step, job_state};
 use crate::plan::build::StepName;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -246,9 +247,8 @@ fn finished_record(
         ..record.clone()
     };
     match &j.state {
-        JobState::Succeeded => match pod.and_then(publish_result) {
+        JobState::Succeeded => match pod.and_then(build_result) {
             Some(Ok(result)) => {
-                let counts = pod.and_then(build_counts).unwrap_or_default();
                 let success = SuccessfulBuild {
                     name: j.name.clone(),
                     inputs_digest: j.digest.clone(),
@@ -257,14 +257,18 @@ fn finished_record(
                     image_digest: result.image_digest,
                     tarball: result.tarball,
                     tarball_digest: result.tarball_digest,
-                    kernel: result.kernel,
-                    binpkg_hits: counts.binpkg_hits.or(result.binpkg_hits),
-                    compiled: counts.compiled.or(result.compiled),
+                    kernel: result.kernel.map(|k| KernelArtifact {
+                        artifact: k.artifact,
+                        version: k.version,
+                        digest: k.digest,
+                    }),
+                    binpkg_hits: result.binpkg_hits,
+                    compiled: result.compiled,
                     finished_at,
                 };
                 (record, Some(success))
             }
-            Some(Err(why)) => (failed(StepName::Publish, why), None),
+            Some(Err(why)) => (failed(StepName::Publish, why.to_string()), None),
             None => (
                 failed(StepName::Publish, "the publish step left no result".into()),
                 None,

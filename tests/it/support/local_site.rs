@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use tempfile::TempDir;
 use zentoo::plan::build::SHARED_VOLUMES;
-use zentoo::runner::volume_name;
+use zentoo::runner::engine_volume;
 use zentoo::site::example::init_example;
 use zentoo::site::write::{Change, commit};
 
@@ -102,7 +102,7 @@ impl Site {
 
     /// The named volume standing in for `volume` of this site.
     pub fn volume(&self, volume: zentoo::plan::build::Volume) -> String {
-        volume_name(&self.site(), volume)
+        engine_volume(&self.site(), volume)
     }
 }
 
@@ -110,7 +110,7 @@ impl Drop for Site {
     fn drop(&mut self) {
         for volume in SHARED_VOLUMES {
             let _ = Command::new("podman")
-                .args(["volume", "rm", "-f", &volume_name(&self.site(), volume)])
+                .args(["volume", "rm", "-f", &engine_volume(&self.site(), volume)])
                 .output();
         }
     }
