@@ -6,19 +6,16 @@
 
 #![forbid(unsafe_code)]
 
-/// The zentoo image of this version: what the chart deploys (`image.repository` and the
-/// chart's `appVersion`), what runs the materialize and publish steps of builds, and what
-/// `scripts/build-image.sh` builds by default.
-pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/zentoo/zentoo:", env!("CARGO_PKG_VERSION"));
+pub use zentoo_core::DEFAULT_IMAGE;
 
-pub mod api;
-pub mod binhost;
+pub use zentoo_api as api;
+pub use zentoo_binpkgs::binhost;
 pub mod cli;
-pub mod controller;
-pub mod gc;
-pub mod plan;
-pub mod publish;
-pub mod render;
-pub mod runner;
-pub mod site;
-pub mod steps;
+pub use zentoo_binpkgs::gc;
+pub use zentoo_controller as controller;
+pub use zentoo_controller::render;
+pub use zentoo_core::plan;
+pub use zentoo_core::site;
+pub use zentoo_core::steps;
+pub use zentoo_publish as publish;
+pub use zentoo_runner as runner;

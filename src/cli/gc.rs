@@ -1,5 +1,5 @@
 //! `zentoo gc`: remove binary packages no image's last N builds used and distfiles no current
-//! build needs, never what a running build may use (see `src/gc`).
+//! build needs, never what a running build may use (see `crates/zentoo-binpkgs/src/gc`).
 
 use super::binhost::VolumeArgs;
 use crate::api::duration::parse as parse_duration;

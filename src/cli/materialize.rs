@@ -99,7 +99,8 @@ fn read_credentials(dir: &Path) -> anyhow::Result<GitCredentials> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::build::{StepName, build_plan, tests::settings};
+    use crate::plan::build::{StepName, build_plan};
+    use crate::plan::testing::settings;
     use clap::Parser;
 
     #[derive(Parser)]

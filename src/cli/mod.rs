@@ -83,7 +83,7 @@ impl SiteArgs {
     }
 }
 
-/// What one site may make (`src/plan/limits.rs`): shared by `zentoo plan` and the controller.
+/// What one site may make (`crates/zentoo-core/src/plan/limits.rs`): shared by `zentoo plan` and the controller.
 #[derive(Clone, Copy, Debug, clap::Args)]
 pub(crate) struct LimitArgs {
     /// Most tuples one site plans; later tuple lines are errors.

@@ -408,7 +408,8 @@ fn command(value: &str) -> anyhow::Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::build::{ImageTarget, StepName, build_plan, tests::settings};
+    use crate::plan::build::{ImageTarget, StepName, build_plan};
+    use crate::plan::testing::settings;
     use clap::Parser;
 
     #[derive(Parser)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use zentoo::plan::build::Volume;
 use zentoo::site::write::Change;
 
-/// The PKGDIR of the amd64 tuples with CFLAGS "-O2 -pipe" (see src/binhost).
+/// The PKGDIR of the amd64 tuples with CFLAGS "-O2 -pipe" (see crates/zentoo-binpkgs/src/binhost).
 const PKGDIR: &str = "x86_64-pc-linux-gnu/204a6c5b96ec5bf3";
 
 fn mountpoint(volume: &str) -> PathBuf {

@@ -28,6 +28,7 @@ mod faults;
 mod gc;
 mod hostile_corpus;
 mod inputs_digest;
+mod layers;
 mod local_build;
 mod local_depth;
 mod manifests;

@@ -27,7 +27,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default .Release.Namespace .Values.watchNamespace -}}
 {{- end -}}
 
-{{/* Rules on the watched namespace(s): exactly what src/controller uses. */}}
+{{/* Rules on the watched namespace(s): exactly what crates/zentoo-controller/src uses. */}}
 {{- define "zentoo.watchRules" -}}
 {{- /* Exactly the rights the controller uses (tests/it/controller_rbac.rs compares the two).
   It reads through watch caches, so no get where it never reads one object; a server-side

@@ -1,0 +1,287 @@
+//! Starting a build: plan the image at the site's revision, render its Job (and distcc
+//! workers), create them; and removing a finished build's workers.
+
+use super::context::Context;
+use super::error::{Error, Result};
+use super::outcome::short_digest;
+use super::spec::{image_request, plan_options, prefixes, tuple_name};
+use crate::render::distcc::{Workers, distcc_hosts, render_workers, workers_name};
+use crate::render::job::{BuildContext, SharedClaims, render_job};
+use crate::render::names::dns_label;
+use crate::render::storage::claim_name;
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Service, Toleration};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Resource, ResourceExt};
+use std::sync::Arc;
+use tracing::info;
+use zentoo_api::{FIELD_MANAGER, GentooImage, GentooSite, labels};
+use zentoo_core::plan::build::{BuildSettings, ImageTarget, build_plan, push_reference};
+use zentoo_core::plan::{ImagePlan, plan_image};
+
+/// The node label (and taint key) of a node's cpu architecture.
+pub const ARCH_LABEL: &str = "kubernetes.io/arch";
+/// The path the publish step writes its result to (the termination message).
+pub const RESULT_FILE: &str = "/dev/termination-log";
+
+/// Removes build `job`'s distcc workers, their Service and NetworkPolicy (all also owned by
+/// the Job, so the garbage collector removes them with it).
+pub async fn cleanup_workers(ctx: &Context, namespace: &str, job: &str) -> Result<()> {
+    let selector = format!("{}={job},{}=distcc", labels::BUILD, labels::COMPONENT);
+    let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
+    let lp = ListParams::default().labels(&selector);
+    for s in sets.list(&lp).await?.items {
+        sets.delete(&s.name_any(), &DeleteParams::background())
+            .await?;
+    }
+    for s in services.list(&lp).await?.items {
+        services
+            .delete(&s.name_any(), &DeleteParams::background())
+            .await?;
+    }
+    // By its name: one per build, no need to list them.
+    let policies: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), namespace);
+    match policies
+        .delete(&workers_name(job), &DeleteParams::background())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Plans the image at the site's revision (blocking git reads off the runtime; the site is
+/// read once per revision, see [`Context::snapshot`]). Also returns the revision's commit time.
+pub async fn plan(
+    image: &GentooImage,
+    site: &GentooSite,
+    ctx: Arc<Context>,
+    cache: std::path::PathBuf,
+    revision: String,
+) -> Result<(Result<ImagePlan, Vec<zentoo_core::site::SiteError>>, i64)> {
+    let prefixes = prefixes(site)?;
+    let options = plan_options(site, ctx.settings.limits);
+    let request = image_request(image);
+    let name = tuple_name(image);
+    tokio::task::spawn_blocking(move || {
+        let snapshot = ctx.snapshot(&cache, &revision, &prefixes)?;
+        Ok((
+            plan_image(&snapshot.site, &name, &request, &options),
+            snapshot.epoch,
+        ))
+    })
+    .await?
+}
+
+pub async fn create_build(
+    image: &GentooImage,
+    site: &GentooSite,
+    ctx: &Context,
+    namespace: &str,
+    planned: &ImagePlan,
+    revision: &str,
+    epoch: i64,
+) -> Result<String> {
+    // A source the site controller refuses (credentials in its URL, a Secret over a plain
+    // transport) builds nothing either.
+    super::validate::source(&site.spec.source, ctx.settings.allow_local_sources)
+        .map_err(|e| Error::SiteNotReady(format!("GentooSite {}: {e}", site.name_any())))?;
+    let image_name = image.name_any();
+    let digest_hex = planned.inputs_digest.trim_start_matches("sha256:");
+    // Milliseconds: a build deleted by hand and made again within one second must not get
+    // its predecessor's name (history tells builds apart by name). At most 40+1+8+1+8 = 58.
+    let stamp = base36(u64::try_from(Timestamp::now().as_millisecond()).unwrap_or(0));
+    let job_name = format!(
+        "{}-{}-{}",
+        dns_label(&[&image_name], 40),
+        &digest_hex[..8.min(digest_hex.len())],
+        stamp
+    );
+    let defaults = &site.spec.image_defaults;
+    let distcc = image
+        .spec
+        .distcc
+        .clone()
+        .or_else(|| defaults.distcc.clone())
+        .filter(|d| d.workers_per_arch > 0);
+    let push_image = image.spec.publish.image.clone().or_else(|| {
+        defaults
+            .registry
+            .as_ref()
+            .map(|r| push_reference(r, &image_name))
+    });
+    let settings = BuildSettings {
+        zentoo_image: ctx.settings.zentoo_image.clone(),
+        distcc_hosts: distcc
+            .as_ref()
+            .map(|d| distcc_hosts(&job_name, namespace, d.workers_per_arch)),
+        image: push_image.map(ImageTarget::Push),
+        tmpfs: image
+            .spec
+            .tmpfs
+            .as_ref()
+            .or(defaults.tmpfs.as_ref())
+            .map(|t| t.size.0.clone()),
+        ..BuildSettings::new(&site.spec.source.url, epoch, ctx.settings.build_jobs)
+    };
+    let plan = build_plan(planned, revision, &settings);
+    let owner = image
+        .controller_owner_ref(&())
+        .ok_or_else(|| Error::Internal("image without uid".into()))?;
+    let storage = &site.spec.storage;
+    let site_name = site.name_any();
+    let mut node_selector = image.spec.node_selector.clone();
+    node_selector.insert(ARCH_LABEL.into(), plan.publish.oci_arch.clone());
+    let context = BuildContext {
+        name: job_name.clone(),
+        namespace: namespace.to_string(),
+        site: site_name.clone(),
+        image: image_name.clone(),
+        owner,
+        claims: SharedClaims {
+            binpkgs: claim_name(&site_name, "binpkgs", &storage.binpkgs),
+            distfiles: claim_name(&site_name, "distfiles", &storage.distfiles),
+            repo: claim_name(&site_name, "repo", &storage.repo),
+        },
+        node_selector,
+        tolerations: with_arch_toleration(&image.spec.tolerations, &plan.publish.oci_arch),
+        resources: image.spec.resources.clone(),
+        active_deadline_seconds: ctx.settings.build_deadline_seconds,
+        service_account: ctx.settings.build_service_account.clone(),
+        git_secret: site.spec.source.secret_ref.as_ref().map(|s| s.name.clone()),
+        signing_secret: site
+            .spec
+            .storage
+            .binpkg_signing
+            .as_ref()
+            .map(|s| s.secret_ref.name.clone()),
+        registry_secret: defaults
+            .registry_secret_ref
+            .as_ref()
+            .map(|s| s.name.clone()),
+        image_pull_policy: ctx.settings.image_pull_policy.clone(),
+        result_file: RESULT_FILE.into(),
+    };
+    let mut job = render_job(&plan, &context);
+    if let Some(meta) = job.spec.as_mut().and_then(|s| s.template.metadata.as_mut()) {
+        let labels = meta.labels.get_or_insert_with(Default::default);
+        for (k, v) in &ctx.settings.build_pod_labels {
+            labels.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
+    let created = match jobs.create(&PostParams::default(), &job).await {
+        Ok(created) => created,
+        // Created by an earlier reconcile whose Job the cache does not show yet: take it from
+        // the cache once it does (no right to read Jobs one by one is needed).
+        Err(kube::Error::Api(e)) if e.code == 409 => ctx
+            .caches
+            .get()
+            .and_then(|c| {
+                c.jobs
+                    .get(&kube::runtime::reflector::ObjectRef::new(&job_name).within(namespace))
+            })
+            .map(|cached| (*cached).clone())
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "Job {job_name} exists but is not in the watch cache yet; retrying"
+                ))
+            })?,
+        Err(e) => return Err(e.into()),
+    };
+    info!(job = %job_name, inputs = %short_digest(&planned.inputs_digest), "build created");
+    if let Some(distcc) = distcc {
+        let job_owner = OwnerReference {
+            api_version: "batch/v1".into(),
+            kind: "Job".into(),
+            name: job_name.clone(),
+            uid: created.uid().unwrap_or_default(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        };
+        let Workers {
+            service,
+            set,
+            policy,
+        } = render_workers(
+            &plan,
+            &context,
+            job_owner,
+            distcc.workers_per_arch,
+            distcc.resources.clone(),
+        );
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        // The fence first: no moment where workers listen and nothing restricts who reaches them.
+        let policies: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), namespace);
+        policies
+            .patch(
+                &policy.name_any(),
+                &pp,
+                &Patch::Apply(&with_type(&policy, "networking.k8s.io/v1", "NetworkPolicy")),
+            )
+            .await?;
+        let services: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
+        let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
+        let svc_name = service.name_any();
+        services
+            .patch(
+                &svc_name,
+                &pp,
+                &Patch::Apply(&with_type(&service, "v1", "Service")),
+            )
+            .await?;
+        sets.patch(
+            &set.name_any(),
+            &pp,
+            &Patch::Apply(&with_type(&set, "apps/v1", "StatefulSet")),
+        )
+        .await?;
+    }
+    Ok(job_name)
+}
+
+/// `tolerations` plus one for the `kubernetes.io/arch=<arch>` taint that clusters put on
+/// nodes of a minority arch: the node selector already pins the pod to that arch.
+pub fn with_arch_toleration(tolerations: &[Toleration], arch: &str) -> Vec<Toleration> {
+    let mut out = tolerations.to_vec();
+    let covered = out
+        .iter()
+        .any(|t| t.key.as_deref() == Some(ARCH_LABEL) && t.value.as_deref() == Some(arch));
+    if !covered {
+        out.push(Toleration {
+            key: Some(ARCH_LABEL.into()),
+            operator: Some("Equal".into()),
+            value: Some(arch.into()),
+            effect: Some("NoSchedule".into()),
+            toleration_seconds: None,
+        });
+    }
+    out
+}
+
+fn with_type<T: serde::Serialize>(obj: &T, api_version: &str, kind: &str) -> serde_json::Value {
+    let mut value = serde_json::to_value(obj).unwrap_or_default();
+    value["apiVersion"] = api_version.into();
+    value["kind"] = kind.into();
+    value
+}
+
+pub(crate) fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}

@@ -1,0 +1,371 @@
+//! Watches that decode only what reconciles read.
+//!
+//! A watch decodes every listed object; decoded in full, each object's `managedFields` (the
+//! API server's record of who set which field, a deep JSON tree) and a build pod's or Job's
+//! spec cost far more memory than the rest: a restart's relist of 2,000 images, Jobs and pods
+//! peaked at over 200 MiB. [`Slim`] decodes an object's metadata (without managed fields),
+//! the parts of its spec and status a [`Slimmed`] type keeps, and skips the rest unread.
+
+use futures::{Stream, TryStreamExt};
+use k8s_openapi::api::batch::v1::{Job, JobStatus};
+use k8s_openapi::api::core::v1::{Pod, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use kube::Resource;
+use kube::api::{Api, PartialObjectMeta};
+use kube::runtime::watcher::{self, Event};
+use serde::de::{DeserializeOwned, Deserializer, IgnoredAny};
+use serde::{Deserialize, de};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use zentoo_api::{
+    GentooImage, GentooImageSpec, GentooImageStatus, GentooSite, GentooSiteSpec, GentooSiteStatus,
+};
+
+/// A kind decoded by [`Slim`]: which parts of its spec and status it keeps, and how it is
+/// put back together.
+pub trait Slimmed: Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + 'static {
+    /// What is decoded of `spec` ([`IgnoredAny`]: nothing).
+    type Spec: DeserializeOwned;
+    /// What is decoded of `status` ([`IgnoredAny`]: nothing).
+    type Status: DeserializeOwned;
+    /// The object from its metadata (without managed fields), spec and status.
+    fn assemble(
+        metadata: ObjectMeta,
+        spec: Option<Self::Spec>,
+        status: Option<Self::Status>,
+    ) -> Result<Self, String>;
+}
+
+/// An object of kind `K` decoded without its managed fields and without what `K` skips:
+/// read through `Api<Slim<K>>`, it is the same API resource as `K`.
+#[derive(Clone, Debug)]
+pub struct Slim<K>(pub K);
+
+/// Object metadata without `managedFields`, `selfLink`, `generateName` and the deletion
+/// grace period, which no reconcile reads.
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Metadata {
+    name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+    generation: Option<i64>,
+    creation_timestamp: Option<Time>,
+    deletion_timestamp: Option<Time>,
+    labels: Option<BTreeMap<String, String>>,
+    annotations: Option<BTreeMap<String, String>>,
+    owner_references: Option<Vec<OwnerReference>>,
+    finalizers: Option<Vec<String>>,
+}
+
+impl From<Metadata> for ObjectMeta {
+    fn from(m: Metadata) -> Self {
+        ObjectMeta {
+            name: m.name,
+            namespace: m.namespace,
+            uid: m.uid,
+            resource_version: m.resource_version,
+            generation: m.generation,
+            creation_timestamp: m.creation_timestamp,
+            deletion_timestamp: m.deletion_timestamp,
+            labels: m.labels,
+            annotations: m.annotations,
+            owner_references: m.owner_references,
+            finalizers: m.finalizers,
+            ..ObjectMeta::default()
+        }
+    }
+}
+
+/// The decoded parts of an object; every other field is skipped unread.
+#[derive(Deserialize)]
+#[serde(bound = "S: DeserializeOwned, T: DeserializeOwned")]
+struct Parts<S, T> {
+    #[serde(default)]
+    metadata: Metadata,
+    #[serde(default)]
+    spec: Option<S>,
+    #[serde(default)]
+    status: Option<T>,
+}
+
+impl<'de, K: Slimmed> Deserialize<'de> for Slim<K> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let parts = Parts::<K::Spec, K::Status>::deserialize(deserializer)?;
+        K::assemble(parts.metadata.into(), parts.spec, parts.status)
+            .map(Slim)
+            .map_err(de::Error::custom)
+    }
+}
+
+impl<K: Slimmed> Resource for Slim<K> {
+    type DynamicType = ();
+    type Scope = K::Scope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        K::kind(dt)
+    }
+    fn group(dt: &()) -> Cow<'_, str> {
+        K::group(dt)
+    }
+    fn version(dt: &()) -> Cow<'_, str> {
+        K::version(dt)
+    }
+    fn plural(dt: &()) -> Cow<'_, str> {
+        K::plural(dt)
+    }
+    fn metadata_api() -> bool {
+        K::metadata_api()
+    }
+    fn meta(&self) -> &ObjectMeta {
+        self.0.meta()
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        self.0.meta_mut()
+    }
+}
+
+/// Objects per page of a watch's (re)list. A page's response is read whole before it is
+/// decoded; build pods and Jobs are ~10 KiB of JSON each (their specs and managed fields are
+/// sent even though they are skipped), so pages of kube's default 500 held megabytes per
+/// watch at once during a restart's relist.
+pub const LIST_PAGE: u32 = 100;
+
+/// A watch of `api` whose objects are decoded slim and handed on as `K`; its lists are paged
+/// by [`LIST_PAGE`].
+pub fn watcher<K: Slimmed>(
+    api: Api<Slim<K>>,
+    config: watcher::Config,
+) -> impl Stream<Item = Result<Event<K>, watcher::Error>> + Send {
+    watcher::watcher(api, config.page_size(LIST_PAGE)).map_ok(|event| match event {
+        Event::Apply(Slim(obj)) => Event::Apply(obj),
+        Event::Delete(Slim(obj)) => Event::Delete(obj),
+        Event::Init => Event::Init,
+        Event::InitApply(Slim(obj)) => Event::InitApply(obj),
+        Event::InitDone => Event::InitDone,
+    })
+}
+
+/// Build Jobs: metadata and status (their pod template is never read).
+impl Slimmed for Job {
+    type Spec = IgnoredAny;
+    type Status = JobStatus;
+    fn assemble(
+        metadata: ObjectMeta,
+        _: Option<IgnoredAny>,
+        status: Option<JobStatus>,
+    ) -> Result<Self, String> {
+        Ok(Job {
+            metadata,
+            spec: None,
+            status,
+        })
+    }
+}
+
+/// Build pods: labels and status (their spec and annotations are never read).
+impl Slimmed for Pod {
+    type Spec = IgnoredAny;
+    type Status = PodStatus;
+    fn assemble(
+        metadata: ObjectMeta,
+        _: Option<IgnoredAny>,
+        status: Option<PodStatus>,
+    ) -> Result<Self, String> {
+        Ok(Pod {
+            metadata: ObjectMeta {
+                annotations: None,
+                ..metadata
+            },
+            spec: None,
+            status,
+        })
+    }
+}
+
+/// GentooImages: all but managed fields.
+impl Slimmed for GentooImage {
+    type Spec = GentooImageSpec;
+    type Status = GentooImageStatus;
+    fn assemble(
+        metadata: ObjectMeta,
+        spec: Option<GentooImageSpec>,
+        status: Option<GentooImageStatus>,
+    ) -> Result<Self, String> {
+        let spec = spec.ok_or("a GentooImage without a spec")?;
+        Ok(GentooImage {
+            metadata,
+            spec,
+            status,
+        })
+    }
+}
+
+/// GentooSites: all but managed fields.
+impl Slimmed for GentooSite {
+    type Spec = GentooSiteSpec;
+    type Status = GentooSiteStatus;
+    fn assemble(
+        metadata: ObjectMeta,
+        spec: Option<GentooSiteSpec>,
+        status: Option<GentooSiteStatus>,
+    ) -> Result<Self, String> {
+        let spec = spec.ok_or("a GentooSite without a spec")?;
+        Ok(GentooSite {
+            metadata,
+            spec,
+            status,
+        })
+    }
+}
+
+/// Metadata of GentooImages (what the site controller reads of its images).
+impl Slimmed for PartialObjectMeta<GentooImage> {
+    type Spec = IgnoredAny;
+    type Status = IgnoredAny;
+    fn assemble(
+        metadata: ObjectMeta,
+        _: Option<IgnoredAny>,
+        _: Option<IgnoredAny>,
+    ) -> Result<Self, String> {
+        Ok(PartialObjectMeta {
+            types: None,
+            metadata,
+            _phantom: std::marker::PhantomData,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn managed_fields() -> serde_json::Value {
+        json!([{
+            "manager": "kube-controller-manager",
+            "operation": "Update",
+            "apiVersion": "batch/v1",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:status": {"f:active": {}, "f:startTime": {}}},
+        }])
+    }
+
+    #[test]
+    fn a_job_keeps_metadata_and_status_and_drops_the_rest() {
+        let text = json!({
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {
+                "name": "b-1",
+                "namespace": "ns",
+                "uid": "u-1",
+                "resourceVersion": "42",
+                "generation": 1,
+                "creationTimestamp": "2026-11-25T00:00:00Z",
+                "labels": {"zentoo.dev/image": "web"},
+                "annotations": {"zentoo.dev/inputs-digest": "sha256:ab"},
+                "ownerReferences": [{
+                    "apiVersion": "zentoo.dev/v1alpha1", "kind": "GentooImage",
+                    "name": "web", "uid": "u-0", "controller": true,
+                }],
+                "finalizers": ["f"],
+                "managedFields": managed_fields(),
+                "selfLink": "/x",
+            },
+            "spec": {"template": {"spec": {"containers": [{"name": "build"}]}}},
+            "status": {"active": 1},
+        })
+        .to_string();
+        let Slim(job): Slim<Job> = serde_json::from_str(&text).expect("a valid Job");
+        let meta = &job.metadata;
+        assert_eq!(meta.name.as_deref(), Some("b-1"));
+        assert_eq!(meta.namespace.as_deref(), Some("ns"));
+        assert_eq!(meta.uid.as_deref(), Some("u-1"));
+        assert_eq!(meta.resource_version.as_deref(), Some("42"));
+        assert_eq!(meta.generation, Some(1));
+        assert!(meta.creation_timestamp.is_some());
+        assert_eq!(
+            meta.labels.as_ref().and_then(|l| l.get("zentoo.dev/image")),
+            Some(&"web".to_string())
+        );
+        assert_eq!(
+            meta.annotations
+                .as_ref()
+                .and_then(|a| a.get("zentoo.dev/inputs-digest")),
+            Some(&"sha256:ab".to_string())
+        );
+        assert_eq!(meta.owner_references.as_ref().map(Vec::len), Some(1));
+        assert_eq!(meta.finalizers, Some(vec!["f".to_string()]));
+        assert_eq!(meta.managed_fields, None);
+        assert_eq!(meta.self_link, None);
+        assert!(job.spec.is_none());
+        assert_eq!(job.status.and_then(|s| s.active), Some(1));
+    }
+
+    #[test]
+    fn a_pod_keeps_labels_and_status_but_not_annotations() {
+        let text = json!({
+            "metadata": {
+                "name": "p", "labels": {"a": "b"}, "annotations": {"c": "d"},
+                "managedFields": managed_fields(),
+                "deletionTimestamp": "2026-11-25T00:00:01Z",
+            },
+            "spec": {"containers": [{"name": "build", "image": "x"}]},
+            "status": {"phase": "Running"},
+        })
+        .to_string();
+        let Slim(pod): Slim<Pod> = serde_json::from_str(&text).expect("a valid Pod");
+        assert_eq!(pod.metadata.labels.as_ref().map(BTreeMap::len), Some(1));
+        assert!(pod.metadata.deletion_timestamp.is_some());
+        assert_eq!(pod.metadata.annotations, None);
+        assert_eq!(pod.metadata.managed_fields, None);
+        assert!(pod.spec.is_none());
+        assert_eq!(pod.status.and_then(|s| s.phase).as_deref(), Some("Running"));
+    }
+
+    #[test]
+    fn an_image_keeps_its_spec_and_status() {
+        let text = json!({
+            "apiVersion": "zentoo.dev/v1alpha1",
+            "kind": "GentooImage",
+            "metadata": {"name": "web", "managedFields": managed_fields()},
+            "spec": {"siteRef": {"name": "s"}, "portage": "p", "set": "web"},
+            "status": {"inputsDigest": "sha256:cd"},
+        })
+        .to_string();
+        let Slim(image): Slim<GentooImage> = serde_json::from_str(&text).expect("an image");
+        assert_eq!(image.spec.site_ref.name, "s");
+        assert_eq!(image.spec.portage, "p");
+        assert_eq!(
+            image.status.and_then(|s| s.inputs_digest).as_deref(),
+            Some("sha256:cd")
+        );
+        assert_eq!(image.metadata.managed_fields, None);
+    }
+
+    #[test]
+    fn an_image_without_a_spec_is_an_error_not_a_default() {
+        let text = json!({"metadata": {"name": "web"}}).to_string();
+        let err = serde_json::from_str::<Slim<GentooImage>>(&text)
+            .expect_err("no spec")
+            .to_string();
+        assert!(err.contains("without a spec"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_field_it_keeps_is_still_an_error() {
+        let text = json!({"metadata": {"name": 5}, "status": {}}).to_string();
+        assert!(serde_json::from_str::<Slim<Job>>(&text).is_err());
+    }
+
+    #[test]
+    fn image_metadata_reads_the_metadata_api() {
+        assert!(Slim::<PartialObjectMeta<GentooImage>>::metadata_api());
+        assert!(!Slim::<GentooImage>::metadata_api());
+        assert_eq!(Slim::<Job>::plural(&()), "jobs");
+        assert_eq!(Slim::<GentooImage>::plural(&()), GentooImage::plural(&()));
+    }
+}

@@ -1,0 +1,224 @@
+//! What a build produced, as the steps write it: the build step its counts (JSON, from
+//! Portage's records), the publish step the whole [`BuildResult`] (JSON). Both backends read
+//! these records back; no result is ever scraped from a log line. Pure.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The kubelet reads at most this many bytes of a termination message.
+pub const TERMINATION_MESSAGE_MAX: usize = 4096;
+
+/// The outcome of one build: what the publish step wrote, with the build step's counts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildResult {
+    /// The image reference pushed or loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Its manifest digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    /// Where the stage tarball went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tarball: Option<String>,
+    /// Its `sha256:` digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tarball_digest: Option<String>,
+    /// The kernel published beside the image, if the root has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<KernelResult>,
+    /// Packages the build step compiled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiled: Option<u32>,
+    /// Packages the build step took from binary packages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binpkg_hits: Option<u32>,
+}
+
+/// The kernel artifact of a build.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KernelResult {
+    /// Where `kernel-<tuple>-<version>.tar.xz` went (a path or an OCI reference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
+    /// The kernel release.
+    pub version: String,
+    /// `sha256:` digest of the tarball.
+    pub digest: String,
+}
+
+/// What the build step writes to `ZENTOO_RESULT_FILE` (`crates/zentoo-core/src/steps/build.sh`): its counts, from
+/// Portage's records. The step runs site code (hooks), so this is only ever read as numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildCounts {
+    /// Packages compiled.
+    pub compiled: Option<u32>,
+    /// Packages taken from binary packages.
+    pub binpkg_hits: Option<u32>,
+}
+
+/// Why a step's result could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultError {
+    /// Longer than a termination message can be.
+    #[error("the {step} result is {len} bytes; at most {TERMINATION_MESSAGE_MAX} are read")]
+    TooLong {
+        /// The step that wrote it.
+        step: &'static str,
+        /// Its length.
+        len: usize,
+    },
+    /// Not the JSON the step writes.
+    #[error("the {step} result is not the expected JSON: {source}")]
+    Json {
+        /// The step that wrote it.
+        step: &'static str,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+fn parse<T: serde::de::DeserializeOwned>(step: &'static str, text: &str) -> Result<T, ResultError> {
+    if text.len() > TERMINATION_MESSAGE_MAX {
+        return Err(ResultError::TooLong {
+            step,
+            len: text.len(),
+        });
+    }
+    serde_json::from_str(text.trim()).map_err(|source| ResultError::Json { step, source })
+}
+
+impl BuildCounts {
+    /// Parses what the build step wrote (at most [`TERMINATION_MESSAGE_MAX`] bytes).
+    pub fn parse(text: &str) -> Result<BuildCounts, ResultError> {
+        parse("build", text)
+    }
+}
+
+impl BuildResult {
+    /// Parses what the publish step wrote (at most [`TERMINATION_MESSAGE_MAX`] bytes).
+    pub fn parse(text: &str) -> Result<BuildResult, ResultError> {
+        parse("publish", text)
+    }
+
+    /// This result with the build step's counts (they win over any the publish step wrote).
+    pub fn with_counts(mut self, counts: BuildCounts) -> BuildResult {
+        self.compiled = counts.compiled.or(self.compiled);
+        self.binpkg_hits = counts.binpkg_hits.or(self.binpkg_hits);
+        self
+    }
+
+    /// One line of JSON, at most [`TERMINATION_MESSAGE_MAX`] bytes: an over-long tarball path
+    /// is shortened to its file name, then over-long references are dropped (digests stay).
+    pub fn termination_message(&self) -> String {
+        let mut r = self.clone();
+        let json = |r: &BuildResult| serde_json::to_string(r).unwrap_or_default();
+        let file_name = |p: &str| {
+            Path::new(p)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        };
+        if json(&r).len() > TERMINATION_MESSAGE_MAX
+            && let Some(t) = &r.tarball
+        {
+            r.tarball = file_name(t);
+        }
+        if json(&r).len() > TERMINATION_MESSAGE_MAX
+            && let Some(k) = r.kernel.as_mut()
+        {
+            k.artifact = k.artifact.as_deref().and_then(file_name);
+        }
+        if json(&r).len() > TERMINATION_MESSAGE_MAX {
+            r.tarball = None;
+            if let Some(k) = r.kernel.as_mut() {
+                k.artifact = None;
+            }
+        }
+        if json(&r).len() > TERMINATION_MESSAGE_MAX {
+            r.image = None;
+        }
+        json(&r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full() -> BuildResult {
+        BuildResult {
+            image: Some("r/x:latest".into()),
+            image_digest: Some("sha256:ab".into()),
+            tarball: Some("/out/t.tar.xz".into()),
+            tarball_digest: Some("sha256:cd".into()),
+            kernel: Some(KernelResult {
+                artifact: Some("r/x:latest-kernel".into()),
+                version: "6.6.58-gentoo-dist".into(),
+                digest: "sha256:ef".into(),
+            }),
+            compiled: Some(3),
+            binpkg_hits: Some(2),
+        }
+    }
+
+    #[test]
+    fn the_result_round_trips_through_its_json() {
+        let r = full();
+        assert_eq!(BuildResult::parse(&r.termination_message()).unwrap(), r);
+        let plain = BuildResult {
+            image: Some("r/x:latest".into()),
+            ..Default::default()
+        };
+        assert_eq!(plain.termination_message(), r#"{"image":"r/x:latest"}"#);
+        assert!(BuildResult::parse("{truncated").is_err());
+        let long = BuildResult::parse(&"x".repeat(5000)).unwrap_err();
+        assert!(long.to_string().contains("4096"), "{long}");
+    }
+
+    #[test]
+    fn termination_message_stays_under_4k() {
+        let r = BuildResult {
+            image: Some(format!("registry.example/{}:latest", "r".repeat(3000))),
+            tarball: Some(format!(
+                "/{}/stage3-amd64-20231114T221320Z.tar.xz",
+                "d".repeat(3000)
+            )),
+            kernel: Some(KernelResult {
+                artifact: Some(format!("/{}/kernel-x-6.6.tar.xz", "k".repeat(1000))),
+                version: "6.6".into(),
+                digest: format!("sha256:{}", "c".repeat(64)),
+            }),
+            ..full()
+        };
+        let m = r.termination_message();
+        assert!(m.len() <= TERMINATION_MESSAGE_MAX, "{}", m.len());
+        let back = BuildResult::parse(&m).unwrap();
+        assert_eq!(back.image_digest, r.image_digest);
+        assert_eq!(back.tarball_digest, r.tarball_digest);
+        assert_eq!(
+            back.tarball.as_deref(),
+            Some("stage3-amd64-20231114T221320Z.tar.xz")
+        );
+        assert_eq!(
+            back.kernel.and_then(|k| k.artifact).as_deref(),
+            Some("kernel-x-6.6.tar.xz")
+        );
+    }
+
+    #[test]
+    fn counts_come_from_the_build_step_and_are_only_numbers() {
+        let counts = BuildCounts::parse("{\"compiled\":9,\"binpkgHits\":7}\n").unwrap();
+        let r = BuildResult {
+            compiled: Some(1),
+            ..BuildResult::default()
+        }
+        .with_counts(counts);
+        assert_eq!((r.compiled, r.binpkg_hits), (Some(9), Some(7)));
+        for junk in ["zentoo[build]: done: 1 compiled", "{\"compiled\":-1}", "[]"] {
+            assert!(BuildCounts::parse(junk).is_err(), "{junk}");
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! The one publish pipeline, run by `zentoo publish`, by the local runner's publish step and
+//! (through `zentoo publish` in a container) by the cluster's: a target root checked, packed
+//! into an OCI image, a stage tarball and a kernel tarball, then sent — the kernel artifact
+//! pushed, the image pushed and/or loaded into an engine. Everything local is written before
+//! anything is sent, and the image tag goes last: a full disk or a failing registry leaves
+//! the image tag where it was.
+
+use super::kernel::{self, KernelTarball};
+use super::libcheck::check_libraries;
+use super::registry::{Registry, RegistryConfig};
+use super::tar::Archived;
+use super::{Compression, Error, ImageOptions, Layout, StageOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use zentoo_core::plan::build::PublishPlan;
+use zentoo_core::plan::result::{BuildResult, KernelResult};
+
+/// One publish of a target root.
+#[derive(Clone, Debug)]
+pub struct PublishRequest {
+    /// The target root to pack.
+    pub rootfs: PathBuf,
+    /// Tuple naming the tarballs.
+    pub tuple: String,
+    /// How to make the image (its `ref_name` names it in the layout).
+    pub image: ImageOptions,
+    /// Keep the image in this OCI layout (made if needed); else in a temporary one.
+    pub oci_layout: Option<PathBuf>,
+    /// Write the stage tarball (and the kernel tarball) into this directory.
+    pub tarball: Option<PathBuf>,
+    /// Stage tarball compression.
+    pub tarball_compression: Compression,
+    /// Also publish the root's kernel.
+    pub kernel: bool,
+    /// Fail when a library an ELF file needs does not resolve inside the root.
+    pub check_libraries: bool,
+    /// The image reference to push to and/or load as.
+    pub reference: Option<String>,
+    /// Push the image (and the kernel artifact) to `reference`.
+    pub push: bool,
+    /// Load the image into `engine` (else the engine at `DOCKER_HOST`) as `reference`.
+    pub load: bool,
+    /// How to reach the registry.
+    pub registry: RegistryConfig,
+    /// The engine to load into.
+    pub engine: Option<bollard::Docker>,
+}
+
+/// What the pipeline reports as it goes, for progress display.
+pub enum Event<'a> {
+    /// An entry of the root was packed into the image (`"image"`) or the tarball.
+    Entry(&'static str, &'a Archived<'a>),
+    /// A part is done: a line for a person.
+    Done(&'static str, String),
+}
+
+/// Receives [`Event`]s (from a blocking thread).
+pub type Observer = Arc<dyn Fn(Event<'_>) + Send + Sync>;
+
+/// Why a publish failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The request cannot be done as given.
+    #[error("{0}")]
+    Usage(&'static str),
+    /// ELF files of the root need libraries it does not have.
+    #[error("{missing} of {checked} ELF files need libraries that are not in {root}:\n{summary}", root = root.display())]
+    Libraries {
+        /// The root.
+        root: PathBuf,
+        /// Files with a missing library.
+        missing: usize,
+        /// Files checked.
+        checked: u64,
+        /// The first of them.
+        summary: String,
+    },
+    /// Packing or sending failed.
+    #[error("{what}: {source}")]
+    Step {
+        /// What was being done (`packing /target into an image`, `pushing r/x:latest`).
+        what: String,
+        /// The cause.
+        #[source]
+        source: Error,
+    },
+    /// The packing thread did not finish.
+    #[error("packing: {0}")]
+    Join(#[source] tokio::task::JoinError),
+}
+
+fn step(what: impl Into<String>) -> impl FnOnce(Error) -> PublishError {
+    let what = what.into();
+    move |source| PublishError::Step { what, source }
+}
+
+impl PublishRequest {
+    /// The publish step of a build plan, packing `rootfs`: the plan's targets, arch and
+    /// annotations; the image loaded into `engine` unless the plan pushes it.
+    pub fn from_plan(plan: &PublishPlan, tuple: &str, rootfs: &Path) -> PublishRequest {
+        let mut image = ImageOptions::new(&plan.oci_arch, plan.source_date_epoch);
+        image.variant = plan.oci_variant.clone();
+        image.annotations = plan.annotations.clone();
+        image.ref_name = Some(
+            plan.image
+                .as_ref()
+                .map_or_else(|| "latest".into(), |t| ref_name(t.reference())),
+        );
+        PublishRequest {
+            rootfs: rootfs.to_path_buf(),
+            tuple: tuple.to_string(),
+            image,
+            oci_layout: None,
+            tarball: plan.tarball_dir.as_ref().map(PathBuf::from),
+            tarball_compression: Compression::Xz,
+            kernel: plan.kernel,
+            check_libraries: plan.check_libraries,
+            reference: plan.image.as_ref().map(|t| t.reference().to_string()),
+            push: plan.image.as_ref().is_some_and(|t| t.is_push()),
+            load: plan.image.as_ref().is_some_and(|t| !t.is_push()),
+            registry: RegistryConfig::default(),
+            engine: None,
+        }
+    }
+}
+
+/// The tag (or `latest`) of a reference, as the name in the OCI layout.
+pub fn ref_name(reference: &str) -> String {
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    let no_digest = last.split('@').next().unwrap_or(last);
+    match no_digest.split_once(':') {
+        Some((_, tag)) if !tag.is_empty() => tag.into(),
+        _ => "latest".into(),
+    }
+}
+
+/// What [`pack`] wrote locally.
+struct Packed {
+    layout: Option<(Layout, super::BuiltImage)>,
+    kernel: Option<(KernelResult, Option<Layout>)>,
+    result: BuildResult,
+}
+
+/// Publishes `request`; what is not kept (a temporary layout, the kernel's) goes into a
+/// temporary directory removed at the end.
+pub async fn publish(
+    request: &PublishRequest,
+    observe: Observer,
+) -> Result<BuildResult, PublishError> {
+    let wants_image = request.oci_layout.is_some() || request.push || request.load;
+    if !wants_image && request.tarball.is_none() {
+        return Err(PublishError::Usage(
+            "nothing to do: give --oci-layout, --tarball, --push or --load",
+        ));
+    }
+    if request.kernel && request.tarball.is_none() && !request.push && request.oci_layout.is_none()
+    {
+        return Err(PublishError::Usage(
+            "--kernel needs somewhere to put the kernel: --tarball DIR, --oci-layout DIR or --push",
+        ));
+    }
+    let temp = tempfile::Builder::new()
+        .prefix("zentoo-publish-")
+        .tempdir()
+        .map_err(|e| PublishError::Step {
+            what: "making a temporary directory".into(),
+            source: Error::write(std::env::temp_dir(), e),
+        })?;
+    let packed = {
+        let request = request.clone();
+        let temp = temp.path().to_path_buf();
+        let observe = observe.clone();
+        tokio::task::spawn_blocking(move || pack(&request, &temp, &*observe))
+            .await
+            .map_err(PublishError::Join)??
+    };
+    send(request, packed, &*observe).await
+}
+
+/// Checks and packs the root: image layout, stage tarball, kernel. Blocking.
+fn pack(
+    request: &PublishRequest,
+    temp: &Path,
+    observe: &(dyn Fn(Event<'_>) + Send + Sync),
+) -> Result<Packed, PublishError> {
+    let root = &request.rootfs;
+    if request.check_libraries {
+        let report = check_libraries(root).map_err(step(format!(
+            "checking the libraries of {}",
+            root.display()
+        )))?;
+        if !report.missing.is_empty() {
+            return Err(PublishError::Libraries {
+                root: root.clone(),
+                missing: report.missing.len(),
+                checked: report.checked,
+                summary: report.summary(20),
+            });
+        }
+        observe(Event::Done(
+            "libraries",
+            format!("libraries: all resolve ({} ELF files)", report.checked),
+        ));
+    }
+    let epoch = request.image.source_date_epoch;
+    let mut result = BuildResult::default();
+    let wants_image = request.oci_layout.is_some() || request.push || request.load;
+    let layout = if wants_image {
+        let dir = request
+            .oci_layout
+            .clone()
+            .unwrap_or_else(|| temp.join("oci"));
+        let layout = Layout::create(&dir).map_err(step(format!("creating {}", dir.display())))?;
+        let image = super::build_image_with(root, &layout, &request.image, |a| {
+            observe(Event::Entry("image", a))
+        })
+        .map_err(step(format!("packing {} into an image", root.display())))?;
+        observe(Event::Done(
+            "image",
+            format!(
+                "image {} ({} entries, layer {} bytes)",
+                image.manifest.digest, image.stats.entries, image.layer.size
+            ),
+        ));
+        result.image_digest = Some(image.manifest.digest.clone());
+        result.image = request.reference.clone();
+        Some((layout, image))
+    } else {
+        None
+    };
+    if let Some(dir) = &request.tarball {
+        let mut opts = StageOptions::new(&request.tuple, epoch);
+        opts.compression = request.tarball_compression;
+        let stage =
+            super::write_stage_with(root, dir, &opts, |a| observe(Event::Entry("tarball", a)))
+                .map_err(step(format!(
+                    "packing {} into a stage tarball",
+                    root.display()
+                )))?;
+        observe(Event::Done(
+            "tarball",
+            format!("tarball {} ({})", stage.tarball.display(), stage.sha256),
+        ));
+        result.tarball = Some(stage.tarball.display().to_string());
+        result.tarball_digest = Some(stage.sha256);
+    }
+    let kernel = if request.kernel {
+        Some(pack_kernel(
+            request,
+            layout.as_ref().map(|l| &l.0),
+            temp,
+            observe,
+        )?)
+    } else {
+        None
+    };
+    Ok(Packed {
+        layout,
+        kernel,
+        result,
+    })
+}
+
+/// Writes the kernel tarball (into the tarball dir, else under `temp`), beside the image in a
+/// kept layout, and when pushing into an artifact layout under `temp`, returned for pushing.
+fn pack_kernel(
+    request: &PublishRequest,
+    layout: Option<&Layout>,
+    temp: &Path,
+    observe: &(dyn Fn(Event<'_>) + Send + Sync),
+) -> Result<(KernelResult, Option<Layout>), PublishError> {
+    let root = &request.rootfs;
+    let dir = request
+        .tarball
+        .clone()
+        .unwrap_or_else(|| temp.join("kernel"));
+    let what = format!("packing the kernel of {}", root.display());
+    let kernel: KernelTarball =
+        kernel::write_kernel(root, &dir, &request.tuple, request.image.source_date_epoch)
+            .map_err(step(what.clone()))?;
+    observe(Event::Done(
+        "kernel",
+        format!(
+            "kernel {} {} ({})",
+            kernel.version,
+            kernel.tarball.tarball.display(),
+            kernel.tarball.sha256
+        ),
+    ));
+    if let (Some(layout), Some(_)) = (layout, &request.oci_layout) {
+        // Beside the image, for `zentoo publish --oci-layout DIR --push` to send both.
+        kernel::add_artifact(layout, &kernel).map_err(step(what.clone()))?;
+    }
+    let artifact_layout = match (request.push, &request.reference) {
+        (true, Some(_)) => {
+            Some(kernel::artifact_layout(&kernel, &temp.join("kernel-oci")).map_err(step(what))?)
+        }
+        _ => None,
+    };
+    let result = KernelResult {
+        artifact: request
+            .tarball
+            .is_some()
+            .then(|| kernel.tarball.tarball.display().to_string()),
+        version: kernel.version,
+        digest: kernel.tarball.sha256,
+    };
+    Ok((result, artifact_layout))
+}
+
+/// Sends what [`pack`] wrote: the kernel artifact, then the image tag; then loads.
+async fn send(
+    request: &PublishRequest,
+    packed: Packed,
+    observe: &(dyn Fn(Event<'_>) + Send + Sync),
+) -> Result<BuildResult, PublishError> {
+    let Packed {
+        layout,
+        kernel,
+        mut result,
+    } = packed;
+    let mut kernel_result = kernel.as_ref().map(|(k, _)| k.clone());
+    if let (Some(reference), Some((layout, image))) = (&request.reference, &layout) {
+        if request.push {
+            let registry = Registry::new(request.registry.clone())
+                .map_err(step(format!("reaching the registry of {reference}")))?;
+            if let (Some(k), Some((_, Some(artifact)))) = (kernel_result.as_mut(), &kernel) {
+                let to = kernel::kernel_reference(reference);
+                let digest = registry
+                    .push_layout(artifact, Some(kernel::KERNEL_REF), &to)
+                    .await
+                    .map_err(step(format!("pushing the kernel to {to}")))?;
+                observe(Event::Done("push", format!("pushed {to}@{digest}")));
+                k.artifact.get_or_insert(format!("{to}@{digest}"));
+            }
+            let digest = registry
+                .push_layout(layout, request.image.ref_name.as_deref(), reference)
+                .await
+                .map_err(step(format!("pushing {reference}")))?;
+            observe(Event::Done("push", format!("pushed {reference}@{digest}")));
+        }
+        if request.load {
+            let what = || format!("loading {reference} into the engine");
+            let docker = match &request.engine {
+                Some(docker) => docker.clone(),
+                None => super::engine::connect_default()
+                    .await
+                    .map_err(step(what()))?,
+            };
+            super::engine::load(&docker, layout, image, reference)
+                .await
+                .map_err(step(what()))?;
+            observe(Event::Done("load", format!("loaded {reference}")));
+        }
+    }
+    result.kernel = kernel_result;
+    Ok(result)
+}
+
+/// Publishes the image an earlier publish packed into the OCI layout `dir` (the cluster packs
+/// as root and pushes as an unprivileged user): the kernel artifact first, the image tag last.
+pub async fn publish_layout(
+    dir: &Path,
+    reference: Option<&str>,
+    push: bool,
+    registry: &RegistryConfig,
+    observe: Observer,
+) -> Result<BuildResult, PublishError> {
+    let what = || format!("the image packed into {}", dir.display());
+    let layout = Layout::open(dir).map_err(step(what()))?;
+    let name = kernel::image_ref_name(&layout).map_err(step(what()))?;
+    let manifest = layout.resolve(name.as_deref()).map_err(step(what()))?;
+    let mut result = BuildResult {
+        image_digest: Some(manifest.digest.clone()),
+        ..BuildResult::default()
+    };
+    if let Some((version, digest)) = kernel::packed_kernel(&layout).map_err(step(what()))? {
+        result.kernel = Some(KernelResult {
+            artifact: None,
+            version,
+            digest,
+        });
+    }
+    let Some(reference) = reference else {
+        return Ok(result);
+    };
+    result.image = Some(reference.to_string());
+    if push {
+        let client = Registry::new(registry.clone())
+            .map_err(step(format!("reaching the registry of {reference}")))?;
+        if let Some(k) = result.kernel.as_mut() {
+            let to = kernel::kernel_reference(reference);
+            let digest = client
+                .push_layout(&layout, Some(kernel::KERNEL_REF), &to)
+                .await
+                .map_err(step(format!("pushing the kernel to {to}")))?;
+            observe(Event::Done("push", format!("pushed {to}@{digest}")));
+            k.artifact = Some(format!("{to}@{digest}"));
+        }
+        let digest = client
+            .push_layout(&layout, name.as_deref(), reference)
+            .await
+            .map_err(step(format!("pushing {reference}")))?;
+        observe(Event::Done("push", format!("pushed {reference}@{digest}")));
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_names_come_from_the_tag() {
+        assert_eq!(ref_name("127.0.0.1:5000/a/b:v1"), "v1");
+        assert_eq!(ref_name("127.0.0.1:5000/a/b"), "latest");
+        assert_eq!(ref_name("r/b@sha256:ab"), "latest");
+    }
+}

@@ -1,0 +1,293 @@
+//! `zentoo build` as a library: plan the site, skip what is up to date, materialize, run the
+//! steps of each tuple on the engine (a few at a time), publish, and remember what was built.
+
+use super::engine::Engine;
+use super::local::LocalBackend;
+use super::publish_step::local_reference;
+use super::state::{LocalBuild, State};
+use super::tuple::Reporter;
+use super::{Running, engine_volume};
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use zentoo_core::plan::backend::Backend;
+use zentoo_core::plan::build::{
+    BuildSettings, ImageTarget, SHARED_VOLUMES, Volume, build_plan, push_reference,
+};
+use zentoo_core::plan::{ImagePlan, PlanOptions, SpecDefaults, SpecOverrides, plan_site};
+use zentoo_core::site::cpus::ARCHES;
+use zentoo_core::site::{ReadOptions, SiteError, SiteRepo};
+use zentoo_publish::registry::RegistryConfig;
+
+/// What to build and how.
+#[derive(Clone, Debug)]
+pub struct BuildOptions {
+    /// The site repository.
+    pub site: PathBuf,
+    /// Tracked ref and branch prefixes.
+    pub read: ReadOptions,
+    /// Tuples to build; empty with `all` means every good tuple.
+    pub tuples: Vec<String>,
+    /// Build every tuple.
+    pub all: bool,
+    /// Engine address (else `DOCKER_HOST`, else the usual sockets).
+    pub engine: Option<String>,
+    /// Logs, tarballs, work dirs and the state file.
+    pub out: PathBuf,
+    /// Registry prefix to push images under (`host/path`); else images are loaded.
+    pub push: Option<String>,
+    /// Tuples built at once.
+    pub jobs: usize,
+    /// Rebuild even when up to date.
+    pub force: bool,
+    /// Spec fields for every tuple (stage3 and profile for every arch, repo snapshot,
+    /// variant, kernel, repairs): part of the inputs digest.
+    pub spec: SpecOverrides,
+    /// Size (`8Gi`) of a tmpfs for `PORTAGE_TMPDIR`; not part of the inputs digest.
+    pub tmpfs: Option<String>,
+    /// emerge jobs inside each build.
+    pub emerge_jobs: u32,
+    /// How to reach the registry images are pushed to.
+    pub registry: RegistryConfig,
+}
+
+/// How one tuple ended.
+#[derive(Clone, Debug)]
+pub enum TupleResult {
+    /// Its inputs digest equals its last successful build's.
+    UpToDate(LocalBuild),
+    /// Built now.
+    Built(LocalBuild),
+    /// Its build failed.
+    Failed(String),
+}
+
+/// The outcome of a `zentoo build`.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The site revision built.
+    pub revision: String,
+    /// Per selected tuple, in plan order.
+    pub results: Vec<(String, TupleResult)>,
+    /// Problems of the site that stop tuples (they are not built).
+    pub errors: Vec<SiteError>,
+}
+
+impl Report {
+    /// True when every selected tuple is built or up to date and the site had no errors.
+    pub fn all_good(&self) -> bool {
+        self.errors.is_empty()
+            && self
+                .results
+                .iter()
+                .all(|(_, r)| !matches!(r, TupleResult::Failed(_)))
+    }
+}
+
+/// Plans the site and picks the images to build. Errors here stop everything (no such site,
+/// unknown tuple names); tuple problems are returned in the report instead.
+pub fn select(options: &BuildOptions) -> anyhow::Result<(SiteRepo, Vec<ImagePlan>, Report)> {
+    let repo = SiteRepo::open(&options.site)?;
+    let snapshot = repo.snapshot(&options.read)?;
+    let plan = plan_site(
+        &snapshot,
+        &PlanOptions {
+            defaults: defaults(&options.spec),
+            ..PlanOptions::default()
+        },
+    );
+    let mut report = Report {
+        revision: plan.revision.clone(),
+        ..Report::default()
+    };
+    let images = if options.all {
+        report.errors = plan.errors.clone();
+        plan.images
+    } else if options.tuples.is_empty() {
+        anyhow::bail!("name the tuples to build, or pass --all");
+    } else {
+        let mut picked = Vec::new();
+        for name in &options.tuples {
+            if let Some(image) = plan.images.iter().find(|i| &i.name == name) {
+                picked.push(image.clone());
+            } else if let Some(errors) = Some(
+                plan.errors
+                    .iter()
+                    .filter(|e| e.tuple.as_deref() == Some(name.as_str()))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
+            .filter(|e| !e.is_empty())
+            {
+                report.errors.extend(errors);
+            } else {
+                let known: Vec<&str> = plan.images.iter().map(|i| i.name.as_str()).collect();
+                anyhow::bail!(
+                    "no tuple {name} in {} (tuples: {})",
+                    options.site.display(),
+                    known.join(", ")
+                );
+            }
+        }
+        picked
+    };
+    Ok((repo, images, report))
+}
+
+/// The defaults of every tuple: `spec`'s fields, stage3 and profile for every arch.
+fn defaults(spec: &SpecOverrides) -> SpecDefaults {
+    let every_arch = |value: &Option<String>| {
+        value
+            .iter()
+            .flat_map(|v| ARCHES.iter().map(|a| (a.gentoo.to_string(), v.clone())))
+            .collect()
+    };
+    let mut defaults = SpecDefaults {
+        stage3: every_arch(&spec.stage3),
+        profile: every_arch(&spec.profile),
+        kernel: spec.kernel.clone(),
+        ..SpecDefaults::default()
+    };
+    if let Some(snapshot) = &spec.repo_snapshot {
+        defaults.repo_snapshot = snapshot.clone();
+    }
+    if let Some(variant) = spec.variant {
+        defaults.variant = variant;
+    }
+    if let Some(repairs) = &spec.repairs {
+        defaults.repairs = repairs.clone();
+    }
+    defaults
+}
+
+/// Builds `images` (from [`select`]); what is up to date is skipped unless `force`.
+pub async fn run(
+    options: &BuildOptions,
+    repo: &SiteRepo,
+    images: Vec<ImagePlan>,
+    mut report: Report,
+    running: &Running,
+    reporter: &dyn Reporter,
+) -> anyhow::Result<Report> {
+    std::fs::create_dir_all(&options.out)?;
+    let out = options.out.canonicalize()?;
+    let mut state = State::load(&out)?;
+    let mut todo = Vec::new();
+    for image in images {
+        match state.tuples.get(&image.name) {
+            Some(last) if !options.force && last.inputs_digest == image.inputs_digest => {
+                report
+                    .results
+                    .push((image.name.clone(), TupleResult::UpToDate(last.clone())));
+            }
+            _ => todo.push(image),
+        }
+    }
+    if todo.is_empty() {
+        return Ok(report);
+    }
+
+    let tmpfs_bytes = match &options.tmpfs {
+        Some(size) => {
+            zentoo_core::plan::quantity::bytes(size).map_err(|e| anyhow::anyhow!("--tmpfs: {e}"))?
+        }
+        None => 0,
+    };
+    let engine = Engine::connect(options.engine.as_deref()).await?;
+    let source_date_epoch = commit_time(repo, &report.revision)?;
+    let volumes: BTreeMap<Volume, String> = SHARED_VOLUMES
+        .into_iter()
+        .map(|v| (v, engine_volume(&options.site, v)))
+        .collect();
+    let labels = vec![(super::LABEL.to_string(), "zentoo".to_string())];
+    for name in volumes.values() {
+        engine.ensure_volume(name, &labels).await?;
+    }
+
+    let backend = LocalBackend {
+        engine: &engine,
+        site: options.site.clone(),
+        out: out.clone(),
+        volumes,
+        registry: options.registry.clone(),
+        running,
+        reporter,
+        run_id: format!("{}", std::process::id()),
+        tmpfs_bytes,
+    };
+    let mut plans = Vec::new();
+    for image in todo {
+        let oci_arch =
+            zentoo_core::site::cpus::arch(&image.arch).map_or(image.arch.as_str(), |a| a.oci);
+        if oci_arch != engine.arch {
+            let why = format!(
+                "{} is an {oci_arch} system and the engine at {} runs {}: build it on an {oci_arch} engine or in the cluster",
+                image.name, engine.address, engine.arch
+            );
+            report
+                .results
+                .push((image.name.clone(), TupleResult::Failed(why)));
+            continue;
+        }
+        let settings = local_settings(options, &out, &image.name, source_date_epoch);
+        plans.push(build_plan(&image, &report.revision, &settings));
+    }
+
+    let state_lock = Mutex::new(&mut state);
+    let results: Vec<(String, TupleResult)> = futures::stream::iter(plans)
+        .map(|plan| {
+            let (backend, state_lock, out) = (&backend, &state_lock, &out);
+            let revision = report.revision.clone();
+            async move {
+                let result = match backend.run(&plan).await {
+                    Ok(result) => TupleResult::Built(LocalBuild {
+                        inputs_digest: plan.inputs_digest.clone(),
+                        revision,
+                        result,
+                        finished_at: jiff::Timestamp::now().to_string(),
+                    }),
+                    Err(e) => TupleResult::Failed(e.to_string()),
+                };
+                if let TupleResult::Built(record) = &result
+                    && let Ok(mut state) = state_lock.lock()
+                {
+                    state.tuples.insert(plan.image.clone(), record.clone());
+                    if let Err(e) = state.save(out) {
+                        tracing::warn!("{e}");
+                    }
+                }
+                (plan.image, result)
+            }
+        })
+        .buffer_unordered(options.jobs.max(1))
+        .collect()
+        .await;
+    report.results.extend(results);
+    Ok(report)
+}
+
+/// The settings of a local build of `image`: loaded into the engine, or pushed under
+/// `--push`; its stage tarball into `<out>/stages`.
+fn local_settings(options: &BuildOptions, out: &Path, image: &str, epoch: i64) -> BuildSettings {
+    let target = match &options.push {
+        Some(prefix) => ImageTarget::Push(push_reference(prefix, image)),
+        None => ImageTarget::Load(local_reference(image)),
+    };
+    BuildSettings {
+        image: Some(target),
+        tarball_dir: Some(out.join("stages").display().to_string()),
+        tmpfs: options.tmpfs.clone(),
+        ..BuildSettings::new(
+            &options.site.display().to_string(),
+            epoch,
+            options.emerge_jobs,
+        )
+    }
+}
+
+/// Commit time of `revision`: the reproducible build time of everything built from it.
+fn commit_time(repo: &SiteRepo, revision: &str) -> anyhow::Result<i64> {
+    let oid = git2::Oid::from_str(revision)?;
+    Ok(repo.git().find_commit(oid)?.time().seconds())
+}
