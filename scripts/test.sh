@@ -15,14 +15,7 @@ ensure_musl    # tests/it/zentoo_image.rs builds the static zentoo image
 ensure_apt ca-certificates
 ensure_stage3_tools
 
-# The zentoo image's static binary (a release build of every dependency for musl: the longest
-# compile here) builds from the start, at the lowest priority, in its own target directory: it
-# takes the cores whenever the rest waits (downloads, servers, timers in the controller tests),
-# and the image tests, which run last, find it built (or wait for cargo's lock on it).
-image_log=$(mktemp)
-setsid nice -n 19 bash scripts/build-image.sh --build-only >"$image_log" 2>&1 &
-image_pid=$!
-background=("$image_pid")
+background=()
 harness_down=0
 env_file=${ZENTOO_TEST_CACHE:-$HOME/.cache/zentoo-test}/env
 if [ -s "$env_file" ]; then
@@ -55,9 +48,13 @@ cargo check --quiet --manifest-path fuzz/Cargo.toml --bins --target-dir target/f
 wait "$stage3_pid" || { cat "$stage3_log" >&2; echo "test: building the test stage3 failed" >&2; exit 1; }
 rm -f "$stage3_log"
 tests/stage3/test    # the step scripts on the test stage3 (real Portage)
-# A failed background build is not fatal here: the image tests build again and say why.
-if ! kill -0 "$image_pid" 2>/dev/null && ! wait "$image_pid"; then
-    echo "test: the early build of the zentoo image's binary failed; the image tests retry it:" >&2
-    tail -n 20 "$image_log" >&2
-fi
+# The zentoo image's static binary (a release build of every dependency for musl: the longest
+# compile here) builds in the background while the tests run, at the lowest CPU and disk
+# priority, in its own target directory: it takes the cores whenever the tests wait (servers,
+# timers in the controller tests), and the image tests, which run last, find it built (or wait
+# for cargo's lock on it). It starts after the step tests, so that those run as they always did.
+image_log=$(mktemp)
+setsid nice -n 19 ionice -c 3 bash scripts/build-image.sh --build-only >"$image_log" 2>&1 &
+image_pid=$!
+background+=("$image_pid")
 cargo test "$@"
