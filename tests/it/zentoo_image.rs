@@ -344,6 +344,32 @@ fn container_logs(pod: &str) -> String {
         .join("\n")
 }
 
+/// The zentoo image loaded into the engine as `localhost/zentoo/zentoo:TAG`, and the test
+/// stage3's reference: the two images a played build pod runs.
+async fn images_to_play(tag: &str) -> (String, String) {
+    let zentoo_ref = format!("localhost/zentoo/zentoo:{tag}");
+    let loaded = zentoo_ref.clone();
+    let stage3 = tokio::task::spawn_blocking(move || {
+        // A layout of its own: tests that build the image side by side must not share
+        // build-image.sh's default one (it starts by removing it).
+        let layout = tempfile::TempDir::new().expect("layout dir");
+        let layout = layout.path().join("oci");
+        let layout = layout.to_str().expect("UTF-8 temp path");
+        build_image(&["--load", &loaded, "--oci-layout", layout]);
+        run_ok(
+            &mut Command::new(root().join("tests/stage3/build-image")),
+            BUILD_LIMIT,
+        )
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+    })
+    .await
+    .expect("build the images");
+    (zentoo_ref, stage3)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rendered_build_pod_runs_for_real_under_podman_kube_play() {
     let _heavy = support::load::heavy_async().await;
@@ -358,23 +384,7 @@ async fn a_rendered_build_pod_runs_for_real_under_podman_kube_play() {
     };
     let reg = registries.plain.clone();
     let tag = support::unique("play");
-    let zentoo_ref = format!("localhost/zentoo/zentoo:{tag}");
-    let stage3 = {
-        let zentoo_ref = zentoo_ref.clone();
-        tokio::task::spawn_blocking(move || {
-            build_image(&["--load", &zentoo_ref]);
-            run_ok(
-                &mut Command::new(root().join("tests/stage3/build-image")),
-                BUILD_LIMIT,
-            )
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .to_string()
-        })
-        .await
-        .expect("build the images")
-    };
+    let (zentoo_ref, stage3) = images_to_play(&tag).await;
 
     let ns = kube.namespace("play").await;
     install_crds(&ns).await;
@@ -543,23 +553,7 @@ async fn one_build_plan_gives_the_same_image_on_the_engine_and_under_kube_play()
     };
     let reg = registries.plain.clone();
     let tag = support::unique("both");
-    let zentoo_ref = format!("localhost/zentoo/zentoo:{tag}");
-    let stage3 = {
-        let zentoo_ref = zentoo_ref.clone();
-        tokio::task::spawn_blocking(move || {
-            build_image(&["--load", &zentoo_ref]);
-            run_ok(
-                &mut Command::new(root().join("tests/stage3/build-image")),
-                BUILD_LIMIT,
-            )
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .to_string()
-        })
-        .await
-        .expect("build the images")
-    };
+    let (zentoo_ref, stage3) = images_to_play(&tag).await;
 
     // The plan, once: the site served over git (the pod's materialize fetches it).
     let site = site::Site::standard("server-nodocs-web\n");
