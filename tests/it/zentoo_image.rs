@@ -321,6 +321,34 @@ impl Drop for Played {
     }
 }
 
+/// Plays pod manifest `file` with `podman kube play` and waits for its publish container
+/// (`POD-publish`) to exit; fails the test, with the containers' logs, unless it exited 0.
+/// Returns those logs.
+async fn play_until_published(file: &Path, pod_name: &str) -> String {
+    let (file, pod_name) = (file.to_path_buf(), pod_name.to_string());
+    let (play, publish_exit, logs) = tokio::task::spawn_blocking(move || {
+        let play = run(
+            Command::new("podman").args(["kube", "play"]).arg(&file),
+            BUILD_LIMIT,
+        );
+        let wait = run(
+            Command::new("podman").args(["wait", &format!("{pod_name}-publish")]),
+            BUILD_LIMIT,
+        );
+        let exit = String::from_utf8_lossy(&wait.stdout).trim().to_string();
+        (play, exit, container_logs(&pod_name))
+    })
+    .await
+    .expect("podman kube play");
+    assert!(
+        play.status.success() && publish_exit == "0",
+        "kube play: {}\n{}\npublish exit {publish_exit}\n{logs}",
+        String::from_utf8_lossy(&play.stdout),
+        String::from_utf8_lossy(&play.stderr)
+    );
+    logs
+}
+
 fn container_logs(pod: &str) -> String {
     ["materialize", "build", "assemble", "pack", "publish"]
         .iter()
@@ -415,29 +443,7 @@ async fn a_rendered_build_pod_runs_for_real_under_podman_kube_play() {
         volumes: pod_volumes(&manifest),
     };
     let pod_name = job.name_any();
-    let (play, publish_exit, logs) = {
-        let (file, pod_name) = (file.clone(), pod_name.clone());
-        tokio::task::spawn_blocking(move || {
-            let play = run(
-                Command::new("podman").args(["kube", "play"]).arg(&file),
-                BUILD_LIMIT,
-            );
-            let wait = run(
-                Command::new("podman").args(["wait", &format!("{pod_name}-publish")]),
-                BUILD_LIMIT,
-            );
-            let exit = String::from_utf8_lossy(&wait.stdout).trim().to_string();
-            (play, exit, container_logs(&pod_name))
-        })
-        .await
-        .expect("podman kube play")
-    };
-    assert!(
-        play.status.success() && publish_exit == "0",
-        "kube play: {}\n{}\npublish exit {publish_exit}\n{logs}",
-        String::from_utf8_lossy(&play.stdout),
-        String::from_utf8_lossy(&play.stderr)
-    );
+    let logs = play_until_published(&file, &pod_name).await;
     let publish_out = run_ok(
         Command::new("podman").args(["logs", &format!("{pod_name}-publish")]),
         PODMAN_LIMIT,
@@ -656,29 +662,7 @@ async fn one_build_plan_gives_the_same_image_on_the_engine_and_under_kube_play()
     let manifest = playable_pod(&job, &reg);
     std::fs::write(&file, serde_json::to_vec_pretty(&manifest).expect("json")).expect("pod file");
     played.volumes.extend(pod_volumes(&manifest));
-    let (play, publish_exit, logs) = {
-        let (file, pod_name) = (file.clone(), tag.clone());
-        tokio::task::spawn_blocking(move || {
-            let play = run(
-                Command::new("podman").args(["kube", "play"]).arg(&file),
-                BUILD_LIMIT,
-            );
-            let wait = run(
-                Command::new("podman").args(["wait", &format!("{pod_name}-publish")]),
-                BUILD_LIMIT,
-            );
-            let exit = String::from_utf8_lossy(&wait.stdout).trim().to_string();
-            (play, exit, container_logs(&pod_name))
-        })
-        .await
-        .expect("podman kube play")
-    };
-    assert!(
-        play.status.success() && publish_exit == "0",
-        "kube play: {}\n{}\npublish exit {publish_exit}\n{logs}",
-        String::from_utf8_lossy(&play.stdout),
-        String::from_utf8_lossy(&play.stderr)
-    );
+    let logs = play_until_published(&file, &tag).await;
     // What a kubelet reports as the two termination messages, read as the controller reads them.
     let published = volume_file(&format!("{tag}-termination"), "log");
     let counts = build_counts_written(&tag);
