@@ -12,6 +12,7 @@ CACHE=${ZENTOO_TEST_CACHE:-$HOME/.cache/zentoo-test}
 BIN_K8S=$CACHE/bin/k8s-$K8S_VERSION
 BIN_ETCD=$CACHE/bin/etcd-$ETCD_VERSION
 BIN_KWOK=$CACHE/bin/kwok-$KWOK_VERSION
+BIN_PAUSE=$CACHE/bin/pause-$(cat "$(dirname "${BASH_SOURCE[0]}")"/pause/{main.go,go.mod} | sha256sum | cut -c1-12)
 RUN=$CACHE/run
 PIDS=$RUN/pids
 LOGS=$RUN/logs

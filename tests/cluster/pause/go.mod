@@ -1,0 +1,3 @@
+module zentoo.test/pause
+
+go 1.22
