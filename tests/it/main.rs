@@ -38,6 +38,7 @@ mod plan_cli;
 mod publish_local;
 mod publish_registry;
 mod push_latency;
+mod real_node;
 mod registry_faults;
 mod scale;
 mod secrets_never_leak;

@@ -29,6 +29,7 @@ pub mod logs;
 pub mod manifests;
 pub mod private;
 pub mod publish;
+pub mod real_node;
 pub mod site;
 
 pub use self::engine::{engine_env, registry_env};
