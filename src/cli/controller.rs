@@ -111,6 +111,16 @@ pub struct ControllerArgs {
     /// Sites may name only existing claims matching GLOB (repeatable; default: any).
     #[arg(long = "allowed-claim", value_name = "GLOB", value_parser = Glob::parse)]
     allowed_claims: Vec<Glob>,
+    /// Build pods use the node's network (hostNetwork, DNS ClusterFirstWithHostNet): for a
+    /// registry or git server only the node's loopback reaches. Builds then share the node's
+    /// network namespace, and no NetworkPolicy applies to them (distcc workers stay on the
+    /// pod network, and their policy may not admit such a build pod).
+    #[arg(long)]
+    build_host_network: bool,
+    /// Builds push to registry HOST[:PORT] over plain HTTP, without TLS (repeatable; for an
+    /// image whose reference names exactly this registry).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", value_parser = parse_registry)]
+    insecure_registries: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -163,6 +173,8 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             secrets: args.allowed_secrets,
             claims: args.allowed_claims,
         },
+        build_host_network: args.build_host_network,
+        insecure_registries: args.insecure_registries,
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -191,6 +203,60 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected KEY=VALUE: {text}"))
 }
 
+/// A registry as image references name it: `host[:port]`, no scheme or path.
+fn parse_registry(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "expected HOST[:PORT] as an image reference names its registry: {text}"
+        ))
+    }
+}
+
 fn parse_window(text: &str) -> Result<Duration, String> {
     parse_duration(text).ok_or_else(|| format!("not a duration like 5s or 500ms: {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ControllerArgs,
+    }
+
+    #[test]
+    fn build_network_options_are_off_unless_given() {
+        let plain = Cli::try_parse_from(["zentoo"]).expect("parses");
+        assert!(!plain.args.build_host_network);
+        assert!(plain.args.insecure_registries.is_empty());
+        let set = Cli::try_parse_from([
+            "zentoo",
+            "--build-host-network",
+            "--insecure-registry",
+            "localhost:5000",
+            "--insecure-registry",
+            "registry.zentoo.svc",
+        ])
+        .expect("parses");
+        assert!(set.args.build_host_network);
+        assert_eq!(
+            set.args.insecure_registries,
+            ["localhost:5000", "registry.zentoo.svc"]
+        );
+        for bad in ["http://localhost:5000", "localhost:5000/zentoo", ""] {
+            assert!(
+                Cli::try_parse_from(["zentoo", "--insecure-registry", bad]).is_err(),
+                "{bad:?} is no registry"
+            );
+        }
+    }
 }

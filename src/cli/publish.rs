@@ -440,16 +440,28 @@ mod tests {
             (b.kernel, b.check_libraries, b.push, b.load)
         );
         assert_eq!(a.reference, b.reference);
+        assert_eq!(a.registry.insecure, b.registry.insecure);
     }
 
     #[test]
     fn the_plans_publish_command_is_the_request_the_runner_runs() {
         let image = crate::plan::testing::image_plan("rpi-server-none-web\n");
         let mut s = settings();
-        for target in [
-            Some(ImageTarget::Push("registry.example/zentoo/web:v1".into())),
-            Some(ImageTarget::Load("localhost/zentoo/web:latest".into())),
-            None,
+        s.insecure_registries = vec!["plain.example:5000".into()];
+        for (target, insecure) in [
+            (
+                Some(ImageTarget::Push("registry.example/zentoo/web:v1".into())),
+                None,
+            ),
+            (
+                Some(ImageTarget::Push("plain.example:5000/zentoo/web:v1".into())),
+                Some("plain.example:5000"),
+            ),
+            (
+                Some(ImageTarget::Load("localhost/zentoo/web:latest".into())),
+                None,
+            ),
+            (None, None),
         ] {
             s.image = target;
             let plan = build_plan(&image, "c0ffee", &s);
@@ -460,6 +472,8 @@ mod tests {
                 .expect("a publish step");
             let (cli, runner) = both(&step.command, &plan);
             assert_same(&cli, &runner);
+            let insecure: Vec<String> = insecure.iter().map(|h| h.to_string()).collect();
+            assert_eq!(cli.registry.insecure, insecure);
             assert_eq!(cli.image.source_date_epoch, 1_700_000_000);
             assert_eq!(cli.image.variant.as_deref(), Some("v8"));
         }

@@ -5,32 +5,8 @@
 use crate::support;
 
 use std::io::{Read, Write};
-use std::path::Path;
 use std::process::{Command, Stdio};
-use support::manifests::{apply, kind};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn render(helm: &Path, sets: &[&str]) -> Vec<serde_json::Value> {
-    let mut cmd = Command::new(helm);
-    cmd.args(["template", "zentoo"])
-        .arg(root().join("charts/zentoo"))
-        .args(["--namespace", "zentoo-system"]);
-    for set in sets {
-        cmd.args(["--set", set]);
-    }
-    let out = cmd.output().expect("helm template");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let docs: Vec<serde_json::Value> =
-        serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout)).expect("yaml");
-    docs.into_iter().filter(|d| !d.is_null()).collect()
-}
+use support::manifests::{apply, helm_template as render, kind};
 
 fn find<'a>(docs: &'a [serde_json::Value], kind_: &str, name: &str) -> &'a serde_json::Value {
     docs.iter()

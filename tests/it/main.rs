@@ -10,6 +10,7 @@ mod support;
 mod binhost;
 mod binhost_config;
 mod chart_binhost;
+mod chart_network;
 mod cluster_smoke;
 mod controller_build;
 mod controller_drift;

@@ -202,19 +202,27 @@ fn the_zentoo_image_is_pushed_by_zentoo_has_no_shell_and_runs_as_65532() {
 }
 
 /// A Pod manifest for `podman kube play` from Job `job`'s pod template, changed only where
-/// this machine is not a cluster: the host's network (the git daemon and the registry listen on
-/// its loopback) and the registry's plain HTTP.
+/// Podman is not a kubelet. The Job itself is rendered for this machine's servers (the git
+/// daemon and the registry listen on its loopback; the registry speaks plain HTTP): on the
+/// host's network, pushing to `registry` without TLS.
 fn playable_pod(job: &k8s_openapi::api::batch::v1::Job, registry: &str) -> serde_json::Value {
     let template = &job.spec.as_ref().expect("job spec").template;
     let mut pod = serde_json::to_value(template).expect("pod template");
     pod["apiVersion"] = "v1".into();
     pod["kind"] = "Pod".into();
     pod["metadata"]["name"] = job.name_any().into();
-    pod["spec"]["hostNetwork"] = true.into();
+    assert_eq!(
+        pod["spec"]["hostNetwork"], true,
+        "rendered on the host's network"
+    );
+    assert_eq!(pod["spec"]["dnsPolicy"], "ClusterFirstWithHostNet");
     let publish = container_mut(&mut pod, "containers", "publish");
     let command = publish["command"].as_array_mut().expect("publish command");
-    command.push("--insecure-registry".into());
-    command.push(registry.into());
+    let insecure = command
+        .iter()
+        .position(|a| a == "--insecure-registry")
+        .expect("the push to the plain-HTTP registry is rendered as one");
+    assert_eq!(command[insecure + 1], registry);
     // A kubelet bind-mounts a writable file at the termination message path; Podman does not
     // (and /dev is root's): the publish step writes it into a volume of its own instead (an
     // empty Podman volume becomes the user's of the first container mounting it).
@@ -421,6 +429,8 @@ async fn a_rendered_build_pod_runs_for_real_under_podman_kube_play() {
     let cache = tempfile::TempDir::new().expect("cache");
     let _controller = Controller::start_configured(&ns, &cache, |s| {
         s.zentoo_image = zentoo_ref.clone();
+        s.build_host_network = true;
+        s.insecure_registries = vec![reg.clone()];
     })
     .await;
     // A site name of its own: its claims become Podman volumes of that name.
@@ -592,6 +602,7 @@ async fn one_build_plan_gives_the_same_image_on_the_engine_and_under_kube_play()
     let settings = BuildSettings {
         zentoo_image: zentoo_ref.clone(),
         image: Some(ImageTarget::Push(pushed.clone())),
+        insecure_registries: vec![reg.clone()],
         ..BuildSettings::new(&git.url, epoch, 2)
     };
     let plan = build_plan(&image, &site_plan.revision, &settings);
@@ -657,6 +668,7 @@ async fn one_build_plan_gives_the_same_image_on_the_engine_and_under_kube_play()
         signing_secret: None,
         image_pull_policy: "IfNotPresent".into(),
         result_file: "/dev/termination-log".into(),
+        host_network: true,
     };
     let job = render_job(&plan, &context);
     let manifest = playable_pod(&job, &reg);

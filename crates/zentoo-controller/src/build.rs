@@ -128,6 +128,7 @@ pub async fn create_build(
             .as_ref()
             .or(defaults.tmpfs.as_ref())
             .map(|t| t.size.0.clone()),
+        insecure_registries: ctx.settings.insecure_registries.clone(),
         ..BuildSettings::new(&site.spec.source.url, epoch, ctx.settings.build_jobs)
     };
     let plan = build_plan(planned, revision, &settings);
@@ -167,6 +168,7 @@ pub async fn create_build(
             .map(|s| s.name.clone()),
         image_pull_policy: ctx.settings.image_pull_policy.clone(),
         result_file: RESULT_FILE.into(),
+        host_network: ctx.settings.build_host_network,
     };
     let mut job = render_job(&plan, &context);
     if let Some(meta) = job.spec.as_mut().and_then(|s| s.template.metadata.as_mut()) {

@@ -61,6 +61,11 @@ pub struct Settings {
     pub webhook: WebhookSettings,
     /// What tenants' sites and images may ask for.
     pub policy: Policy,
+    /// Build pods use the node's network (`hostNetwork`): for servers only the node's
+    /// loopback reaches; the pods share the node's network namespace.
+    pub build_host_network: bool,
+    /// Registries (`host[:port]`) builds push to over plain HTTP.
+    pub insecure_registries: Vec<String>,
 }
 
 impl Default for Settings {
@@ -83,6 +88,8 @@ impl Default for Settings {
             webhook_addr: None,
             webhook: WebhookSettings::default(),
             policy: Policy::default(),
+            build_host_network: false,
+            insecure_registries: Vec::new(),
         }
     }
 }

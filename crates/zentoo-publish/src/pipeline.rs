@@ -95,8 +95,8 @@ fn step(what: impl Into<String>) -> impl FnOnce(Error) -> PublishError {
 }
 
 impl PublishRequest {
-    /// The publish step of a build plan, packing `rootfs`: the plan's targets, arch and
-    /// annotations; the image loaded into `engine` unless the plan pushes it.
+    /// The publish step of a build plan, packing `rootfs`: the plan's targets, arch,
+    /// annotations and plain-HTTP registry; the image loaded into `engine` unless the plan pushes it.
     pub fn from_plan(plan: &PublishPlan, tuple: &str, rootfs: &Path) -> PublishRequest {
         let mut image = ImageOptions::new(&plan.oci_arch, plan.source_date_epoch);
         image.variant = plan.oci_variant.clone();
@@ -118,7 +118,10 @@ impl PublishRequest {
             reference: plan.image.as_ref().map(|t| t.reference().to_string()),
             push: plan.image.as_ref().is_some_and(|t| t.is_push()),
             load: plan.image.as_ref().is_some_and(|t| !t.is_push()),
-            registry: RegistryConfig::default(),
+            registry: RegistryConfig {
+                insecure: plan.insecure_registry.iter().cloned().collect(),
+                ..RegistryConfig::default()
+            },
             engine: None,
         }
     }

@@ -15,8 +15,8 @@ pub fn local_reference(tuple: &str) -> String {
     format!("localhost/zentoo/{}:latest", tuple.to_ascii_lowercase())
 }
 
-/// Runs the publish step of `plan` on the target root `target_dir`; `engine` is where a
-/// loaded image goes.
+/// Runs the publish step of `plan` on the target root `target_dir` with the registry settings
+/// `registry`; `engine` is where a loaded image goes.
 pub async fn publish_target(
     engine: &Engine,
     plan: &BuildPlan,
@@ -24,7 +24,9 @@ pub async fn publish_target(
     registry: &RegistryConfig,
 ) -> Result<BuildResult, PublishError> {
     let mut request = PublishRequest::from_plan(&plan.publish, &plan.image, target_dir);
-    request.registry = registry.clone();
+    // The runner's registry settings, and the plan's plain-HTTP registry besides.
+    let from_plan = std::mem::replace(&mut request.registry, registry.clone());
+    request.registry.insecure.extend(from_plan.insecure);
     request.engine = Some(engine.docker().clone());
     pipeline::publish(&request, Arc::new(|_| {})).await
 }

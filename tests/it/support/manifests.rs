@@ -24,6 +24,27 @@ pub fn documents(name: &str, renames: &[(&str, &str)]) -> Vec<serde_json::Value>
     docs.into_iter().filter(|d| !d.is_null()).collect()
 }
 
+/// The documents `helm template` renders from charts/zentoo with the values `sets`
+/// (`KEY=VALUE`, as `--set` takes them), installed into `zentoo-system`.
+pub fn helm_template(helm: &std::path::Path, sets: &[&str]) -> Vec<serde_json::Value> {
+    let mut cmd = std::process::Command::new(helm);
+    cmd.args(["template", "zentoo"])
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/zentoo"))
+        .args(["--namespace", SYSTEM_NAMESPACE]);
+    for set in sets {
+        cmd.args(["--set", set]);
+    }
+    let out = cmd.output().expect("helm template");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout)).expect("yaml");
+    docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
 /// The RBAC of the namespaced install (ServiceAccounts, Roles, RoleBindings), installed into
 /// `system` and watching `builds`: exactly what `kubectl apply -f manifests/zentoo-namespaced.yaml`
 /// grants.

@@ -31,6 +31,8 @@ pub const SIGNING_PUBKEY_FILE: &str = "/zentoo/binpkg-signing.asc";
 pub const BUILD_RESULT_FILE: &str = "/dev/termination-log";
 /// Pod annotation that makes `podman kube play` keep finished init containers.
 pub const PODMAN_INIT_ANNOTATION: &str = "io.podman.annotations.init.container.type";
+/// DNS policy of a pod on the node's network that still resolves cluster names.
+pub const HOST_NETWORK_DNS: &str = "ClusterFirstWithHostNet";
 /// The user the materialize step runs as.
 pub const NONROOT_UID: i64 = 65532;
 
@@ -80,6 +82,8 @@ pub struct BuildContext {
     pub image_pull_policy: String,
     /// Where the publish step writes its JSON result (the termination message path).
     pub result_file: String,
+    /// The pod uses the node's network (`hostNetwork`, DNS still the cluster's).
+    pub host_network: bool,
 }
 
 /// Labels of everything a build creates.
@@ -169,6 +173,8 @@ pub fn render_job(plan: &BuildPlan, ctx: &BuildContext) -> Job {
                     init_containers: Some(containers),
                     containers: publish,
                     volumes: Some(volumes(plan, ctx)),
+                    host_network: ctx.host_network.then_some(true),
+                    dns_policy: ctx.host_network.then(|| HOST_NETWORK_DNS.into()),
                     ..PodSpec::default()
                 }),
             },

@@ -34,6 +34,7 @@ pub(crate) fn context() -> BuildContext {
         signing_secret: Some("signing-key".into()),
         image_pull_policy: "IfNotPresent".into(),
         result_file: "/dev/termination-log".into(),
+        host_network: false,
     }
 }
 
@@ -259,6 +260,79 @@ fn materialize_and_publish_run_as_non_root_on_a_read_only_root() {
             .flatten()
             .all(|m| m.mount_path != "/target")
     );
+}
+
+#[test]
+fn the_pod_is_on_the_nodes_network_only_when_the_operator_says_so() {
+    let plan = build_plan(
+        &image_plan("zen-server-nodocs-web\n"),
+        "c0ffee",
+        &settings(),
+    );
+    let own = render_job(&plan, &context());
+    assert_eq!(pod(&own).host_network, None);
+    assert_eq!(pod(&own).dns_policy, None);
+    let host = render_job(
+        &plan,
+        &BuildContext {
+            host_network: true,
+            ..context()
+        },
+    );
+    assert_eq!(pod(&host).host_network, Some(true));
+    assert_eq!(
+        pod(&host).dns_policy.as_deref(),
+        Some("ClusterFirstWithHostNet")
+    );
+}
+
+#[test]
+fn the_push_is_plain_http_only_to_a_registry_named_insecure() {
+    let push_command = |image: &str, insecure: &[&str]| {
+        let s = zentoo_core::plan::build::BuildSettings {
+            image: Some(zentoo_core::plan::build::ImageTarget::Push(image.into())),
+            insecure_registries: insecure.iter().map(|r| r.to_string()).collect(),
+            ..settings()
+        };
+        let plan = build_plan(&image_plan("zen-server-nodocs-web\n"), "c0ffee", &s);
+        let job = render_job(&plan, &context());
+        let pod = pod(&job);
+        let pack = container(pod, "pack").command.clone().unwrap_or_default();
+        assert!(
+            !pack.contains(&"--insecure-registry".to_string()),
+            "pack reaches no registry: {pack:?}"
+        );
+        container(pod, "publish")
+            .command
+            .clone()
+            .unwrap_or_default()
+    };
+    let insecure = push_command("localhost:5000/zentoo/web:latest", &["localhost:5000"]);
+    let at = insecure
+        .iter()
+        .position(|a| a == "--insecure-registry")
+        .unwrap_or_else(|| panic!("no --insecure-registry in {insecure:?}"));
+    assert_eq!(insecure[at + 1], "localhost:5000");
+    assert_eq!(
+        insecure
+            .iter()
+            .filter(|a| *a == "--insecure-registry")
+            .count(),
+        1
+    );
+    for (image, names) in [
+        (
+            "registry.example/zentoo/web:latest",
+            &["localhost:5000"][..],
+        ),
+        ("localhost:5000/zentoo/web:latest", &[][..]),
+    ] {
+        let secure = push_command(image, names);
+        assert!(
+            !secure.contains(&"--insecure-registry".to_string()),
+            "{image}: {secure:?}"
+        );
+    }
 }
 
 #[test]

@@ -194,6 +194,9 @@ pub struct BuildSettings {
     /// Size (a Kubernetes quantity like `8Gi`) of a memory-backed `PORTAGE_TMPDIR`; `None`:
     /// the stage3's disk.
     pub tmpfs: Option<String>,
+    /// Registries (`host[:port]`) reached over plain HTTP: a push to one of them is made
+    /// without TLS (an operator's setting, never a tenant's).
+    pub insecure_registries: Vec<String>,
 }
 
 impl BuildSettings {
@@ -211,6 +214,7 @@ impl BuildSettings {
             tarball_dir: None,
             source_date_epoch,
             tmpfs: None,
+            insecure_registries: Vec::new(),
         }
     }
 }
@@ -218,6 +222,16 @@ impl BuildSettings {
 /// `<prefix>/<image>:latest`: where a build of `image` is pushed under a registry prefix.
 pub fn push_reference(prefix: &str, image: &str) -> String {
     format!("{}/{image}:latest", prefix.trim_end_matches('/'))
+}
+
+/// The registry part (`host[:port]`) of image reference `reference`, as Docker reads it: the
+/// first path component when it names a host (holds a `.` or `:`, or is `localhost`), else
+/// `docker.io`.
+pub fn registry_host(reference: &str) -> &str {
+    match reference.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
+        _ => "docker.io",
+    }
 }
 
 /// Where the publish step sends the image.
@@ -269,6 +283,10 @@ pub struct PublishPlan {
     /// The build time (`SOURCE_DATE_EPOCH`): commit time of the revision.
     #[serde(default)]
     pub source_date_epoch: i64,
+    /// The registry (`host[:port]`) the image is pushed to over plain HTTP, when the
+    /// operator named it insecure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insecure_registry: Option<String>,
 }
 
 impl PublishPlan {
@@ -278,8 +296,19 @@ impl PublishPlan {
         if let Some(target) = &self.image {
             let how = if target.is_push() { "--push" } else { "--load" };
             cmd.extend(["--image".into(), target.reference().to_string(), how.into()]);
+            if target.is_push() {
+                cmd.extend(self.insecure_args());
+            }
         }
         cmd
+    }
+
+    /// `--insecure-registry <host>` when the image is pushed to a plain-HTTP registry.
+    fn insecure_args(&self) -> Vec<String> {
+        self.insecure_registry
+            .iter()
+            .flat_map(|host| ["--insecure-registry".to_string(), host.clone()])
+            .collect()
     }
 
     /// The publish step as two commands, for a cluster where packing and pushing need
@@ -299,6 +328,7 @@ impl PublishPlan {
         ];
         if let Some(ImageTarget::Push(reference)) = &self.image {
             push.extend(["--image".into(), reference.clone(), "--push".into()]);
+            push.extend(self.insecure_args());
         }
         (pack, push)
     }
@@ -362,6 +392,20 @@ pub struct BuildPlan {
     pub tmpfs: Option<String>,
     /// The steps, in order.
     pub steps: Vec<Step>,
+}
+
+/// The registry of the pushed image when `settings` names it insecure (host names compare
+/// without regard to case).
+fn insecure_registry(settings: &BuildSettings) -> Option<String> {
+    let Some(ImageTarget::Push(reference)) = &settings.image else {
+        return None;
+    };
+    let host = registry_host(reference);
+    settings
+        .insecure_registries
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(host))
+        .then(|| host.to_string())
 }
 
 /// Plans the build of `image` at `revision`. Pure.
@@ -473,6 +517,7 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
         kernel: spec.kernel.is_some(),
         check_libraries: spec.repairs.check_libraries,
         source_date_epoch: settings.source_date_epoch,
+        insecure_registry: insecure_registry(settings),
     };
     let publish_cmd = publish.command();
     let publish_env = BTreeMap::from([(
@@ -741,6 +786,78 @@ pub(crate) mod tests {
             "zentoo publish --oci-layout /scratch/oci --output json \
              --image registry.example/zentoo/web:latest --push"
         );
+    }
+
+    #[test]
+    fn registry_hosts_are_read_as_docker_reads_them() {
+        for (reference, host) in [
+            ("localhost:5000/zentoo/web:latest", "localhost:5000"),
+            ("localhost/zentoo/web", "localhost"),
+            ("registry.example/zentoo/web:v1", "registry.example"),
+            ("127.0.0.1:5000/web@sha256:00", "127.0.0.1:5000"),
+            ("gentoo/stage3:latest", "docker.io"),
+            ("web", "docker.io"),
+        ] {
+            assert_eq!(registry_host(reference), host, "{reference}");
+        }
+    }
+
+    #[test]
+    fn only_a_push_to_a_named_insecure_registry_goes_over_plain_http() {
+        let plan = |image: &str, insecure: &[&str]| {
+            let s = BuildSettings {
+                image: Some(ImageTarget::Push(image.into())),
+                insecure_registries: insecure.iter().map(|r| r.to_string()).collect(),
+                ..settings()
+            };
+            build_plan(&image_plan("zen-server-nodocs-web\n"), "c0ffee", &s)
+        };
+        let flagged = |plan: &BuildPlan| {
+            let (_, push) = plan.publish.split_command("/oci");
+            let local = &plan.steps[3].command;
+            [push, local.clone()].map(|cmd| {
+                cmd.windows(2)
+                    .find(|w| w[0] == "--insecure-registry")
+                    .map(|w| w[1].clone())
+            })
+        };
+        let insecure = plan(
+            "Reg.Local:5000/zentoo/web:latest",
+            &["other:5000", "reg.local:5000"],
+        );
+        assert_eq!(
+            insecure.publish.insecure_registry.as_deref(),
+            Some("Reg.Local:5000")
+        );
+        assert_eq!(
+            flagged(&insecure),
+            [
+                Some("Reg.Local:5000".to_string()),
+                Some("Reg.Local:5000".to_string())
+            ]
+        );
+        // Another port is another registry; a path below the host is no registry.
+        for (image, names) in [
+            ("reg.local:5001/zentoo/web:latest", &["reg.local:5000"][..]),
+            ("reg.local/zentoo/web:latest", &["reg.local:5000"][..]),
+            ("zentoo/web:latest", &["zentoo"][..]),
+            ("reg.local:5000/zentoo/web:latest", &[][..]),
+        ] {
+            let secure = plan(image, names);
+            assert_eq!(secure.publish.insecure_registry, None, "{image}");
+            assert_eq!(flagged(&secure), [None, None], "{image}");
+        }
+        // Loaded, not pushed: no registry is reached.
+        let load = build_plan(
+            &image_plan("zen-server-nodocs-web\n"),
+            "c0ffee",
+            &BuildSettings {
+                image: Some(ImageTarget::Load("localhost/zentoo/web:latest".into())),
+                insecure_registries: vec!["localhost".into()],
+                ..settings()
+            },
+        );
+        assert_eq!(load.publish.insecure_registry, None);
     }
 
     #[test]
