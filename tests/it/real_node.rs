@@ -67,34 +67,140 @@ fn ready(pod: &Pod) -> bool {
             .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
+/// One release of the chart on the real node, watching a namespace of its own, with site `demo`
+/// (the standard repository, no tuples: images are applied) served by a git daemon.
+struct OnNode {
+    // Dropped first: the release, then the repository, then the namespace.
+    release: Release,
+    _git: GitDaemon,
+    repo: support::site::Site,
+    ns: support::TestNamespace,
+    node: RealNode,
+    /// Where the site's images are pushed: `REGISTRY/TAG`.
+    registry: String,
+}
+
+impl OnNode {
+    async fn install(prefix: &str) -> Option<OnNode> {
+        let kube = support::kube_env().await?;
+        let node = real_node_env()?;
+        let helm = support::helm()?;
+        support::engine_env().await?;
+        let tag = support::unique(prefix);
+        let (zentoo, stage3) = push_images(&node.registry, &tag).await;
+        let ns = kube.namespace(prefix).await;
+        install_crds(&ns).await;
+        let repo = support::site::Site::standard("");
+        let git = GitDaemon::serve(&repo);
+        let values = values(&node, &ns.name, &zentoo, api_port(&ns.kubeconfig));
+        let release = Release::install(&helm, &ns, &tag, &values);
+        let registry = format!("{}/{tag}", node.registry);
+        let mut site = site_object("demo", &git.url, "1m");
+        site.spec.image_defaults.registry = Some(registry.clone());
+        site.spec.image_defaults.stage3 = [("amd64".to_string(), stage3)].into();
+        create_site(&ns, &site).await;
+        Some(OnNode {
+            release,
+            _git: git,
+            repo,
+            ns,
+            node,
+            registry,
+        })
+    }
+
+    /// `kubectl apply` of GentooImage `name` (portage `server`, buildhooks `nodocs`, set
+    /// `set`) placed on the real node, with `extra` merged into its spec.
+    fn apply_image(&self, name: &str, set: &str, extra: serde_json::Value) {
+        let placement = self.node.placement();
+        let mut image = serde_json::json!({
+            "apiVersion": "zentoo.dev/v1alpha1",
+            "kind": "GentooImage",
+            "metadata": {"name": name, "namespace": self.ns.name},
+            "spec": {
+                "siteRef": {"name": "demo"}, "portage": "server", "buildhooks": "nodocs",
+                "set": set,
+                "nodeSelector": placement["nodeSelector"], "tolerations": placement["tolerations"],
+            },
+        });
+        if let (Some(spec), Some(extra)) = (image["spec"].as_object_mut(), extra.as_object()) {
+            spec.extend(extra.clone());
+        }
+        let file = tempfile::NamedTempFile::new().expect("manifest");
+        std::fs::write(file.path(), image.to_string()).expect("write manifest");
+        self.node.kubectl(
+            &self.ns,
+            &["apply", "-f", &file.path().display().to_string()],
+        );
+    }
+
+    /// Asks the controller to fetch the site now, as `kubectl annotate` does.
+    fn fetch_now(&self) {
+        let at = format!(
+            "{}={}",
+            zentoo::api::annotations::FETCH_REQUESTED_AT,
+            support::unique_suffix()
+        );
+        self.node.kubectl(
+            &self.ns,
+            &["annotate", "gentoosite", "demo", &at, "--overwrite"],
+        );
+    }
+
+    /// Waits until the pod of Job `job` has finished step (init container) `step` with
+    /// success; returns the pod.
+    async fn past_step(&self, job: &str, step: &str) -> Pod {
+        eventually(
+            &self.ns,
+            BUILD_LIMIT,
+            &format!("{job} past {step}"),
+            || async {
+                let pod = build_pod(&self.ns, job).await;
+                let done = pod
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.init_container_statuses.as_ref())
+                    .and_then(|s| s.iter().find(|c| c.name == step))
+                    .and_then(|c| c.state.as_ref()?.terminated.as_ref())
+                    .is_some_and(|t| t.exit_code == 0);
+                done.then_some(pod)
+            },
+        )
+        .await
+    }
+
+    /// Waits until image `name` is Ready=True; fails as soon as its Ready condition says
+    /// anything but that it is on its way.
+    async fn built(&self, name: &str) -> GentooImage {
+        eventually(
+            &self.ns,
+            BUILD_LIMIT,
+            &format!("{name} Ready=True"),
+            || async {
+                let img = self.ns.api::<GentooImage>().get(name).await.ok()?;
+                let (status, reason, message) = condition(&img, "Ready")?;
+                assert!(
+                    status != "False" || ON_ITS_WAY.contains(&reason.as_str()),
+                    "{name} failed: {reason}: {message}"
+                );
+                (status == "True").then_some(img)
+            },
+        )
+        .await
+    }
+}
+
+/// Ready=False reasons of an image whose build is still coming.
+const ON_ITS_WAY: [&str; 4] = ["Building", "Pending", "Superseding", "Superseded"];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gentoo_image_applied_with_kubectl_is_built_and_pushed_on_a_real_node() {
     let _heavy = support::load::heavy_async().await;
-    let Some(kube) = support::kube_env().await else {
+    let Some(on) = OnNode::install("real").await else {
         return;
     };
-    let (Some(node), Some(helm), Some(_engine)) = (
-        real_node_env(),
-        support::helm(),
-        support::engine_env().await,
-    ) else {
-        return;
-    };
-    let reg = node.registry.clone();
-    let tag = support::unique("real");
-    let (zentoo, stage3) = push_images(&reg, &tag).await;
-
-    let ns = kube.namespace("real").await;
-    install_crds(&ns).await;
-    let repo = support::site::Site::standard("");
-    let git = GitDaemon::serve(&repo);
-    let release = Release::install(
-        &helm,
-        &ns,
-        &tag,
-        &values(&node, &ns.name, &zentoo, api_port(&ns.kubeconfig)),
-    );
-    let controller = controller_pods(&ns, &release.name).await;
+    let (ns, node) = (&on.ns, &on.node);
+    let controller = controller_pods(ns, &on.release.name).await;
     assert_eq!(controller.len(), 1, "one controller pod");
     assert_eq!(
         controller[0]
@@ -104,46 +210,17 @@ async fn a_gentoo_image_applied_with_kubectl_is_built_and_pushed_on_a_real_node(
         Some(node.name.as_str()),
         "the controller runs on the real node"
     );
-
-    let mut site = site_object("demo", &git.url, "1m");
-    site.spec.image_defaults.registry = Some(format!("{reg}/{tag}"));
-    site.spec.image_defaults.stage3 = [("amd64".to_string(), stage3.clone())].into();
-    create_site(&ns, &site).await;
-    // What a user applies.
-    let placement = node.placement();
-    let image = serde_json::json!({
-        "apiVersion": "zentoo.dev/v1alpha1",
-        "kind": "GentooImage",
-        "metadata": {"name": "web", "namespace": ns.name},
-        "spec": {
-            "siteRef": {"name": "demo"}, "portage": "server", "buildhooks": "nodocs", "set": "web",
-            "nodeSelector": placement["nodeSelector"], "tolerations": placement["tolerations"],
-        },
-    });
-    let file = tempfile::NamedTempFile::new().expect("manifest");
-    std::fs::write(file.path(), image.to_string()).expect("write manifest");
-    node.kubectl(&ns, &["apply", "-f", &file.path().display().to_string()]);
+    on.apply_image("web", "web", serde_json::json!({}));
 
     // The build runs on the node: once its materialize step is done, its log is read through
     // the API server from the kubelet.
-    let job = wait_jobs(&ns, "web", 1).await.remove(0);
-    let pod = eventually(&ns, BUILD_LIMIT, "the build past materialize", || async {
-        let pod = build_pod(&ns, &job.name_any()).await;
-        let done = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.init_container_statuses.as_ref())
-            .and_then(|s| s.iter().find(|c| c.name == "materialize"))
-            .and_then(|c| c.state.as_ref()?.terminated.as_ref())
-            .is_some_and(|t| t.exit_code == 0);
-        done.then_some(pod)
-    })
-    .await;
+    let job = wait_jobs(ns, "web", 1).await.remove(0);
+    let pod = on.past_step(&job.name_any(), "materialize").await;
     assert_eq!(
         pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
         Some(node.name.as_str())
     );
-    let log = node.kubectl(&ns, &["logs", &pod.name_any(), "-c", "materialize"]);
+    let log = node.kubectl(ns, &["logs", &pod.name_any(), "-c", "materialize"]);
     assert!(
         !log.trim().is_empty(),
         "kubectl logs of the materialize step"
@@ -152,13 +229,13 @@ async fn a_gentoo_image_applied_with_kubectl_is_built_and_pushed_on_a_real_node(
     // The controller's pod deleted mid-build: the Deployment starts another, which adopts the
     // running Job instead of starting a second build.
     let old = controller[0].name_any();
-    node.kubectl(&ns, &["delete", "pod", &old, "--wait=false"]);
+    node.kubectl(ns, &["delete", "pod", &old, "--wait=false"]);
     eventually(
-        &ns,
+        ns,
         Duration::from_secs(180),
         "a new controller pod Ready",
         || async {
-            let pods = controller_pods(&ns, &release.name).await;
+            let pods = controller_pods(ns, &on.release.name).await;
             pods.iter()
                 .any(|p| p.name_any() != old && ready(p))
                 .then_some(())
@@ -166,24 +243,15 @@ async fn a_gentoo_image_applied_with_kubectl_is_built_and_pushed_on_a_real_node(
     )
     .await;
 
-    let built = eventually(&ns, BUILD_LIMIT, "web Ready=True", || async {
-        let img = ns.api::<GentooImage>().get("web").await.ok()?;
-        let (status, reason, message) = condition(&img, "Ready")?;
-        assert!(
-            status != "False" || reason == "Building" || reason == "Pending",
-            "web failed: {reason}: {message}"
-        );
-        (status == "True").then_some(img)
-    })
-    .await;
+    let built = on.built("web").await;
     assert_eq!(
-        jobs(&ns, "web").await.len(),
+        jobs(ns, "web").await.len(),
         1,
         "the running Job was adopted"
     );
     let status = built.status.expect("status");
     let last = status.last_successful_build.expect("a successful build");
-    let reference = format!("{reg}/{tag}/web:latest");
+    let reference = format!("{}/web:latest", on.registry);
     assert_eq!(last.image.as_deref(), Some(reference.as_str()));
     let inspected = run_ok(
         Command::new("skopeo").args([
@@ -223,5 +291,88 @@ async fn a_gentoo_image_applied_with_kubectl_is_built_and_pushed_on_a_real_node(
     let _ = Command::new("podman")
         .args(["rmi", "-f", &reference])
         .output();
-    drop(release);
+}
+
+/// The kubelet's events about pod `pod`: their reasons.
+async fn pod_event_reasons(ns: &support::TestNamespace, pod: &str) -> Vec<String> {
+    use k8s_openapi::api::core::v1::Event;
+    let lp = ListParams::default().fields(&format!("involvedObject.name={pod}"));
+    ns.api::<Event>()
+        .list(&lp)
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.source.as_ref().and_then(|s| s.component.as_deref()) == Some("kubelet"))
+        .filter_map(|e| e.reason)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_stops_a_running_build_on_the_node_and_a_build_out_of_memory_says_so() {
+    let _heavy = support::load::heavy_async().await;
+    let Some(on) = OnNode::install("supersede").await else {
+        return;
+    };
+    let ns = &on.ns;
+    let monitor = BuildMonitor::start(ns).await;
+    on.apply_image("web", "web", serde_json::json!({}));
+    // Too little memory for emerge: the kernel kills the build step.
+    on.apply_image(
+        "tiny",
+        "base",
+        serde_json::json!({"resources": {"limits": {"memory": "40Mi"}, "requests": {"memory": "40Mi"}}}),
+    );
+
+    // A push while web's build step runs: that build is stopped (its pod deleted: the kubelet
+    // stops its containers with SIGTERM, then the grace period), and the build of the new
+    // revision starts only once that pod is gone.
+    let first = wait_jobs(ns, "web", 1).await.remove(0);
+    let pod = on.past_step(&first.name_any(), "materialize").await;
+    let revision = on
+        .repo
+        .write("main", "sets/web", "@base\nwww-servers/nginx\n# v2\n")
+        .to_string();
+    on.fetch_now();
+    let built = on.built("web").await;
+    let status = built.status.expect("status");
+    let last = status.last_successful_build.expect("a successful build");
+    assert_eq!(last.revision, revision, "the build of the pushed revision");
+    assert!(
+        status
+            .history
+            .iter()
+            .any(|r| r.name == first.name_any()
+                && r.result == zentoo::api::image::Ending::Superseded),
+        "the first build is recorded as superseded: {:?}",
+        status.history
+    );
+    let seen = monitor.seen();
+    assert_eq!(
+        seen.max_pods.get("web"),
+        Some(&1),
+        "never two build pods of one image at a time: {seen:?}"
+    );
+    let reasons = pod_event_reasons(ns, &pod.name_any()).await;
+    assert!(
+        reasons.iter().any(|r| r == "Killing"),
+        "the kubelet stopped the superseded build's containers: {reasons:?}"
+    );
+
+    // The build out of memory: a clear condition, one Job, no retry.
+    let failed = eventually(ns, BUILD_LIMIT, "tiny Ready=False", || async {
+        let img = ns.api::<GentooImage>().get("tiny").await.ok()?;
+        let (status, reason, message) = condition(&img, "Ready")?;
+        (status == "False" && !ON_ITS_WAY.contains(&reason.as_str())).then_some((reason, message))
+    })
+    .await;
+    assert_eq!(failed.0, "BuildFailed");
+    assert!(
+        failed
+            .1
+            .contains("out of memory: killed at its memory limit (40Mi)"),
+        "{}",
+        failed.1
+    );
+    assert_eq!(jobs(ns, "tiny").await.len(), 1, "no retry");
 }
