@@ -358,6 +358,9 @@ setup_repo() {
 	if [ "$SNAP_KIND" = commit ] && { [ ${#SNAP} -lt 7 ] || [ ${#SNAP} -gt 40 ]; }; then SNAP_KIND=bad; fi
 	[ "$SNAP_KIND" != bad ] || fail "$EX_USAGE" "ZENTOO_REPO_SNAPSHOT '$SNAP' is not latest, a date (YYYYMMDD) or a git commit id (7 to 40 lower-case hex digits)"
 	SNAP_DIR="$ZENTOO_REPOS/$SNAP"
+	# Portage reads ebuilds as its own user (userpriv): the volume's root must let it through,
+	# and some provisioners make it 0750 (the hostPath one) or 0700. Read-only: left as it is.
+	chmod a+rx "$ZENTOO_REPOS" 2>/dev/null || true
 	if [ ! -d "$SNAP_DIR" ]; then
 		[ "$1" = sync ] || fail "$EX_SYNC" "repo snapshot $SNAP is not in the repo volume ($SNAP_DIR is missing; the build step syncs it)"
 		sync_snapshot
