@@ -78,6 +78,8 @@ struct OnNode {
     node: RealNode,
     /// Where the site's images are pushed: `REGISTRY/TAG`.
     registry: String,
+    /// The test stage3 in the registry.
+    stage3: String,
 }
 
 impl OnNode {
@@ -97,7 +99,7 @@ impl OnNode {
         let registry = format!("{}/{tag}", node.registry);
         let mut site = site_object("demo", &git.url, "1m");
         site.spec.image_defaults.registry = Some(registry.clone());
-        site.spec.image_defaults.stage3 = [("amd64".to_string(), stage3)].into();
+        site.spec.image_defaults.stage3 = [("amd64".to_string(), stage3.clone())].into();
         create_site(&ns, &site).await;
         Some(OnNode {
             release,
@@ -106,6 +108,7 @@ impl OnNode {
             ns,
             node,
             registry,
+            stage3,
         })
     }
 
@@ -193,12 +196,47 @@ impl OnNode {
 /// Ready=False reasons of an image whose build is still coming.
 const ON_ITS_WAY: [&str; 4] = ["Building", "Pending", "Superseding", "Superseded"];
 
+/// Everything in one namespace and one release, one scenario after the other: the first build
+/// is the only cold one (the later ones take its binary packages).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gentoo_image_applied_with_kubectl_is_built_and_pushed_on_a_real_node() {
+async fn the_cluster_path_runs_for_real_on_a_real_node() {
     let _heavy = support::load::heavy_async().await;
     let Some(on) = OnNode::install("real").await else {
         return;
     };
+    let Some(helm) = support::helm() else {
+        return;
+    };
+    let monitor = BuildMonitor::start(&on.ns).await;
+    first_build(&on).await;
+    // Too little memory for emerge: the kernel kills the build step.
+    on.apply_image(
+        "tiny",
+        "base",
+        serde_json::json!({"resources": {"limits": {"memory": "40Mi"}, "requests": {"memory": "40Mi"}}}),
+    );
+    a_push_stops_a_running_build(&on, &monitor).await;
+    out_of_memory(&on).await;
+    let log = on.emerge_from_the_binhost(&helm, &on.stage3).await;
+    let binary = log
+        .lines()
+        .filter(|l| l.starts_with(">>> Emerging binary ("))
+        .count();
+    let compiled = log
+        .lines()
+        .filter(|l| l.starts_with(">>> Emerging ("))
+        .count();
+    assert!(
+        compiled == 0 && binary > 0 && log.contains("nginx 1.24.0 (zentoo test build;"),
+        "nginx and what it needs, from the binhost ({binary} binary, {compiled} compiled):\n{log}"
+    );
+}
+
+/// `kubectl apply` of image `web`: its build runs on the node (a step's log read through the
+/// API server from the kubelet); the controller's pod deleted mid-build is replaced and the
+/// new one adopts the running Job; the image is pushed, reported with its digest and counts,
+/// and runs.
+async fn first_build(on: &OnNode) {
     let (ns, node) = (&on.ns, &on.node);
     let controller = controller_pods(ns, &on.release.name).await;
     assert_eq!(controller.len(), 1, "one controller pod");
@@ -211,9 +249,6 @@ async fn a_gentoo_image_applied_with_kubectl_is_built_and_pushed_on_a_real_node(
         "the controller runs on the real node"
     );
     on.apply_image("web", "web", serde_json::json!({}));
-
-    // The build runs on the node: once its materialize step is done, its log is read through
-    // the API server from the kubelet.
     let job = wait_jobs(ns, "web", 1).await.remove(0);
     let pod = on.past_step(&job.name_any(), "materialize").await;
     assert_eq!(
@@ -226,8 +261,6 @@ async fn a_gentoo_image_applied_with_kubectl_is_built_and_pushed_on_a_real_node(
         "kubectl logs of the materialize step"
     );
 
-    // The controller's pod deleted mid-build: the Deployment starts another, which adopts the
-    // running Job instead of starting a second build.
     let old = controller[0].name_any();
     node.kubectl(ns, &["delete", "pod", &old, "--wait=false"]);
     eventually(
@@ -270,8 +303,6 @@ async fn a_gentoo_image_applied_with_kubectl_is_built_and_pushed_on_a_real_node(
         last.compiled,
         last.binpkg_hits
     );
-
-    // The published image runs its compiled program.
     let ran = run(
         Command::new("podman").args([
             "run",
@@ -285,12 +316,76 @@ async fn a_gentoo_image_applied_with_kubectl_is_built_and_pushed_on_a_real_node(
     let out = String::from_utf8_lossy(&ran.stdout);
     assert!(
         ran.status.success() && out.contains("nginx 1.24.0 (zentoo test build;"),
-        "{out} {}",
+        "the published image runs: {out} {}",
         String::from_utf8_lossy(&ran.stderr)
     );
     let _ = Command::new("podman")
         .args(["rmi", "-f", &reference])
         .output();
+}
+
+/// A push while a build's step runs: that build is stopped (its pod deleted: the kubelet stops
+/// its containers with SIGTERM, then the grace period), and the build of the newer revision
+/// starts only once that pod is gone.
+async fn a_push_stops_a_running_build(on: &OnNode, monitor: &BuildMonitor) {
+    let ns = &on.ns;
+    on.repo
+        .write("main", "sets/web", "@base\nwww-servers/nginx\n# v2\n");
+    on.fetch_now();
+    let second = wait_jobs(ns, "web", 2).await.remove(1);
+    let pod = on.past_step(&second.name_any(), "materialize").await;
+    let revision = on
+        .repo
+        .write("main", "sets/web", "@base\nwww-servers/nginx\n# v3\n")
+        .to_string();
+    on.fetch_now();
+    let built = eventually(ns, BUILD_LIMIT, "web built at the last push", || async {
+        let img = on.built("web").await;
+        let last = img.status.as_ref()?.last_successful_build.as_ref()?;
+        (last.revision == revision).then_some(img)
+    })
+    .await;
+    let status = built.status.expect("status");
+    assert!(
+        status
+            .history
+            .iter()
+            .any(|r| r.name == second.name_any()
+                && r.result == zentoo::api::image::Ending::Superseded),
+        "the stopped build is recorded as superseded: {:?}",
+        status.history
+    );
+    let seen = monitor.seen();
+    assert_eq!(
+        seen.max_pods.get("web"),
+        Some(&1),
+        "never two build pods of one image at a time: {seen:?}"
+    );
+    let reasons = pod_event_reasons(ns, &pod.name_any()).await;
+    assert!(
+        reasons.iter().any(|r| r == "Killing"),
+        "the kubelet stopped the superseded build's containers: {reasons:?}"
+    );
+}
+
+/// The build out of memory: a clear condition, one Job, no retry.
+async fn out_of_memory(on: &OnNode) {
+    let ns = &on.ns;
+    let failed = eventually(ns, BUILD_LIMIT, "tiny Ready=False", || async {
+        let img = ns.api::<GentooImage>().get("tiny").await.ok()?;
+        let (status, reason, message) = condition(&img, "Ready")?;
+        (status == "False" && !ON_ITS_WAY.contains(&reason.as_str())).then_some((reason, message))
+    })
+    .await;
+    assert_eq!(failed.0, "BuildFailed");
+    assert!(
+        failed
+            .1
+            .starts_with("step build failed: out of memory (OOMKilled"),
+        "{}",
+        failed.1
+    );
+    assert_eq!(jobs(ns, "tiny").await.len(), 1, "no retry");
 }
 
 /// The kubelet's events about pod `pod`: their reasons.
@@ -308,71 +403,127 @@ async fn pod_event_reasons(ns: &support::TestNamespace, pod: &str) -> Vec<String
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_push_stops_a_running_build_on_the_node_and_a_build_out_of_memory_says_so() {
-    let _heavy = support::load::heavy_async().await;
-    let Some(on) = OnNode::install("supersede").await else {
-        return;
-    };
-    let ns = &on.ns;
-    let monitor = BuildMonitor::start(ns).await;
-    on.apply_image("web", "web", serde_json::json!({}));
-    // Too little memory for emerge: the kernel kills the build step.
-    on.apply_image(
-        "tiny",
-        "base",
-        serde_json::json!({"resources": {"limits": {"memory": "40Mi"}, "requests": {"memory": "40Mi"}}}),
-    );
+impl OnNode {
+    /// The chart's binhost turned on (`helm upgrade`) for the site's binpkgs claim, and a pod
+    /// of the test stage3 on the node, configured like image `web` (its portage branch, the
+    /// binrepos.conf `zentoo binhost config --dir` writes for the claim's directory), that
+    /// installs `www-servers/nginx` with `emerge --getbinpkg` from it over the pod network.
+    /// Returns the emerge pod's log.
+    async fn emerge_from_the_binhost(&self, helm: &std::path::Path, stage3: &str) -> String {
+        let ns = &self.ns;
+        self.release.upgrade(
+            helm,
+            &["binhost.enabled=true", "binhost.claimName=demo-binpkgs"],
+        );
+        let binhost = eventually(
+            ns,
+            Duration::from_secs(180),
+            "the binhost Ready",
+            || async {
+                let lp = ListParams::default().labels(&format!(
+                    "app.kubernetes.io/instance={},app.kubernetes.io/component=binhost",
+                    self.release.name
+                ));
+                let pods = ns.api::<Pod>().list(&lp).await.ok()?.items;
+                pods.into_iter().find(ready)
+            },
+        )
+        .await;
+        let ip = binhost
+            .status
+            .as_ref()
+            .and_then(|s| s.pod_ip.clone())
+            .expect("the binhost's pod IP");
 
-    // A push while web's build step runs: that build is stopped (its pod deleted: the kubelet
-    // stops its containers with SIGTERM, then the grace period), and the build of the new
-    // revision starts only once that pod is gone.
-    let first = wait_jobs(ns, "web", 1).await.remove(0);
-    let pod = on.past_step(&first.name_any(), "materialize").await;
-    let revision = on
-        .repo
-        .write("main", "sets/web", "@base\nwww-servers/nginx\n# v2\n")
-        .to_string();
-    on.fetch_now();
-    let built = on.built("web").await;
-    let status = built.status.expect("status");
-    let last = status.last_successful_build.expect("a successful build");
-    assert_eq!(last.revision, revision, "the build of the pushed revision");
-    assert!(
-        status
-            .history
-            .iter()
-            .any(|r| r.name == first.name_any()
-                && r.result == zentoo::api::image::Ending::Superseded),
-        "the first build is recorded as superseded: {:?}",
-        status.history
-    );
-    let seen = monitor.seen();
-    assert_eq!(
-        seen.max_pods.get("web"),
-        Some(&1),
-        "never two build pods of one image at a time: {seen:?}"
-    );
-    let reasons = pod_event_reasons(ns, &pod.name_any()).await;
-    assert!(
-        reasons.iter().any(|r| r == "Killing"),
-        "the kubelet stopped the superseded build's containers: {reasons:?}"
-    );
-
-    // The build out of memory: a clear condition, one Job, no retry.
-    let failed = eventually(ns, BUILD_LIMIT, "tiny Ready=False", || async {
-        let img = ns.api::<GentooImage>().get("tiny").await.ok()?;
-        let (status, reason, message) = condition(&img, "Ready")?;
-        (status == "False" && !ON_ITS_WAY.contains(&reason.as_str())).then_some((reason, message))
-    })
-    .await;
-    assert_eq!(failed.0, "BuildFailed");
-    assert!(
-        failed
-            .1
-            .contains("out of memory: killed at its memory limit (40Mi)"),
-        "{}",
-        failed.1
-    );
-    assert_eq!(jobs(ns, "tiny").await.len(), 1, "no retry");
+        // The claim's volume is a directory of this machine (the node).
+        let claim = self.node.kubectl(
+            ns,
+            &[
+                "get",
+                "pvc",
+                "demo-binpkgs",
+                "-o",
+                "jsonpath={.spec.volumeName}",
+            ],
+        );
+        let dir = self.node.kubectl(
+            ns,
+            &[
+                "get",
+                "pv",
+                claim.trim(),
+                "-o",
+                "jsonpath={.spec.hostPath.path}",
+            ],
+        );
+        let config = run_ok(
+            Command::new(env!("CARGO_BIN_EXE_zentoo")).args([
+                "binhost",
+                "config",
+                "--dir",
+                dir.trim(),
+                "--url",
+                &format!("http://{ip}:8080"),
+            ]),
+            Duration::from_secs(60),
+        );
+        let client = tempfile::TempDir::new().expect("client dir");
+        std::fs::write(client.path().join("binrepos.conf"), &config).expect("binrepos.conf");
+        let portage = client.path().join("portage");
+        std::fs::create_dir(&portage).expect("mkdir");
+        let archive = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "git -C {} archive portage/server | tar -x -C {}",
+                self.repo.path().display(),
+                portage.display()
+            ))
+            .status()
+            .expect("git archive");
+        assert!(archive.success(), "git archive portage/server");
+        // The comment names the flags the packages were built with: the client's must match.
+        let cflags = config
+            .split("CFLAGS=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no CFLAGS in the binhost config:\n{config}"))
+            .to_string();
+        let placement = self.node.placement();
+        let pod = serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "emerge", "namespace": ns.name},
+            "spec": {
+                "restartPolicy": "Never",
+                "nodeSelector": placement["nodeSelector"], "tolerations": placement["tolerations"],
+                "containers": [{
+                    "name": "emerge", "image": stage3,
+                    "command": ["sh", "-c", format!(
+                        "cp -R /client/portage/. /etc/portage/ && cp /client/binrepos.conf /etc/portage/ \
+                         && echo 'CFLAGS=\"{cflags}\"' >> /etc/portage/make.conf \
+                         && emerge --getbinpkg --usepkgonly www-servers/nginx && /usr/sbin/nginx"
+                    )],
+                    "volumeMounts": [{"name": "client", "mountPath": "/client", "readOnly": true}],
+                }],
+                "volumes": [{"name": "client", "hostPath": {"path": client.path(), "type": "Directory"}}],
+            },
+        });
+        let file = client.path().join("pod.json");
+        std::fs::write(&file, pod.to_string()).expect("pod manifest");
+        self.node
+            .kubectl(ns, &["apply", "-f", &file.display().to_string()]);
+        let phase = eventually(
+            ns,
+            Duration::from_secs(600),
+            "the emerge pod finished",
+            || async {
+                let pod = ns.api::<Pod>().get("emerge").await.ok()?;
+                let phase = pod.status?.phase?;
+                matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+            },
+        )
+        .await;
+        let log = self.node.kubectl(ns, &["logs", "emerge"]);
+        assert_eq!(phase, "Succeeded", "emerge from the binhost:\n{log}");
+        log
+    }
 }

@@ -119,7 +119,7 @@ pub fn current_step(pod: &Pod) -> Option<StepName> {
 }
 
 /// The step that failed and the end of what it said, if one failed. A step the kernel killed
-/// at its memory limit says so first, with the limit and what to raise.
+/// at its memory limit says so first, and what to raise.
 pub fn failed_step(pod: &Pod) -> Option<(StepName, String)> {
     statuses(pod).find_map(|s| {
         let terminated = s.state.as_ref()?.terminated.as_ref()?;
@@ -130,9 +130,8 @@ pub fn failed_step(pod: &Pod) -> Option<(StepName, String)> {
             let mut message = format!("exit code {}", terminated.exit_code);
             if terminated.reason.as_deref() == Some("OOMKilled") {
                 message = format!(
-                    "out of memory: killed at its memory limit ({}) with {message}; raise \
-                     spec.resources.limits.memory",
-                    memory_limit(pod, &s.name).unwrap_or_else(|| "none set".into())
+                    "out of memory (OOMKilled: the step reached its memory limit; raise \
+                     spec.resources.limits.memory), {message}"
                 );
             }
             if !tail.is_empty() {
@@ -141,22 +140,6 @@ pub fn failed_step(pod: &Pod) -> Option<(StepName, String)> {
             (step, message)
         })
     })
-}
-
-/// The memory limit of container `name` (init or main) in the pod's spec.
-fn memory_limit(pod: &Pod, name: &str) -> Option<String> {
-    let spec = pod.spec.as_ref()?;
-    spec.init_containers
-        .iter()
-        .flatten()
-        .chain(&spec.containers)
-        .find(|c| c.name == name)?
-        .resources
-        .as_ref()?
-        .limits
-        .as_ref()?
-        .get("memory")
-        .map(|q| q.0.clone())
 }
 
 /// Build output as a person reads it in status and Events: terminal escape sequences removed,
@@ -260,32 +243,22 @@ mod tests {
     }
 
     #[test]
-    fn a_step_killed_at_its_memory_limit_says_so_with_the_limit() {
-        use k8s_openapi::api::core::v1::{Container, PodSpec, ResourceRequirements};
-        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-        let mut killed = status("build", Some(137), Some("emerging nginx\n"));
+    fn a_step_killed_at_its_memory_limit_says_so() {
+        let mut killed = status("build", Some(4), Some("emerging nginx\nKilled\n"));
         if let Some(t) = killed.state.as_mut().and_then(|s| s.terminated.as_mut()) {
             t.reason = Some("OOMKilled".into());
         }
-        let mut p = pod(vec![status("materialize", Some(0), None), killed], vec![]);
-        p.spec = Some(PodSpec {
-            init_containers: Some(vec![Container {
-                name: "build".into(),
-                resources: Some(ResourceRequirements {
-                    limits: Some([("memory".to_string(), Quantity("96Mi".into()))].into()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        });
+        let p = pod(vec![status("materialize", Some(0), None), killed], vec![]);
         let (step, message) = failed_step(&p).expect("a failed step");
         assert_eq!(step, StepName::Build);
         assert_eq!(
             message,
-            "out of memory: killed at its memory limit (96Mi) with exit code 137; raise \
-             spec.resources.limits.memory:\nemerging nginx"
+            "out of memory (OOMKilled: the step reached its memory limit; raise \
+             spec.resources.limits.memory), exit code 4:\nemerging nginx\nKilled"
         );
+        // Any other failure: the exit code and the log.
+        let p = pod(vec![status("build", Some(4), Some("Killed\n"))], vec![]);
+        assert_eq!(failed_step(&p).expect("failed").1, "exit code 4:\nKilled");
     }
 
     #[test]

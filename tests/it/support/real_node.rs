@@ -140,6 +140,29 @@ impl Release {
     }
 }
 
+impl Release {
+    /// `helm upgrade --reuse-values --wait` with `sets` (`--set KEY=VALUE`).
+    pub fn upgrade(&self, helm: &Path, sets: &[&str]) {
+        let mut cmd = Command::new(helm);
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(["upgrade", &self.name])
+            .arg(root().join("charts/zentoo"))
+            .args([
+                "-n",
+                &self.namespace,
+                "--reuse-values",
+                "--wait",
+                "--timeout",
+                "300s",
+            ]);
+        for set in sets {
+            cmd.args(["--set", set]);
+        }
+        run_ok(&mut cmd, Duration::from_secs(330));
+    }
+}
+
 impl Drop for Release {
     fn drop(&mut self) {
         let _ = Command::new(&self.helm)

@@ -70,6 +70,9 @@ check_common_env() {
 	[ -d "$ZENTOO_DIR/portage" ] || fail "$EX_USAGE" "$ZENTOO_DIR/portage is missing (the materialized portage tree)"
 	[ -f "$ZENTOO_DIR/sets/$ZENTOO_SET" ] || fail "$EX_USAGE" "set '$ZENTOO_SET' is missing: no file $ZENTOO_DIR/sets/$ZENTOO_SET"
 	[ -d "$ZENTOO_BINPKGS" ] || fail "$EX_USAGE" "$ZENTOO_BINPKGS is missing (the binary package volume)"
+	# The binhost serves the volume as an unprivileged user: its root must let it through (some
+	# provisioners make it 0750). Read-only (assemble): left as it is.
+	chmod a+rx "$ZENTOO_BINPKGS" 2>/dev/null || true
 	return 0
 }
 
