@@ -57,4 +57,7 @@ image_log=$(mktemp)
 setsid nice -n 19 ionice -c 3 bash scripts/build-image.sh --build-only >"$image_log" 2>&1 &
 image_pid=$!
 background+=("$image_pid")
+# Most integration tests wait on servers: more test threads than cores, while heavy tests (real
+# builds) take at most two at a time (tests/it/support/load.rs).
+export RUST_TEST_THREADS=${RUST_TEST_THREADS:-4}
 cargo test "$@"

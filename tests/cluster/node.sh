@@ -15,9 +15,14 @@ PAUSE_IMAGE=localhost/zentoo-test/pause:1
 
 ctr_node() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 
-# The host's address on its default route: the Node's InternalIP (the kubelet refuses a
-# loopback one).
-node_ip() { ip -4 -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p'; }
+# The Node's InternalIP (the kubelet refuses a loopback one): the host's address on its
+# default route, else its first global IPv4 address.
+node_ip() {
+	local ip
+	ip=$(ip -4 -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
+	[ -n "$ip" ] || ip=$(ip -4 -o addr show scope global 2>/dev/null | sed -n '1s/.* inet \([0-9.]*\)\/.*/\1/p')
+	echo "$ip"
+}
 
 # The kubelet listens on 127.0.0.1 only; the API server dials the Node's InternalIP, so one
 # rule in the host's own OUTPUT chain turns that address and port into loopback (packets from
@@ -174,7 +179,7 @@ kubelet_start() {
 # start_node RESTART: RESTART=1 restarts a running kubelet (the API server moved).
 start_node() {
 	NODE_IP=$(node_ip)
-	[ -n "$NODE_IP" ] || die "the real node needs an IPv4 default route (its InternalIP)"
+	[ -n "$NODE_IP" ] || die "the real node needs a global IPv4 address on this host (its InternalIP; the kubelet refuses loopback)"
 	mkdir -p "$NODE_DIR"
 	node_pki
 	ensure containerd "$(command -v containerd)" containerd_health containerd_start 60

@@ -1,8 +1,8 @@
 //! The zentoo image as `scripts/build-image.sh` builds it — pushed to the local registry by
-//! zentoo's own publisher, read back with skopeo, run with Podman — and a build Pod the
-//! controller rendered, run for real with `podman kube play`: materialize (the zentoo image)
-//! → build → assemble (the test stage3) → publish (the zentoo image) into the registry, its
-//! result read back into the GentooImage's status.
+//! zentoo's own publisher, read back with skopeo, run with Podman — and one build plan run by
+//! both backends: on the engine by the local runner, and as the build Pod the controller
+//! rendered, under `podman kube play`. (The rendered Job run by a real kubelet, with the
+//! controller installed by the chart: tests/it/real_node.rs.)
 
 use crate::support;
 use crate::support::site;
@@ -404,112 +404,6 @@ async fn images_to_play(tag: &str) -> (String, String) {
     .await
     .expect("build the images");
     (zentoo_ref, stage3)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rendered_build_pod_runs_for_real_under_podman_kube_play() {
-    let _heavy = support::load::heavy_async().await;
-    let Some(kube) = support::kube_env().await else {
-        return;
-    };
-    let Some(_engine) = support::engine_env().await else {
-        return;
-    };
-    let Some(registries) = support::registry_env() else {
-        return;
-    };
-    let reg = registries.plain.clone();
-    let tag = support::unique("play");
-    let (zentoo_ref, stage3) = images_to_play(&tag).await;
-
-    let ns = kube.namespace("play").await;
-    install_crds(&ns).await;
-    let repo = site::Site::standard("server-nodocs-web\n");
-    let git = GitDaemon::serve(&repo);
-    let cache = tempfile::TempDir::new().expect("cache");
-    let _controller = Controller::start_configured(&ns, &cache, |s| {
-        s.zentoo_image = zentoo_ref.clone();
-        s.build_host_network = true;
-        s.insecure_registries = vec![reg.clone()];
-    })
-    .await;
-    // A site name of its own: its claims become Podman volumes of that name.
-    let site_name = tag.clone();
-    let mut site = site_object(&site_name, &git.url, "1m");
-    site.spec.image_defaults.registry = Some(format!("{reg}/zentoo-play"));
-    site.spec.image_defaults.stage3 = [("amd64".to_string(), stage3.clone())].into();
-    create_site(&ns, &site).await;
-    let image = zentoo::render::names::image_name(&site_name, "server-nodocs-web");
-    let job = wait_jobs(&ns, &image, 1).await.remove(0);
-    let pod = build_pod(&ns, &job.name_any()).await;
-
-    // The Job's pod, run by Podman as a kubelet would run it.
-    let manifest = playable_pod(&job, &reg);
-    let dir = tempfile::TempDir::new().expect("pod dir");
-    let file = dir.path().join("pod.json");
-    std::fs::write(&file, serde_json::to_vec_pretty(&manifest).expect("json")).expect("pod file");
-    let _played = Played {
-        file: file.clone(),
-        volumes: pod_volumes(&manifest),
-    };
-    let pod_name = job.name_any();
-    let logs = play_until_published(&file, &pod_name).await;
-    let publish_out = run_ok(
-        Command::new("podman").args(["logs", &format!("{pod_name}-publish")]),
-        PODMAN_LIMIT,
-    );
-    let result_line = publish_out
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no JSON result from publish:\n{logs}"))
-        .to_string();
-    let result = json(&result_line);
-    let pushed = result["image"].as_str().expect("image").to_string();
-    let digest = result["imageDigest"].as_str().expect("digest").to_string();
-    assert_eq!(pushed, format!("{reg}/zentoo-play/{image}:latest"));
-
-    // The registry holds it, as the publish step said.
-    let inspect = json(&run_ok(
-        Command::new("skopeo").args([
-            "inspect",
-            "--tls-verify=false",
-            &format!("docker://{pushed}"),
-        ]),
-        PODMAN_LIMIT,
-    ));
-    assert_eq!(inspect["Digest"], digest.as_str(), "{inspect}");
-    assert_eq!(inspect["Architecture"], "amd64");
-
-    // The counts the build step read from Portage's records: a first build compiled everything.
-    let counts = build_counts_written(&pod_name);
-    let written = json(&counts);
-    let compiled = written["compiled"].as_u64().expect("compiled");
-    assert!(compiled > 0, "{counts}");
-    assert_eq!(written["binpkgHits"], 0, "{counts}");
-
-    // A kubelet would now report the termination messages: the controller records the build.
-    let kubelet = ns.kubelet();
-    kubelet.run(&pod.name_any()).await;
-    kubelet
-        .set_pod_terminated(&pod.name_any(), "build", 0, &counts)
-        .await;
-    kubelet
-        .set_pod_terminated(&pod.name_any(), "publish", 0, &result_line)
-        .await;
-    let done = wait_ready(&ns, &image, "True", Some("BuildSucceeded")).await;
-    let last = done
-        .status
-        .and_then(|s| s.last_successful_build)
-        .expect("last successful build");
-    assert_eq!(last.image_digest.as_deref(), Some(digest.as_str()));
-    assert_eq!(last.image.as_deref(), Some(pushed.as_str()));
-    assert_eq!(last.compiled.map(u64::from), Some(compiled));
-    assert_eq!(last.binpkg_hits, Some(0));
-    let _ = Command::new("podman")
-        .args(["rmi", "-f", &zentoo_ref])
-        .output();
-    eprintln!("kube play: {pushed}@{digest}\n{logs}");
 }
 
 /// Shows no progress.

@@ -92,12 +92,21 @@ async fn fetched_site(run: &Run<'_>) -> Result<(Arc<GentooSite>, String)> {
         .ok_or_else(|| {
             Error::SiteNotReady(format!("GentooSite {site_name} has not been fetched yet"))
         })?;
-    if !run.ctx.site_cache(&run.namespace, site_name).exists() {
+    // After a restart the cache starts empty: the site reconciler fetches it again.
+    if !holds(&run.ctx.site_cache(&run.namespace, site_name), &revision) {
         return Err(Error::SiteNotReady(format!(
             "GentooSite {site_name} is being fetched"
         )));
     }
     Ok((site, revision))
+}
+
+/// True when the site's cache is a repository that has commit `revision`.
+fn holds(cache: &std::path::Path, revision: &str) -> bool {
+    let Ok(repo) = git2::Repository::open_bare(cache) else {
+        return false;
+    };
+    git2::Oid::from_str(revision).is_ok_and(|id| repo.find_commit(id).is_ok())
 }
 
 /// The field that chose the stage3 of `image` (of `arch`), for a policy message.
@@ -111,5 +120,33 @@ fn stage3_field(image: &GentooImage, site: &GentooSite, arch: &str) -> String {
         )
     } else {
         format!("spec.stage3 (unset: the default for {arch})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds;
+
+    #[test]
+    fn a_cache_holds_a_revision_only_once_fetched() {
+        let dir = tempfile::TempDir::new().expect("tmp");
+        let cache = dir.path().join("demo.git");
+        let some = "0123456789abcdef0123456789abcdef01234567";
+        assert!(!holds(&cache, some), "no cache yet");
+        std::fs::create_dir(&cache).expect("mkdir");
+        assert!(!holds(&cache, some), "an empty directory");
+        let repo = git2::Repository::init_bare(&cache).expect("init");
+        assert!(!holds(&cache, some), "a repository without the commit");
+        let tree = repo
+            .treebuilder(None)
+            .and_then(|t| t.write())
+            .expect("empty tree");
+        let tree = repo.find_tree(tree).expect("tree");
+        let who = git2::Signature::now("t", "t@example.org").expect("signature");
+        let commit = repo
+            .commit(None, &who, &who, "one", &tree, &[])
+            .expect("commit");
+        assert!(holds(&cache, &commit.to_string()), "fetched");
+        assert!(!holds(&cache, "not a revision"));
     }
 }
