@@ -11,6 +11,10 @@ NODE_TAINT=zentoo.dev/real-node
 CONTAINERD_SOCK=$NODE_DIR/containerd.sock
 NODE_BRIDGE=zentoo0
 NODE_SUBNET=10.90.0.0/24
+# The bridge's address, which stands for this machine's loopback: a TCP connection to it, from a
+# pod on the bridge or from this machine, reaches the server listening on 127.0.0.1 at that port
+# (the API server, the registries, the tests' git daemons).
+NODE_HOST=10.90.0.1
 PAUSE_IMAGE=localhost/zentoo-test/pause:1
 
 ctr_node() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
@@ -32,6 +36,28 @@ node_dnat() { # -A|-C|-D
 		-m comment --comment "zentoo-test $NODE_NAME" -j DNAT --to-destination "127.0.0.1:$KUBELET_PORT"
 }
 
+# NODE_HOST as this machine's loopback: DNAT of TCP to it, from the bridge (PREROUTING, with
+# route_localnet on the bridge so that 127.0.0.1 may be routed there) and from this machine
+# (OUTPUT). Nothing from outside can match: neither the bridge nor the address is reachable
+# from another host.
+host_dnat() { # -A|-C|-D
+	iptables -w -t nat "$1" PREROUTING -i "$NODE_BRIDGE" -d "$NODE_HOST/32" -p tcp \
+		-m comment --comment "zentoo-test $NODE_NAME host" -j DNAT --to-destination 127.0.0.1 &&
+		iptables -w -t nat "$1" OUTPUT -d "$NODE_HOST/32" -p tcp \
+			-m comment --comment "zentoo-test $NODE_NAME host" -j DNAT --to-destination 127.0.0.1
+}
+
+# The pods' bridge, made before the CNI plugin would make it, so that it can be set up first.
+node_bridge() {
+	if ! ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then
+		ip link add "$NODE_BRIDGE" type bridge
+		ip addr add "$NODE_HOST/${NODE_SUBNET#*/}" dev "$NODE_BRIDGE"
+	fi
+	ip link set "$NODE_BRIDGE" up
+	sysctl -qw "net.ipv4.conf.$NODE_BRIDGE.route_localnet=1"
+	host_dnat -C 2>/dev/null || host_dnat -A
+}
+
 node_pki() {
 	cert "node-$NODE_NAME" ca "/O=system:nodes/CN=system:node:$NODE_NAME"
 	cert "kubelet-serving-$NODE_IP" ca "/CN=$NODE_NAME" "IP:$NODE_IP,IP:127.0.0.1,DNS:$NODE_NAME"
@@ -39,14 +65,17 @@ node_pki() {
 }
 
 containerd_config() {
-	local reg=127.0.0.1:$REG_PLAIN_PORT
-	mkdir -p "$NODE_DIR/containerd/certs.d/$reg" "$NODE_DIR/cni/net.d"
-	# Pulls from the harness's plain-HTTP registry.
-	cat >"$NODE_DIR/containerd/certs.d/$reg/hosts.toml" <<EOF
+	local reg
+	mkdir -p "$NODE_DIR/cni/net.d"
+	# Pulls from the harness's plain-HTTP registry, by either name.
+	for reg in "127.0.0.1:$REG_PLAIN_PORT" "$NODE_HOST:$REG_PLAIN_PORT"; do
+		mkdir -p "$NODE_DIR/containerd/certs.d/$reg"
+		cat >"$NODE_DIR/containerd/certs.d/$reg/hosts.toml" <<EOF
 server = "http://$reg"
 [host."http://$reg"]
   capabilities = ["pull", "resolve"]
 EOF
+	done
 	cat >"$NODE_DIR/containerd/config.toml" <<EOF
 version = 2
 root = "$NODE_DIR/containerd/root"
@@ -182,6 +211,7 @@ start_node() {
 	[ -n "$NODE_IP" ] || die "the real node needs a global IPv4 address on this host (its InternalIP; the kubelet refuses loopback)"
 	mkdir -p "$NODE_DIR"
 	node_pki
+	node_bridge
 	ensure containerd "$(command -v containerd)" containerd_health containerd_start 60
 	node_pause_image
 	KUBELET_PORT=$(cat "$RUN/ports/kubelet" 2>/dev/null || echo 0)
@@ -223,6 +253,7 @@ stop_node() {
 		fi
 	done
 	ip link delete "$NODE_BRIDGE" 2>/dev/null || true
+	while host_dnat -C 2>/dev/null; do host_dnat -D; done
 	if [ -s "$RUN/ports/kubelet" ]; then
 		KUBELET_PORT=$(cat "$RUN/ports/kubelet")
 		NODE_IP=$(node_ip)

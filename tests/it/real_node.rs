@@ -1,10 +1,11 @@
 //! The cluster path with nothing simulated, on the harness's real node `real-1` (a kubelet with
 //! containerd): the zentoo image and the test stage3 in the registry, the chart installed with
-//! `helm install`, the controller running there as a pod under the chart's ServiceAccount, a
-//! GentooImage applied with `kubectl`, and its build Job's pod (materialize, Gentoo's real
-//! `emerge` in the test stage3, assemble, publish) run by the kubelet on real PVCs into the
-//! registry. Then what operators do to a running build: read a step's log, delete the
-//! controller's pod.
+//! `helm install`, the controller running there as two pods (a leader and a standby) under the
+//! chart's ServiceAccount, a GentooImage applied with `kubectl`, and its build Job's pod
+//! (materialize, Gentoo's real `emerge` in the test stage3, assemble, publish) run by the kubelet
+//! on real PVCs into the registry. Then what happens to running builds: a step's log read, the
+//! leader's pod deleted, a push that stops a build, a build out of memory; and the chart's binhost
+//! serving the binary packages to a real `emerge --getbinpkg`.
 
 use crate::support;
 use crate::support::controller::*;
@@ -20,9 +21,9 @@ use zentoo::api::GentooImage;
 /// A cold build on fresh volumes compiles the `web` set: a few minutes on a small machine.
 const BUILD_LIMIT: Duration = Duration::from_secs(1200);
 
-/// The chart's values for a release whose controller runs on the real node: on the host's
-/// network (the API server, the git daemon and the registry listen on its loopback), bound to
-/// loopback, and so are its builds, which push to the plain-HTTP registry.
+/// The chart's values for a release whose controller runs on the real node, two replicas (one
+/// leads), in the pod network like its builds: they reach the API server and the plain-HTTP
+/// registry at the node's host address (tests/cluster/README.md, "The real node").
 fn values(node: &RealNode, ns: &str, zentoo: &str, api_port: u16) -> serde_json::Value {
     let (repository, tag) = zentoo.rsplit_once(':').expect("a tag");
     let placement = node.placement();
@@ -30,19 +31,17 @@ fn values(node: &RealNode, ns: &str, zentoo: &str, api_port: u16) -> serde_json:
         "image": {"repository": repository, "tag": tag},
         "watchNamespace": ns,
         "logFormat": "text",
-        "metricsPort": free_loopback_addr().port(),
-        "hostNetwork": true,
-        "bindAddress": "127.0.0.1",
+        "replicaCount": 2,
         "nodeSelector": placement["nodeSelector"],
         "tolerations": placement["tolerations"],
         "controller": {
             "buildJobs": 2,
             "extraEnv": [
-                {"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
+                {"name": "KUBERNETES_SERVICE_HOST", "value": node.host},
                 {"name": "KUBERNETES_SERVICE_PORT", "value": api_port.to_string()},
             ],
         },
-        "builds": {"hostNetwork": true, "insecureRegistries": [node.registry]},
+        "builds": {"insecureRegistries": [node.registry]},
     })
 }
 
@@ -97,7 +96,8 @@ impl OnNode {
         let values = values(&node, &ns.name, &zentoo, api_port(&ns.kubeconfig));
         let release = Release::install(&helm, &ns, &tag, &values);
         let registry = format!("{}/{tag}", node.registry);
-        let mut site = site_object("demo", &git.url, "1m");
+        let url = git.url.replace("127.0.0.1", &node.host);
+        let mut site = site_object("demo", &url, "1m");
         site.spec.image_defaults.registry = Some(registry.clone());
         site.spec.image_defaults.stage3 = [("amd64".to_string(), stage3.clone())].into();
         create_site(&ns, &site).await;
@@ -135,6 +135,40 @@ impl OnNode {
             &self.ns,
             &["apply", "-f", &file.path().display().to_string()],
         );
+    }
+
+    /// The holder of the release's leader Lease, if any.
+    async fn holder(&self) -> Option<String> {
+        use k8s_openapi::api::coordination::v1::Lease;
+        let leases = self
+            .ns
+            .api::<Lease>()
+            .list(&ListParams::default())
+            .await
+            .ok()?;
+        leases
+            .items
+            .into_iter()
+            .find(|l| l.name_any().starts_with(&self.release.name))?
+            .spec?
+            .holder_identity
+    }
+
+    /// Waits until a controller pod leads (holds the Lease and is Ready); its name.
+    async fn leader(&self) -> String {
+        eventually(
+            &self.ns,
+            Duration::from_secs(300),
+            "a leader Ready",
+            || async {
+                let holder = self.holder().await?;
+                let pods = controller_pods(&self.ns, &self.release.name).await;
+                pods.iter()
+                    .any(|p| p.name_any() == holder && ready(p))
+                    .then_some(holder)
+            },
+        )
+        .await
     }
 
     /// Asks the controller to fetch the site now, as `kubectl annotate` does.
@@ -201,14 +235,26 @@ const ON_ITS_WAY: [&str; 4] = ["Building", "Pending", "Superseding", "Superseded
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cluster_path_runs_for_real_on_a_real_node() {
     let _heavy = support::load::heavy_async().await;
+    let started = std::time::Instant::now();
     let Some(on) = OnNode::install("real").await else {
         return;
     };
+    eprintln!(
+        "real node: images pushed, chart installed: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let Some(helm) = support::helm() else {
         return;
     };
     let monitor = BuildMonitor::start(&on.ns).await;
+    // Each scenario's wall time, for docs/benchmarks.md.
+    let mut clock = std::time::Instant::now();
+    let mut lap = |what: &str| {
+        eprintln!("real node: {what}: {:.1} s", clock.elapsed().as_secs_f64());
+        clock = std::time::Instant::now();
+    };
     first_build(&on).await;
+    lap("first build (cold), leader handover");
     // Too little memory for emerge: the kernel kills the build step.
     on.apply_image(
         "tiny",
@@ -216,8 +262,10 @@ async fn the_cluster_path_runs_for_real_on_a_real_node() {
         serde_json::json!({"resources": {"limits": {"memory": "40Mi"}, "requests": {"memory": "40Mi"}}}),
     );
     a_push_stops_a_running_build(&on, &monitor).await;
+    lap("a push stops a running build, the next one");
     out_of_memory(&on).await;
     let log = on.emerge_from_the_binhost(&helm, &on.stage3).await;
+    lap("binhost: helm upgrade, emerge --getbinpkg");
     let binary = log
         .lines()
         .filter(|l| l.starts_with(">>> Emerging binary ("))
@@ -233,20 +281,25 @@ async fn the_cluster_path_runs_for_real_on_a_real_node() {
 }
 
 /// `kubectl apply` of image `web`: its build runs on the node (a step's log read through the
-/// API server from the kubelet); the controller's pod deleted mid-build is replaced and the
-/// new one adopts the running Job; the image is pushed, reported with its digest and counts,
+/// API server from the kubelet); the leading controller's pod deleted mid-build, another
+/// replica leads and adopts the running Job; the image is pushed, reported with its digest and counts,
 /// and runs.
 async fn first_build(on: &OnNode) {
     let (ns, node) = (&on.ns, &on.node);
-    let controller = controller_pods(ns, &on.release.name).await;
-    assert_eq!(controller.len(), 1, "one controller pod");
+    let leader = on.leader().await;
+    let controllers = controller_pods(ns, &on.release.name).await;
+    assert_eq!(controllers.len(), 2, "two controller pods");
+    for pod in &controllers {
+        assert_eq!(
+            pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+            Some(node.name.as_str()),
+            "the controller runs on the real node"
+        );
+    }
     assert_eq!(
-        controller[0]
-            .spec
-            .as_ref()
-            .and_then(|s| s.node_name.as_deref()),
-        Some(node.name.as_str()),
-        "the controller runs on the real node"
+        controllers.iter().filter(|p| ready(p)).count(),
+        1,
+        "the leader is ready, the standby is not"
     );
     on.apply_image("web", "web", serde_json::json!({}));
     let job = wait_jobs(ns, "web", 1).await.remove(0);
@@ -261,17 +314,33 @@ async fn first_build(on: &OnNode) {
         "kubectl logs of the materialize step"
     );
 
-    let old = controller[0].name_any();
-    node.kubectl(ns, &["delete", "pod", &old, "--wait=false"]);
+    // The leader's pod deleted mid-build: another replica takes the Lease and adopts the
+    // running Job (no second build), and the Deployment starts a new pod.
+    node.kubectl(ns, &["delete", "pod", &leader, "--wait=false"]);
+    let next = eventually(ns, Duration::from_secs(120), "a new leader", || async {
+        let holder = on.holder().await?;
+        (holder != leader).then_some(holder)
+    })
+    .await;
+    // The standby, or the replica the Deployment started, whichever asked first once the
+    // leader let go of the Lease.
+    let pods = controller_pods(ns, &on.release.name).await;
+    assert!(
+        pods.iter().any(|p| p.name_any() == next),
+        "the new leader {next} is one of the controller's pods: {:?}",
+        pods.iter().map(|p| p.name_any()).collect::<Vec<_>>()
+    );
     eventually(
         ns,
         Duration::from_secs(180),
-        "a new controller pod Ready",
+        "two controller pods again",
         || async {
             let pods = controller_pods(ns, &on.release.name).await;
-            pods.iter()
-                .any(|p| p.name_any() != old && ready(p))
-                .then_some(())
+            let live = pods
+                .iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none() && p.name_any() != leader)
+                .count();
+            (live == 2).then_some(())
         },
     )
     .await;

@@ -16,7 +16,10 @@ pub struct RealNode {
     pub name: String,
     /// The key of the NoSchedule taint only pods that ask for it tolerate.
     pub taint: String,
-    /// The plain-HTTP registry containerd pulls from (`127.0.0.1:PORT`).
+    /// This machine's loopback as pods on the node (and this machine) reach it: an address
+    /// whose TCP connections the harness turns into 127.0.0.1 ones, port for port.
+    pub host: String,
+    /// The plain-HTTP registry, at `host` (`HOST:PORT`): pods push there, containerd pulls.
     pub registry: String,
     /// kubectl of the harness.
     pub kubectl: PathBuf,
@@ -24,12 +27,15 @@ pub struct RealNode {
 
 /// The real node, or `None` after a SKIPPED line (on CI: a failure).
 pub fn real_node_env() -> Option<RealNode> {
-    Some(RealNode {
+    let mut node = RealNode {
         name: harness_var("ZENTOO_TEST_REAL_NODE")?,
         taint: harness_var("ZENTOO_TEST_REAL_NODE_TAINT")?,
+        host: harness_var("ZENTOO_TEST_REAL_NODE_HOST")?,
         registry: harness_var("ZENTOO_TEST_REGISTRY")?,
         kubectl: harness_var("ZENTOO_TEST_KUBECTL")?.into(),
-    })
+    };
+    node.registry = node.registry.replace("127.0.0.1", &node.host);
+    Some(node)
 }
 
 impl RealNode {
@@ -111,7 +117,8 @@ pub struct Release {
 }
 
 impl Release {
-    /// `helm install --wait` of the chart into `ns` with `values` (JSON is YAML).
+    /// `helm install` of the chart into `ns` with `values` (JSON is YAML); it does not wait
+    /// for the pods (a standby replica is never ready).
     pub fn install(
         helm: &Path,
         ns: &TestNamespace,
@@ -132,7 +139,7 @@ impl Release {
                 .arg(&ns.kubeconfig)
                 .args(["install", name])
                 .arg(root().join("charts/zentoo"))
-                .args(["-n", &ns.name, "--wait", "--timeout", "300s", "-f"])
+                .args(["-n", &ns.name, "-f"])
                 .arg(file.path()),
             Duration::from_secs(330),
         );
@@ -141,21 +148,15 @@ impl Release {
 }
 
 impl Release {
-    /// `helm upgrade --reuse-values --wait` with `sets` (`--set KEY=VALUE`).
+    /// `helm upgrade --reuse-values` with `sets` (`--set KEY=VALUE`); like `install`, it does not
+    /// wait for the pods.
     pub fn upgrade(&self, helm: &Path, sets: &[&str]) {
         let mut cmd = Command::new(helm);
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .args(["upgrade", &self.name])
             .arg(root().join("charts/zentoo"))
-            .args([
-                "-n",
-                &self.namespace,
-                "--reuse-values",
-                "--wait",
-                "--timeout",
-                "300s",
-            ]);
+            .args(["-n", &self.namespace, "--reuse-values"]);
         for set in sets {
             cmd.args(["--set", set]);
         }
