@@ -227,8 +227,15 @@ impl OnNode {
     }
 }
 
-/// Ready=False reasons of an image whose build is still coming.
-const ON_ITS_WAY: [&str; 4] = ["Building", "Pending", "Superseding", "Superseded"];
+/// Ready=False reasons of an image whose build is still coming (`SiteNotReady`: a new leader
+/// fetches the site into its empty cache before it reads the image's inputs again).
+const ON_ITS_WAY: [&str; 5] = [
+    "Building",
+    "Pending",
+    "Superseding",
+    "Superseded",
+    "SiteNotReady",
+];
 
 /// Everything in one namespace and one release, one scenario after the other: the first build
 /// is the only cold one (the later ones take its binary packages).
