@@ -84,7 +84,7 @@ pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Act
     let result = sync(&mut run).await;
     let standing = match &result {
         Ok(outcome) => report::standing(outcome, &run.status),
-        Err(e) => e.standing(),
+        Err(e) => report::still_building(e, &before).unwrap_or_else(|| e.standing()),
     };
     let mut notices = report::finished_builds(&before, &run.status);
     notices.extend(report::notice(&result, &before, &standing));

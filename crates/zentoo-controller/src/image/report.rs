@@ -170,6 +170,22 @@ pub(super) fn requeue(outcome: &Outcome) -> Duration {
     }
 }
 
+/// While a build runs, a new leader first fetches the site into its empty cache: the image
+/// keeps saying `Building` (the build goes on) rather than flipping to `SiteNotReady`.
+pub(super) fn still_building(error: &Error, before: &GentooImageStatus) -> Option<Standing> {
+    let build = before.current_build.as_ref()?;
+    matches!(error, Error::SiteNotReady(_)).then(|| {
+        let step = build.step.map_or("pending", |s| s.as_str());
+        Standing::Progressing(Note::new(
+            reasons::BUILDING,
+            format!(
+                "Job {} runs (step {step}); {error}: its inputs are read again then",
+                build.name
+            ),
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +193,33 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use zentoo_api::conditions::types;
     use zentoo_core::plan::build::StepName;
+
+    #[test]
+    fn a_running_build_stays_building_while_a_new_leader_fetches_the_site() {
+        let waiting = Error::SiteNotReady("GentooSite demo is being fetched".into());
+        let mut before = GentooImageStatus::default();
+        assert_eq!(
+            still_building(&waiting, &before),
+            None,
+            "no build: SiteNotReady"
+        );
+        before.current_build = Some(zentoo_api::image::CurrentBuild {
+            name: "web-1".into(),
+            step: Some(StepName::Build),
+            ..Default::default()
+        });
+        let Some(Standing::Progressing(note)) = still_building(&waiting, &before) else {
+            panic!("a running build keeps progressing");
+        };
+        assert_eq!(note.reason, reasons::BUILDING);
+        assert!(
+            note.message.starts_with("Job web-1 runs (step build); "),
+            "{}",
+            note.message
+        );
+        let other = Error::InputsInvalid("no set".into());
+        assert_eq!(still_building(&other, &before), None, "other errors stand");
+    }
 
     #[test]
     fn a_failed_build_stalls_with_its_step_message_and_advice() {
