@@ -78,14 +78,7 @@ fn a_fresh_container_installs_a_tuples_packages_from_the_binhost() {
         "{out} {}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let binary = out
-        .lines()
-        .filter(|l| l.starts_with(">>> Emerging binary ("))
-        .count();
-    let compiled = out
-        .lines()
-        .filter(|l| l.starts_with(">>> Emerging ("))
-        .count();
+    let (compiled, binary) = support::emerged(&out);
     assert_eq!(
         (compiled, binary),
         (0, 3),

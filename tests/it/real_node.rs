@@ -129,12 +129,7 @@ impl OnNode {
         if let (Some(spec), Some(extra)) = (image["spec"].as_object_mut(), extra.as_object()) {
             spec.extend(extra.clone());
         }
-        let file = tempfile::NamedTempFile::new().expect("manifest");
-        std::fs::write(file.path(), image.to_string()).expect("write manifest");
-        self.node.kubectl(
-            &self.ns,
-            &["apply", "-f", &file.path().display().to_string()],
-        );
+        self.node.apply(&self.ns, &image);
     }
 
     /// The holder of the release's leader Lease, if any.
@@ -271,16 +266,9 @@ async fn the_cluster_path_runs_for_real_on_a_real_node() {
     a_push_stops_a_running_build(&on, &monitor).await;
     lap("a push stops a running build, the next one");
     out_of_memory(&on).await;
-    let log = on.emerge_from_the_binhost(&helm, &on.stage3).await;
+    let log = on.emerge_from_the_binhost(&helm).await;
     lap("binhost: helm upgrade, emerge --getbinpkg");
-    let binary = log
-        .lines()
-        .filter(|l| l.starts_with(">>> Emerging binary ("))
-        .count();
-    let compiled = log
-        .lines()
-        .filter(|l| l.starts_with(">>> Emerging ("))
-        .count();
+    let (compiled, binary) = support::emerged(&log);
     assert!(
         compiled == 0 && binary > 0 && log.contains("nginx 1.24.0 (zentoo test build;"),
         "nginx and what it needs, from the binhost ({binary} binary, {compiled} compiled):\n{log}"
@@ -485,7 +473,7 @@ impl OnNode {
     /// binrepos.conf `zentoo binhost config --dir` writes for the claim's directory), that
     /// installs `www-servers/nginx` with `emerge --getbinpkg` from it over the pod network.
     /// Returns the emerge pod's log.
-    async fn emerge_from_the_binhost(&self, helm: &std::path::Path, stage3: &str) -> String {
+    async fn emerge_from_the_binhost(&self, helm: &std::path::Path) -> String {
         let ns = &self.ns;
         self.release.upgrade(
             helm,
@@ -572,7 +560,7 @@ impl OnNode {
                 "restartPolicy": "Never",
                 "nodeSelector": placement["nodeSelector"], "tolerations": placement["tolerations"],
                 "containers": [{
-                    "name": "emerge", "image": stage3,
+                    "name": "emerge", "image": self.stage3,
                     "command": ["sh", "-c", format!(
                         "cp -R /client/portage/. /etc/portage/ && cp /client/binrepos.conf /etc/portage/ \
                          && echo 'CFLAGS=\"{cflags}\"' >> /etc/portage/make.conf \
@@ -583,10 +571,7 @@ impl OnNode {
                 "volumes": [{"name": "client", "hostPath": {"path": client.path(), "type": "Directory"}}],
             },
         });
-        let file = client.path().join("pod.json");
-        std::fs::write(&file, pod.to_string()).expect("pod manifest");
-        self.node
-            .kubectl(ns, &["apply", "-f", &file.display().to_string()]);
+        self.node.apply(ns, &pod);
         let phase = eventually(
             ns,
             Duration::from_secs(600),

@@ -385,6 +385,7 @@ fn container_logs(pod: &str) -> String {
 async fn images_to_play(tag: &str) -> (String, String) {
     let zentoo_ref = format!("localhost/zentoo/zentoo:{tag}");
     let loaded = zentoo_ref.clone();
+    let test = support::test_name();
     let stage3 = tokio::task::spawn_blocking(move || {
         // A layout of its own: tests that build the image side by side must not share
         // build-image.sh's default one (it starts by removing it).
@@ -392,14 +393,9 @@ async fn images_to_play(tag: &str) -> (String, String) {
         let layout = layout.path().join("oci");
         let layout = layout.to_str().expect("UTF-8 temp path");
         build_image(&["--load", &loaded, "--oci-layout", layout]);
-        run_ok(
-            &mut Command::new(root().join("tests/stage3/build-image")),
-            BUILD_LIMIT,
-        )
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string()
+        support::local_site::stage3(&test)
+            .expect("the engine is up")
+            .to_string()
     })
     .await
     .expect("build the images");

@@ -24,22 +24,15 @@ pub fn stage3(test: &str) -> Option<&'static str> {
     }
     static REF: OnceLock<String> = OnceLock::new();
     let image = REF.get_or_init(|| {
-        let out = Command::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/stage3/build-image"
-        ))
-        .output()
-        .expect("run tests/stage3/build-image");
-        assert!(
-            out.status.success(),
-            "build-image: {}",
-            String::from_utf8_lossy(&out.stderr)
+        // Cold (Debian root, Portage wheel): minutes, mostly downloads.
+        let out = super::engine::run_ok(
+            &mut Command::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/stage3/build-image"
+            )),
+            std::time::Duration::from_secs(3600),
         );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .last()
-            .unwrap_or_default()
-            .to_string()
+        out.lines().last().unwrap_or_default().to_string()
     });
     Some(image.as_str())
 }

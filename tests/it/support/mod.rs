@@ -102,6 +102,13 @@ pub fn helm() -> Option<std::path::PathBuf> {
     }
 }
 
+/// The packages an `emerge` output shows merging: (compiled from source, installed from binary
+/// packages), by Portage's `>>> Emerging (` and `>>> Emerging binary (` lines.
+pub fn emerged(log: &str) -> (usize, usize) {
+    let count = |prefix: &str| log.lines().filter(|l| l.starts_with(prefix)).count();
+    (count(">>> Emerging ("), count(">>> Emerging binary ("))
+}
+
 /// A short random suffix for names of objects a test creates.
 pub fn unique_suffix() -> String {
     use std::hash::{BuildHasher, Hasher};

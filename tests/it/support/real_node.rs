@@ -51,6 +51,13 @@ impl RealNode {
         )
     }
 
+    /// `kubectl apply` of `manifest` (JSON) in `ns`, as a user applies a file.
+    pub fn apply(&self, ns: &TestNamespace, manifest: &serde_json::Value) {
+        let file = tempfile::NamedTempFile::new().expect("manifest file");
+        std::fs::write(file.path(), manifest.to_string()).expect("write manifest");
+        self.kubectl(ns, &["apply", "-f", &file.path().display().to_string()]);
+    }
+
     /// The placement a pod needs to run here: a node selector and a toleration, as JSON.
     pub fn placement(&self) -> serde_json::Value {
         serde_json::json!({
@@ -65,12 +72,13 @@ fn root() -> &'static Path {
 }
 
 /// The zentoo image (`scripts/build-image.sh`, pushed by zentoo's publisher) and the test
-/// stage3 (`tests/stage3/build-image`, copied by skopeo from the engine's storage) in the
+/// stage3 (`support::local_site::stage3`, copied by skopeo from the engine's storage) in the
 /// registry: their references there.
 pub async fn push_images(registry: &str, tag: &str) -> (String, String) {
     let registry = registry.to_string();
     let zentoo = format!("{registry}/zentoo/zentoo:{tag}");
     let pushed = zentoo.clone();
+    let test = super::test_name();
     let stage3 = tokio::task::spawn_blocking(move || {
         // A layout of its own: build-image.sh starts by removing its default one.
         let layout = tempfile::TempDir::new().expect("layout dir");
@@ -83,11 +91,7 @@ pub async fn push_images(registry: &str, tag: &str) -> (String, String) {
                 .args(["--", "--insecure-registry", &registry]),
             LIMIT,
         );
-        let local = run_ok(
-            &mut Command::new(root().join("tests/stage3/build-image")),
-            LIMIT,
-        );
-        let local = local.lines().last().unwrap_or_default().trim().to_string();
+        let local = super::local_site::stage3(&test).expect("the engine is up");
         let tag = local.rsplit(':').next().unwrap_or("latest");
         let remote = format!("{registry}/zentoo-test/stage3:{tag}");
         run_ok(
