@@ -25,6 +25,7 @@ pub mod engine;
 pub mod error;
 pub mod index;
 pub mod kernel;
+pub mod layers;
 pub mod layout;
 pub mod libcheck;
 pub mod oci;
@@ -36,6 +37,7 @@ pub mod spec;
 pub mod stage;
 pub mod tar;
 pub mod time;
+pub mod vdb;
 pub mod walk;
 
 pub use compress::Compression;

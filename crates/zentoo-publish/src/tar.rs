@@ -70,9 +70,35 @@ pub fn write_tree_where<W: Write>(
     opts: &TarOptions,
     mut observe: impl FnMut(&Archived<'_>),
 ) -> Result<TarStats> {
-    let mut stats = TarStats::default();
-    let mut buf = vec![0u8; 256 * 1024];
-    walk_where(root, keep, |entry| {
+    let mut tar = TarAppender::new(out, out_path, *opts);
+    walk_where(root, keep, |entry| tar.append(entry, &mut observe))?;
+    tar.finish()
+}
+
+/// Appends entries, in the caller's order, to a tar stream; [`TarAppender::finish`] ends it.
+pub struct TarAppender<'a, W: Write> {
+    out: &'a mut W,
+    out_path: &'a Path,
+    opts: TarOptions,
+    buf: Vec<u8>,
+    stats: TarStats,
+}
+
+impl<'a, W: Write> TarAppender<'a, W> {
+    /// A tar stream into `out` (named `out_path` in errors).
+    pub fn new(out: &'a mut W, out_path: &'a Path, opts: TarOptions) -> Self {
+        TarAppender {
+            out,
+            out_path,
+            opts,
+            buf: vec![0u8; 256 * 1024],
+            stats: TarStats::default(),
+        }
+    }
+
+    /// Writes `entry` (the root itself only with `dot_prefix`), then calls `observe`.
+    pub fn append(&mut self, entry: &Entry, observe: &mut impl FnMut(&Archived<'_>)) -> Result<()> {
+        let opts = self.opts;
         if entry.path.as_os_str().is_empty() && !opts.dot_prefix {
             return Ok(());
         }
@@ -84,16 +110,16 @@ pub fn write_tree_where<W: Write>(
         };
         let mtime = entry.mtime.min(opts.clamp_mtime).max(0);
         let size = write_entry(
-            out,
-            out_path,
+            self.out,
+            self.out_path,
             entry,
             &name,
             link.as_deref(),
             mtime,
-            &mut buf,
+            &mut self.buf,
         )?;
-        stats.entries += 1;
-        stats.content_bytes += size;
+        self.stats.entries += 1;
+        self.stats.content_bytes += size;
         observe(&Archived {
             entry,
             name: &name,
@@ -102,10 +128,15 @@ pub fn write_tree_where<W: Write>(
             size,
         });
         Ok(())
-    })?;
-    out.write_all(&[0u8; 1024])
-        .map_err(|e| Error::write(out_path, e))?;
-    Ok(stats)
+    }
+
+    /// Writes the end-of-archive blocks; returns the totals.
+    pub fn finish(self) -> Result<TarStats> {
+        self.out
+            .write_all(&[0u8; 1024])
+            .map_err(|e| Error::write(self.out_path, e))?;
+        Ok(self.stats)
+    }
 }
 
 fn archive_name(rel: &Path, dot_prefix: bool, dir: bool) -> Vec<u8> {

@@ -75,6 +75,26 @@ pub fn walk_where(
     keep: impl Fn(&Path) -> bool,
     mut visit: impl FnMut(&Entry) -> Result<()>,
 ) -> Result<()> {
+    let mut links = LinkMap::new();
+    walk_meta_where(root, keep, |rel, disk, meta| {
+        visit(&entry(disk, rel.to_path_buf(), meta, &mut links)?)
+    })
+}
+
+/// The same walk without reading link targets or xattrs: `visit` gets each entry's relative
+/// path (empty for the root), its path on disk and its `lstat` metadata.
+pub fn walk_meta(
+    root: &Path,
+    visit: impl FnMut(&Path, &Path, &fs::Metadata) -> Result<()>,
+) -> Result<()> {
+    walk_meta_where(root, |_| true, visit)
+}
+
+fn walk_meta_where(
+    root: &Path,
+    keep: impl Fn(&Path) -> bool,
+    mut visit: impl FnMut(&Path, &Path, &fs::Metadata) -> Result<()>,
+) -> Result<()> {
     let meta = fs::symlink_metadata(root).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::NotADirectory { path: root.into() },
         _ => Error::read(root, "metadata", e),
@@ -82,8 +102,7 @@ pub fn walk_where(
     if !meta.is_dir() {
         return Err(Error::NotADirectory { path: root.into() });
     }
-    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    visit(&entry(root, PathBuf::new(), &meta, &mut links)?)?;
+    visit(Path::new(""), root, &meta)?;
     let mut stack = vec![(PathBuf::new(), sorted_names(root)?.into_iter())];
     while let Some((dir, names)) = stack.last_mut() {
         let Some(name) = names.next() else {
@@ -100,8 +119,7 @@ pub fn walk_where(
             tracing::warn!(path = %disk.display(), "socket skipped");
             continue;
         }
-        let e = entry(&disk, rel.clone(), &meta, &mut links)?;
-        visit(&e)?;
+        visit(&rel, &disk, &meta)?;
         if meta.is_dir() {
             let names = sorted_names(&disk)?;
             stack.push((rel, names.into_iter()));
@@ -122,12 +140,18 @@ fn sorted_names(dir: &Path) -> Result<Vec<OsString>> {
     Ok(names)
 }
 
-fn entry(
-    disk: &Path,
-    rel: PathBuf,
-    meta: &fs::Metadata,
-    links: &mut HashMap<(u64, u64), PathBuf>,
-) -> Result<Entry> {
+/// Hard links seen so far: (device, inode) → the first relative path of that file.
+pub type LinkMap = HashMap<(u64, u64), PathBuf>;
+
+/// The entry at `rel` under `root`, read from disk (`lstat`, link target, xattrs); a file
+/// whose inode is in `links` already becomes a [`Kind::Hardlink`] to its first name.
+pub fn stat_entry(root: &Path, rel: PathBuf, links: &mut LinkMap) -> Result<Entry> {
+    let disk = root.join(&rel);
+    let meta = fs::symlink_metadata(&disk).map_err(|e| Error::read(&disk, "metadata", e))?;
+    entry(&disk, rel, &meta, links)
+}
+
+fn entry(disk: &Path, rel: PathBuf, meta: &fs::Metadata, links: &mut LinkMap) -> Result<Entry> {
     let ft = meta.file_type();
     let rdev = meta.rdev();
     let (major, minor) = (dev_major(rdev), dev_minor(rdev));
