@@ -53,6 +53,15 @@ struct ImageArgs {
     /// Layer compression.
     #[arg(long, value_enum, default_value_t = LayerCompression::Zstd)]
     compression: LayerCompression,
+    /// `auto`: a layer per package owning files (from the root's /var/db/pkg; small packages
+    /// share layers past --max-layers) and a top layer for the rest, so a rebuild that changes
+    /// one package pushes one layer; `single`: the whole root in one layer.
+    #[arg(long, value_enum, default_value_t = Layers::Auto)]
+    layers: Layers,
+    /// Most layers of an `auto` image (at least 2).
+    #[arg(long, value_name = "N", default_value_t = publish::layers::DEFAULT_MAX_LAYERS as u16,
+          value_parser = clap::value_parser!(u16).range(2..))]
+    max_layers: u16,
     /// Stage tarball compression.
     #[arg(long, value_enum, default_value_t = TarballCompression::Xz)]
     tarball_compression: TarballCompression,
@@ -140,6 +149,12 @@ enum LayerCompression {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Layers {
+    Auto,
+    Single,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum TarballCompression {
     Xz,
     Zstd,
@@ -223,6 +238,11 @@ fn request(args: &ImageArgs, rootfs: PathBuf) -> anyhow::Result<PublishRequest> 
         LayerCompression::Gzip => Compression::Gzip,
         LayerCompression::Zstd => Compression::Zstd,
     };
+    image.layers = match args.layers {
+        Layers::Auto => oci::LayerMode::Auto,
+        Layers::Single => oci::LayerMode::Single,
+    };
+    image.max_layers = args.max_layers.into();
     image.annotations = annotations;
     image
         .annotations

@@ -36,8 +36,7 @@ fn the_same_root_gives_the_same_image_and_tarball() {
         let lb = Layout::create(&tmp.path().join(format!("lb-{compression:?}"))).unwrap();
         let ia = build_image(&a, &la, &options(compression)).unwrap();
         let ib = build_image(&b, &lb, &options(compression)).unwrap();
-        assert_eq!(ia.layer.digest, ib.layer.digest, "{compression:?} layer");
-        assert_eq!(ia.diff_id, ib.diff_id);
+        assert_eq!(ia.layers, ib.layers, "{compression:?} layers");
         assert_eq!(ia.config.digest, ib.config.digest);
         assert_eq!(ia.manifest.digest, ib.manifest.digest);
         assert_eq!(
@@ -82,7 +81,9 @@ fn umoci_unpacks_the_image_to_the_same_tree() {
         } else {
             // umoci 0.4.7 reads no zstd layers: unpack this one with zstd and GNU tar.
             fs::create_dir_all(&rootfs).unwrap();
-            let blob = layout.blob_path(&image.layer.digest).unwrap();
+            let blob = layout
+                .blob_path(&image.layers[0].descriptor.digest)
+                .unwrap();
             run(Command::new("sh").arg("-c").arg(format!(
                 "zstd -dc '{}' | tar --xattrs --xattrs-include='*' --numeric-owner -xpf - -C '{}'",
                 blob.display(),
@@ -315,4 +316,125 @@ fn the_cli_prints_json_and_writes_the_termination_log() {
     let layout = Layout::open(&tmp.path().join("layout")).unwrap();
     let (_, manifest, _) = oci::read_image(&layout, Some("latest")).unwrap();
     assert_eq!(manifest.annotations.unwrap()[oci::TUPLE], "amd64-test");
+}
+
+/// Portage's records for most of [`make_root`]'s files, dated as they are on disk (one file
+/// found through the `usr/lib64` symlink, as merged-usr roots record `/bin`).
+fn record_packages(root: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let mtime = |rel: &str| fs::symlink_metadata(root.join(rel)).unwrap().mtime();
+    let long = format!("{}/{}/{}", "d".repeat(120), "e".repeat(90), "f".repeat(150));
+    let packages = [
+        (
+            "sys-apps/busybox-1.36.1-r3",
+            vec![
+                format!("dir /bin"),
+                format!("obj /bin/busybox 0 {}", mtime("bin/busybox")),
+                format!("obj /bin/sh 0 {}", mtime("bin/sh")),
+                format!("obj /bin/ls 0 {}", mtime("bin/ls")),
+                format!("sym /bin/cat -> busybox {}", mtime("bin/cat")),
+                format!("obj /bin/ping 0 {}", mtime("bin/ping")),
+            ],
+        ),
+        (
+            "sys-apps/baselayout-2.17",
+            vec![
+                "dev /dev/null".into(),
+                "dev /dev/loop0".into(),
+                "fif /dev/initctl".into(),
+            ],
+        ),
+        (
+            "app-misc/big-1",
+            vec![format!("obj /usr/share/big 0 {}", mtime("usr/share/big"))],
+        ),
+        (
+            "app-misc/long-1",
+            vec![format!(
+                "obj /usr/lib64/{long} 0 {}",
+                mtime(&format!("usr/share/{long}"))
+            )],
+        ),
+    ];
+    for (cpf, contents) in packages {
+        let dir = root.join("var/db/pkg").join(cpf);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("CONTENTS"), contents.join("\n") + "\n").unwrap();
+        fs::write(dir.join("BUILD_TIME"), format!("{}\n", EPOCH - 500)).unwrap();
+    }
+}
+
+fn layer_digests(image: &zentoo::publish::BuiltImage) -> Vec<(String, String)> {
+    let layers = image.layers.iter();
+    layers
+        .map(|l| (l.name.clone(), l.descriptor.digest.clone()))
+        .collect()
+}
+
+#[test]
+fn a_layered_image_unpacks_to_the_same_tree_and_keeps_unchanged_package_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    make_root(&root, false);
+    record_packages(&root);
+    let build = |name: &str| {
+        let dir = tmp.path().join(name);
+        let layout = Layout::create(&dir).unwrap();
+        (
+            dir,
+            build_image(&root, &layout, &options(Compression::Gzip)).unwrap(),
+        )
+    };
+    let (dir, image) = build("layered");
+    let names: Vec<&str> = image.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "app-misc/big-1",
+            "app-misc/long-1",
+            "sys-apps/baselayout-2.17",
+            "sys-apps/busybox-1.36.1-r3",
+            "top"
+        ]
+    );
+    let (_, manifest, config) = oci::read_image(&Layout::open(&dir).unwrap(), None).unwrap();
+    assert_eq!(config.rootfs.diff_ids.len(), 5);
+    assert_eq!(config.history.len(), 5);
+    let annotated = manifest.layers[3].annotations.clone().unwrap_or_default();
+    assert_eq!(annotated[oci::LAYER], "sys-apps/busybox-1.36.1-r3");
+    // umoci applies the layers in order: the same tree as the root (and as one layer).
+    let bundle = tmp.path().join("bundle");
+    run(Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:latest", dir.display()))
+        .arg(&bundle));
+    assert_same_tree(&root, &bundle.join("rootfs"));
+    let sh = fs::metadata(bundle.join("rootfs/bin/sh")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::nlink(&sh), 3);
+
+    // Same inputs, same bytes: every layer, the config and the manifest.
+    let (_, again) = build("again");
+    assert_eq!(layer_digests(&again), layer_digests(&image));
+    assert_eq!(again.manifest.digest, image.manifest.digest);
+
+    // A new unowned file and one package rebuilt: only that package's layer and the top change.
+    fs::write(root.join("etc/motd"), "hello\n").unwrap();
+    fs::write(root.join("usr/share/big"), vec![8u8; 3 << 20]).unwrap();
+    record_packages(&root);
+    let (_, changed) = build("changed");
+    let (before, after) = (layer_digests(&image), layer_digests(&changed));
+    let differs: Vec<&str> = before
+        .iter()
+        .zip(&after)
+        .filter(|(b, a)| b.1 != a.1)
+        .map(|(b, _)| b.0.as_str())
+        .collect();
+    assert_eq!(differs, ["app-misc/big-1", "top"]);
+
+    // One layer on request: the same tree again.
+    let mut single = options(Compression::Gzip);
+    single.layers = oci::LayerMode::Single;
+    let layout = Layout::create(&tmp.path().join("single")).unwrap();
+    let one = build_image(&root, &layout, &single).unwrap();
+    assert_eq!(one.layers.len(), 1);
 }

@@ -356,7 +356,7 @@ fn a_dropped_upload_is_retried_and_a_dead_one_leaves_no_tag() {
         "amd64",
         Compression::Zstd,
     );
-    assert!(built.layer.size > 256 * 1024);
+    assert!(built.layers[0].descriptor.size > 256 * 1024);
     let rt = rt();
     let repo = support::unique("zentoo-test/drop");
 
@@ -389,7 +389,7 @@ fn a_dropped_upload_is_retried_and_a_dead_one_leaves_no_tag() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains(&format!("push blob {}", built.layer.digest)),
+        err.contains(&format!("push blob {}", built.layers[0].descriptor.digest)),
         "{err}"
     );
     assert!(err.contains("after 3 attempts"), "{err}");

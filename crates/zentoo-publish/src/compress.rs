@@ -49,8 +49,9 @@ impl Compression {
     }
 }
 
-/// Worker threads for the multi-threaded compressors. Output does not depend on it.
-fn workers() -> u32 {
+/// Worker threads for the multi-threaded compressors: one per core. Output does not depend on
+/// it.
+pub fn workers() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
 
@@ -74,8 +75,15 @@ const ZSTD_JOB: u32 = 4 << 20;
 const XZ_MEMLIMIT: u64 = 320 << 20;
 
 impl<W: Write> Encoder<W> {
-    /// A compressor writing to `inner`.
+    /// A compressor writing to `inner`, with [`workers`] threads.
     pub fn new(format: Compression, inner: W) -> io::Result<Self> {
+        Self::with_workers(format, inner, workers())
+    }
+
+    /// A compressor writing to `inner` with `workers` threads (at least one; layers packed in
+    /// parallel share the cores). The output is the same for any count.
+    pub fn with_workers(format: Compression, inner: W, workers: u32) -> io::Result<Self> {
+        let workers = workers.max(1);
         Ok(match format {
             Compression::Gzip => {
                 Encoder::Gzip(flate2::GzBuilder::new().write(inner, flate2::Compression::default()))
@@ -83,7 +91,7 @@ impl<W: Write> Encoder<W> {
             Compression::Zstd => {
                 let mut enc = zstd::stream::write::Encoder::new(inner, 3)?;
                 // At least one worker: output with workers >= 1 does not depend on their count.
-                enc.multithread(workers().max(1))?;
+                enc.multithread(workers)?;
                 // A fixed job size: bounded memory (a few jobs in flight per worker) and the
                 // same output on every machine.
                 enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB))?;
@@ -92,7 +100,7 @@ impl<W: Write> Encoder<W> {
             Compression::Xz => {
                 let stream = liblzma::stream::MtStreamBuilder::new()
                     .preset(6)
-                    .threads(workers().clamp(1, 4))
+                    .threads(workers.min(4))
                     // liblzma drops threads to stay under this (a 512 MiB publish container);
                     // the output does not change with the thread count.
                     .memlimit_threading(XZ_MEMLIMIT)

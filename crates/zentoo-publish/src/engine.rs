@@ -5,7 +5,7 @@
 use super::compress::Compression;
 use super::error::{Error, Result};
 use super::layout::Layout;
-use super::oci::BuiltImage;
+use super::oci::{BuiltImage, BuiltLayer};
 use super::spec::digest_hex;
 use bollard::Docker;
 use bollard::query_parameters::ImportImageOptions;
@@ -102,7 +102,7 @@ impl Write for ChannelWriter {
     }
 }
 
-/// Writes a docker-archive (`manifest.json`, config, uncompressed layer) of `image`.
+/// Writes a docker-archive (`manifest.json`, config, uncompressed layers) of `image`.
 pub fn write_archive(
     layout: &Layout,
     image: &BuiltImage,
@@ -113,49 +113,63 @@ pub fn write_archive(
     let fail = |e: io::Error| engine_error("write docker-archive", e);
     let config_hex = digest_hex(&image.config.digest)
         .ok_or_else(|| Error::invalid(&image.config.digest, "not a sha256 digest"))?;
-    let diff_hex = digest_hex(&image.diff_id)
-        .ok_or_else(|| Error::invalid(&image.diff_id, "not a sha256 digest"))?;
     let config_name = format!("{config_hex}.json");
-    let layer_name = format!("{diff_hex}/layer.tar");
+    let config = layout.read_blob(&image.config.digest)?;
+    entry(&mut out, &config_name, &config).map_err(fail)?;
+    let mut layer_names = Vec::with_capacity(image.layers.len());
+    for layer in &image.layers {
+        let diff_hex = digest_hex(&layer.diff_id)
+            .ok_or_else(|| Error::invalid(&layer.diff_id, "not a sha256 digest"))?;
+        let layer_name = format!("{diff_hex}/layer.tar");
+        write_layer(layout, layer, &layer_name, &mut out)?;
+        layer_names.push(layer_name);
+    }
     let manifest = serde_json::json!([{
         "Config": config_name,
         "RepoTags": [reference],
-        "Layers": [layer_name],
+        "Layers": layer_names,
     }]);
     let manifest = serde_json::to_vec(&manifest)
         .map_err(|e| Error::invalid("manifest.json", e.to_string()))?;
-    let config = layout.read_blob(&image.config.digest)?;
-    entry(&mut out, &config_name, &config).map_err(fail)?;
+    entry(&mut out, "manifest.json", &manifest).map_err(fail)?;
+    out.write_all(&[0u8; 1024]).map_err(fail)?;
+    out.flush().map_err(fail)
+}
 
-    let path = layout.blob_path(&image.layer.digest)?;
+/// Appends one layer, decompressed, as `name`.
+fn write_layer(
+    layout: &Layout,
+    layer: &BuiltLayer,
+    name: &str,
+    out: &mut impl Write,
+) -> Result<()> {
+    let fail = |e: io::Error| engine_error("write docker-archive", e);
+    let blob = &layer.descriptor;
+    let path = layout.blob_path(&blob.digest)?;
     let file = BufReader::new(File::open(&path).map_err(|e| Error::read(&path, "blob", e))?);
-    let mut layer: Box<dyn Read> = match Compression::from_layer_media_type(&image.layer.media_type)
-    {
+    let mut reader: Box<dyn Read> = match Compression::from_layer_media_type(&blob.media_type) {
         Some(Compression::Gzip) => Box::new(flate2::read::GzDecoder::new(file)),
         Some(Compression::Zstd) => {
             Box::new(zstd::stream::read::Decoder::with_buffer(file).map_err(fail)?)
         }
         _ => {
             return Err(Error::invalid(
-                &image.layer.media_type,
+                &blob.media_type,
                 "unknown layer compression",
             ));
         }
     };
-    let mut header = header(&layer_name, image.diff_size);
+    let mut header = header(name, layer.diff_size);
     header.set_cksum();
     out.write_all(header.as_bytes()).map_err(fail)?;
-    let copied = io::copy(&mut layer, &mut out).map_err(fail)?;
-    if copied != image.diff_size {
+    let copied = io::copy(&mut reader, out).map_err(fail)?;
+    if copied != layer.diff_size {
         return Err(Error::invalid(
-            &image.layer.digest,
+            &blob.digest,
             "layer size differs from its record",
         ));
     }
-    pad(&mut out, copied).map_err(fail)?;
-    entry(&mut out, "manifest.json", &manifest).map_err(fail)?;
-    out.write_all(&[0u8; 1024]).map_err(fail)?;
-    out.flush().map_err(fail)
+    pad(out, copied).map_err(fail)
 }
 
 fn header(name: &str, size: u64) -> Header {

@@ -54,6 +54,9 @@ pub fn plan_layers(root: &Path, max_layers: usize, epoch: i64) -> Result<Vec<Lay
             "a layered image needs at least 2 layers (packages and the top one)",
         ));
     }
+    if !fs::symlink_metadata(root).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::NotADirectory { path: root.into() });
+    }
     let packages = vdb::read_packages(root)?;
     let claims = claims(root, &packages);
     let mut assigned: Vec<(PathBuf, u32)> = Vec::new();

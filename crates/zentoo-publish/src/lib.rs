@@ -43,7 +43,7 @@ pub mod walk;
 pub use compress::Compression;
 pub use error::{Error, Result};
 pub use layout::Layout;
-pub use oci::{BuiltImage, ImageOptions, build_image, build_image_with};
+pub use oci::{BuiltImage, BuiltLayer, ImageOptions, LayerMode, build_image, build_image_with};
 pub use registry::{Registry, RegistryConfig, UploadMode};
 pub use stage::{StageOptions, StageTarball, write_stage, write_stage_with};
 pub use zentoo_core::plan::result::{BuildResult, KernelResult};

@@ -1,17 +1,22 @@
-//! A root directory → a one-layer OCI image in an OCI layout: layer, config and manifest,
-//! streamed in one pass and bit-for-bit reproducible.
+//! A root directory → an OCI image in an OCI layout: layers (one per package, from the root's
+//! Portage records, or one for the whole root), config and manifest, streamed and bit-for-bit
+//! reproducible.
 
 use super::compress::{Compression, HashWriter};
 use super::error::{Error, Result};
+use super::layers::{DEFAULT_MAX_LAYERS, LayerSpec, plan_layers};
 use super::layout::Layout;
-use super::pipe::compress_pipelined;
+use super::pipe::compress_pipelined_with;
 use super::spec::{
     self, CONFIG, Descriptor, History, ImageConfig, MANIFEST, Manifest, Platform, RootFs, RunConfig,
 };
-use super::tar::{Archived, TarOptions, TarStats, write_tree};
+use super::tar::{Archived, TarAppender, TarOptions, TarStats, write_tree};
 use super::time::rfc3339;
-use std::collections::BTreeMap;
-use std::path::Path;
+use super::walk::{LinkMap, stat_entry};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use zentoo_core::site::url::redact_url;
 
 /// Annotation: where the image's configuration comes from.
@@ -24,6 +29,31 @@ pub const CREATED: &str = "org.opencontainers.image.created";
 pub const INPUTS_DIGEST: &str = "dev.zentoo.inputs-digest";
 /// Annotation: the tuple the image is built from.
 pub const TUPLE: &str = "dev.zentoo.tuple";
+/// Layer annotation: the packages (`category/PF`, space separated) in the layer, or `top`.
+pub const LAYER: &str = "dev.zentoo.layer";
+
+/// How a root is split into layers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerMode {
+    /// One layer per package owning files (from `/var/db/pkg`), small packages bucketed past
+    /// the cap, and a top layer; one layer when the root has no Portage records.
+    #[default]
+    Auto,
+    /// The whole root in one layer.
+    Single,
+}
+
+impl std::str::FromStr for LayerMode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(LayerMode::Auto),
+            "single" => Ok(LayerMode::Single),
+            _ => Err(format!("{s:?}: layers are `auto` or `single`")),
+        }
+    }
+}
 
 /// The default `PATH` of an image.
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -54,6 +84,10 @@ pub struct ImageOptions {
     pub annotations: BTreeMap<String, String>,
     /// Name of the manifest in the layout's `index.json` (`org.opencontainers.image.ref.name`).
     pub ref_name: Option<String>,
+    /// One layer or one per package.
+    pub layers: LayerMode,
+    /// At most this many layers ([`LayerMode::Auto`]; at least 2).
+    pub max_layers: usize,
 }
 
 impl ImageOptions {
@@ -71,6 +105,8 @@ impl ImageOptions {
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
             ref_name: None,
+            layers: LayerMode::Auto,
+            max_layers: DEFAULT_MAX_LAYERS,
         }
     }
 
@@ -93,64 +129,193 @@ pub struct BuiltImage {
     pub manifest_bytes: Vec<u8>,
     /// The config blob.
     pub config: Descriptor,
+    /// The layers, bottom first.
+    pub layers: Vec<BuiltLayer>,
+    /// Entries and content bytes packed, over all layers.
+    pub stats: TarStats,
+}
+
+/// One layer of a [`BuiltImage`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuiltLayer {
     /// The layer blob.
-    pub layer: Descriptor,
+    pub descriptor: Descriptor,
     /// sha256 of the uncompressed layer.
     pub diff_id: String,
     /// Size of the uncompressed layer.
     pub diff_size: u64,
+    /// What is in it (the [`LAYER`] annotation; empty for a single-layer image).
+    pub name: String,
     /// Entries and content bytes packed.
     pub stats: TarStats,
 }
 
-/// Packs `root` into a one-layer image in `layout` (see [`build_image_with`]).
+/// Packs `root` into an image in `layout` (see [`build_image_with`]).
 pub fn build_image(root: &Path, layout: &Layout, opts: &ImageOptions) -> Result<BuiltImage> {
     build_image_with(root, layout, opts, |_| {})
 }
 
-/// Packs `root` into a one-layer image in `layout`, calling `observe` after each entry.
-/// Memory stays bounded whatever the root's size: tar, digests and compression stream.
+/// Packs `root` into an image in `layout`, calling `observe` after each entry (from the
+/// threads packing layers). Memory stays bounded whatever the root's size: tar, digests and
+/// compression stream; a layered image keeps its plan (one path per entry) in memory.
 pub fn build_image_with(
     root: &Path,
     layout: &Layout,
     opts: &ImageOptions,
-    observe: impl FnMut(&Archived<'_>),
+    observe: impl Fn(&Archived<'_>) + Sync,
 ) -> Result<BuiltImage> {
     let media_type = opts.compression.layer_media_type().ok_or_else(|| {
         Error::invalid("--compression", "image layers are gzip or zstd compressed")
     })?;
+    let specs = match opts.layers {
+        LayerMode::Single => Vec::new(),
+        LayerMode::Auto => plan_layers(root, opts.max_layers, opts.source_date_epoch)?,
+    };
+    let layers = if specs.len() < 2 {
+        let workers = super::compress::workers();
+        vec![pack(
+            root, layout, opts, media_type, workers, None, &observe,
+        )?]
+    } else {
+        pack_parallel(root, layout, opts, media_type, &specs, &observe)?
+    };
+    finish_image(layout, opts, layers)
+}
+
+/// Packs the layers on up to 4 threads (the largest first); each compressor gets its share of
+/// the cores. Every layer's bytes are the same whatever the schedule.
+fn pack_parallel(
+    root: &Path,
+    layout: &Layout,
+    opts: &ImageOptions,
+    media_type: &str,
+    specs: &[LayerSpec],
+    observe: &(impl Fn(&Archived<'_>) + Sync),
+) -> Result<Vec<BuiltLayer>> {
+    let cores = super::compress::workers() as usize;
+    let jobs = cores.clamp(1, 4).min(specs.len());
+    let workers = (cores / jobs).max(1) as u32;
+    let mut order: Vec<usize> = (0..specs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(specs[i].bytes.max(specs[i].paths.len() as u64)));
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<Option<BuiltLayer>>> = Mutex::new(vec![None; specs.len()]);
+    let failed: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&i) = order.get(n) else { break };
+                    if failed.lock().is_ok_and(|f| f.is_some()) {
+                        break;
+                    }
+                    match pack(
+                        root,
+                        layout,
+                        opts,
+                        media_type,
+                        workers,
+                        Some(&specs[i]),
+                        observe,
+                    ) {
+                        Ok(layer) => {
+                            if let Ok(mut done) = done.lock() {
+                                done[i] = Some(layer);
+                            }
+                        }
+                        Err(e) => {
+                            if let Ok(mut failed) = failed.lock() {
+                                failed.get_or_insert(e);
+                            }
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    done.into_inner()
+        .map_err(|_| Error::invalid("layers", "a packing thread panicked"))?
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| Error::invalid("layers", "a layer was not packed"))
+}
+
+/// Packs one layer: the whole root (`spec` `None`) or the spec's paths, a package layer with
+/// the parents of its paths dated at its clamp.
+fn pack(
+    root: &Path,
+    layout: &Layout,
+    opts: &ImageOptions,
+    media_type: &str,
+    workers: u32,
+    spec: Option<&LayerSpec>,
+    observe: &(impl Fn(&Archived<'_>) + Sync),
+) -> Result<BuiltLayer> {
     let blob = layout.blob_writer()?;
     let tmp = blob.path().to_path_buf();
     let tar_opts = TarOptions {
         dot_prefix: false,
-        clamp_mtime: opts.source_date_epoch,
+        clamp_mtime: spec.map_or(opts.source_date_epoch, |s| s.clamp),
     };
+    let mut observe = |a: &Archived<'_>| observe(a);
     let ((stats, diff_hex, diff_size), blob) =
-        compress_pipelined(opts.compression, blob, &tmp, |chunks| {
+        compress_pipelined_with(opts.compression, workers, blob, &tmp, |chunks| {
             let mut hashed = HashWriter::<_>::new(chunks);
-            let stats = write_tree(root, &mut hashed, &tmp, &tar_opts, observe)?;
+            let stats = match spec {
+                None => write_tree(root, &mut hashed, &tmp, &tar_opts, &mut observe)?,
+                Some(spec) => {
+                    let mut tar = TarAppender::new(&mut hashed, &tmp, tar_opts);
+                    let mut links = LinkMap::new();
+                    let mut parents: HashSet<PathBuf> = HashSet::new();
+                    for rel in &spec.paths {
+                        if spec.package {
+                            let mut missing: Vec<&Path> = rel
+                                .ancestors()
+                                .skip(1)
+                                .take_while(|p| !p.as_os_str().is_empty())
+                                .filter(|p| !parents.contains(*p))
+                                .collect();
+                            missing.reverse();
+                            for dir in missing {
+                                let mut entry = stat_entry(root, dir.to_path_buf(), &mut links)?;
+                                entry.mtime = spec.clamp;
+                                tar.append(&entry, &mut observe)?;
+                                parents.insert(dir.to_path_buf());
+                            }
+                        }
+                        tar.append(&stat_entry(root, rel.clone(), &mut links)?, &mut observe)?;
+                    }
+                    tar.finish()?
+                }
+            };
             let (_, hex, size) = hashed.finish();
             Ok((stats, hex, size))
         })?;
-    let (layer_digest, layer_size) = blob.commit()?;
-    let layer = Descriptor {
-        media_type: media_type.into(),
-        digest: layer_digest,
-        size: layer_size,
-        platform: None,
-        annotations: None,
-    };
-    let diff_id = format!("sha256:{diff_hex}");
-    finish_image(layout, opts, layer, diff_id, diff_size, stats)
+    let (digest, size) = blob.commit()?;
+    let name = spec.map(|s| s.name.clone()).unwrap_or_default();
+    Ok(BuiltLayer {
+        descriptor: Descriptor {
+            media_type: media_type.into(),
+            digest,
+            size,
+            platform: None,
+            annotations: (!name.is_empty()).then(|| BTreeMap::from([(LAYER.into(), name.clone())])),
+        },
+        diff_id: format!("sha256:{diff_hex}"),
+        diff_size,
+        name,
+        stats,
+    })
 }
 
 fn finish_image(
     layout: &Layout,
     opts: &ImageOptions,
-    layer: Descriptor,
-    diff_id: String,
-    diff_size: u64,
-    stats: TarStats,
+    layers: Vec<BuiltLayer>,
 ) -> Result<BuiltImage> {
     let created = rfc3339(opts.source_date_epoch);
     // Whoever made the options (a plan, `zentoo publish --annotation`), the source is
@@ -181,12 +346,19 @@ fn finish_image(
         },
         rootfs: RootFs {
             kind: "layers".into(),
-            diff_ids: vec![diff_id.clone()],
+            diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
         },
-        history: vec![History {
-            created: Some(created.clone()),
-            created_by: Some("zentoo publish".into()),
-        }],
+        history: layers
+            .iter()
+            .map(|l| History {
+                created: Some(created.clone()),
+                created_by: Some(if l.name.is_empty() {
+                    "zentoo publish".into()
+                } else {
+                    format!("zentoo publish: {}", l.name)
+                }),
+            })
+            .collect(),
     };
     let config_bytes = to_json(&config)?;
     let (config_digest, config_size) = layout.write_blob(&config_bytes)?;
@@ -204,7 +376,7 @@ fn finish_image(
         media_type: Some(MANIFEST.into()),
         artifact_type: None,
         config: config.clone(),
-        layers: vec![layer.clone()],
+        layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
         annotations: Some(annotations),
     };
     let manifest_bytes = to_json(&manifest)?;
@@ -217,13 +389,15 @@ fn finish_image(
         annotations: None,
     };
     layout.add_manifest(&desc, opts.ref_name.as_deref())?;
+    let stats = TarStats {
+        entries: layers.iter().map(|l| l.stats.entries).sum(),
+        content_bytes: layers.iter().map(|l| l.stats.content_bytes).sum(),
+    };
     Ok(BuiltImage {
         manifest: desc,
         manifest_bytes,
         config,
-        layer,
-        diff_id,
-        diff_size,
+        layers,
         stats,
     })
 }

@@ -1,7 +1,7 @@
 //! Two-stage pipeline: the calling thread walks and tars (and hashes the uncompressed
 //! stream), a second thread compresses and writes. Bounded: a few 256 KiB buffers in flight.
 
-use super::compress::{Compression, Encoder};
+use super::compress::{Compression, Encoder, workers};
 use super::error::{Error, Result};
 use std::io::{self, Write};
 use std::path::Path;
@@ -66,11 +66,25 @@ pub fn compress_pipelined<W, T>(
 where
     W: Write + Send,
 {
+    compress_pipelined_with(compression, workers(), sink, sink_path, produce)
+}
+
+/// [`compress_pipelined`] with `workers` compression threads.
+pub fn compress_pipelined_with<W, T>(
+    compression: Compression,
+    workers: u32,
+    sink: W,
+    sink_path: &Path,
+    produce: impl FnOnce(&mut ChunkWriter) -> Result<T>,
+) -> Result<(T, W)>
+where
+    W: Write + Send,
+{
     let (tx, rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
     let (back_tx, back_rx) = channel::<Vec<u8>>();
     std::thread::scope(|scope| {
         let consumer = scope.spawn(move || -> io::Result<W> {
-            let mut enc = Encoder::new(compression, sink)?;
+            let mut enc = Encoder::with_workers(compression, sink, workers)?;
             for buf in rx {
                 enc.write_all(&buf)?;
                 let _ = back_tx.send(buf);

@@ -221,8 +221,11 @@ fn pack(
         observe(Event::Done(
             "image",
             format!(
-                "image {} ({} entries, layer {} bytes)",
-                image.manifest.digest, image.stats.entries, image.layer.size
+                "image {} ({} entries, {} layers, {} bytes)",
+                image.manifest.digest,
+                image.stats.entries,
+                image.layers.len(),
+                image.layers.iter().map(|l| l.descriptor.size).sum::<u64>()
             ),
         ));
         result.image_digest = Some(image.manifest.digest.clone());
