@@ -527,3 +527,155 @@ fn a_packed_kernel_is_pushed_beside_its_image_and_reported() {
     ]);
     assert!(!image.contains("artifactType"), "{image}");
 }
+
+/// A TCP proxy to `upstream` counting the bytes it sends back to clients.
+async fn counting_proxy(upstream: String) -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let down = Arc::new(AtomicU64::new(0));
+    let counter = down.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let (upstream, counter) = (upstream.clone(), counter.clone());
+            tokio::spawn(async move {
+                let Ok(mut server) = TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.split();
+                let (mut sr, mut sw) = server.split();
+                let down = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = sr.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 || cw.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                        counter.fetch_add(n as u64, Ordering::SeqCst);
+                    }
+                };
+                tokio::select! {
+                    _ = tokio::io::copy(&mut cr, &mut sw) => {},
+                    _ = down => {},
+                }
+            });
+        }
+    });
+    (addr, down)
+}
+
+/// Portage's records of the busybox root: busybox itself, and a data package whose file
+/// changes between the two builds.
+fn record(root: &Path, cpf: &str, contents: &[String]) {
+    let dir = root.join("var/db/pkg").join(cpf);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("CONTENTS"), contents.join("\n") + "\n").unwrap();
+    fs::write(dir.join("BUILD_TIME"), format!("{}\n", EPOCH - 100)).unwrap();
+}
+
+fn layered_root(root: &Path, data: &[u8], built: i64) {
+    use std::os::unix::fs::MetadataExt;
+    if !root.join("bin").exists() {
+        busybox_root(root);
+    }
+    fs::create_dir_all(root.join("usr/share/data")).unwrap();
+    fs::write(root.join("usr/share/data/blob"), data).unwrap();
+    let at = std::time::UNIX_EPOCH + Duration::from_secs(built as u64);
+    fs::File::options()
+        .write(true)
+        .open(root.join("usr/share/data/blob"))
+        .and_then(|f| f.set_modified(at))
+        .unwrap();
+    let mtime = |rel: &str| fs::symlink_metadata(root.join(rel)).unwrap().mtime();
+    record(
+        root,
+        "sys-apps/busybox-1.36.1",
+        &[
+            format!("obj /bin/busybox 0 {}", mtime("bin/busybox")),
+            format!("sym /bin/sh -> busybox {}", mtime("bin/sh")),
+            format!("sym /bin/cat -> busybox {}", mtime("bin/cat")),
+        ],
+    );
+    record(
+        root,
+        "app-misc/data-1",
+        &[format!(
+            "obj /usr/share/data/blob 0 {}",
+            mtime("usr/share/data/blob")
+        )],
+    );
+}
+
+#[test]
+fn a_rebuilt_package_pushes_and_pulls_only_its_layer_and_the_top() {
+    let (Some(h), Some(url)) = (support::registry_env(), support::harness_var("DOCKER_HOST"))
+    else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    let random = |seed: u8| -> Vec<u8> {
+        (0..512 * 1024u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ seed)
+            .collect()
+    };
+    layered_root(&root, &random(1), EPOCH - 200);
+    let (v1, first) = image(&root, &tmp.path().join("v1"), "amd64", Compression::Zstd);
+    layered_root(&root, &random(2), EPOCH - 150);
+    let (v2, second) = image(&root, &tmp.path().join("v2"), "amd64", Compression::Zstd);
+    let names: Vec<&str> = second.layers.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["app-misc/data-1", "sys-apps/busybox-1.36.1", "top"]);
+    assert_eq!(first.layers[1], second.layers[1], "busybox unchanged");
+
+    let rt = rt();
+    let (proxy, down) = rt.block_on(counting_proxy(h.plain.clone()));
+    let repo = format!("{proxy}/{}", support::unique("zentoo-test/layered"));
+    let registry = Registry::new(RegistryConfig {
+        insecure: vec![proxy.clone()],
+        ..plain(&h)
+    })
+    .unwrap();
+    let (_, pushed) = rt
+        .block_on(registry.push_layout_counted(&v1, None, &format!("{repo}:v1")))
+        .unwrap();
+    assert_eq!((pushed.layers, pushed.layers_uploaded), (3, 3));
+    let (_, pushed) = rt
+        .block_on(registry.push_layout_counted(&v2, None, &format!("{repo}:v2")))
+        .unwrap();
+    // The data layer, the top layer, the config and the manifest: nothing else.
+    let changed = |i: usize| second.layers[i].descriptor.size;
+    let expected = changed(0) + changed(2) + second.config.size + second.manifest.size;
+    assert_eq!((pushed.layers, pushed.layers_uploaded), (3, 2));
+    assert_eq!(pushed.bytes_uploaded, expected);
+
+    // An engine that has v1 downloads only the changed layers of v2.
+    let podman = |args: &[&str]| run(Command::new("podman").arg("--url").arg(&url).args(args));
+    let pull = |tag: &str| {
+        let before = down.load(Ordering::SeqCst);
+        podman(&["pull", "--tls-verify=false", &format!("{repo}:{tag}")]);
+        down.load(Ordering::SeqCst) - before
+    };
+    let all = pull("v1");
+    let delta = pull("v2");
+    assert_eq!(
+        podman(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/bin/cat",
+            &format!("{repo}:v2"),
+            "/etc/motd"
+        ]),
+        "hello from zentoo\n"
+    );
+    podman(&["rmi", &format!("{repo}:v1"), &format!("{repo}:v2")]);
+    let busybox = first.layers[1].descriptor.size;
+    eprintln!(
+        "pushed v2: {expected} bytes; pulled v1: {all} bytes, v2 after v1: {delta} bytes (busybox layer {busybox})"
+    );
+    assert!(all > busybox + expected, "v1 pull: {all} bytes");
+    assert!(delta >= changed(0), "v2 pull: {delta} bytes");
+    assert!(
+        delta < expected + busybox / 2,
+        "v2 pull: {delta} bytes, expected about {expected} (busybox layer {busybox})"
+    );
+}

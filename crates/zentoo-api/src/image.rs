@@ -235,6 +235,15 @@ pub struct SuccessfulBuild {
     /// Packages compiled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compiled: Option<u32>,
+    /// Layers of the pushed image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<u32>,
+    /// Layers the push uploaded (the registry had the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers_uploaded: Option<u32>,
+    /// Bytes the push uploaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_uploaded: Option<u64>,
     /// When it finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,

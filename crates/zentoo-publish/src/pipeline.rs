@@ -7,7 +7,7 @@
 
 use super::kernel::{self, KernelTarball};
 use super::libcheck::check_libraries;
-use super::registry::{Registry, RegistryConfig};
+use super::registry::{PushStats, Registry, RegistryConfig};
 use super::tar::Archived;
 use super::{Compression, Error, ImageOptions, Layout, StageOptions};
 use std::path::{Path, PathBuf};
@@ -339,11 +339,15 @@ async fn send(
                 observe(Event::Done("push", format!("pushed {to}@{digest}")));
                 k.artifact.get_or_insert(format!("{to}@{digest}"));
             }
-            let digest = registry
-                .push_layout(layout, request.image.ref_name.as_deref(), reference)
+            let (digest, pushed) = registry
+                .push_layout_counted(layout, request.image.ref_name.as_deref(), reference)
                 .await
                 .map_err(step(format!("pushing {reference}")))?;
-            observe(Event::Done("push", format!("pushed {reference}@{digest}")));
+            observe(Event::Done(
+                "push",
+                pushed_message(reference, &digest, &pushed),
+            ));
+            record_push(&mut result, &pushed);
         }
         if request.load {
             let what = || format!("loading {reference} into the engine");
@@ -361,6 +365,19 @@ async fn send(
     }
     result.kernel = kernel_result;
     Ok(result)
+}
+
+fn pushed_message(reference: &str, digest: &str, pushed: &PushStats) -> String {
+    format!(
+        "pushed {reference}@{digest} ({} of {} layers uploaded, {} bytes)",
+        pushed.layers_uploaded, pushed.layers, pushed.bytes_uploaded
+    )
+}
+
+fn record_push(result: &mut BuildResult, pushed: &PushStats) {
+    result.layers = Some(pushed.layers);
+    result.layers_uploaded = Some(pushed.layers_uploaded);
+    result.bytes_uploaded = Some(pushed.bytes_uploaded);
 }
 
 /// Publishes the image an earlier publish packed into the OCI layout `dir` (the cluster packs
@@ -403,11 +420,15 @@ pub async fn publish_layout(
             observe(Event::Done("push", format!("pushed {to}@{digest}")));
             k.artifact = Some(format!("{to}@{digest}"));
         }
-        let digest = client
-            .push_layout(&layout, name.as_deref(), reference)
+        let (digest, pushed) = client
+            .push_layout_counted(&layout, name.as_deref(), reference)
             .await
             .map_err(step(format!("pushing {reference}")))?;
-        observe(Event::Done("push", format!("pushed {reference}@{digest}")));
+        observe(Event::Done(
+            "push",
+            pushed_message(reference, &digest, &pushed),
+        ));
+        record_push(&mut result, &pushed);
     }
     Ok(result)
 }

@@ -8,7 +8,7 @@ use super::error::{Error, Result};
 use super::layout::Layout;
 use super::spec::{self, Descriptor, Manifest};
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
@@ -31,6 +31,30 @@ pub enum UploadMode {
 
 /// Largest blob [`UploadMode::Auto`] uploads in one request.
 pub const MONOLITHIC_MAX: u64 = 32 << 20;
+
+/// Blobs pushed at a time.
+const PARALLEL_BLOBS: usize = 4;
+
+/// What one push sent: layers in the image, and which of them the registry did not have.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PushStats {
+    /// Layers of the image.
+    pub layers: u32,
+    /// Layers uploaded (the registry had the rest, or mounted them).
+    pub layers_uploaded: u32,
+    /// Layers mounted from another repository.
+    pub layers_mounted: u32,
+    /// Bytes uploaded: layers, config and manifest.
+    pub bytes_uploaded: u64,
+}
+
+/// How a blob got into the repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BlobPushed {
+    Present,
+    Mounted,
+    Uploaded,
+}
 
 /// How to reach registries.
 #[derive(Clone, Debug)]
@@ -147,6 +171,20 @@ impl Registry {
         ref_name: Option<&str>,
         reference: &str,
     ) -> Result<String> {
+        Ok(self
+            .push_layout_counted(layout, ref_name, reference)
+            .await?
+            .0)
+    }
+
+    /// [`Registry::push_layout`], also counting what went over the wire: blobs the registry
+    /// had are skipped, a few blobs go up at a time, and the tag moves last.
+    pub async fn push_layout_counted(
+        &self,
+        layout: &Layout,
+        ref_name: Option<&str>,
+        reference: &str,
+    ) -> Result<(String, PushStats)> {
         let target = parse_ref(reference)?;
         let desc = layout.resolve(ref_name)?;
         let bytes = layout.read_blob(&desc.digest)?;
@@ -155,8 +193,27 @@ impl Registry {
         self.login(&target).await?;
         let mut blobs = vec![manifest.config.clone()];
         blobs.extend(manifest.layers.iter().cloned());
-        for blob in &blobs {
-            self.ensure_blob(&target, layout, blob).await?;
+        let to = &target;
+        let outcomes: Vec<Result<BlobPushed>> = futures::stream::iter(blobs.iter().cloned())
+            .map(|blob| async move { self.ensure_blob(to, layout, &blob).await })
+            .buffered(PARALLEL_BLOBS)
+            .collect()
+            .await;
+        let mut stats = PushStats {
+            layers: manifest.layers.len() as u32,
+            ..PushStats::default()
+        };
+        for (i, outcome) in outcomes.into_iter().enumerate() {
+            let outcome = outcome?;
+            let is_layer = i > 0;
+            match outcome {
+                BlobPushed::Present => {}
+                BlobPushed::Mounted => stats.layers_mounted += u32::from(is_layer),
+                BlobPushed::Uploaded => {
+                    stats.layers_uploaded += u32::from(is_layer);
+                    stats.bytes_uploaded += blobs[i].size;
+                }
+            }
         }
         // Every blob must be there before the tag moves.
         for blob in &blobs {
@@ -168,7 +225,9 @@ impl Registry {
                 ));
             }
         }
-        self.push_manifest(&target, &bytes, spec::MANIFEST).await
+        let digest = self.push_manifest(&target, &bytes, spec::MANIFEST).await?;
+        stats.bytes_uploaded += bytes.len() as u64;
+        Ok((digest, stats))
     }
 
     /// Pushes raw manifest `bytes` of `media_type` to `target`; returns their digest.
@@ -203,18 +262,19 @@ impl Registry {
         target: &Reference,
         layout: &Layout,
         blob: &Descriptor,
-    ) -> Result<()> {
+    ) -> Result<BlobPushed> {
         if self.exists(target, &blob.digest).await? {
             tracing::debug!(digest = %blob.digest, "blob already present");
-            return Ok(());
+            return Ok(BlobPushed::Present);
         }
         if let Some(from) = &self.config.mount_from
             && self.mount(target, from, &blob.digest).await
         {
-            return Ok(());
+            return Ok(BlobPushed::Mounted);
         }
         let path = layout.blob_path(&blob.digest)?;
-        self.upload(target, &path, &blob.digest, blob.size).await
+        self.upload(target, &path, &blob.digest, blob.size).await?;
+        Ok(BlobPushed::Uploaded)
     }
 
     /// Tries a cross-repository mount from repository `from`; false when declined or failed

@@ -264,6 +264,9 @@ fn finished_record(
                     }),
                     binpkg_hits: result.binpkg_hits,
                     compiled: result.compiled,
+                    layers: result.layers,
+                    layers_uploaded: result.layers_uploaded,
+                    bytes_uploaded: result.bytes_uploaded,
                     finished_at,
                 };
                 (record, Some(success))

@@ -33,6 +33,15 @@ pub struct BuildResult {
     /// Packages the build step took from binary packages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binpkg_hits: Option<u32>,
+    /// Layers of the pushed image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<u32>,
+    /// Layers the push uploaded (the registry had the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers_uploaded: Option<u32>,
+    /// Bytes the push uploaded (layers, config, manifest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_uploaded: Option<u64>,
 }
 
 /// The kernel artifact of a build.
@@ -161,6 +170,9 @@ mod tests {
             }),
             compiled: Some(3),
             binpkg_hits: Some(2),
+            layers: Some(41),
+            layers_uploaded: Some(2),
+            bytes_uploaded: Some(123_456),
         }
     }
 
