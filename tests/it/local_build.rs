@@ -116,8 +116,17 @@ fn a_use_change_in_one_portage_branch_rebuilds_only_its_tuples_and_package() {
         return;
     };
     let demo = Demo::new(stage3);
-    let (code, _) = demo.build(&["--all"]);
-    assert_eq!(code, 0);
+    // Pushed when the harness's registry is there: then the second push is measured too.
+    let registry = std::env::var("ZENTOO_TEST_REGISTRY").ok();
+    let prefix = registry
+        .as_ref()
+        .map(|r| format!("{r}/{}", support::unique("zentoo-use")));
+    let mut args = vec!["--all"];
+    if let (Some(registry), Some(prefix)) = (&registry, &prefix) {
+        args.extend(["--push", prefix, "--insecure-registry", registry]);
+    }
+    let (code, before) = demo.build(&args);
+    assert_eq!(code, 0, "{before:?}");
     demo.commit(
         "portage/server",
         &[Change::file(
@@ -125,8 +134,23 @@ fn a_use_change_in_one_portage_branch_rebuilds_only_its_tuples_and_package() {
             "www-servers/nginx debug\n",
         )],
     );
-    let (code, after) = demo.build(&["--all"]);
+    let (code, after) = demo.build(&args);
     assert_eq!(code, 0, "{after:?}");
+    if registry.is_some() {
+        for name in ["server-nodocs-web", "znver3-server-nodocs-web"] {
+            let (first, second) = (&before[name]["build"], &after[name]["build"]);
+            eprintln!("{name}: first push {first}, after the USE change {second}");
+            let layers = second["layers"].as_u64().expect("layers");
+            assert!(layers > 5, "{name}: a layer per package, {layers}");
+            assert_eq!(first["layersUploaded"], layers, "{name}: all new at first");
+            // nginx's layer and the top layer (its vdb record): nothing else.
+            assert_eq!(second["layersUploaded"], 2, "{name}: {second}");
+            assert!(
+                second["bytesUploaded"].as_u64() < first["bytesUploaded"].as_u64(),
+                "{name}"
+            );
+        }
+    }
     assert_eq!(after["base-none-base"]["result"], "upToDate");
     for name in ["server-nodocs-web", "znver3-server-nodocs-web"] {
         assert_eq!(after[name]["result"], "built", "{name}");
