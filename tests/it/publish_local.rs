@@ -357,10 +357,7 @@ fn record_packages(root: &Path) {
         ),
     ];
     for (cpf, contents) in packages {
-        let dir = root.join("var/db/pkg").join(cpf);
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("CONTENTS"), contents.join("\n") + "\n").unwrap();
-        fs::write(dir.join("BUILD_TIME"), format!("{}\n", EPOCH - 500)).unwrap();
+        record_package(root, cpf, EPOCH - 500, &contents);
     }
 }
 

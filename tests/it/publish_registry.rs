@@ -563,15 +563,8 @@ async fn counting_proxy(upstream: String) -> (String, Arc<AtomicU64>) {
     (addr, down)
 }
 
-/// Portage's records of the busybox root: busybox itself, and a data package whose file
+/// The busybox root with Portage's records: busybox itself, and a data package whose file
 /// changes between the two builds.
-fn record(root: &Path, cpf: &str, contents: &[String]) {
-    let dir = root.join("var/db/pkg").join(cpf);
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("CONTENTS"), contents.join("\n") + "\n").unwrap();
-    fs::write(dir.join("BUILD_TIME"), format!("{}\n", EPOCH - 100)).unwrap();
-}
-
 fn layered_root(root: &Path, data: &[u8], built: i64) {
     use std::os::unix::fs::MetadataExt;
     if !root.join("bin").exists() {
@@ -586,18 +579,20 @@ fn layered_root(root: &Path, data: &[u8], built: i64) {
         .and_then(|f| f.set_modified(at))
         .unwrap();
     let mtime = |rel: &str| fs::symlink_metadata(root.join(rel)).unwrap().mtime();
-    record(
+    record_package(
         root,
         "sys-apps/busybox-1.36.1",
+        EPOCH - 100,
         &[
             format!("obj /bin/busybox 0 {}", mtime("bin/busybox")),
             format!("sym /bin/sh -> busybox {}", mtime("bin/sh")),
             format!("sym /bin/cat -> busybox {}", mtime("bin/cat")),
         ],
     );
-    record(
+    record_package(
         root,
         "app-misc/data-1",
+        EPOCH - 100,
         &[format!(
             "obj /usr/share/data/blob 0 {}",
             mtime("usr/share/data/blob")

@@ -163,3 +163,12 @@ pub fn assert_same_tree(expected: &Path, actual: &Path) {
         );
     }
 }
+
+/// Writes Portage's record of `cpf` (`category/PF`) in `root`: its `CONTENTS` lines and
+/// `BUILD_TIME`.
+pub fn record_package(root: &Path, cpf: &str, build_time: i64, contents: &[String]) {
+    let dir = root.join("var/db/pkg").join(cpf);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("CONTENTS"), contents.join("\n") + "\n").unwrap();
+    fs::write(dir.join("BUILD_TIME"), format!("{build_time}\n")).unwrap();
+}
