@@ -6,7 +6,7 @@
 //! And one big set shared by 1,000 tuples (111,111 atoms, ~1 MiB): planning costs about one
 //! copy of the set, not one per image (peak memory: `scripts/bench-bigset.sh`).
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use git2::Repository;
 use std::hint::black_box;
 use std::time::Instant;
