@@ -20,4 +20,4 @@ export ZENTOO_SCALE_BIN ZENTOO_SCALE_TUPLES=${1:-2000}
 if [ -n "${2:-}" ]; then
     export ZENTOO_SCALE_SITES=$2
 fi
-timeout 3600 cargo test --test it scale:: -- --ignored --nocapture 2>&1 | grep -E 'MEASURED|panicked|test result|figures'
+timeout 7200 cargo test --test it scale:: -- --ignored --nocapture 2>&1 | grep --line-buffered -E 'MEASURED|panicked|test result|figures'
