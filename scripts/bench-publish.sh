@@ -89,9 +89,12 @@ done
 ls -l "$work/ref.tar.zst" "$work"/single/blobs/sha256/ | awk '$5 > 100000000 {print $5, $NF}' >&2
 echo "layers: $(ls "$work"/layout/blobs/sha256 | wc -l) blobs in the layered layout" >&2
 # Medians over the rounds, and each against tar | zstd.
-awk '{w = $NF; $NF = ""; sub(/ $/, ""); v[$0] = v[$0] " " w}
-     END {
-       for (k in v) { n = split(substr(v[k], 2), a, " "); asort(a); m[k] = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-       ref = m["tar | zstd -T0"]
-       for (k in m) printf "median %-32s %6.2f s  %.2fx\n", k, m[k], m[k] / ref
-     }' "$work/walls" | sort
+median() { # label
+    grep -F "$1 " "$work/walls" | awk '{print $NF}' | sort -n |
+        awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+ref=$(median "tar | zstd -T0")
+for label in "tar | zstd -T0" "zentoo publish --layers auto" "zentoo publish --layers single"; do
+    m=$(median "$label")
+    awk -v l="$label" -v m="$m" -v r="$ref" 'BEGIN {printf "median %-32s %6.2f s  %.2fx\n", l, m, m / r}'
+done

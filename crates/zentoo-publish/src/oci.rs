@@ -182,8 +182,8 @@ pub fn build_image_with(
     finish_image(layout, opts, layers)
 }
 
-/// Packs the layers on up to 4 threads (the largest first); each compressor gets its share of
-/// the cores. Every layer's bytes are the same whatever the schedule.
+/// Packs the layers on up to 4 threads, one per two cores (the largest first); each
+/// compressor gets its share of the cores. Every layer's bytes are the same whatever the schedule.
 fn pack_parallel(
     root: &Path,
     layout: &Layout,
@@ -192,8 +192,10 @@ fn pack_parallel(
     specs: &[LayerSpec],
     observe: &(impl Fn(&Archived<'_>) + Sync),
 ) -> Result<Vec<BuiltLayer>> {
+    // Two or more zstd workers per layer: with one, its feeding thread mostly waits on it
+    // (measured: 5 % of the CPU in zstd's locks and 1.2x the wall on 2 cores, 100 MiB).
     let cores = super::compress::workers() as usize;
-    let jobs = cores.clamp(1, 4).min(specs.len());
+    let jobs = (cores / 2).clamp(1, 4).min(specs.len());
     let workers = (cores / jobs).max(1) as u32;
     let mut order: Vec<usize> = (0..specs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(specs[i].bytes.max(specs[i].paths.len() as u64)));
