@@ -68,8 +68,12 @@ pub enum Encoder<W: Write> {
 /// xz block size: fixed, so multi-threaded output is the same whatever the thread count.
 const XZ_BLOCK: u64 = 24 << 20;
 
-/// zstd multi-threaded job size.
-const ZSTD_JOB: u32 = 4 << 20;
+/// zstd multi-threaded job size: a whole root in one layer.
+pub const ZSTD_JOB: u32 = 4 << 20;
+
+/// zstd job size of a package layer: smaller, so the workers stay busy to a layer's end
+/// (layers are packed one after another per thread).
+pub const ZSTD_LAYER_JOB: u32 = 1 << 20;
 
 /// Memory xz may use across its threads.
 const XZ_MEMLIMIT: u64 = 320 << 20;
@@ -77,12 +81,13 @@ const XZ_MEMLIMIT: u64 = 320 << 20;
 impl<W: Write> Encoder<W> {
     /// A compressor writing to `inner`, with [`workers`] threads.
     pub fn new(format: Compression, inner: W) -> io::Result<Self> {
-        Self::with_workers(format, inner, workers())
+        Self::with_workers(format, inner, workers(), ZSTD_JOB)
     }
 
     /// A compressor writing to `inner` with `workers` threads (at least one; layers packed in
-    /// parallel share the cores). The output is the same for any count.
-    pub fn with_workers(format: Compression, inner: W, workers: u32) -> io::Result<Self> {
+    /// parallel share the cores) and zstd jobs of `job` bytes. The output is the same for any
+    /// count of workers; it depends on `job`.
+    pub fn with_workers(format: Compression, inner: W, workers: u32, job: u32) -> io::Result<Self> {
         let workers = workers.max(1);
         Ok(match format {
             Compression::Gzip => {
@@ -94,7 +99,7 @@ impl<W: Write> Encoder<W> {
                 enc.multithread(workers)?;
                 // A fixed job size: bounded memory (a few jobs in flight per worker) and the
                 // same output on every machine.
-                enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB))?;
+                enc.set_parameter(zstd::stream::raw::CParameter::JobSize(job))?;
                 Encoder::Zstd(enc)
             }
             Compression::Xz => {

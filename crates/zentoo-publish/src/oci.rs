@@ -264,8 +264,13 @@ fn pack(
         clamp_mtime: spec.map_or(opts.source_date_epoch, |s| s.clamp),
     };
     let mut observe = |a: &Archived<'_>| observe(a);
+    let job = if spec.is_some() {
+        super::compress::ZSTD_LAYER_JOB
+    } else {
+        super::compress::ZSTD_JOB
+    };
     let ((stats, diff_hex, diff_size), blob) =
-        compress_pipelined_with(opts.compression, workers, blob, &tmp, |chunks| {
+        compress_pipelined_with(opts.compression, workers, job, blob, &tmp, |chunks| {
             let mut hashed = HashWriter::<_>::new(chunks);
             let stats = match spec {
                 None => write_tree(root, &mut hashed, &tmp, &tar_opts, &mut observe)?,

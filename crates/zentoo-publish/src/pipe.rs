@@ -1,7 +1,7 @@
 //! Two-stage pipeline: the calling thread walks and tars (and hashes the uncompressed
 //! stream), a second thread compresses and writes. Bounded: a few 256 KiB buffers in flight.
 
-use super::compress::{Compression, Encoder, workers};
+use super::compress::{Compression, Encoder, ZSTD_JOB, workers};
 use super::error::{Error, Result};
 use std::io::{self, Write};
 use std::path::Path;
@@ -66,13 +66,14 @@ pub fn compress_pipelined<W, T>(
 where
     W: Write + Send,
 {
-    compress_pipelined_with(compression, workers(), sink, sink_path, produce)
+    compress_pipelined_with(compression, workers(), ZSTD_JOB, sink, sink_path, produce)
 }
 
-/// [`compress_pipelined`] with `workers` compression threads.
+/// [`compress_pipelined`] with `workers` compression threads and zstd jobs of `job` bytes.
 pub fn compress_pipelined_with<W, T>(
     compression: Compression,
     workers: u32,
+    job: u32,
     sink: W,
     sink_path: &Path,
     produce: impl FnOnce(&mut ChunkWriter) -> Result<T>,
@@ -84,7 +85,7 @@ where
     let (back_tx, back_rx) = channel::<Vec<u8>>();
     std::thread::scope(|scope| {
         let consumer = scope.spawn(move || -> io::Result<W> {
-            let mut enc = Encoder::with_workers(compression, sink, workers)?;
+            let mut enc = Encoder::with_workers(compression, sink, workers, job)?;
             for buf in rx {
                 enc.write_all(&buf)?;
                 let _ = back_tx.send(buf);
