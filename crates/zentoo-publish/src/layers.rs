@@ -45,8 +45,8 @@ pub struct LayerSpec {
 const TOP_LAYER: u32 = u32::MAX;
 
 /// Plans the layers of `root`: package layers (at most `max_layers - 1`, grouped by [`group`])
-/// in their order, then the top layer dated at most `epoch`. A root without Portage records
-/// gives the top layer alone.
+/// in their order, then the top layer dated at most `epoch`. None when no package owns a file
+/// as merged (no Portage records): the root is then one layer.
 pub fn plan_layers(root: &Path, max_layers: usize, epoch: i64) -> Result<Vec<LayerSpec>> {
     if max_layers < 2 {
         return Err(Error::invalid(
@@ -58,9 +58,12 @@ pub fn plan_layers(root: &Path, max_layers: usize, epoch: i64) -> Result<Vec<Lay
         return Err(Error::NotADirectory { path: root.into() });
     }
     let packages = vdb::read_packages(root)?;
+    if packages.is_empty() {
+        return Ok(Vec::new());
+    }
     let claims = claims(root, &packages);
-    let mut assigned: Vec<(PathBuf, u32)> = Vec::new();
-    let mut bytes = vec![0u64; packages.len()];
+    // Each entry once, in walk order: its path, its layer and its size if a regular file.
+    let mut assigned: Vec<(PathBuf, u32, u64)> = Vec::new();
     let mut inodes: HashMap<(u64, u64), Vec<usize>> = HashMap::new();
     walk_meta(root, |rel, disk, meta| {
         if rel.as_os_str().is_empty() {
@@ -80,10 +83,8 @@ pub fn plan_layers(root: &Path, max_layers: usize, epoch: i64) -> Result<Vec<Lay
                 .or_default()
                 .push(assigned.len());
         }
-        if layer != TOP_LAYER && meta.is_file() {
-            bytes[layer as usize] += meta.len();
-        }
-        assigned.push((rel.to_path_buf(), layer));
+        let size = if meta.is_file() { meta.len() } else { 0 };
+        assigned.push((rel.to_path_buf(), layer, size));
         Ok(())
     })?;
     // Hard links stay one file: names spread over layers all go to the top layer.
@@ -91,24 +92,22 @@ pub fn plan_layers(root: &Path, max_layers: usize, epoch: i64) -> Result<Vec<Lay
         let first = assigned[names[0]].1;
         if names.iter().any(|&i| assigned[i].1 != first) {
             for &i in names {
-                if assigned[i].1 != TOP_LAYER {
-                    bytes[assigned[i].1 as usize] -=
-                        fs::symlink_metadata(root.join(&assigned[i].0))
-                            .map(|m| m.len())
-                            .unwrap_or(0)
-                            .min(bytes[assigned[i].1 as usize]);
-                    assigned[i].1 = TOP_LAYER;
-                }
+                assigned[i].1 = TOP_LAYER;
             }
         }
     }
+    let mut bytes = vec![0u64; packages.len()];
     let mut used = vec![false; packages.len()];
-    for (_, layer) in &assigned {
-        if *layer != TOP_LAYER {
-            used[*layer as usize] = true;
+    for &(_, layer, size) in &assigned {
+        if layer != TOP_LAYER {
+            bytes[layer as usize] += size;
+            used[layer as usize] = true;
         }
     }
     let candidates: Vec<usize> = (0..packages.len()).filter(|&i| used[i]).collect();
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
     let sizes: Vec<(&str, u64)> = candidates
         .iter()
         .map(|&i| (packages[i].key.as_str(), bytes[i]))
@@ -144,7 +143,7 @@ pub fn plan_layers(root: &Path, max_layers: usize, epoch: i64) -> Result<Vec<Lay
         paths: Vec::new(),
         bytes: 0,
     };
-    for (rel, pkg) in assigned {
+    for (rel, pkg, _) in assigned {
         match specs.get_mut(layer_of.get(pkg as usize).copied().unwrap_or(TOP_LAYER) as usize) {
             Some(spec) => spec.paths.push(rel),
             None => top.paths.push(rel),

@@ -33,8 +33,7 @@ pub const TUPLE: &str = "dev.zentoo.tuple";
 pub const LAYER: &str = "dev.zentoo.layer";
 
 /// How a root is split into layers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LayerMode {
     /// One layer per package owning files (from `/var/db/pkg`), small packages bucketed past
     /// the cap, and a top layer; one layer when the root has no Portage records.
@@ -42,17 +41,6 @@ pub enum LayerMode {
     Auto,
     /// The whole root in one layer.
     Single,
-}
-
-impl std::str::FromStr for LayerMode {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "auto" => Ok(LayerMode::Auto),
-            "single" => Ok(LayerMode::Single),
-            _ => Err(format!("{s:?}: layers are `auto` or `single`")),
-        }
-    }
 }
 
 /// The default `PATH` of an image.
@@ -171,7 +159,7 @@ pub fn build_image_with(
         LayerMode::Single => Vec::new(),
         LayerMode::Auto => plan_layers(root, opts.max_layers, opts.source_date_epoch)?,
     };
-    let layers = if specs.len() < 2 {
+    let layers = if specs.is_empty() {
         let workers = super::compress::workers();
         vec![pack(
             root, layout, opts, media_type, workers, None, &observe,
