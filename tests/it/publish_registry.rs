@@ -290,18 +290,26 @@ fn one_index_tag_serves_both_arches() {
     }
 }
 
-/// A TCP proxy to `upstream` that cuts a connection once the client has sent more than
-/// `budget` bytes on it; with `heal`, only the first cut happens.
-async fn cutting_proxy(upstream: String, budget: u64, heal: bool) -> (String, Arc<AtomicU64>) {
+/// A TCP proxy to `upstream` that counts the bytes it sends back to clients (`down`) and cuts a
+/// connection once the client has sent more than `budget` bytes on it (`cuts`); with `heal`,
+/// only the first cut happens.
+struct Proxy {
+    addr: String,
+    cuts: Arc<AtomicU64>,
+    down: Arc<AtomicU64>,
+}
+
+async fn proxy(upstream: String, budget: u64, heal: bool) -> Proxy {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let cuts = Arc::new(AtomicU64::new(0));
+    let down = Arc::new(AtomicU64::new(0));
     let healed = Arc::new(AtomicBool::new(false));
-    let counter = cuts.clone();
+    let (cut_counter, down_counter) = (cuts.clone(), down.clone());
     tokio::spawn(async move {
         while let Ok((mut client, _)) = listener.accept().await {
             let upstream = upstream.clone();
-            let (cuts, healed) = (counter.clone(), healed.clone());
+            let (cuts, down, healed) = (cut_counter.clone(), down_counter.clone(), healed.clone());
             tokio::spawn(async move {
                 let Ok(mut server) = TcpStream::connect(&upstream).await else {
                     return;
@@ -329,17 +337,24 @@ async fn cutting_proxy(upstream: String, budget: u64, heal: bool) -> (String, Ar
                         }
                     }
                 };
-                let down = async {
-                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                let back = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = sr.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 || cw.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                        down.fetch_add(n as u64, Ordering::SeqCst);
+                    }
                 };
                 tokio::select! {
                     _ = up => {},
-                    _ = down => {},
+                    _ = back => {},
                 }
             });
         }
     });
-    (addr, cuts)
+    Proxy { addr, cuts, down }
 }
 
 #[test]
@@ -361,7 +376,9 @@ fn a_dropped_upload_is_retried_and_a_dead_one_leaves_no_tag() {
     let repo = support::unique("zentoo-test/drop");
 
     // Cut once mid-upload: the retry finishes the push.
-    let (proxy, cuts) = rt.block_on(cutting_proxy(h.plain.clone(), 200 * 1024, true));
+    let Proxy {
+        addr: proxy, cuts, ..
+    } = rt.block_on(self::proxy(h.plain.clone(), 200 * 1024, true));
     let registry = Registry::new(RegistryConfig {
         insecure: vec![proxy.clone()],
         backoff: Duration::from_millis(50),
@@ -376,7 +393,9 @@ fn a_dropped_upload_is_retried_and_a_dead_one_leaves_no_tag() {
 
     // Every upload cut: the push fails naming the blob, and the tag never appears.
     let repo = support::unique("zentoo-test/dead");
-    let (proxy, cuts) = rt.block_on(cutting_proxy(h.plain.clone(), 64 * 1024, false));
+    let Proxy {
+        addr: proxy, cuts, ..
+    } = rt.block_on(self::proxy(h.plain.clone(), 64 * 1024, false));
     let registry = Registry::new(RegistryConfig {
         insecure: vec![proxy.clone()],
         backoff: Duration::from_millis(20),
@@ -528,41 +547,6 @@ fn a_packed_kernel_is_pushed_beside_its_image_and_reported() {
     assert!(!image.contains("artifactType"), "{image}");
 }
 
-/// A TCP proxy to `upstream` counting the bytes it sends back to clients.
-async fn counting_proxy(upstream: String) -> (String, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let down = Arc::new(AtomicU64::new(0));
-    let counter = down.clone();
-    tokio::spawn(async move {
-        while let Ok((mut client, _)) = listener.accept().await {
-            let (upstream, counter) = (upstream.clone(), counter.clone());
-            tokio::spawn(async move {
-                let Ok(mut server) = TcpStream::connect(&upstream).await else {
-                    return;
-                };
-                let (mut cr, mut cw) = client.split();
-                let (mut sr, mut sw) = server.split();
-                let down = async {
-                    let mut buf = vec![0u8; 64 * 1024];
-                    loop {
-                        let n = sr.read(&mut buf).await.unwrap_or(0);
-                        if n == 0 || cw.write_all(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                        counter.fetch_add(n as u64, Ordering::SeqCst);
-                    }
-                };
-                tokio::select! {
-                    _ = tokio::io::copy(&mut cr, &mut sw) => {},
-                    _ = down => {},
-                }
-            });
-        }
-    });
-    (addr, down)
-}
-
 /// The busybox root with Portage's records: busybox itself, and a data package whose file
 /// changes between the two builds.
 fn layered_root(root: &Path, data: &[u8], built: i64) {
@@ -622,7 +606,9 @@ fn a_rebuilt_package_pushes_and_pulls_only_its_layer_and_the_top() {
     assert_eq!(first.layers[1], second.layers[1], "busybox unchanged");
 
     let rt = rt();
-    let (proxy, down) = rt.block_on(counting_proxy(h.plain.clone()));
+    let Proxy {
+        addr: proxy, down, ..
+    } = rt.block_on(self::proxy(h.plain.clone(), u64::MAX, false));
     let repo = format!("{proxy}/{}", support::unique("zentoo-test/layered"));
     let registry = Registry::new(RegistryConfig {
         insecure: vec![proxy.clone()],
