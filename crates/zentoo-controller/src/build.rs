@@ -178,8 +178,8 @@ pub async fn create_build(
         }
     }
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
-    let created = match jobs.create(&PostParams::default(), &job).await {
-        Ok(created) => created,
+    let uid = match jobs.create(&PostParams::default(), &job).await {
+        Ok(created) => created.metadata.uid,
         // Created by an earlier reconcile whose Job the cache does not show yet: take it from
         // the cache once it does (no right to read Jobs one by one is needed).
         Err(kube::Error::Api(e)) if e.code == 409 => ctx
@@ -189,7 +189,7 @@ pub async fn create_build(
                 c.jobs
                     .get(&kube::runtime::reflector::ObjectRef::new(&job_name).within(namespace))
             })
-            .map(|cached| (*cached).clone())
+            .map(|cached| cached.metadata.uid.clone())
             .ok_or_else(|| {
                 Error::Internal(format!(
                     "Job {job_name} exists but is not in the watch cache yet; retrying"
@@ -203,7 +203,7 @@ pub async fn create_build(
             api_version: "batch/v1".into(),
             kind: "Job".into(),
             name: job_name.clone(),
-            uid: created.uid().unwrap_or_default(),
+            uid: uid.unwrap_or_default(),
             controller: Some(true),
             block_owner_deletion: Some(true),
         };

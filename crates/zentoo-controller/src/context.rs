@@ -6,10 +6,9 @@ use super::local::LocalWatches;
 use super::metrics::Metrics;
 use super::policy::Policy;
 use super::pushes::Pushes;
+use super::slim::{CachedJob, CachedPod};
 use super::webhook::WebhookSettings;
 use jiff::Timestamp;
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
@@ -103,9 +102,9 @@ pub struct Caches {
     /// GentooImages.
     pub images: Store<GentooImage>,
     /// Build Jobs (labelled managed-by zentoo), without their pod template.
-    pub jobs: Store<Job>,
+    pub jobs: Store<CachedJob>,
     /// Build pods, without their spec.
-    pub pods: Store<Pod>,
+    pub pods: Store<CachedPod>,
     /// Names of the cached Jobs by their image label.
     pub jobs_by_image: LabelIndex,
     /// Names of the cached pods by their build (Job) label.
@@ -118,8 +117,8 @@ impl Caches {
     pub fn new(
         sites: Store<GentooSite>,
         images: Store<GentooImage>,
-        jobs: Store<Job>,
-        pods: Store<Pod>,
+        jobs: Store<CachedJob>,
+        pods: Store<CachedPod>,
     ) -> Self {
         Caches {
             sites,
@@ -132,12 +131,12 @@ impl Caches {
     }
 
     /// The cached Jobs of image `image` in `namespace` (any component).
-    pub fn jobs_of(&self, namespace: &str, image: &str) -> Vec<Arc<Job>> {
+    pub fn jobs_of(&self, namespace: &str, image: &str) -> Vec<Arc<CachedJob>> {
         self.jobs_by_image.objects(&self.jobs, namespace, image)
     }
 
     /// The cached pods of Job `job` in `namespace` (any component).
-    pub fn pods_of(&self, namespace: &str, job: &str) -> Vec<Arc<Pod>> {
+    pub fn pods_of(&self, namespace: &str, job: &str) -> Vec<Arc<CachedPod>> {
         self.pods_by_build.objects(&self.pods, namespace, job)
     }
 

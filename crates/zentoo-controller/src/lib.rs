@@ -32,15 +32,13 @@ pub mod webhook;
 use context::{Caches, Context, Settings};
 use futures::{Stream, StreamExt, TryStreamExt};
 use index::LabelIndex;
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
 use kube::api::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher::{self, Config};
 use kube::runtime::{PredicateConfig, WatchStreamExt, predicates};
 use kube::{Api, Client, Resource, ResourceExt};
-use slim::Slim;
+use slim::{CachedJob, CachedPod, Slim};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -147,8 +145,8 @@ pub async fn run(
     let sites: Api<Slim<GentooSite>> = api(&client, ns);
     let images: Api<Slim<GentooImage>> = api(&client, ns);
     let image_meta: Api<Slim<PartialObjectMeta<GentooImage>>> = api(&client, ns);
-    let jobs: Api<Slim<Job>> = api(&client, ns);
-    let pods: Api<Slim<Pod>> = api(&client, ns);
+    let jobs: Api<Slim<CachedJob>> = api(&client, ns);
+    let pods: Api<Slim<CachedPod>> = api(&client, ns);
     let config = ControllerConfig::default().concurrency(CONCURRENCY);
     let managed = Config::default().labels(&format!("{}=zentoo", labels::MANAGED_BY));
     let build_pods = Config::default().labels(&format!("{}=build", labels::COMPONENT));
@@ -276,7 +274,7 @@ pub async fn run(
         .with_config(config)
         .trigger_backoff(WatchBackoff::new())
         .owns_stream(job_stream)
-        .watches_stream(pod_stream, |pod: Pod| {
+        .watches_stream(pod_stream, |pod: CachedPod| {
             let namespace = pod.namespace();
             pod.labels().get(labels::IMAGE).map(|image| {
                 let r = ObjectRef::<GentooImage>::new(image);

@@ -1,7 +1,7 @@
 //! Reading a build's progress and outcome from its Job and Pod. Pure.
 
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use k8s_openapi::api::batch::v1::JobStatus;
+use k8s_openapi::api::core::v1::{ContainerStatus, PodStatus};
 use zentoo_core::plan::build::StepName;
 use zentoo_core::plan::result::{BuildCounts, BuildResult, ResultError};
 
@@ -21,9 +21,9 @@ pub enum JobState {
     Failed(String),
 }
 
-/// The state of `job` from its conditions.
-pub fn job_state(job: &Job) -> JobState {
-    let conditions = job.status.as_ref().and_then(|s| s.conditions.as_ref());
+/// The state of a Job from its status's conditions.
+pub fn job_state(status: Option<&JobStatus>) -> JobState {
+    let conditions = status.and_then(|s| s.conditions.as_ref());
     for c in conditions.into_iter().flatten() {
         if c.status != "True" {
             continue;
@@ -53,12 +53,11 @@ pub fn job_state(job: &Job) -> JobState {
 /// The counts the build step of a finished pod wrote as its termination message; `None` when
 /// it wrote none (an older stage3 script, or a message that is not the counts: e.g. a
 /// failure's log tail).
-pub fn build_counts(pod: &Pod) -> Option<BuildCounts> {
+pub fn build_counts(pod: Option<&PodStatus>) -> Option<BuildCounts> {
     BuildCounts::parse(termination_message(pod, "build")?).ok()
 }
 
-fn statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
-    let status = pod.status.as_ref();
+fn statuses(status: Option<&PodStatus>) -> impl Iterator<Item = &ContainerStatus> {
     let inits = status
         .and_then(|s| s.init_container_statuses.as_ref())
         .into_iter()
@@ -71,19 +70,19 @@ fn statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
 }
 
 /// The result the publish step of a finished build pod wrote, if it left one.
-pub fn publish_result(pod: &Pod) -> Option<Result<BuildResult, ResultError>> {
+pub fn publish_result(pod: Option<&PodStatus>) -> Option<Result<BuildResult, ResultError>> {
     termination_message(pod, "publish").map(BuildResult::parse)
 }
 
 /// What a finished build pod produced: its publish step's result with its build step's
 /// counts, as the local runner reports it.
-pub fn build_result(pod: &Pod) -> Option<Result<BuildResult, ResultError>> {
+pub fn build_result(pod: Option<&PodStatus>) -> Option<Result<BuildResult, ResultError>> {
     let counts = build_counts(pod).unwrap_or_default();
     publish_result(pod).map(|r| r.map(|r| r.with_counts(counts)))
 }
 
 /// The termination message of `container` of `pod`, once it has terminated with one.
-fn termination_message<'a>(pod: &'a Pod, container: &str) -> Option<&'a str> {
+fn termination_message<'a>(pod: Option<&'a PodStatus>, container: &str) -> Option<&'a str> {
     statuses(pod)
         .find(|s| s.name == container)?
         .state
@@ -112,7 +111,7 @@ pub fn step_of(container: &str) -> Option<StepName> {
 }
 
 /// The step a build pod is at: the first container that has not terminated.
-pub fn current_step(pod: &Pod) -> Option<StepName> {
+pub fn current_step(pod: Option<&PodStatus>) -> Option<StepName> {
     statuses(pod)
         .find(|s| s.state.as_ref().is_none_or(|st| st.terminated.is_none()))
         .and_then(|s| step_of(&s.name))
@@ -120,7 +119,7 @@ pub fn current_step(pod: &Pod) -> Option<StepName> {
 
 /// The step that failed and the end of what it said, if one failed. A step the kernel killed
 /// at its memory limit says so first, and what to raise.
-pub fn failed_step(pod: &Pod) -> Option<(StepName, String)> {
+pub fn failed_step(pod: Option<&PodStatus>) -> Option<(StepName, String)> {
     statuses(pod).find_map(|s| {
         let terminated = s.state.as_ref()?.terminated.as_ref()?;
         let step = step_of(&s.name)?;
@@ -201,13 +200,10 @@ mod tests {
         }
     }
 
-    fn pod(inits: Vec<ContainerStatus>, mains: Vec<ContainerStatus>) -> Pod {
-        Pod {
-            status: Some(PodStatus {
-                init_container_statuses: Some(inits),
-                container_statuses: Some(mains),
-                ..Default::default()
-            }),
+    fn pod(inits: Vec<ContainerStatus>, mains: Vec<ContainerStatus>) -> PodStatus {
+        PodStatus {
+            init_container_statuses: Some(inits),
+            container_statuses: Some(mains),
             ..Default::default()
         }
     }
@@ -222,8 +218,8 @@ mod tests {
             ],
             vec![status("publish", None, None)],
         );
-        assert_eq!(current_step(&p), Some(StepName::Build));
-        assert_eq!(failed_step(&p), None);
+        assert_eq!(current_step(Some(&p)), Some(StepName::Build));
+        assert_eq!(failed_step(Some(&p)), None);
     }
 
     #[test]
@@ -236,7 +232,7 @@ mod tests {
             ],
             vec![],
         );
-        let (step, message) = failed_step(&p).unwrap();
+        let (step, message) = failed_step(Some(&p)).unwrap();
         assert_eq!(step, StepName::Build);
         assert!(message.starts_with("exit code 4:\nline 29\n"), "{message}");
         assert!(message.ends_with("line 40"));
@@ -249,7 +245,7 @@ mod tests {
             t.reason = Some("OOMKilled".into());
         }
         let p = pod(vec![status("materialize", Some(0), None), killed], vec![]);
-        let (step, message) = failed_step(&p).expect("a failed step");
+        let (step, message) = failed_step(Some(&p)).expect("a failed step");
         assert_eq!(step, StepName::Build);
         assert_eq!(
             message,
@@ -258,20 +254,23 @@ mod tests {
         );
         // Any other failure: the exit code and the log.
         let p = pod(vec![status("build", Some(4), Some("Killed\n"))], vec![]);
-        assert_eq!(failed_step(&p).expect("failed").1, "exit code 4:\nKilled");
+        assert_eq!(
+            failed_step(Some(&p)).expect("failed").1,
+            "exit code 4:\nKilled"
+        );
     }
 
     #[test]
     fn the_publish_result_is_read_and_bounded() {
         let json = r#"{"image":"r/x:latest","imageDigest":"sha256:ab","tarball":"t","tarballDigest":"sha256:cd"}"#;
         let p = pod(vec![], vec![status("publish", Some(0), Some(json))]);
-        let r = publish_result(&p).unwrap().unwrap();
+        let r = publish_result(Some(&p)).unwrap().unwrap();
         assert_eq!(r.image_digest.as_deref(), Some("sha256:ab"));
         let huge = pod(
             vec![],
             vec![status("publish", Some(0), Some(&"x".repeat(5000)))],
         );
-        let err = publish_result(&huge).unwrap().unwrap_err();
+        let err = publish_result(Some(&huge)).unwrap().unwrap_err();
         assert!(err.to_string().contains("4096"), "{err}");
     }
 
@@ -285,17 +284,17 @@ mod tests {
             )],
             vec![status("publish", Some(0), Some(r#"{"compiled":1}"#))],
         );
-        let counts = build_counts(&p).unwrap();
+        let counts = build_counts(Some(&p)).unwrap();
         assert_eq!((counts.compiled, counts.binpkg_hits), (Some(9), Some(7)));
         for junk in ["zentoo[build]: done: 1 compiled", "{\"compiled\":-1}", "[]"] {
             let p = pod(vec![status("build", Some(0), Some(junk))], vec![]);
-            assert_eq!(build_counts(&p), None, "{junk}");
+            assert_eq!(build_counts(Some(&p)), None, "{junk}");
         }
         let huge = format!("{{\"compiled\":1,\"x\":\"{}\"}}", "y".repeat(5000));
         let p = pod(vec![status("build", Some(0), Some(&huge))], vec![]);
-        assert_eq!(build_counts(&p), None);
+        assert_eq!(build_counts(Some(&p)), None);
         let running = pod(vec![status("build", None, None)], vec![]);
-        assert_eq!(build_counts(&running), None);
+        assert_eq!(build_counts(Some(&running)), None);
     }
 
     #[test]
@@ -305,27 +304,24 @@ mod tests {
                    \x1b]0;emerge: 1 of 2\x07make:\t*** [all] Error 1\x1b[K\n\
                    bell\x07 back\x08space del\x7f c1\u{9b}31m nul\0 \x1bc\x1b(Bdone\u{85}\n";
         let p = pod(vec![status("build", Some(4), Some(log))], vec![]);
-        let (_, message) = failed_step(&p).unwrap();
+        let (_, message) = failed_step(Some(&p)).unwrap();
         assert_eq!(
             message,
             "exit code 4:\n * ERROR: app-misc/hello-1::gentoo failed (compile phase):\n\
              >>> Compiling 100%\nmake:\t*** [all] Error 1\nbell backspace del c131m nul done"
         );
-        let job = Job {
-            status: Some(k8s_openapi::api::batch::v1::JobStatus {
-                conditions: Some(vec![k8s_openapi::api::batch::v1::JobCondition {
-                    type_: "Failed".into(),
-                    status: "True".into(),
-                    reason: Some("BackoffLimitExceeded".into()),
-                    message: Some("\x1b[31mgone\x1b[0m\r".into()),
-                    ..Default::default()
-                }]),
+        let job = JobStatus {
+            conditions: Some(vec![k8s_openapi::api::batch::v1::JobCondition {
+                type_: "Failed".into(),
+                status: "True".into(),
+                reason: Some("BackoffLimitExceeded".into()),
+                message: Some("\x1b[31mgone\x1b[0m\r".into()),
                 ..Default::default()
-            }),
+            }]),
             ..Default::default()
         };
         assert_eq!(
-            job_state(&job),
+            job_state(Some(&job)),
             JobState::Failed("BackoffLimitExceeded: gone".into())
         );
     }

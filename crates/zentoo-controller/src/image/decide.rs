@@ -109,9 +109,15 @@ async fn follow(run: &mut Run<'_>, j: &BuildJob) -> Outcome {
         }
         _ => None,
     };
-    let rejected = match pod_due {
-        Some(left) if left.is_zero() => pods_rejected(ctx, &run.namespace, &j.name).await,
-        _ => None,
+    // Past the grace, the events are read once per [`POD_GRACE`] x 3, not at every
+    // reconcile: with the Job controller behind (thousands of Jobs at once) every image
+    // waiting for its pod listed events each second, 11,000 lists for 2,000 new images.
+    let (rejected, pod_due) = match pod_due {
+        Some(left) if left.is_zero() => match pods_rejected(ctx, &run.namespace, &j.name).await {
+            Some(message) => (Some(message), None),
+            None => (None, Some(POD_GRACE * 3)),
+        },
+        other => (None, other),
     };
     run.status.current_build = Some(CurrentBuild {
         name: j.name.clone(),
@@ -121,7 +127,7 @@ async fn follow(run: &mut Run<'_>, j: &BuildJob) -> Outcome {
             .and_then(|p| p.status.as_ref())
             .and_then(|s| s.phase.as_deref())
             .map_or(PodPhase::Pending, PodPhase::parse),
-        step: pod.as_ref().and_then(current_step),
+        step: pod.as_ref().and_then(|p| current_step(p.status.as_ref())),
         started_at: j.job.metadata.creation_timestamp.clone(),
     });
     match rejected {

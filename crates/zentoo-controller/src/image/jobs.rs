@@ -7,11 +7,12 @@ use crate::build::cleanup_workers;
 use crate::context::{Caches, Expected};
 use crate::error::Result;
 use crate::outcome::{JobState, build_result, failed_step, job_state};
+use crate::slim::{CachedJob, CachedPod};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams};
+use std::sync::Arc;
 use tracing::{info, warn};
 use zentoo_api::build_options::KernelArtifact;
 use zentoo_api::image::{BuildRecord, Ending, SuccessfulBuild};
@@ -20,7 +21,7 @@ use zentoo_core::plan::build::StepName;
 
 /// A Job of this image, as far as the decision needs it.
 pub(super) struct BuildJob {
-    pub job: Job,
+    pub job: Arc<CachedJob>,
     pub name: String,
     /// The inputs digest it builds.
     pub digest: String,
@@ -66,8 +67,8 @@ pub(super) fn observe(run: &mut Run<'_>) -> Result<Jobs> {
                 .get(annotations::INPUTS_DIGEST)
                 .cloned()
                 .unwrap_or_default(),
-            state: job_state(&job),
-            job: job.as_ref().clone(),
+            state: job_state(job.status.as_ref()),
+            job,
         })
         .collect();
     let cached: Vec<&str> = list.iter().map(|j| j.name.as_str()).collect();
@@ -153,7 +154,7 @@ pub(super) async fn fold_finished(run: &mut Run<'_>, jobs: &Jobs) -> Result<()> 
             continue;
         }
         let pod = build_pod(caches, &run.namespace, &j.name);
-        let (record, success) = finished_record(j, pod.as_ref(), &run.now);
+        let (record, success) = finished_record(j, pod.as_deref(), &run.now);
         let counts = success.as_ref().map(|b| (b.binpkg_hits, b.compiled));
         run.ctx.metrics.build_finished(
             record.result,
@@ -227,7 +228,7 @@ pub(super) async fn prune(run: &mut Run<'_>, jobs: &Jobs) -> Result<()> {
 /// The history record of a finished build, and what it published when it succeeded.
 fn finished_record(
     j: &BuildJob,
-    pod: Option<&Pod>,
+    pod: Option<&CachedPod>,
     now: &Time,
 ) -> (BuildRecord, Option<SuccessfulBuild>) {
     let finished_at = j
@@ -247,7 +248,7 @@ fn finished_record(
         ..record.clone()
     };
     match &j.state {
-        JobState::Succeeded => match pod.and_then(build_result) {
+        JobState::Succeeded => match pod.and_then(|p| build_result(p.status.as_ref())) {
             Some(Ok(result)) => {
                 let success = SuccessfulBuild {
                     name: j.name.clone(),
@@ -279,7 +280,7 @@ fn finished_record(
         },
         JobState::Failed(why) => {
             let (step, message) = pod
-                .and_then(failed_step)
+                .and_then(|p| failed_step(p.status.as_ref()))
                 .unwrap_or_else(|| (StepName::Build, why.clone()));
             (failed(step, message), None)
         }
@@ -287,7 +288,7 @@ fn finished_record(
     }
 }
 
-fn revision_of(job: &Job) -> String {
+fn revision_of(job: &CachedJob) -> String {
     job.annotations()
         .get(annotations::REVISION)
         .cloned()
@@ -295,11 +296,10 @@ fn revision_of(job: &Job) -> String {
 }
 
 /// The newest pod of Job `job`, from the pod cache.
-pub(super) fn build_pod(caches: &Caches, namespace: &str, job: &str) -> Option<Pod> {
+pub(super) fn build_pod(caches: &Caches, namespace: &str, job: &str) -> Option<Arc<CachedPod>> {
     caches
         .pods_of(namespace, job)
         .into_iter()
         .filter(|p| p.labels().get(labels::COMPONENT).map(String::as_str) == Some("build"))
         .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0))
-        .map(|p| p.as_ref().clone())
 }
