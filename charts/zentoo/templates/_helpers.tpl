@@ -61,7 +61,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: ["create", "patch", "delete"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
-  verbs: ["create", "patch", "list"]
+  verbs: ["create", "patch", "list", "watch"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]

@@ -6,6 +6,7 @@ use super::local::LocalWatches;
 use super::metrics::Metrics;
 use super::policy::Policy;
 use super::pushes::Pushes;
+use super::rejections::Rejections;
 use super::slim::{CachedJob, CachedPod};
 use super::webhook::WebhookSettings;
 use jiff::Timestamp;
@@ -194,6 +195,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Prometheus metrics and readiness.
     pub metrics: Arc<Metrics>,
+    /// Why build Jobs have no pod, from their `FailedCreate` events.
+    pub rejections: Arc<Rejections>,
     /// Sites pushed to (webhook deliveries, local repositories) and not yet checked.
     pub pushes: Arc<Pushes>,
     /// Watches of local sites' repositories.
@@ -250,6 +253,7 @@ impl Context {
         Context {
             recorder: Recorder::new(client.clone(), reporter),
             metrics,
+            rejections: Arc::default(),
             client,
             settings,
             local: LocalWatches::new(pushes.clone()),

@@ -18,6 +18,7 @@ pub mod owner;
 pub mod policy;
 pub mod poll;
 pub mod pushes;
+pub mod rejections;
 pub mod render;
 pub mod secrets;
 pub mod site;
@@ -32,6 +33,7 @@ pub mod webhook;
 use context::{Caches, Context, Settings};
 use futures::{Stream, StreamExt, TryStreamExt};
 use index::LabelIndex;
+use k8s_openapi::api::events::v1::Event as KubeEvent;
 use kube::api::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
@@ -147,6 +149,7 @@ pub async fn run(
     let image_meta: Api<Slim<PartialObjectMeta<GentooImage>>> = api(&client, ns);
     let jobs: Api<Slim<CachedJob>> = api(&client, ns);
     let pods: Api<Slim<CachedPod>> = api(&client, ns);
+    let events: Api<KubeEvent> = api(&client, ns);
     let config = ControllerConfig::default().concurrency(CONCURRENCY);
     let managed = Config::default().labels(&format!("{}=zentoo", labels::MANAGED_BY));
     let build_pods = Config::default().labels(&format!("{}=build", labels::COMPONENT));
@@ -268,6 +271,21 @@ pub async fn run(
         pod_writer,
     )
     .touched_objects();
+    // FailedCreate events of build Jobs: kept for the images whose pods do not come, and
+    // each wakes the image of its Job.
+    let rejections = ctx.rejections.clone();
+    let rejection_stream = watcher::watcher(
+        events,
+        Config::default()
+            .fields(rejections::SELECTOR)
+            .page_size(slim::LIST_PAGE),
+    )
+    .backoff(WatchBackoff::new())
+    .inspect_ok(move |event| {
+        rejections.observe(event);
+    })
+    .applied_objects();
+    let jobs_of_events = job_store.clone();
     let image_sites = image_site_events.filter(changed(site_inputs));
     let images_of_site = image_store.clone();
     let image_loop = Controller::for_stream(image_stream, image_store.clone())
@@ -283,6 +301,17 @@ pub async fn run(
                     None => r,
                 }
             })
+        })
+        .watches_stream(rejection_stream, move |event: KubeEvent| {
+            let regarding = event.regarding?;
+            let job = ObjectRef::<CachedJob>::new(regarding.name.as_deref()?)
+                .within(regarding.namespace.as_deref()?);
+            let image = jobs_of_events
+                .get(&job)?
+                .labels()
+                .get(labels::IMAGE)?
+                .clone();
+            Some(ObjectRef::<GentooImage>::new(&image).within(&job.namespace?))
         })
         .watches_shared_stream(image_sites, move |site: Arc<GentooSite>| {
             let namespace = site.namespace();

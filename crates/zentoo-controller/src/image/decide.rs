@@ -6,18 +6,12 @@ use super::inputs::Inputs;
 use super::jobs::{BuildJob, Jobs, build_pod};
 use super::{Outcome, POD_GRACE, Run};
 use crate::build::create_build;
-use crate::context::Context;
 use crate::error::Result;
 use crate::outcome::current_step;
-use k8s_openapi::api::events::v1::Event as KubeEvent;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams};
-use std::time::Duration;
-use tracing::warn;
 use zentoo_api::annotations;
 use zentoo_api::image::{CurrentBuild, Ending, PodPhase};
 use zentoo_core::plan::build::StepName;
-use zentoo_core::site::error::tidy;
 
 /// Decides what the image does now; records the running build in status.
 pub(super) async fn decide(
@@ -93,31 +87,19 @@ pub(super) async fn decide(
 }
 
 /// The running build of the current inputs: its pod's phase and step; its pods rejected
-/// when it has none after [`POD_GRACE`].
+/// when it has none and the Job controller said why.
 async fn follow(run: &mut Run<'_>, j: &BuildJob) -> Outcome {
     let ctx = run.ctx;
     let pod = ctx
         .caches()
         .ok()
         .and_then(|caches| build_pod(caches, &run.namespace, &j.name));
-    // No pod after the grace: the Job controller may be refused one (Pod Security
-    // admission, a quota); it says so only in events.
-    let pod_due = match (&pod, &j.job.metadata.creation_timestamp) {
-        (None, Some(created)) => {
-            let age = run.now.0.duration_since(created.0);
-            Some(POD_GRACE.saturating_sub(Duration::try_from(age).unwrap_or_default()))
-        }
-        _ => None,
-    };
-    // Past the grace, the events are read once per [`POD_GRACE`] x 3, not at every
-    // reconcile: with the Job controller behind (thousands of Jobs at once) every image
-    // waiting for its pod listed events each second, 11,000 lists for 2,000 new images.
-    let (rejected, pod_due) = match pod_due {
-        Some(left) if left.is_zero() => match pods_rejected(ctx, &run.namespace, &j.name).await {
-            Some(message) => (Some(message), None),
-            None => (None, Some(POD_GRACE * 3)),
-        },
-        other => (None, other),
+    // No pod: the Job controller may be refused one (Pod Security admission, a quota); it
+    // says why only in events, which one watch keeps (`crate::rejections`) and whose arrival
+    // wakes the image.
+    let rejected = match &pod {
+        None => ctx.rejections.reason(&run.namespace, &j.name),
+        Some(_) => None,
     };
     run.status.current_build = Some(CurrentBuild {
         name: j.name.clone(),
@@ -138,7 +120,7 @@ async fn follow(run: &mut Run<'_>, j: &BuildJob) -> Outcome {
         None => Outcome::Building {
             job: j.name.clone(),
             new: false,
-            pod_due: pod_due.map(|left| left.max(Duration::from_secs(1))),
+            pod_due: None,
         },
     }
 }
@@ -170,38 +152,5 @@ async fn start(run: &mut Run<'_>, inputs: &Inputs, token: Option<String>) -> Res
         job,
         new: true,
         pod_due: Some(POD_GRACE),
-    })
-}
-
-/// Why the Job controller cannot create Job `job`'s pod: the message of its newest
-/// `FailedCreate` event, with a hint when Pod Security admission refused it; `None` when
-/// there is none (or the events cannot be read: the build is then only reported as pending).
-async fn pods_rejected(ctx: &Context, namespace: &str, job: &str) -> Option<String> {
-    let api: Api<KubeEvent> = Api::namespaced(ctx.client.clone(), namespace);
-    let lp = ListParams::default().fields(&format!(
-        "regarding.kind=Job,regarding.name={job},reason=FailedCreate"
-    ));
-    let events = match api.list(&lp).await {
-        Ok(list) => list.items,
-        Err(e) => {
-            warn!(job, "reading the build Job's events: {e}");
-            return None;
-        }
-    };
-    let newest = events.into_iter().max_by_key(|e| {
-        e.deprecated_last_timestamp
-            .as_ref()
-            .map(|t| t.0)
-            .or(e.event_time.as_ref().map(|t| t.0))
-            .or(e.metadata.creation_timestamp.as_ref().map(|t| t.0))
-    })?;
-    let note = tidy(newest.note.as_deref().unwrap_or("FailedCreate"), 600);
-    Some(if note.contains("PodSecurity") {
-        format!(
-            "{note}; build pods are privileged: label namespace {namespace} \
-             pod-security.kubernetes.io/enforce=privileged"
-        )
-    } else {
-        note
     })
 }

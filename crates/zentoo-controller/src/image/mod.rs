@@ -24,7 +24,7 @@ use tracing::{instrument, warn};
 use zentoo_api::GentooImage;
 use zentoo_api::image::GentooImageStatus;
 
-/// How long a build Job may be without a pod before its events are read.
+/// When a build just created is looked at again (its Job in the cache, its pod started).
 pub const POD_GRACE: Duration = Duration::from_secs(10);
 
 /// What the reconcile decided, for conditions, events and the requeue.
