@@ -197,7 +197,7 @@ fn assert_failed(out: &Output, log: &Path, expect: &[&str]) -> String {
     assert!(!out.status.success(), "the publish must fail:\n{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     let (step, message) =
-        failed_step(finished_pod(out, log).status.as_ref()).expect("a failed step");
+        failed_step(finished_pod(out, log).status.map(Into::into).as_ref()).expect("a failed step");
     assert_eq!(step, zentoo::plan::build::StepName::Publish);
     for text in expect {
         assert!(message.contains(text), "{text:?} not in {message:?}");

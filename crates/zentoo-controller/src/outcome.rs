@@ -1,7 +1,6 @@
 //! Reading a build's progress and outcome from its Job and Pod. Pure.
 
-use k8s_openapi::api::batch::v1::JobStatus;
-use k8s_openapi::api::core::v1::{ContainerStatus, PodStatus};
+use crate::slim::{BuildJobStatus, BuildPodStatus, StepStatus};
 use zentoo_core::plan::build::StepName;
 use zentoo_core::plan::result::{BuildCounts, BuildResult, ResultError};
 
@@ -22,9 +21,9 @@ pub enum JobState {
 }
 
 /// The state of a Job from its status's conditions.
-pub fn job_state(status: Option<&JobStatus>) -> JobState {
-    let conditions = status.and_then(|s| s.conditions.as_ref());
-    for c in conditions.into_iter().flatten() {
+pub fn job_state(status: Option<&BuildJobStatus>) -> JobState {
+    let conditions = status.map(|s| s.conditions.as_slice()).unwrap_or_default();
+    for c in conditions {
         if c.status != "True" {
             continue;
         }
@@ -53,40 +52,35 @@ pub fn job_state(status: Option<&JobStatus>) -> JobState {
 /// The counts the build step of a finished pod wrote as its termination message; `None` when
 /// it wrote none (an older stage3 script, or a message that is not the counts: e.g. a
 /// failure's log tail).
-pub fn build_counts(pod: Option<&PodStatus>) -> Option<BuildCounts> {
+pub fn build_counts(pod: Option<&BuildPodStatus>) -> Option<BuildCounts> {
     BuildCounts::parse(termination_message(pod, "build")?).ok()
 }
 
-fn statuses(status: Option<&PodStatus>) -> impl Iterator<Item = &ContainerStatus> {
-    let inits = status
-        .and_then(|s| s.init_container_statuses.as_ref())
-        .into_iter()
-        .flatten();
-    let mains = status
-        .and_then(|s| s.container_statuses.as_ref())
-        .into_iter()
-        .flatten();
-    inits.chain(mains)
+fn statuses(status: Option<&BuildPodStatus>) -> impl Iterator<Item = &StepStatus> {
+    status.into_iter().flat_map(|s| {
+        s.init_container_statuses
+            .iter()
+            .chain(&s.container_statuses)
+    })
 }
 
 /// The result the publish step of a finished build pod wrote, if it left one.
-pub fn publish_result(pod: Option<&PodStatus>) -> Option<Result<BuildResult, ResultError>> {
+pub fn publish_result(pod: Option<&BuildPodStatus>) -> Option<Result<BuildResult, ResultError>> {
     termination_message(pod, "publish").map(BuildResult::parse)
 }
 
 /// What a finished build pod produced: its publish step's result with its build step's
 /// counts, as the local runner reports it.
-pub fn build_result(pod: Option<&PodStatus>) -> Option<Result<BuildResult, ResultError>> {
+pub fn build_result(pod: Option<&BuildPodStatus>) -> Option<Result<BuildResult, ResultError>> {
     let counts = build_counts(pod).unwrap_or_default();
     publish_result(pod).map(|r| r.map(|r| r.with_counts(counts)))
 }
 
 /// The termination message of `container` of `pod`, once it has terminated with one.
-fn termination_message<'a>(pod: Option<&'a PodStatus>, container: &str) -> Option<&'a str> {
+fn termination_message<'a>(pod: Option<&'a BuildPodStatus>, container: &str) -> Option<&'a str> {
     statuses(pod)
         .find(|s| s.name == container)?
         .state
-        .as_ref()?
         .terminated
         .as_ref()?
         .message
@@ -111,17 +105,17 @@ pub fn step_of(container: &str) -> Option<StepName> {
 }
 
 /// The step a build pod is at: the first container that has not terminated.
-pub fn current_step(pod: Option<&PodStatus>) -> Option<StepName> {
+pub fn current_step(pod: Option<&BuildPodStatus>) -> Option<StepName> {
     statuses(pod)
-        .find(|s| s.state.as_ref().is_none_or(|st| st.terminated.is_none()))
+        .find(|s| s.state.terminated.is_none())
         .and_then(|s| step_of(&s.name))
 }
 
 /// The step that failed and the end of what it said, if one failed. A step the kernel killed
 /// at its memory limit says so first, and what to raise.
-pub fn failed_step(pod: Option<&PodStatus>) -> Option<(StepName, String)> {
+pub fn failed_step(pod: Option<&BuildPodStatus>) -> Option<(StepName, String)> {
     statuses(pod).find_map(|s| {
-        let terminated = s.state.as_ref()?.terminated.as_ref()?;
+        let terminated = s.state.terminated.as_ref()?;
         let step = step_of(&s.name)?;
         (terminated.exit_code != 0).then(|| {
             let text = clean(terminated.message.as_deref().unwrap_or_default());
@@ -176,7 +170,7 @@ pub fn tail(text: &str, lines: usize, max: usize) -> String {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{
-        ContainerState, ContainerStateRunning, ContainerStateTerminated, PodStatus,
+        ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStatus, PodStatus,
     };
 
     fn status(name: &str, exit: Option<i32>, message: Option<&str>) -> ContainerStatus {
@@ -200,12 +194,13 @@ mod tests {
         }
     }
 
-    fn pod(inits: Vec<ContainerStatus>, mains: Vec<ContainerStatus>) -> PodStatus {
+    fn pod(inits: Vec<ContainerStatus>, mains: Vec<ContainerStatus>) -> BuildPodStatus {
         PodStatus {
             init_container_statuses: Some(inits),
             container_statuses: Some(mains),
             ..Default::default()
         }
+        .into()
     }
 
     #[test]
@@ -310,7 +305,7 @@ mod tests {
             "exit code 4:\n * ERROR: app-misc/hello-1::gentoo failed (compile phase):\n\
              >>> Compiling 100%\nmake:\t*** [all] Error 1\nbell backspace del c131m nul done"
         );
-        let job = JobStatus {
+        let job = k8s_openapi::api::batch::v1::JobStatus {
             conditions: Some(vec![k8s_openapi::api::batch::v1::JobCondition {
                 type_: "Failed".into(),
                 status: "True".into(),
@@ -321,7 +316,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            job_state(Some(&job)),
+            job_state(Some(&job.into())),
             JobState::Failed("BackoffLimitExceeded: gone".into())
         );
     }

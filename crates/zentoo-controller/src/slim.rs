@@ -8,7 +8,7 @@
 
 use futures::{Stream, TryStreamExt};
 use k8s_openapi::api::batch::v1::{Job, JobStatus};
-use k8s_openapi::api::core::v1::{Pod, PodStatus};
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::Resource;
 use kube::api::{Api, PartialObjectMeta};
@@ -164,9 +164,123 @@ pub struct Cached<K, S> {
 }
 
 /// A build Job as cached.
-pub type CachedJob = Cached<Job, JobStatus>;
+pub type CachedJob = Cached<Job, BuildJobStatus>;
 /// A build pod as cached.
-pub type CachedPod = Cached<Pod, PodStatus>;
+pub type CachedPod = Cached<Pod, BuildPodStatus>;
+
+/// What reconciles read of a build Job's status: whether it ended, how, and when.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BuildJobStatus {
+    /// Its conditions (`Complete`, `Failed`, ...).
+    pub conditions: Vec<JobEnd>,
+    /// When it completed.
+    pub completion_time: Option<Time>,
+}
+
+/// A Job condition, without its probe and transition times.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct JobEnd {
+    /// `Complete`, `Failed`, ...
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// Why, in a word.
+    pub reason: Option<String>,
+    /// Why, for people.
+    pub message: Option<String>,
+}
+
+impl From<JobStatus> for BuildJobStatus {
+    fn from(s: JobStatus) -> Self {
+        BuildJobStatus {
+            conditions: s
+                .conditions
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| JobEnd {
+                    type_: c.type_,
+                    status: c.status,
+                    reason: c.reason,
+                    message: c.message,
+                })
+                .collect(),
+            completion_time: s.completion_time,
+        }
+    }
+}
+
+/// What reconciles read of a build pod's status: its phase and each step's (container's)
+/// end. A pod's full status holds every container's image, IDs, resources and states: several
+/// KiB per running build.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BuildPodStatus {
+    /// `Pending`, `Running`, `Succeeded`, `Failed`.
+    pub phase: Option<String>,
+    /// The steps run as init containers, in order.
+    pub init_container_statuses: Vec<StepStatus>,
+    /// The steps run as containers.
+    pub container_statuses: Vec<StepStatus>,
+}
+
+/// A container of a build pod (named after its step).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct StepStatus {
+    /// The container's name.
+    pub name: String,
+    /// How it ended, once it has.
+    pub state: StepState,
+}
+
+/// A container's state, as far as it ended.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct StepState {
+    /// Set once the container has terminated.
+    pub terminated: Option<StepEnd>,
+}
+
+/// How a container ended.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StepEnd {
+    /// Its exit code.
+    pub exit_code: i32,
+    /// Why, in a word (`OOMKilled`, `Error`, `Completed`).
+    pub reason: Option<String>,
+    /// Its termination message.
+    pub message: Option<String>,
+}
+
+impl From<PodStatus> for BuildPodStatus {
+    fn from(s: PodStatus) -> Self {
+        let steps = |statuses: Option<Vec<ContainerStatus>>| {
+            statuses
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| StepStatus {
+                    name: c.name,
+                    state: StepState {
+                        terminated: c.state.and_then(|s| s.terminated).map(|t| StepEnd {
+                            exit_code: t.exit_code,
+                            reason: t.reason,
+                            message: t.message,
+                        }),
+                    },
+                })
+                .collect()
+        };
+        BuildPodStatus {
+            phase: s.phase,
+            init_container_statuses: steps(s.init_container_statuses),
+            container_statuses: steps(s.container_statuses),
+        }
+    }
+}
 
 impl<K, S> Cached<K, S> {
     /// An object with this metadata and status.
@@ -230,11 +344,11 @@ fn zentoo_only(map: Option<BTreeMap<String, String>>) -> Option<BTreeMap<String,
 /// Build Jobs: metadata (zentoo's labels and annotations, owner references) and status.
 impl Slimmed for CachedJob {
     type Spec = IgnoredAny;
-    type Status = JobStatus;
+    type Status = BuildJobStatus;
     fn assemble(
         metadata: ObjectMeta,
         _: Option<IgnoredAny>,
-        status: Option<JobStatus>,
+        status: Option<BuildJobStatus>,
     ) -> Result<Self, String> {
         let metadata = ObjectMeta {
             labels: zentoo_only(metadata.labels),
@@ -249,11 +363,11 @@ impl Slimmed for CachedJob {
 /// a pod finds its image by label).
 impl Slimmed for CachedPod {
     type Spec = IgnoredAny;
-    type Status = PodStatus;
+    type Status = BuildPodStatus;
     fn assemble(
         metadata: ObjectMeta,
         _: Option<IgnoredAny>,
-        status: Option<PodStatus>,
+        status: Option<BuildPodStatus>,
     ) -> Result<Self, String> {
         let metadata = ObjectMeta {
             labels: zentoo_only(metadata.labels),
@@ -356,7 +470,15 @@ mod tests {
                 "selfLink": "/x",
             },
             "spec": {"template": {"spec": {"containers": [{"name": "build"}]}}},
-            "status": {"active": 1},
+            "status": {
+                "active": 1, "startTime": "2026-11-25T00:00:00Z",
+                "completionTime": "2026-11-25T00:10:00Z",
+                "conditions": [{
+                    "type": "Complete", "status": "True", "reason": "Done",
+                    "lastProbeTime": "2026-11-25T00:10:00Z",
+                    "lastTransitionTime": "2026-11-25T00:10:00Z",
+                }],
+            },
         })
         .to_string();
         let job: CachedJob = serde_json::from_str(&text).expect("a valid Job");
@@ -377,7 +499,17 @@ mod tests {
         assert_eq!(meta.finalizers, Some(vec!["f".to_string()]));
         assert_eq!(meta.managed_fields, None);
         assert_eq!(meta.self_link, None);
-        assert_eq!(job.status.and_then(|s| s.active), Some(1));
+        let status = job.status.expect("a status");
+        assert!(status.completion_time.is_some());
+        assert_eq!(
+            status.conditions,
+            vec![JobEnd {
+                type_: "Complete".into(),
+                status: "True".into(),
+                reason: Some("Done".into()),
+                message: None,
+            }]
+        );
     }
 
     #[test]
@@ -391,7 +523,23 @@ mod tests {
                 "deletionTimestamp": "2026-11-25T00:00:01Z",
             },
             "spec": {"containers": [{"name": "build", "image": "x"}]},
-            "status": {"phase": "Running"},
+            "status": {
+                "phase": "Running", "qosClass": "Burstable", "podIP": "10.0.0.1",
+                "initContainerStatuses": [{
+                    "name": "build", "image": "stage3", "imageID": "sha256:ab",
+                    "containerID": "containerd://x", "ready": false, "restartCount": 0,
+                    "state": {"terminated": {
+                        "exitCode": 1, "reason": "OOMKilled", "message": "Killed",
+                        "startedAt": "2026-11-25T00:00:00Z", "finishedAt": "2026-11-25T00:01:00Z",
+                    }},
+                    "lastState": {},
+                }],
+                "containerStatuses": [{
+                    "name": "publish", "image": "zentoo", "imageID": "sha256:cd",
+                    "ready": false, "restartCount": 0,
+                    "state": {"waiting": {"reason": "PodInitializing"}},
+                }],
+            },
         })
         .to_string();
         let pod: CachedPod = serde_json::from_str(&text).expect("a valid Pod");
@@ -403,7 +551,23 @@ mod tests {
         assert!(pod.metadata.deletion_timestamp.is_some());
         assert_eq!(pod.metadata.annotations, None);
         assert_eq!(pod.metadata.managed_fields, None);
-        assert_eq!(pod.status.and_then(|s| s.phase).as_deref(), Some("Running"));
+        let end = StepEnd {
+            exit_code: 1,
+            reason: Some("OOMKilled".into()),
+            message: Some("Killed".into()),
+        };
+        let step = |name: &str, terminated| StepStatus {
+            name: name.into(),
+            state: StepState { terminated },
+        };
+        assert_eq!(
+            pod.status,
+            Some(BuildPodStatus {
+                phase: Some("Running".into()),
+                init_container_statuses: vec![step("build", Some(end))],
+                container_statuses: vec![step("publish", None)],
+            })
+        );
     }
 
     #[test]

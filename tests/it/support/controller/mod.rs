@@ -583,7 +583,7 @@ impl BuildMonitor {
                                 .cloned()
                                 .unwrap_or_default();
                             let finished =
-                                zentoo::controller::outcome::job_state(job.status.as_ref())
+                                zentoo::controller::outcome::job_state(job.status.clone().map(Into::into).as_ref())
                                     != zentoo::controller::outcome::JobState::Running;
                             if !s.jobs.contains_key(&name) {
                                 s.created
