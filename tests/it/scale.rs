@@ -427,10 +427,14 @@ async fn two_thousand_images_on_one_site() {
         )
         .await
         .expect("request a fetch");
-    let t = wait_until("the pushed branch's Jobs", Duration::from_secs(600), || {
-        let (seen_at, want) = (seen_at.clone(), affected.len());
-        async move { seen_at.lock().is_ok_and(|at| at.len() >= want) }
-    })
+    let t = wait_until(
+        "the pushed branch's Jobs",
+        Duration::from_secs(600.max(n as u64 / 5)),
+        || {
+            let (seen_at, want) = (seen_at.clone(), affected.len());
+            async move { seen_at.lock().is_ok_and(|at| at.len() >= want) }
+        },
+    )
     .await;
     note(
         &format!("push to one branch -> its {} Jobs created", affected.len()),

@@ -291,12 +291,14 @@ pub struct GentooImageStatus {
     /// The image digest of the last successful build, shortened for `kubectl get`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub short_digest: Option<String>,
+    // Boxed, as the next: the controller caches every image, and an absent build then costs
+    // a pointer, not the build's size.
     /// The build running now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub current_build: Option<CurrentBuild>,
+    pub current_build: Option<Box<CurrentBuild>>,
     /// The last build that succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_successful_build: Option<SuccessfulBuild>,
+    pub last_successful_build: Option<Box<SuccessfulBuild>>,
     /// Finished builds, newest first, at most `historyLimit`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<BuildRecord>,

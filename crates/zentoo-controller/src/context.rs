@@ -14,7 +14,7 @@ use kube::Client;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::Store;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -223,6 +223,8 @@ struct Heads {
     /// Bumped by every fetch: a digest read while one ran is not kept.
     generation: u64,
     digests: HashMap<PathBuf, String>,
+    /// Revisions found in each cache repository since its last fetch.
+    held: HashMap<PathBuf, HashSet<String>>,
 }
 
 /// A site read at one revision, with that revision's commit time.
@@ -390,12 +392,38 @@ impl Context {
         Ok(snapshot)
     }
 
+    /// Whether cache repository `cache` has commit `revision`, as `look` finds on disk; once
+    /// it has, remembered until the next fetch into it (every image of a site asked after a
+    /// restart: 10,000 opens of a repository).
+    pub fn holds(&self, cache: &Path, revision: &str, look: impl FnOnce() -> bool) -> bool {
+        let generation = match self.heads.lock() {
+            Ok(heads) if heads.held.get(cache).is_some_and(|h| h.contains(revision)) => {
+                return true;
+            }
+            Ok(heads) => heads.generation,
+            Err(_) => return look(),
+        };
+        let held = look();
+        if held
+            && let Ok(mut heads) = self.heads.lock()
+            && heads.generation == generation
+        {
+            heads
+                .held
+                .entry(cache.to_path_buf())
+                .or_default()
+                .insert(revision.to_string());
+        }
+        held
+    }
+
     /// A fetch into the cache repository `cache` ended (or failed part-way): its branch
     /// heads are read again by the next snapshot.
     pub fn repository_changed(&self, cache: &Path) {
         if let Ok(mut heads) = self.heads.lock() {
             heads.generation = heads.generation.wrapping_add(1);
             heads.digests.remove(cache);
+            heads.held.remove(cache);
         }
     }
 

@@ -32,13 +32,13 @@ pub(super) async fn decide(
             .as_ref()
             .filter(|b| b.name == e.job)
             .and_then(|b| b.started_at.clone());
-        run.status.current_build = Some(CurrentBuild {
+        run.status.current_build = Some(Box::new(CurrentBuild {
             name: e.job.clone(),
             inputs_digest: e.digest.clone(),
             phase: PodPhase::Pending,
             step: None,
             started_at,
-        });
+        }));
         return Ok(Outcome::Building {
             job: e.job.clone(),
             new: false,
@@ -101,7 +101,7 @@ async fn follow(run: &mut Run<'_>, j: &BuildJob) -> Outcome {
         None => ctx.rejections.reason(&run.namespace, &j.name),
         Some(_) => None,
     };
-    run.status.current_build = Some(CurrentBuild {
+    run.status.current_build = Some(Box::new(CurrentBuild {
         name: j.name.clone(),
         inputs_digest: j.digest.clone(),
         phase: pod
@@ -111,7 +111,7 @@ async fn follow(run: &mut Run<'_>, j: &BuildJob) -> Outcome {
             .map_or(PodPhase::Pending, PodPhase::parse),
         step: pod.as_ref().and_then(|p| current_step(p.status.as_ref())),
         started_at: j.job.metadata.creation_timestamp.clone(),
-    });
+    }));
     match rejected {
         Some(message) => Outcome::PodsRejected {
             job: j.name.clone(),
@@ -141,13 +141,13 @@ async fn start(run: &mut Run<'_>, inputs: &Inputs, token: Option<String>) -> Res
     ctx.expect_job(&run.key, &job, inputs.desired());
     ctx.metrics.build_started();
     run.status.last_handled_rebuild = token;
-    run.status.current_build = Some(CurrentBuild {
+    run.status.current_build = Some(Box::new(CurrentBuild {
         name: job.clone(),
         inputs_digest: inputs.desired().to_string(),
         phase: PodPhase::Pending,
         step: None,
         started_at: Some(run.now.clone()),
-    });
+    }));
     Ok(Outcome::Building {
         job,
         new: true,

@@ -93,7 +93,11 @@ async fn fetched_site(run: &Run<'_>) -> Result<(Arc<GentooSite>, String)> {
             Error::SiteNotReady(format!("GentooSite {site_name} has not been fetched yet"))
         })?;
     // After a restart the cache starts empty: the site reconciler fetches it again.
-    if !holds(&run.ctx.site_cache(&run.namespace, site_name), &revision) {
+    let cache = run.ctx.site_cache(&run.namespace, site_name);
+    if !run
+        .ctx
+        .holds(&cache, &revision, || holds(&cache, &revision))
+    {
         return Err(Error::SiteNotReady(format!(
             "GentooSite {site_name} is being fetched"
         )));

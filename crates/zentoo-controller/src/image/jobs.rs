@@ -162,7 +162,7 @@ pub(super) async fn fold_finished(run: &mut Run<'_>, jobs: &Jobs) -> Result<()> 
             counts.and_then(|c| c.1),
         );
         if let Some(success) = success {
-            run.status.last_successful_build = Some(success);
+            run.status.last_successful_build = Some(Box::new(success));
         }
         run.status.history.insert(0, record);
         cleanup_workers(run.ctx, &run.namespace, &j.name).await?;

@@ -203,11 +203,11 @@ mod tests {
             None,
             "no build: SiteNotReady"
         );
-        before.current_build = Some(zentoo_api::image::CurrentBuild {
+        before.current_build = Some(Box::new(zentoo_api::image::CurrentBuild {
             name: "web-1".into(),
             step: Some(StepName::Build),
             ..Default::default()
-        });
+        }));
         let Some(Standing::Progressing(note)) = still_building(&waiting, &before) else {
             panic!("a running build keeps progressing");
         };

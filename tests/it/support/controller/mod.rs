@@ -582,9 +582,9 @@ impl BuildMonitor {
                                 .get(zentoo::api::annotations::INPUTS_DIGEST)
                                 .cloned()
                                 .unwrap_or_default();
-                            let finished =
-                                zentoo::controller::outcome::job_state(job.status.clone().map(Into::into).as_ref())
-                                    != zentoo::controller::outcome::JobState::Running;
+                            let finished = zentoo::controller::outcome::job_state(
+                                job.status.clone().map(Into::into).as_ref(),
+                            ) != zentoo::controller::outcome::JobState::Running;
                             if !s.jobs.contains_key(&name) {
                                 s.created
                                     .push((name.clone(), image.clone(), digest.clone()));
