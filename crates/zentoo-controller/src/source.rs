@@ -10,11 +10,10 @@ use super::spec::{plan_options, prefixes};
 use crate::render::names::name_collisions;
 use jiff::Timestamp;
 use kube::ResourceExt;
-use std::time::Duration;
 use zentoo_api::{GentooSite, GentooSiteStatus};
 use zentoo_core::plan::{PlanOptions, SitePlan, plan_site};
 use zentoo_core::site::url::redact_url;
-use zentoo_core::site::{Prefixes, ReadOptions, SiteRepo, SiteSnapshot};
+use zentoo_core::site::{Prefixes, ReadOptions, SiteRepo};
 
 /// What a check of the repository found.
 #[derive(Clone, Debug)]
@@ -55,7 +54,6 @@ pub async fn plan_source(
     let cached = before.revision.clone().filter(|_| !check);
     let cached = match cached {
         Some(revision) => {
-            caches_filled(ctx).await?;
             let (cache, prefixes, options) = (
                 cache.clone(),
                 prefixes.clone(),
@@ -78,7 +76,7 @@ pub async fn plan_source(
             ctx.checking(key, Timestamp::now());
             ctx.pushes.handled(namespace, &site.name_any());
             let result =
-                tokio::task::spawn_blocking(move || -> Result<(String, SiteSnapshot, Checked)> {
+                tokio::task::spawn_blocking(move || -> Result<(String, SitePlan, Checked)> {
                     let fetched = fetch_used(&cache, &url, want.as_deref(), &used, &creds)
                         .map_err(|message| Error::Fetch {
                             url: redact_url(&url),
@@ -91,7 +89,7 @@ pub async fn plan_source(
                     })?;
                     Ok((
                         fetched.revision,
-                        snapshot,
+                        plan_site(&snapshot, &options),
                         Checked {
                             downloaded: fetched.downloaded,
                             refs_digest: fetched.refs_digest,
@@ -107,9 +105,7 @@ pub async fn plan_source(
                 Ok(_) => "unchanged",
                 Err(_) => "error",
             });
-            let (revision, snapshot, checked) = result?;
-            caches_filled(ctx).await?;
-            let plan = tokio::task::spawn_blocking(move || plan_site(&snapshot, &options)).await?;
+            let (revision, plan, checked) = result?;
             (revision, plan, Some(checked))
         }
     };
@@ -119,19 +115,6 @@ pub async fn plan_source(
         plan,
         checked,
     })
-}
-
-/// Waits (at most 30 s) until the watch caches are filled. A restart fetches while they fill
-/// but plans after: a plan (3 MB for 2,000 tuples in heaptrack) held through the relist of
-/// every image added to the restart's peak.
-async fn caches_filled(ctx: &Context) -> Result<()> {
-    if ctx.caches()?.ready(Duration::from_secs(30)).await {
-        Ok(())
-    } else {
-        Err(Error::SiteNotReady(
-            "waiting for the controller's caches to fill".into(),
-        ))
-    }
 }
 
 /// The site's git credentials, from its `secretRef`.
