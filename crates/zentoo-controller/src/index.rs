@@ -10,7 +10,7 @@
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::Event;
 use kube::{Resource, ResourceExt};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// (namespace, name) of an object.
@@ -25,8 +25,9 @@ pub struct LabelIndex {
 
 #[derive(Default)]
 struct State {
-    /// Names per (namespace, label value): a superset of the store's objects.
-    groups: HashMap<Key, BTreeSet<String>>,
+    /// Names per (namespace, label value), sorted: a superset of the store's objects. A few
+    /// per group (an image's Jobs, a Job's pods): a vector, not a tree node per group.
+    groups: HashMap<Key, Vec<String>>,
     /// The label value of each object in the store.
     values: HashMap<Key, String>,
     /// The values seen by a relist in progress (`Init` to `InitDone`).
@@ -35,16 +36,19 @@ struct State {
 
 impl State {
     fn add(&mut self, (namespace, name): &Key, value: &str) {
-        self.groups
+        let names = self
+            .groups
             .entry((namespace.clone(), value.to_string()))
-            .or_default()
-            .insert(name.clone());
+            .or_insert_with(|| Vec::with_capacity(1));
+        if let Err(at) = names.binary_search(name) {
+            names.insert(at, name.clone());
+        }
     }
 
     fn remove(&mut self, (namespace, name): &Key, value: &str) {
         let group = (namespace.clone(), value.to_string());
         if let Some(names) = self.groups.get_mut(&group) {
-            names.remove(name);
+            names.retain(|n| n != name);
             if names.is_empty() {
                 self.groups.remove(&group);
             }
@@ -133,7 +137,7 @@ impl LabelIndex {
         self.state()
             .groups
             .get(&(namespace.to_string(), value.to_string()))
-            .map(|names| names.iter().cloned().collect())
+            .cloned()
             .unwrap_or_default()
     }
 
