@@ -15,11 +15,11 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Service, Toleration};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use std::sync::Arc;
 use tracing::info;
-use zentoo_api::{FIELD_MANAGER, GentooImage, GentooSite, labels};
+use zentoo_api::{FIELD_MANAGER, GentooImage, GentooSite};
 use zentoo_core::plan::build::{BuildSettings, ImageTarget, build_plan, push_reference};
 use zentoo_core::plan::{ImagePlan, plan_image};
 
@@ -28,28 +28,36 @@ pub const ARCH_LABEL: &str = "kubernetes.io/arch";
 /// The path the publish step writes its result to (the termination message).
 pub const RESULT_FILE: &str = "/dev/termination-log";
 
-/// Removes build `job`'s distcc workers, their Service and NetworkPolicy (all also owned by
-/// the Job, so the garbage collector removes them with it).
+/// Removes the distcc workers of build `job`, if it had any, when it ends (they are also
+/// owned by its Job, so the garbage collector removes them with it): their StatefulSet,
+/// Service and NetworkPolicy share one name, so each is deleted by it. No list: a push
+/// superseding 100 builds listed Services and StatefulSets 200 times.
 pub async fn cleanup_workers(ctx: &Context, namespace: &str, job: &str) -> Result<()> {
-    let selector = format!("{}={job},{}=distcc", labels::BUILD, labels::COMPONENT);
-    let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), namespace);
-    let services: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
-    let lp = ListParams::default().labels(&selector);
-    for s in sets.list(&lp).await?.items {
-        sets.delete(&s.name_any(), &DeleteParams::background())
-            .await?;
-    }
-    for s in services.list(&lp).await?.items {
-        services
-            .delete(&s.name_any(), &DeleteParams::background())
-            .await?;
-    }
-    // By its name: one per build, no need to list them.
-    let policies: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), namespace);
-    match policies
-        .delete(&workers_name(job), &DeleteParams::background())
-        .await
-    {
+    let name = workers_name(job);
+    let client = &ctx.client;
+    delete_if_present(
+        &Api::<StatefulSet>::namespaced(client.clone(), namespace),
+        &name,
+    )
+    .await?;
+    delete_if_present(
+        &Api::<Service>::namespaced(client.clone(), namespace),
+        &name,
+    )
+    .await?;
+    delete_if_present(
+        &Api::<NetworkPolicy>::namespaced(client.clone(), namespace),
+        &name,
+    )
+    .await
+}
+
+/// Deletes `name` in the background; one already gone is fine.
+async fn delete_if_present<K>(api: &Api<K>, name: &str) -> Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &DeleteParams::background()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         Err(e) => Err(e.into()),
