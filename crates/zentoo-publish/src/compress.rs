@@ -72,7 +72,7 @@ const XZ_BLOCK: u64 = 24 << 20;
 pub const ZSTD_JOB: u32 = 4 << 20;
 
 /// zstd job size of a package layer: smaller, so the workers stay busy to a layer's end
-/// (layers are packed one after another per thread).
+/// (each packing thread packs its layers one after another).
 pub const ZSTD_LAYER_JOB: u32 = 1 << 20;
 
 /// Memory xz may use across its threads.
