@@ -102,22 +102,29 @@ impl<'de, K: Slimmed> Deserialize<'de> for Slim<K> {
     }
 }
 
+/// The kind, group, version and plural of `K`: a type read through another's API.
+macro_rules! same_kind_as {
+    ($k:ident) => {
+        fn kind(dt: &()) -> Cow<'_, str> {
+            $k::kind(dt)
+        }
+        fn group(dt: &()) -> Cow<'_, str> {
+            $k::group(dt)
+        }
+        fn version(dt: &()) -> Cow<'_, str> {
+            $k::version(dt)
+        }
+        fn plural(dt: &()) -> Cow<'_, str> {
+            $k::plural(dt)
+        }
+    };
+}
+
 impl<K: Slimmed> Resource for Slim<K> {
     type DynamicType = ();
     type Scope = K::Scope;
 
-    fn kind(dt: &()) -> Cow<'_, str> {
-        K::kind(dt)
-    }
-    fn group(dt: &()) -> Cow<'_, str> {
-        K::group(dt)
-    }
-    fn version(dt: &()) -> Cow<'_, str> {
-        K::version(dt)
-    }
-    fn plural(dt: &()) -> Cow<'_, str> {
-        K::plural(dt)
-    }
+    same_kind_as!(K);
     fn metadata_api() -> bool {
         K::metadata_api()
     }
@@ -301,18 +308,7 @@ where
     type DynamicType = ();
     type Scope = K::Scope;
 
-    fn kind(dt: &()) -> Cow<'_, str> {
-        K::kind(dt)
-    }
-    fn group(dt: &()) -> Cow<'_, str> {
-        K::group(dt)
-    }
-    fn version(dt: &()) -> Cow<'_, str> {
-        K::version(dt)
-    }
-    fn plural(dt: &()) -> Cow<'_, str> {
-        K::plural(dt)
-    }
+    same_kind_as!(K);
     fn meta(&self) -> &ObjectMeta {
         &self.metadata
     }
