@@ -431,22 +431,17 @@ where
 {
     // By a hash of the uid: 10,000 images' uids as strings were a megabyte.
     let mut seen: HashMap<u64, Option<i64>> = HashMap::new();
-    let uid_hash = |uid: Option<&str>| {
-        let mut h = DefaultHasher::new();
-        uid.unwrap_or_default().hash(&mut h);
-        h.finish()
-    };
     events
         .backoff(WatchBackoff::new())
         .filter_map(move |event| {
             let out = match event {
                 Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
-                    let uid = uid_hash(obj.meta().uid.as_deref());
+                    let uid = hash_of(obj.meta().uid.as_deref());
                     let generation = obj.meta().generation;
                     (seen.insert(uid, generation) != Some(generation)).then_some(Ok(obj))
                 }
                 Ok(watcher::Event::Delete(obj)) => {
-                    seen.remove(&uid_hash(obj.meta().uid.as_deref()));
+                    seen.remove(&hash_of(obj.meta().uid.as_deref()));
                     Some(Ok(obj))
                 }
                 Ok(watcher::Event::Init | watcher::Event::InitDone) => None,

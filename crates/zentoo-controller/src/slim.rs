@@ -164,9 +164,9 @@ pub fn watcher<K: Slimmed>(
 /// of the controller's heap with 2,000 images cached.
 #[derive(Clone, Debug)]
 pub struct Cached<K, S> {
-    /// Metadata, with only zentoo's labels and annotations.
+    /// Metadata, with only the labels and annotations reconciles read.
     pub metadata: ObjectMeta,
-    /// Status, as the API server sent it.
+    /// The parts of its status reconciles read.
     pub status: Option<S>,
     kind: PhantomData<fn() -> K>,
 }
