@@ -130,8 +130,8 @@ fn lists(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> f64 {
     requests(before, after)
         .iter()
         .filter(|(label, _)| label.starts_with("list,"))
-        .map(|(_, v)| v)
-        .sum()
+        // Not `sum()`: an empty f64 sum is -0.0, printed "-0".
+        .fold(0.0, |total, (_, v)| total + v)
 }
 
 fn image_reconciles(m: &BTreeMap<String, f64>) -> f64 {
