@@ -33,6 +33,7 @@ pub mod pipe;
 pub mod pipeline;
 pub mod registry;
 pub mod result;
+pub mod sbom;
 pub mod spec;
 pub mod stage;
 pub mod tar;

@@ -215,7 +215,7 @@ fn sorted_dirs(dir: &Path) -> Result<Vec<String>> {
 }
 
 /// A small record file's trimmed text, `None` when absent.
-fn read_small(path: &Path) -> Result<Option<String>> {
+pub(crate) fn read_small(path: &Path) -> Result<Option<String>> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(Some(text.trim().to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
