@@ -82,6 +82,7 @@ impl Registry {
         Ok(Descriptor {
             media_type: manifest.media_type.unwrap_or_else(|| MANIFEST.into()),
             size: bytes.len() as u64,
+            artifact_type: None,
             digest: spec::sha256_digest(&bytes),
             platform: Some(Platform {
                 architecture: config.architecture,

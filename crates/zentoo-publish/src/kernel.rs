@@ -161,6 +161,7 @@ pub fn add_artifact(layout: &Layout, kernel: &KernelTarball) -> Result<()> {
             media_type: media_type.into(),
             digest,
             size,
+            artifact_type: None,
             platform: None,
             annotations: Some(BTreeMap::from([(spec::TITLE.to_string(), name)])),
         })
@@ -177,10 +178,12 @@ pub fn add_artifact(layout: &Layout, kernel: &KernelTarball) -> Result<()> {
             media_type: spec::EMPTY.into(),
             digest: empty,
             size: empty_size,
+            artifact_type: None,
             platform: None,
             annotations: None,
         },
         layers,
+        subject: None,
         annotations: Some(BTreeMap::from([(
             VERSION_ANNOTATION.to_string(),
             kernel.version.clone(),
@@ -193,6 +196,7 @@ pub fn add_artifact(layout: &Layout, kernel: &KernelTarball) -> Result<()> {
         media_type: spec::MANIFEST.into(),
         digest,
         size,
+        artifact_type: None,
         platform: None,
         annotations: None,
     };

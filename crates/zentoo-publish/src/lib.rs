@@ -34,6 +34,7 @@ pub mod pipeline;
 pub mod registry;
 pub mod result;
 pub mod sbom;
+pub mod sign;
 pub mod spec;
 pub mod stage;
 pub mod tar;

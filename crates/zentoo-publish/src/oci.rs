@@ -301,6 +301,7 @@ fn pack(
             media_type: media_type.into(),
             digest,
             size,
+            artifact_type: None,
             platform: None,
             annotations: (!name.is_empty()).then(|| BTreeMap::from([(LAYER.into(), name.clone())])),
         },
@@ -365,6 +366,7 @@ fn finish_image(
         media_type: CONFIG.into(),
         digest: config_digest,
         size: config_size,
+        artifact_type: None,
         platform: None,
         annotations: None,
     };
@@ -376,6 +378,7 @@ fn finish_image(
         artifact_type: None,
         config: config.clone(),
         layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
+        subject: None,
         annotations: Some(annotations),
     };
     let manifest_bytes = to_json(&manifest)?;
@@ -384,6 +387,7 @@ fn finish_image(
         media_type: MANIFEST.into(),
         digest,
         size,
+        artifact_type: None,
         platform: Some(opts.platform()),
         annotations: None,
     };
