@@ -137,6 +137,7 @@ pub async fn create_build(
             .or(defaults.tmpfs.as_ref())
             .map(|t| t.size.0.clone()),
         insecure_registries: ctx.settings.insecure_registries.clone(),
+        builder: zentoo_core::plan::provenance::CONTROLLER_BUILDER.into(),
         ..BuildSettings::new(&site.spec.source.url, epoch, ctx.settings.build_jobs)
     };
     let plan = build_plan(planned, revision, &settings);

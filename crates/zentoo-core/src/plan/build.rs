@@ -22,6 +22,9 @@ pub const REPO_DIR: &str = "/var/db/repos/gentoo";
 /// Where the shared ebuild repository volume is mounted: one directory per snapshot
 /// (`latest`, `20261101`, a commit id), each synced once and then shared.
 pub const REPOS_DIR: &str = "/var/db/zentoo/repos";
+/// The publish step's environment variable holding the provenance predicate (JSON) of the
+/// build ([`super::provenance::predicate`]).
+pub const PROVENANCE_ENV: &str = "ZENTOO_PROVENANCE";
 /// Where the memory-backed `PORTAGE_TMPDIR` is mounted when the build asks for one.
 pub const PORTAGE_TMPFS_DIR: &str = "/var/tmp/portage-tmpfs";
 
@@ -197,6 +200,9 @@ pub struct BuildSettings {
     /// Registries (`host[:port]`) reached over plain HTTP: a push to one of them is made
     /// without TLS (an operator's setting, never a tenant's).
     pub insecure_registries: Vec<String>,
+    /// Who builds, as the provenance names it ([`super::provenance::LOCAL_BUILDER`] or
+    /// [`super::provenance::CONTROLLER_BUILDER`]).
+    pub builder: String,
 }
 
 impl BuildSettings {
@@ -215,6 +221,7 @@ impl BuildSettings {
             source_date_epoch,
             tmpfs: None,
             insecure_registries: Vec::new(),
+            builder: super::provenance::LOCAL_BUILDER.to_string(),
         }
     }
 }
@@ -520,10 +527,16 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
         insecure_registry: insecure_registry(settings),
     };
     let publish_cmd = publish.command();
-    let publish_env = BTreeMap::from([(
-        "SOURCE_DATE_EPOCH".to_string(),
-        settings.source_date_epoch.to_string(),
-    )]);
+    let publish_env = BTreeMap::from([
+        (
+            "SOURCE_DATE_EPOCH".to_string(),
+            settings.source_date_epoch.to_string(),
+        ),
+        (
+            PROVENANCE_ENV.to_string(),
+            super::provenance::predicate(image, revision, settings).to_string(),
+        ),
+    ]);
 
     let script = |name: &str| vec!["/bin/sh".to_string(), format!("{WORK_DIR}/steps/{name}.sh")];
     let steps = vec![

@@ -6,6 +6,7 @@ pub mod build;
 mod compare;
 mod defaults;
 pub mod limits;
+pub mod provenance;
 pub mod quantity;
 pub mod result;
 mod site_plan;
