@@ -102,6 +102,14 @@ struct ImageArgs {
     /// Build time (seconds since the epoch): clamps mtimes, names the tarball.
     #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS")]
     source_date_epoch: Option<i64>,
+    /// SBOM attached to the image (an OCI referrer, plus cosign's `sha256-<digest>.sbom`
+    /// tag) and written beside the stage tarball, from the root's /var/db/pkg.
+    #[arg(long, value_enum, default_value_t = SbomFormat::Spdx)]
+    sbom: SbomFormat,
+    /// The build's SLSA provenance predicate (JSON; the build plan passes it); without it,
+    /// one made from the annotations. Attached like the SBOM, and written beside the tarball.
+    #[arg(long, env = "ZENTOO_PROVENANCE", value_name = "JSON", hide_env_values = true)]
+    provenance: Option<String>,
     /// Output format of the result.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -126,6 +134,12 @@ pub(crate) struct RegistryArgs {
     /// Reach this registry over plain HTTP (repeatable).
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     insecure: Vec<String>,
+    /// Sign pushed images, their SBOM and provenance with this ECDSA P-256 key (PKCS#8 PEM:
+    /// `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out zentoo.key`) as
+    /// `cosign verify --key` and `cosign verify-attestation --key` check them (public key:
+    /// `openssl pkey -in zentoo.key -pubout`).
+    #[arg(long, env = "ZENTOO_SIGN_KEY", value_name = "PATH")]
+    sign_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -276,7 +290,35 @@ fn request(args: &ImageArgs, rootfs: PathBuf) -> anyhow::Result<PublishRequest> 
         load: args.load,
         registry: args.registry.config()?,
         engine: None,
+        sbom: args.sbom.format(),
+        provenance: args
+            .provenance
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .context("--provenance (ZENTOO_PROVENANCE) is not JSON")?,
     })
+}
+
+/// `--sbom`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SbomFormat {
+    /// SPDX 2.3 JSON.
+    Spdx,
+    /// CycloneDX 1.6 JSON.
+    Cyclonedx,
+    /// No SBOM.
+    None,
+}
+
+impl SbomFormat {
+    fn format(self) -> Option<publish::sbom::Format> {
+        match self {
+            SbomFormat::Spdx => Some(publish::sbom::Format::Spdx),
+            SbomFormat::Cyclonedx => Some(publish::sbom::Format::CycloneDx),
+            SbomFormat::None => None,
+        }
+    }
 }
 
 /// Progress bars (or summary lines) for the pipeline's packing, its other news on stderr.
@@ -351,6 +393,7 @@ impl RegistryArgs {
         config.authfile = self.authfile.clone();
         config.ca_file = self.ca_file.clone();
         config.insecure = self.insecure.clone();
+        config.sign_key = self.sign_key.clone();
         Ok(config)
     }
 }

@@ -231,7 +231,7 @@ pub fn image_ref_name(layout: &Layout) -> Result<Option<String>> {
     let images: Vec<&Descriptor> = index
         .manifests
         .iter()
-        .filter(|m| ref_of(m) != Some(KERNEL_REF))
+        .filter(|m| !ref_of(m).is_some_and(|r| crate::attach::ARTIFACT_REFS.contains(&r)))
         .collect();
     match images.as_slice() {
         [one] => Ok(ref_of(one).map(str::to_string)),

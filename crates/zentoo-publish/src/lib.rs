@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod attach;
 pub mod auth;
 pub mod compress;
 pub mod contents;
@@ -31,6 +32,7 @@ pub mod libcheck;
 pub mod oci;
 pub mod pipe;
 pub mod pipeline;
+pub mod referrers;
 pub mod registry;
 pub mod result;
 pub mod sbom;

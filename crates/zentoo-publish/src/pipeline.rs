@@ -9,6 +9,9 @@ use super::kernel::{self, KernelTarball};
 use super::libcheck::check_libraries;
 use super::registry::{PushStats, Registry, RegistryConfig};
 use super::tar::Archived;
+use super::attach;
+use super::sbom::{self, Format};
+use super::sign::SigningKey;
 use super::{Compression, Error, ImageOptions, Layout, StageOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,6 +47,11 @@ pub struct PublishRequest {
     pub registry: RegistryConfig,
     /// The engine to load into.
     pub engine: Option<bollard::Docker>,
+    /// Attach an SBOM in this format (and write it beside the stage tarball).
+    pub sbom: Option<Format>,
+    /// The provenance predicate of the build (from the plan); `None`: one made from the
+    /// image annotations.
+    pub provenance: Option<serde_json::Value>,
 }
 
 /// What the pipeline reports as it goes, for progress display.
@@ -123,6 +131,11 @@ impl PublishRequest {
                 ..RegistryConfig::default()
             },
             engine: None,
+            sbom: Some(Format::Spdx),
+            provenance: plan
+                .provenance
+                .as_deref()
+                .and_then(|p| serde_json::from_str(p).ok()),
         }
     }
 }
@@ -234,6 +247,7 @@ fn pack(
     } else {
         None
     };
+    let mut stage_written = None;
     if let Some(dir) = &request.tarball {
         let mut opts = StageOptions::new(&request.tuple, epoch);
         opts.compression = request.tarball_compression;
@@ -248,8 +262,16 @@ fn pack(
             format!("tarball {} ({})", stage.tarball.display(), stage.sha256),
         ));
         result.tarball = Some(stage.tarball.display().to_string());
-        result.tarball_digest = Some(stage.sha256);
+        result.tarball_digest = Some(stage.sha256.clone());
+        stage_written = Some(stage);
     }
+    attach_records(
+        request,
+        layout.as_ref(),
+        stage_written.as_ref(),
+        &mut result,
+        observe,
+    )?;
     let kernel = if request.kernel {
         Some(pack_kernel(
             request,
@@ -264,6 +286,113 @@ fn pack(
         layout,
         kernel,
         result,
+    })
+}
+
+/// Attaches the SBOM (when asked for) and the provenance to the image packed into `layout`,
+/// and writes both beside the stage tarball: `<tarball>.spdx.json` (or `.cdx.json`) and
+/// `<tarball>.provenance.json` (a statement about the tarball).
+fn attach_records(
+    request: &PublishRequest,
+    layout: Option<&(Layout, super::BuiltImage)>,
+    stage: Option<&super::StageTarball>,
+    result: &mut BuildResult,
+    observe: &(dyn Fn(Event<'_>) + Send + Sync),
+) -> Result<(), PublishError> {
+    if layout.is_none() && stage.is_none() {
+        return Ok(());
+    }
+    let root = &request.rootfs;
+    let epoch = request.image.source_date_epoch;
+    let tuple = &request.tuple;
+    let write = |path: PathBuf, bytes: &[u8]| {
+        std::fs::write(&path, bytes).map_err(|e| PublishError::Step {
+            what: format!("writing {}", path.display()),
+            source: Error::write(path.clone(), e),
+        })
+    };
+    let beside = |stage: &super::StageTarball, suffix: &str| {
+        let mut name = stage.tarball.clone().into_os_string();
+        name.push(format!(".{suffix}"));
+        PathBuf::from(name)
+    };
+    if let Some(format) = request.sbom {
+        let started = std::time::Instant::now();
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let records = sbom::read_records(root, threads).map_err(step(format!(
+            "reading the package records of {}",
+            root.display()
+        )))?;
+        let subject = sbom::Subject {
+            name: tuple.clone(),
+            created: epoch,
+        };
+        let document = sbom::render(format, &subject, &records);
+        if let Some((layout, image)) = layout {
+            let desc = attach::add_sbom(layout, &image.manifest, format, &document, tuple, epoch)
+                .map_err(step("attaching the SBOM"))?;
+            result.sbom = Some(desc.digest);
+        }
+        if let Some(stage) = stage {
+            write(beside(stage, format.suffix()), &document)?;
+        }
+        observe(Event::Done(
+            "sbom",
+            format!(
+                "sbom {} ({} packages, {} files, {} bytes, {} ms)",
+                format.name(),
+                records.len(),
+                records.iter().map(|r| r.files.len()).sum::<usize>(),
+                document.len(),
+                started.elapsed().as_millis()
+            ),
+        ));
+    }
+    let predicate = request
+        .provenance
+        .clone()
+        .unwrap_or_else(|| default_predicate(request));
+    if let Some((layout, image)) = layout {
+        let statement =
+            attach::provenance_statement(tuple, &image.manifest, predicate.clone(), epoch);
+        let desc = attach::add_provenance(layout, &image.manifest, &statement, tuple, epoch)
+            .map_err(step("attaching the provenance"))?;
+        result.provenance = Some(desc.digest);
+    }
+    if let Some(stage) = stage {
+        let name = stage
+            .tarball
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let subject = attach::descriptor("application/x-tar", stage.sha256.clone(), stage.size, None);
+        let statement = attach::provenance_statement(&name, &subject, predicate, epoch);
+        write(beside(stage, "provenance.json"), &statement)?;
+    }
+    Ok(())
+}
+
+/// The provenance predicate of a publish that was given none: what its annotations say.
+fn default_predicate(request: &PublishRequest) -> serde_json::Value {
+    let note = |key: &str| request.image.annotations.get(key).cloned();
+    serde_json::json!({
+        "buildDefinition": {
+            "buildType": zentoo_core::plan::provenance::BUILD_TYPE,
+            "externalParameters": {
+                "source": note("org.opencontainers.image.source"),
+                "revision": note("org.opencontainers.image.revision"),
+                "tuple": request.tuple,
+            },
+            "internalParameters": {"inputsDigest": note("dev.zentoo.inputs-digest")},
+            "resolvedDependencies": [],
+        },
+        "runDetails": {
+            "builder": {
+                "id": zentoo_core::plan::provenance::LOCAL_BUILDER,
+                "version": {"zentoo": env!("CARGO_PKG_VERSION")},
+            },
+            "metadata": {},
+        },
     })
 }
 
@@ -339,6 +468,17 @@ async fn send(
                 observe(Event::Done("push", format!("pushed {to}@{digest}")));
                 k.artifact.get_or_insert(format!("{to}@{digest}"));
             }
+            let key = read_key(request.registry.sign_key.as_deref())?;
+            send_attachments(
+                &registry,
+                layout,
+                reference,
+                &image.manifest.digest,
+                key.as_ref(),
+                &mut result,
+                observe,
+            )
+            .await?;
             let (digest, pushed) = registry
                 .push_layout_counted(layout, request.image.ref_name.as_deref(), reference)
                 .await
@@ -365,6 +505,61 @@ async fn send(
     }
     result.kernel = kernel_result;
     Ok(result)
+}
+
+/// The signing key at `path`, if any; its content never reaches an error or a log.
+fn read_key(path: Option<&Path>) -> Result<Option<SigningKey>, PublishError> {
+    path.map(SigningKey::from_pem_file)
+        .transpose()
+        .map_err(step("reading the signing key"))
+}
+
+/// Pushes the SBOM and provenance packed beside the image and signs; records what went.
+async fn send_attachments(
+    registry: &Registry,
+    layout: &Layout,
+    reference: &str,
+    image_digest: &str,
+    key: Option<&SigningKey>,
+    result: &mut BuildResult,
+    observe: &(dyn Fn(Event<'_>) + Send + Sync),
+) -> Result<(), PublishError> {
+    let sent = registry
+        .push_attachments(layout, reference, image_digest, key)
+        .await
+        .map_err(step(format!("attaching to {reference}")))?;
+    let repository = reference
+        .rsplit_once('@')
+        .map_or(reference, |(r, _)| r)
+        .to_string();
+    let repository = match repository.rfind(':') {
+        Some(at) if !repository[at..].contains('/') => repository[..at].to_string(),
+        _ => repository,
+    };
+    for (kind, slot) in [("sbom", &mut result.sbom), ("provenance", &mut result.provenance)] {
+        if let Some(digest) = slot.as_mut() {
+            observe(Event::Done(
+                "push",
+                format!("attached the {kind} {repository}@{digest}"),
+            ));
+            *digest = format!("{repository}@{digest}");
+        }
+    }
+    if let (Some(key), Some(signature)) = (key, &sent.signature) {
+        observe(Event::Done(
+            "push",
+            format!(
+                "signed {repository}@{image_digest} with {} ({signature}{})",
+                key.key_id(),
+                sent.attestations
+                    .as_ref()
+                    .map(|a| format!(", attestations {a}"))
+                    .unwrap_or_default()
+            ),
+        ));
+        result.signed_by = Some(key.key_id());
+    }
+    Ok(())
 }
 
 fn pushed_message(reference: &str, digest: &str, pushed: &PushStats) -> String {
@@ -404,6 +599,13 @@ pub async fn publish_layout(
             digest,
         });
     }
+    for a in attach::attached(&layout).map_err(step(what()))? {
+        let slot = match a.ref_name {
+            attach::SBOM_REF => &mut result.sbom,
+            _ => &mut result.provenance,
+        };
+        *slot = Some(a.manifest.digest);
+    }
     let Some(reference) = reference else {
         return Ok(result);
     };
@@ -420,6 +622,17 @@ pub async fn publish_layout(
             observe(Event::Done("push", format!("pushed {to}@{digest}")));
             k.artifact = Some(format!("{to}@{digest}"));
         }
+        let key = read_key(registry.sign_key.as_deref())?;
+        send_attachments(
+            &client,
+            &layout,
+            reference,
+            &manifest.digest,
+            key.as_ref(),
+            &mut result,
+            &*observe,
+        )
+        .await?;
         let (digest, pushed) = client
             .push_layout_counted(&layout, name.as_deref(), reference)
             .await

@@ -75,6 +75,9 @@ pub struct RegistryConfig {
     pub upload: UploadMode,
     /// A repository of the same registry to mount blobs from before uploading them.
     pub mount_from: Option<String>,
+    /// Sign what is pushed (the image, its SBOM and provenance) with this key: an ECDSA
+    /// P-256 PKCS#8 PEM file, read only when pushing.
+    pub sign_key: Option<PathBuf>,
 }
 
 impl Default for RegistryConfig {
@@ -88,6 +91,7 @@ impl Default for RegistryConfig {
             backoff: Duration::from_millis(500),
             upload: UploadMode::Auto,
             mount_from: None,
+            sign_key: None,
         }
     }
 }

@@ -294,6 +294,10 @@ pub struct PublishPlan {
     /// operator named it insecure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insecure_registry: Option<String>,
+    /// The build's provenance predicate (JSON, [`super::provenance::predicate`]); the step
+    /// gets it as [`PROVENANCE_ENV`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<String>,
 }
 
 impl PublishPlan {
@@ -525,6 +529,7 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
         check_libraries: spec.repairs.check_libraries,
         source_date_epoch: settings.source_date_epoch,
         insecure_registry: insecure_registry(settings),
+        provenance: Some(super::provenance::predicate(image, revision, settings).to_string()),
     };
     let publish_cmd = publish.command();
     let publish_env = BTreeMap::from([
@@ -534,7 +539,7 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
         ),
         (
             PROVENANCE_ENV.to_string(),
-            super::provenance::predicate(image, revision, settings).to_string(),
+            publish.provenance.clone().unwrap_or_default(),
         ),
     ]);
 

@@ -42,6 +42,16 @@ pub struct BuildResult {
     /// Bytes the push uploaded (layers, config, manifest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_uploaded: Option<u64>,
+    /// The SBOM attached to the image: `<repo>@<digest>` of its referrer when pushed, else the
+    /// referrer's digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<String>,
+    /// The provenance attached to the image, as [`BuildResult::sbom`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<String>,
+    /// The key that signed the image and its attestations (`sha256:` of its public key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
 }
 
 /// The kernel artifact of a build.
@@ -120,8 +130,9 @@ impl BuildResult {
         self
     }
 
-    /// One line of JSON, at most [`TERMINATION_MESSAGE_MAX`] bytes: an over-long tarball path
-    /// is shortened to its file name, then over-long references are dropped (digests stay).
+    /// One line of JSON, at most [`TERMINATION_MESSAGE_MAX`] bytes: the SBOM and provenance
+    /// references are shortened to their digests, then an over-long tarball path to its file
+    /// name, then over-long references are dropped (digests stay).
     pub fn termination_message(&self) -> String {
         let mut r = self.clone();
         let json = |r: &BuildResult| serde_json::to_string(r).unwrap_or_default();
@@ -130,6 +141,14 @@ impl BuildResult {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
         };
+        if json(&r).len() > TERMINATION_MESSAGE_MAX {
+            // `<repo>@<digest>` → the digest: the repository is the image's.
+            for attached in [&mut r.sbom, &mut r.provenance].into_iter().flatten() {
+                if let Some((_, digest)) = attached.rsplit_once('@') {
+                    *attached = digest.to_string();
+                }
+            }
+        }
         if json(&r).len() > TERMINATION_MESSAGE_MAX
             && let Some(t) = &r.tarball
         {
@@ -173,6 +192,9 @@ mod tests {
             layers: Some(41),
             layers_uploaded: Some(2),
             bytes_uploaded: Some(123_456),
+            sbom: Some("r/x@sha256:01".into()),
+            provenance: Some("r/x@sha256:02".into()),
+            signed_by: Some("sha256:03".into()),
         }
     }
 
@@ -203,6 +225,7 @@ mod tests {
                 version: "6.6".into(),
                 digest: format!("sha256:{}", "c".repeat(64)),
             }),
+            sbom: Some(format!("registry.example/{}@sha256:01", "r".repeat(3000))),
             ..full()
         };
         let m = r.termination_message();
@@ -210,6 +233,7 @@ mod tests {
         let back = BuildResult::parse(&m).unwrap();
         assert_eq!(back.image_digest, r.image_digest);
         assert_eq!(back.tarball_digest, r.tarball_digest);
+        assert_eq!(back.sbom.as_deref(), Some("sha256:01"));
         assert_eq!(
             back.tarball.as_deref(),
             Some("stage3-amd64-20231114T221320Z.tar.xz")
