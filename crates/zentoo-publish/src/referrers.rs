@@ -103,10 +103,12 @@ impl Registry {
                     layers.push(Signed {
                         media_type: sign::DSSE,
                         content: sign::dsse_envelope(key, &statement)?,
-                        annotations: BTreeMap::from([(
-                            sign::PREDICATE_ANNOTATION.to_string(),
-                            predicate_type,
-                        )]),
+                        // cosign wants the signature annotation on every layer; an
+                        // envelope carries its signature inside, so it is empty here.
+                        annotations: BTreeMap::from([
+                            (sign::PREDICATE_ANNOTATION.to_string(), predicate_type),
+                            (sign::SIGNATURE_ANNOTATION.to_string(), String::new()),
+                        ]),
                     });
                 }
                 sent.attestations = Some(
