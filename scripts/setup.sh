@@ -73,6 +73,30 @@ ensure_helm() {
     GOBIN="$dir" go install "helm.sh/helm/v3/cmd/helm@$ZENTOO_HELM_VERSION"
 }
 
+# Makes sure cosign and syft (the verifiers a user of zentoo's images runs; the supply chain
+# tests run them) are built, from the Go module proxy, into the harness cache; sets COSIGN and
+# SYFT to their paths.
+ZENTOO_COSIGN_VERSION=${ZENTOO_COSIGN_VERSION:-v3.1.3}
+ZENTOO_SYFT_VERSION=${ZENTOO_SYFT_VERSION:-v1.57.2}
+ensure_supply_chain_tools() {
+    local cache=${ZENTOO_TEST_CACHE:-$HOME/.cache/zentoo-test}
+    COSIGN="$cache/bin/cosign-$ZENTOO_COSIGN_VERSION/cosign"
+    SYFT="$cache/bin/syft-$ZENTOO_SYFT_VERSION/syft"
+    export COSIGN SYFT
+    if [ ! -x "$COSIGN" ]; then
+        ensure_go
+        echo "setup: building cosign $ZENTOO_COSIGN_VERSION from the Go module proxy" >&2
+        GOBIN="$(dirname "$COSIGN")" GOFLAGS=-trimpath \
+            go install -ldflags "-s -w" "github.com/sigstore/cosign/v3/cmd/cosign@$ZENTOO_COSIGN_VERSION"
+    fi
+    if [ ! -x "$SYFT" ]; then
+        ensure_go
+        echo "setup: building syft $ZENTOO_SYFT_VERSION from the Go module proxy" >&2
+        GOBIN="$(dirname "$SYFT")" GOFLAGS=-trimpath \
+            go install -ldflags "-s -w" "github.com/anchore/syft/cmd/syft@$ZENTOO_SYFT_VERSION"
+    fi
+}
+
 # Makes sure the x86_64 musl target and musl-gcc (for the C parts: libgit2, ring, zstd, lzma)
 # are there, for the static binary of the zentoo image.
 ensure_musl() {

@@ -12,7 +12,7 @@ ensure_helm    # charts/zentoo lint and the manifests/ freshness test
 # Everything the tests install, installed now: tests run in parallel and must never run apt
 # themselves (two of them once raced for apt's lock installing musl-tools).
 ensure_musl    # tests/it/zentoo_image.rs builds the static zentoo image
-ensure_apt ca-certificates
+ensure_apt ca-certificates openssl
 ensure_stage3_tools
 
 background=()
@@ -41,12 +41,20 @@ stage3_log=$(mktemp)
 setsid tests/stage3/build-image >"$stage3_log" 2>&1 &
 stage3_pid=$!
 background+=("$stage3_pid")
+# cosign and syft (cached by version; cold, a few minutes of Go builds) build beside them too.
+tools_log=$(mktemp)
+setsid nice -n 10 bash -c 'source scripts/setup.sh && ensure_supply_chain_tools' >"$tools_log" 2>&1 &
+tools_pid=$!
+background+=("$tools_pid")
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 # The fuzz targets (their own workspace, run on nightly by scripts/fuzz.sh) must keep compiling.
 cargo check --quiet --manifest-path fuzz/Cargo.toml --bins --target-dir target/fuzz-check
 wait "$stage3_pid" || { cat "$stage3_log" >&2; echo "test: building the test stage3 failed" >&2; exit 1; }
 rm -f "$stage3_log"
+wait "$tools_pid" || { cat "$tools_log" >&2; echo "test: building cosign and syft failed" >&2; exit 1; }
+rm -f "$tools_log"
+ensure_supply_chain_tools    # sets COSIGN and SYFT for the tests
 tests/stage3/test    # the step scripts on the test stage3 (real Portage)
 # The zentoo image's static binary (a release build of every dependency for musl: the longest
 # compile here) builds in the background while the tests run, at the lowest CPU and disk

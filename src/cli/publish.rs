@@ -366,12 +366,24 @@ fn run_layout(args: &ImageArgs, dir: &Path) -> anyhow::Result<ExitCode> {
 fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
     let client = args.registry.client()?;
     let rt = runtime()?;
+    let key = args
+        .registry
+        .sign_key
+        .as_deref()
+        .map(publish::sign::SigningKey::from_pem_file)
+        .transpose()
+        .context("reading the signing key")?;
     let digest = rt.block_on(client.push_index(&args.reference, &args.from))?;
-    let result = BuildResult {
+    let mut result = BuildResult {
         image: Some(args.reference.clone()),
-        image_digest: Some(digest),
+        image_digest: Some(digest.clone()),
         ..Default::default()
     };
+    if let Some(key) = &key {
+        let target = publish::registry::parse_ref(&args.reference)?;
+        rt.block_on(client.sign_manifest(&target, &digest, key))?;
+        result.signed_by = Some(key.key_id());
+    }
     emit(&result, args.output, None)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -44,6 +44,7 @@ mod registry_faults;
 mod scale;
 mod secrets_never_leak;
 mod site_errors;
+mod supply_chain;
 mod webhook;
 mod webhook_hostile;
 mod zentoo_image;

@@ -82,20 +82,7 @@ impl Registry {
         if let Some(key) = key {
             let name = repository(&target);
             let scratch = tempfile::tempdir().map_err(|e| Error::write(std::env::temp_dir(), e))?;
-            let payload = sign::simple_signing_payload(&name, image_digest);
-            let signature = key.sign(&payload)?;
-            let sig_layer = Signed {
-                media_type: sign::SIMPLE_SIGNING,
-                content: payload,
-                annotations: BTreeMap::from([(
-                    sign::SIGNATURE_ANNOTATION.to_string(),
-                    B64.encode(signature),
-                )]),
-            };
-            sent.signature = Some(
-                self.push_signed(&target, image_digest, "sig", key, vec![sig_layer], scratch.path())
-                    .await?,
-            );
+            sent.signature = Some(self.sign_manifest(&target, image_digest, key).await?);
             if !attached.is_empty() {
                 let mut layers = Vec::new();
                 for a in &attached {
@@ -118,6 +105,30 @@ impl Registry {
             }
         }
         Ok(sent)
+    }
+
+    /// Signs the manifest `digest` in the repository of `target` with `key` as cosign does
+    /// (simple signing, the `sha256-<hex>.sig` tag); returns the signature manifest's digest.
+    pub async fn sign_manifest(
+        &self,
+        target: &Reference,
+        digest: &str,
+        key: &SigningKey,
+    ) -> Result<String> {
+        self.login(target).await?;
+        let scratch = tempfile::tempdir().map_err(|e| Error::write(std::env::temp_dir(), e))?;
+        let payload = sign::simple_signing_payload(&repository(target), digest);
+        let signature = key.sign(&payload)?;
+        let layer = Signed {
+            media_type: sign::SIMPLE_SIGNING,
+            content: payload,
+            annotations: BTreeMap::from([(
+                sign::SIGNATURE_ANNOTATION.to_string(),
+                B64.encode(signature),
+            )]),
+        };
+        self.push_signed(target, digest, "sig", key, vec![layer], scratch.path())
+            .await
     }
 
     /// Makes the referrers of `image_digest` list `attached`: true when the registry's

@@ -21,6 +21,7 @@
 
 pub mod controller;
 pub mod engine;
+pub mod go_tools;
 pub mod kube;
 pub mod kubelet;
 pub mod load;

@@ -1,0 +1,200 @@
+//! The supply chain of a pushed image, checked with the tools its users run: `zentoo build
+//! --push --sign-key` on the example site (real Portage), then `cosign verify` and `cosign
+//! verify-attestation` (SLSA provenance, SPDX SBOM) accept it with the public key and reject a
+//! tampered image and another key, `syft` scanning the pushed image finds the same Portage
+//! packages and versions as the SBOM, and `cosign download sbom` reads the same SBOM as the one
+//! written beside the stage tarball.
+
+use crate::support;
+use crate::support::go_tools::{cosign, syft};
+use crate::support::local_site::{Site as Demo, stage3};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    eprintln!(
+        "{cmd:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .take(8)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    out
+}
+
+/// A P-256 key pair made as the docs say: `openssl genpkey`, `openssl pkey -pubout`.
+fn key_pair(dir: &Path, name: &str) -> (String, String) {
+    let key = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.pub"));
+    let made = run(Command::new("openssl")
+        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
+        .arg(&key));
+    assert!(made.status.success());
+    let out = run(Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&public));
+    assert!(out.status.success());
+    (key.display().to_string(), public.display().to_string())
+}
+
+/// `cosign <verb> --key <public> ... <reference>` against the harness's plain-HTTP registry (no
+/// transparency log here: `--insecure-ignore-tlog`).
+fn cosign_verify(cosign: &Path, verb: &str, public: &str, extra: &[&str], reference: &str) -> Output {
+    run(Command::new(cosign)
+        .args([verb, "--key", public, "--insecure-ignore-tlog", "--allow-http-registry"])
+        .args(extra)
+        .arg(reference))
+}
+
+/// The in-toto statements `cosign verify-attestation` printed (one DSSE envelope a line).
+fn statements(out: &Output) -> Vec<Value> {
+    use base64::Engine as _;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|envelope| {
+            let payload = envelope["payload"].as_str()?;
+            let bytes = base64::engine::general_purpose::STANDARD.decode(payload).ok()?;
+            serde_json::from_slice(&bytes).ok()
+        })
+        .collect()
+}
+
+#[test]
+fn a_pushed_image_is_signed_with_its_sbom_and_provenance_as_cosign_and_syft_read_them() {
+    let _heavy = support::load::heavy();
+    let Some(stage3) = stage3("a_pushed_image_is_signed") else {
+        return;
+    };
+    let Some(registry) = support::harness_var("ZENTOO_TEST_REGISTRY") else {
+        return;
+    };
+    let (Some(cosign), Some(syft)) = (cosign(), syft()) else {
+        return;
+    };
+    let demo = Demo::new(stage3);
+    let (key, public) = key_pair(demo.dir.path(), "zentoo");
+    let (_, other_public) = key_pair(demo.dir.path(), "other");
+    let prefix = format!("{registry}/{}", support::unique("zentoo-signed"));
+    let (code, built) = demo.build(&[
+        "base-none-base",
+        "--push",
+        &prefix,
+        "--insecure-registry",
+        &registry,
+        "--sign-key",
+        &key,
+    ]);
+    assert_eq!(code, 0, "{built:?}");
+    let record = &built["base-none-base"]["build"];
+    let reference = format!("{prefix}/base-none-base:latest");
+    assert_eq!(record["image"], reference.as_str());
+    let digest = record["imageDigest"].as_str().expect("imageDigest");
+    assert!(record["signedBy"].as_str().is_some_and(|k| k.starts_with("sha256:")), "{record}");
+
+    // The pushed manifest is the one reported.
+    let inspect = run(Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{reference}")));
+    assert!(inspect.status.success());
+    let pushed = format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&inspect.stdout))
+    );
+    assert_eq!(digest, pushed);
+
+    // cosign verify: the signature is over this digest, by this key.
+    let verified = cosign_verify(&cosign, "verify", &public, &[], &reference);
+    assert!(verified.status.success());
+    let claims: Value = serde_json::from_slice(&verified.stdout).expect("cosign's JSON");
+    assert_eq!(claims[0]["critical"]["image"]["docker-manifest-digest"], digest);
+    assert!(
+        !cosign_verify(&cosign, "verify", &other_public, &[], &reference).status.success(),
+        "another key's public key is refused"
+    );
+
+    // The provenance: a signed SLSA v1 statement about this digest, naming the build's inputs.
+    let out = cosign_verify(&cosign, "verify-attestation", &public, &["--type", "slsaprovenance1"], &reference);
+    assert!(out.status.success());
+    let provenance = statements(&out);
+    assert_eq!(provenance.len(), 1, "{provenance:?}");
+    let statement = &provenance[0];
+    assert_eq!(statement["predicateType"], "https://slsa.dev/provenance/v1");
+    assert_eq!(statement["subject"][0]["digest"]["sha256"], &digest[7..]);
+    let definition = &statement["predicate"]["buildDefinition"];
+    assert_eq!(definition["externalParameters"]["tuple"], "base-none-base");
+    assert!(
+        definition["internalParameters"]["inputsDigest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{definition}"
+    );
+    let dependencies: Vec<&str> = definition["resolvedDependencies"]
+        .as_array()
+        .expect("dependencies")
+        .iter()
+        .filter_map(|d| d["name"].as_str())
+        .collect();
+    for name in ["portage/base", "stage3", "repo-snapshot"] {
+        assert!(dependencies.contains(&name), "{name} in {dependencies:?}");
+    }
+
+    // The SBOM: signed, and the same document cosign downloads and the tarball has beside it.
+    let out = cosign_verify(&cosign, "verify-attestation", &public, &["--type", "spdxjson"], &reference);
+    assert!(out.status.success());
+    let signed_sbom = statements(&out).pop().expect("an SPDX attestation");
+    let downloaded = run(Command::new(&cosign)
+        .args(["download", "sbom", "--allow-http-registry"])
+        .arg(&reference));
+    assert!(downloaded.status.success());
+    let sbom: Value = serde_json::from_slice(&downloaded.stdout).expect("SPDX JSON");
+    assert_eq!(signed_sbom["predicate"], sbom);
+    let tarball = record["tarball"].as_str().expect("tarball");
+    let beside: Value = serde_json::from_slice(
+        &std::fs::read(format!("{tarball}.spdx.json")).expect("the SBOM beside the tarball"),
+    )
+    .expect("SPDX JSON");
+    assert_eq!(beside, sbom);
+
+    // syft, scanning the pushed image itself, finds the packages the SBOM lists.
+    let scanned = run(Command::new(&syft)
+        .args(["scan", "-q", "-o", "syft-json"])
+        .arg(format!("registry:{reference}"))
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+        .env("SYFT_REGISTRY_INSECURE_USE_HTTP", "true"));
+    assert!(scanned.status.success());
+    let scanned: Value = serde_json::from_slice(&scanned.stdout).expect("syft JSON");
+    let by_syft: BTreeSet<(String, String)> = scanned["artifacts"]
+        .as_array()
+        .expect("artifacts")
+        .iter()
+        .filter(|a| a["type"] == "portage")
+        .map(|a| (a["name"].as_str().unwrap_or_default().into(), a["version"].as_str().unwrap_or_default().into()))
+        .collect();
+    let by_zentoo: BTreeSet<(String, String)> = sbom["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter(|p| p["SPDXID"] != "SPDXRef-Image")
+        .map(|p| (p["name"].as_str().unwrap_or_default().into(), p["versionInfo"].as_str().unwrap_or_default().into()))
+        .collect();
+    assert!(by_zentoo.len() >= 4, "{by_zentoo:?}");
+    assert_eq!(by_syft, by_zentoo);
+
+    // Tampered: the same content under another manifest (Docker's format) has no signature.
+    let tampered = format!("{prefix}/base-none-base:tampered");
+    let copied = run(Command::new("skopeo")
+        .args(["copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--format", "v2s2"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("docker://{tampered}")));
+    assert!(copied.status.success());
+    let refused = cosign_verify(&cosign, "verify", &public, &[], &tampered);
+    assert!(!refused.status.success(), "a tampered image is refused");
+}
