@@ -108,7 +108,12 @@ struct ImageArgs {
     sbom: SbomFormat,
     /// The build's SLSA provenance predicate (JSON; the build plan passes it); without it,
     /// one made from the annotations. Attached like the SBOM, and written beside the tarball.
-    #[arg(long, env = "ZENTOO_PROVENANCE", value_name = "JSON", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "ZENTOO_PROVENANCE",
+        value_name = "JSON",
+        hide_env_values = true
+    )]
     provenance: Option<String>,
     /// Output format of the result.
     #[arg(long, value_enum, default_value_t = Output::Text)]

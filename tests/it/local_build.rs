@@ -57,7 +57,9 @@ fn the_example_site_builds_then_is_up_to_date_and_rebuilds_from_binpkgs() {
         // ... and the same SBOM and provenance (their referrer manifests name their bytes).
         for key in ["imageDigest", "tarballDigest", "sbom", "provenance"] {
             assert!(
-                t["build"][key].as_str().is_some_and(|d| d.starts_with("sha256:")),
+                t["build"][key]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("sha256:")),
                 "{name}: {key} {}",
                 t["build"]
             );

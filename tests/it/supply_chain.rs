@@ -32,7 +32,14 @@ fn key_pair(dir: &Path, name: &str) -> (String, String) {
     let key = dir.join(format!("{name}.key"));
     let public = dir.join(format!("{name}.pub"));
     let made = run(Command::new("openssl")
-        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
         .arg(&key));
     assert!(made.status.success());
     let out = run(Command::new("openssl")
@@ -46,9 +53,21 @@ fn key_pair(dir: &Path, name: &str) -> (String, String) {
 
 /// `cosign <verb> --key <public> ... <reference>` against the harness's plain-HTTP registry (no
 /// transparency log here: `--insecure-ignore-tlog`).
-fn cosign_verify(cosign: &Path, verb: &str, public: &str, extra: &[&str], reference: &str) -> Output {
+fn cosign_verify(
+    cosign: &Path,
+    verb: &str,
+    public: &str,
+    extra: &[&str],
+    reference: &str,
+) -> Output {
     run(Command::new(cosign)
-        .args([verb, "--key", public, "--insecure-ignore-tlog", "--allow-http-registry"])
+        .args([
+            verb,
+            "--key",
+            public,
+            "--insecure-ignore-tlog",
+            "--allow-http-registry",
+        ])
         .args(extra)
         .arg(reference))
 }
@@ -61,7 +80,9 @@ fn statements(out: &Output) -> Vec<Value> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter_map(|envelope| {
             let payload = envelope["payload"].as_str()?;
-            let bytes = base64::engine::general_purpose::STANDARD.decode(payload).ok()?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(payload)
+                .ok()?;
             serde_json::from_slice(&bytes).ok()
         })
         .collect()
@@ -97,7 +118,12 @@ fn a_pushed_image_is_signed_with_its_sbom_and_provenance_as_cosign_and_syft_read
     let reference = format!("{prefix}/base-none-base:latest");
     assert_eq!(record["image"], reference.as_str());
     let digest = record["imageDigest"].as_str().expect("imageDigest");
-    assert!(record["signedBy"].as_str().is_some_and(|k| k.starts_with("sha256:")), "{record}");
+    assert!(
+        record["signedBy"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("sha256:")),
+        "{record}"
+    );
 
     // The pushed manifest is the one reported.
     let inspect = run(Command::new("skopeo")
@@ -114,14 +140,25 @@ fn a_pushed_image_is_signed_with_its_sbom_and_provenance_as_cosign_and_syft_read
     let verified = cosign_verify(&cosign, "verify", &public, &[], &reference);
     assert!(verified.status.success());
     let claims: Value = serde_json::from_slice(&verified.stdout).expect("cosign's JSON");
-    assert_eq!(claims[0]["critical"]["image"]["docker-manifest-digest"], digest);
+    assert_eq!(
+        claims[0]["critical"]["image"]["docker-manifest-digest"],
+        digest
+    );
     assert!(
-        !cosign_verify(&cosign, "verify", &other_public, &[], &reference).status.success(),
+        !cosign_verify(&cosign, "verify", &other_public, &[], &reference)
+            .status
+            .success(),
         "another key's public key is refused"
     );
 
     // The provenance: a signed SLSA v1 statement about this digest, naming the build's inputs.
-    let out = cosign_verify(&cosign, "verify-attestation", &public, &["--type", "slsaprovenance1"], &reference);
+    let out = cosign_verify(
+        &cosign,
+        "verify-attestation",
+        &public,
+        &["--type", "slsaprovenance1"],
+        &reference,
+    );
     assert!(out.status.success());
     let provenance = statements(&out);
     assert_eq!(provenance.len(), 1, "{provenance:?}");
@@ -147,7 +184,13 @@ fn a_pushed_image_is_signed_with_its_sbom_and_provenance_as_cosign_and_syft_read
     }
 
     // The SBOM: signed, and the same document cosign downloads and the tarball has beside it.
-    let out = cosign_verify(&cosign, "verify-attestation", &public, &["--type", "spdxjson"], &reference);
+    let out = cosign_verify(
+        &cosign,
+        "verify-attestation",
+        &public,
+        &["--type", "spdxjson"],
+        &reference,
+    );
     assert!(out.status.success());
     let signed_sbom = statements(&out).pop().expect("an SPDX attestation");
     let downloaded = run(Command::new(&cosign)
@@ -176,25 +219,52 @@ fn a_pushed_image_is_signed_with_its_sbom_and_provenance_as_cosign_and_syft_read
         .expect("artifacts")
         .iter()
         .filter(|a| a["type"] == "portage")
-        .map(|a| (a["name"].as_str().unwrap_or_default().into(), a["version"].as_str().unwrap_or_default().into()))
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap_or_default().into(),
+                a["version"].as_str().unwrap_or_default().into(),
+            )
+        })
         .collect();
     let by_zentoo: BTreeSet<(String, String)> = sbom["packages"]
         .as_array()
         .expect("packages")
         .iter()
         .filter(|p| p["SPDXID"] != "SPDXRef-Image")
-        .map(|p| (p["name"].as_str().unwrap_or_default().into(), p["versionInfo"].as_str().unwrap_or_default().into()))
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or_default().into(),
+                p["versionInfo"].as_str().unwrap_or_default().into(),
+            )
+        })
         .collect();
     assert!(by_zentoo.len() >= 4, "{by_zentoo:?}");
     assert_eq!(by_syft, by_zentoo);
 
-    // Tampered: the same content under another manifest (Docker's format) has no signature.
-    let tampered = format!("{prefix}/base-none-base:tampered");
-    let copied = run(Command::new("skopeo")
-        .args(["copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--format", "v2s2"])
-        .arg(format!("docker://{reference}"))
-        .arg(format!("docker://{tampered}")));
-    assert!(copied.status.success());
-    let refused = cosign_verify(&cosign, "verify", &public, &[], &tampered);
+    // Tampered: the manifest altered (an annotation added) and pushed as another tag; its
+    // digest has no signature.
+    let mut manifest: Value = serde_json::from_slice(&inspect.stdout).expect("manifest");
+    manifest["annotations"]["org.opencontainers.image.title"] = "tampered".into();
+    let (repository, _) = reference.rsplit_once(':').expect("a tag");
+    let path = repository.split_once('/').expect("host/repo").1;
+    let put = run(Command::new("curl")
+        .args(["-fsS", "-X", "PUT", "-H"])
+        .arg("Content-Type: application/vnd.oci.image.manifest.v1+json")
+        .arg("--data-binary")
+        .arg(manifest.to_string())
+        .arg(format!("http://{registry}/v2/{path}/manifests/tampered")));
+    assert!(put.status.success());
+    let refused = cosign_verify(
+        &cosign,
+        "verify",
+        &public,
+        &[],
+        &format!("{repository}:tampered"),
+    );
     assert!(!refused.status.success(), "a tampered image is refused");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no signatures found"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
 }

@@ -49,7 +49,10 @@ pub fn add_referrer(
             artifact_type,
             digest,
             size,
-            Some(BTreeMap::from([(spec::TITLE.to_string(), title.to_string())])),
+            Some(BTreeMap::from([(
+                spec::TITLE.to_string(),
+                title.to_string(),
+            )])),
         )],
         subject: Some(descriptor(
             &subject.media_type,
@@ -96,7 +99,10 @@ pub fn add_sbom(
 ) -> Result<Descriptor> {
     let annotations = BTreeMap::from([
         (crate::oci::CREATED.to_string(), rfc3339(created)),
-        (SBOM_FORMAT_ANNOTATION.to_string(), format.name().to_string()),
+        (
+            SBOM_FORMAT_ANNOTATION.to_string(),
+            format.name().to_string(),
+        ),
     ]);
     add_referrer(
         layout,
@@ -228,7 +234,12 @@ mod tests {
     use super::*;
 
     fn image() -> Descriptor {
-        descriptor(spec::MANIFEST, format!("sha256:{}", "ab".repeat(32)), 1234, None)
+        descriptor(
+            spec::MANIFEST,
+            format!("sha256:{}", "ab".repeat(32)),
+            1234,
+            None,
+        )
     }
 
     #[test]
@@ -252,7 +263,10 @@ mod tests {
             serde_json::from_slice(&layout.read_blob(&found[0].manifest.digest).unwrap()).unwrap();
         assert_eq!(manifest.subject.unwrap().digest, image().digest);
         let s: Value = serde_json::from_slice(&found[1].content).unwrap();
-        assert_eq!(s["predicate"]["runDetails"]["metadata"]["startedOn"], "2023-11-14T22:13:20Z");
+        assert_eq!(
+            s["predicate"]["runDetails"]["metadata"]["startedOn"],
+            "2023-11-14T22:13:20Z"
+        );
         assert_eq!(s["subject"][0]["digest"]["sha256"], "ab".repeat(32));
         let (predicate_type, signed) = found[0].statement("r/web", &image().digest).unwrap();
         assert_eq!(predicate_type, "https://spdx.dev/Document");

@@ -5,13 +5,13 @@
 //! anything is sent, and the image tag goes last: a full disk or a failing registry leaves
 //! the image tag where it was.
 
+use super::attach;
 use super::kernel::{self, KernelTarball};
 use super::libcheck::check_libraries;
 use super::registry::{PushStats, Registry, RegistryConfig};
-use super::tar::Archived;
-use super::attach;
 use super::sbom::{self, Format};
 use super::sign::SigningKey;
+use super::tar::Archived;
 use super::{Compression, Error, ImageOptions, Layout, StageOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -365,7 +365,8 @@ fn attach_records(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let subject = attach::descriptor("application/x-tar", stage.sha256.clone(), stage.size, None);
+        let subject =
+            attach::descriptor("application/x-tar", stage.sha256.clone(), stage.size, None);
         let statement = attach::provenance_statement(&name, &subject, predicate, epoch);
         write(beside(stage, "provenance.json"), &statement)?;
     }
@@ -536,7 +537,10 @@ async fn send_attachments(
         Some(at) if !repository[at..].contains('/') => repository[..at].to_string(),
         _ => repository,
     };
-    for (kind, slot) in [("sbom", &mut result.sbom), ("provenance", &mut result.provenance)] {
+    for (kind, slot) in [
+        ("sbom", &mut result.sbom),
+        ("provenance", &mut result.provenance),
+    ] {
         if let Some(digest) = slot.as_mut() {
             observe(Event::Done(
                 "push",

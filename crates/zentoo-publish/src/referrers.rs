@@ -196,9 +196,9 @@ impl Registry {
             let mine = notes.and_then(|a| a.get(sign::KEY_ANNOTATION)) == Some(&key_id);
             let predicate = notes.and_then(|a| a.get(sign::PREDICATE_ANNOTATION));
             mine && (suffix == "sig"
-                || layers.iter().any(|l| {
-                    l.annotations.get(sign::PREDICATE_ANNOTATION) == predicate
-                }))
+                || layers
+                    .iter()
+                    .any(|l| l.annotations.get(sign::PREDICATE_ANNOTATION) == predicate))
         };
         let mut descriptors: Vec<Descriptor> = self
             .existing_manifest(&tag)
@@ -210,7 +210,12 @@ impl Registry {
             let (digest, size) = layout.write_blob(&layer.content)?;
             let mut annotations = layer.annotations;
             annotations.insert(sign::KEY_ANNOTATION.into(), key_id.clone());
-            descriptors.push(descriptor(layer.media_type, digest, size, Some(annotations)));
+            descriptors.push(descriptor(
+                layer.media_type,
+                digest,
+                size,
+                Some(annotations),
+            ));
         }
         // cosign's config: an image config whose layers are the signatures.
         let config = serde_json::json!({
@@ -236,7 +241,10 @@ impl Registry {
         let bytes = serde_json::to_vec(&manifest)
             .map_err(|e| registry_error(target, "encode the signature", e.to_string()))?;
         let (digest, size) = layout.write_blob(&bytes)?;
-        layout.add_manifest(&descriptor(spec::MANIFEST, digest, size, None), Some(suffix))?;
+        layout.add_manifest(
+            &descriptor(spec::MANIFEST, digest, size, None),
+            Some(suffix),
+        )?;
         self.push_layout(&layout, Some(suffix), &tag.whole()).await
     }
 

@@ -80,12 +80,18 @@ mod tests {
         let definition = &p["buildDefinition"];
         assert_eq!(definition["externalParameters"]["revision"], "c0ffee");
         assert_eq!(definition["externalParameters"]["tuple"], image.name);
-        assert_eq!(definition["internalParameters"]["inputsDigest"], image.inputs_digest);
+        assert_eq!(
+            definition["internalParameters"]["inputsDigest"],
+            image.inputs_digest
+        );
         let deps = definition["resolvedDependencies"].as_array().unwrap();
         assert_eq!(deps[0]["digest"]["gitCommit"], "c0ffee");
         assert_eq!(deps[1]["digest"]["gitTree"], image.inputs.portage.tree);
         assert!(deps.iter().any(|d| d["name"] == "repo-snapshot"));
-        assert!(deps.iter().any(|d| d["name"].as_str().is_some_and(|n| n.starts_with("sets/"))));
+        assert!(
+            deps.iter()
+                .any(|d| d["name"].as_str().is_some_and(|n| n.starts_with("sets/")))
+        );
         assert_eq!(p["runDetails"]["builder"]["id"], LOCAL_BUILDER);
         assert_eq!(p, predicate(&image, "c0ffee", &settings()), "pure");
     }
