@@ -11,6 +11,7 @@ mod plan;
 mod progress;
 mod publish;
 mod reconcile;
+mod sbom;
 mod site;
 mod spec_args;
 
@@ -53,6 +54,8 @@ enum Command {
     /// Serve the binary packages to Portage hosts (`emerge --getbinpkg`).
     #[command(subcommand)]
     Binhost(binhost::BinhostCommand),
+    /// Write the SBOM (SPDX or CycloneDX) of a root from its Portage records.
+    Sbom(sbom::SbomArgs),
 }
 
 /// Where the site repository is and how to read it: shared by every command that reads one.
@@ -130,6 +133,7 @@ pub fn run() -> ExitCode {
         Command::Publish(args) => publish::run(*args),
         Command::Binhost(cmd) => binhost::run(cmd),
         Command::Gc(args) => gc::run(args),
+        Command::Sbom(args) => sbom::run(args),
     };
     match result {
         Ok(code) => code,
