@@ -19,7 +19,12 @@ pub struct SbomArgs {
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
     /// Creation time (seconds since the epoch): the same root and time give the same bytes.
-    #[arg(long, env = "SOURCE_DATE_EPOCH", value_name = "SECONDS", default_value_t = 0)]
+    #[arg(
+        long,
+        env = "SOURCE_DATE_EPOCH",
+        value_name = "SECONDS",
+        default_value_t = 0
+    )]
     source_date_epoch: i64,
     /// Write here instead of stdout.
     #[arg(long, short, value_name = "FILE")]

@@ -42,6 +42,9 @@ pub struct GentooSiteSpec {
     /// Settings for the images of this site's tuples.
     #[serde(default)]
     pub image_defaults: ImageDefaults,
+    /// How the images of this site are published beyond the push: signatures.
+    #[serde(default, skip_serializing_if = "SitePublish::is_empty")]
+    pub publish: SitePublish,
     /// Stop fetching and stop starting builds; running builds finish.
     #[serde(default)]
     pub suspend: bool,
@@ -193,6 +196,32 @@ pub struct SiteStorage {
 pub struct BinpkgSigning {
     /// Secret with an ASCII-armored OpenPGP private key without passphrase under the key
     /// `key`; mounted into the sign step only (never where hooks run).
+    pub secret_ref: SecretRef,
+}
+
+/// Publishing settings of a site's images.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SitePublish {
+    /// Sign every pushed image, its SBOM and its provenance (cosign's `.sig` and `.att`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing: Option<ImageSigning>,
+}
+
+impl SitePublish {
+    /// Nothing set.
+    pub fn is_empty(&self) -> bool {
+        self.signing.is_none()
+    }
+}
+
+/// Image signing: the push container, where no site code runs, signs with the key.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSigning {
+    /// Secret with an ECDSA P-256 private key (PKCS#8 PEM, `openssl genpkey -algorithm EC
+    /// -pkeyopt ec_paramgen_curve:P-256`) under the key `key`; mounted into the push
+    /// container only. Verify with its public key: `cosign verify --key`.
     pub secret_ref: SecretRef,
 }
 

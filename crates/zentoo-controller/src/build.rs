@@ -171,6 +171,12 @@ pub async fn create_build(
             .binpkg_signing
             .as_ref()
             .map(|s| s.secret_ref.name.clone()),
+        image_signing_secret: site
+            .spec
+            .publish
+            .signing
+            .as_ref()
+            .map(|s| s.secret_ref.name.clone()),
         registry_secret: defaults
             .registry_secret_ref
             .as_ref()

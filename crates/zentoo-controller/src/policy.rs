@@ -281,6 +281,10 @@ impl Policy {
                 "spec.imageDefaults.registrySecretRef",
                 spec.image_defaults.registry_secret_ref.as_ref(),
             ),
+            (
+                "spec.publish.signing.secretRef",
+                spec.publish.signing.as_ref().map(|s| &s.secret_ref),
+            ),
         ];
         for (field, secret) in secrets {
             if let Some(secret) = secret {

@@ -35,6 +35,8 @@ pub const PODMAN_INIT_ANNOTATION: &str = "io.podman.annotations.init.container.t
 pub const HOST_NETWORK_DNS: &str = "ClusterFirstWithHostNet";
 /// The user the materialize step runs as.
 pub const NONROOT_UID: i64 = 65532;
+/// Where the push container finds the image signing key.
+pub const IMAGE_SIGNING_DIR: &str = "/var/run/zentoo/image-signing";
 
 /// PersistentVolumeClaims holding the site's shared volumes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +80,8 @@ pub struct BuildContext {
     pub registry_secret: Option<String>,
     /// Secret with the binpkg signing key (`key`), mounted into the build step only.
     pub signing_secret: Option<String>,
+    /// Secret with the image signing key (`key`), mounted into the push container only.
+    pub image_signing_secret: Option<String>,
     /// Pull policy of every container.
     pub image_pull_policy: String,
     /// Where the publish step writes its JSON result (the termination message path).
@@ -289,6 +293,22 @@ fn volumes(plan: &BuildPlan, ctx: &BuildContext) -> Vec<PodVolume> {
             ..PodVolume::default()
         });
     }
+    if let Some(secret) = &ctx.image_signing_secret {
+        out.push(PodVolume {
+            name: "image-signing".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.clone()),
+                items: Some(vec![KeyToPath {
+                    key: "key".into(),
+                    path: "key".into(),
+                    ..KeyToPath::default()
+                }]),
+                default_mode: Some(0o400),
+                ..SecretVolumeSource::default()
+            }),
+            ..PodVolume::default()
+        });
+    }
     if let Some(secret) = &ctx.registry_secret {
         out.push(PodVolume {
             name: "registry-credentials".into(),
@@ -461,6 +481,13 @@ fn publish_containers(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> (Con
     if ctx.registry_secret.is_some() {
         mounts.push(secret_mount("registry-credentials", REGISTRY_CONFIG_DIR));
         env.push(plain_env("DOCKER_CONFIG", REGISTRY_CONFIG_DIR));
+    }
+    if ctx.image_signing_secret.is_some() {
+        mounts.push(secret_mount("image-signing", IMAGE_SIGNING_DIR));
+        env.push(plain_env(
+            "ZENTOO_SIGN_KEY",
+            &format!("{IMAGE_SIGNING_DIR}/key"),
+        ));
     }
     let push = Container {
         name: step.name.as_str().to_string(),

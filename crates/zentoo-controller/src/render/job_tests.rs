@@ -32,6 +32,7 @@ pub(crate) fn context() -> BuildContext {
         git_secret: Some("git-creds".into()),
         registry_secret: Some("registry-creds".into()),
         signing_secret: Some("signing-key".into()),
+        image_signing_secret: Some("image-key".into()),
         image_pull_policy: "IfNotPresent".into(),
         result_file: "/dev/termination-log".into(),
         host_network: false,
@@ -142,6 +143,15 @@ fn only_the_build_step_is_privileged_and_secrets_reach_only_their_step() {
             "{}",
             c.name
         );
+        // The image signing key: the push container alone (not pack, which reads the root).
+        assert_eq!(
+            mounts.contains(&"image-signing"),
+            c.name == "publish",
+            "{}",
+            c.name
+        );
+        let signs = c.env.iter().flatten().any(|e| e.name == "ZENTOO_SIGN_KEY");
+        assert_eq!(signs, c.name == "publish", "{}", c.name);
         assert!(
             c.resources
                 .as_ref()
@@ -350,7 +360,7 @@ fn secrets_are_files_of_their_step_never_environment_values() {
                 "{}: {e:?}",
                 c.name
             );
-            for secret in ["git-creds", "registry-creds", "signing-key"] {
+            for secret in ["git-creds", "registry-creds", "signing-key", "image-key"] {
                 assert!(
                     !e.value.as_deref().unwrap_or_default().contains(secret),
                     "{}: {e:?}",
@@ -383,6 +393,10 @@ fn secrets_are_files_of_their_step_never_environment_values() {
     assert_eq!(docker_config.as_deref(), Some(REGISTRY_CONFIG_DIR));
     // The signing key: only `key`, read-only, owner-only, mounted into the sign step alone (no
     // site code runs there), which comes right after the build step.
+    let image_signing = secret("image-signing");
+    assert_eq!(image_signing.secret_name.as_deref(), Some("image-key"));
+    assert_eq!(image_signing.items.as_ref().unwrap()[0].key, "key");
+    assert_eq!(image_signing.default_mode, Some(0o400));
     let signing = secret("binpkg-signing");
     assert_eq!(signing.secret_name.as_deref(), Some("signing-key"));
     assert_eq!(signing.items.as_ref().unwrap()[0].key, "key");
