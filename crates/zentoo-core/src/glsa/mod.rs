@@ -1,0 +1,3 @@
+//! Gentoo security advisories (GLSAs).
+
+pub mod version;
