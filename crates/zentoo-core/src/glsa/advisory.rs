@@ -566,3 +566,276 @@ fn read_range(name: &str, element: &str, node: Node) -> Result<VersionRange, Str
         slot_dep,
     })
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A DTD-conformant advisory: two packages, slotted ranges, an arch list, every element.
+    pub(crate) const FULL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<?xml-stylesheet href="/xsl/glsa.xsl" type="text/xsl"?>
+<?xml-stylesheet href="/xsl/guide.xsl" type="text/xsl"?>
+<!DOCTYPE glsa SYSTEM "http://www.gentoo.org/dtd/glsa.dtd">
+<glsa id="202401-07">
+    <title>Python, PyPy3: Multiple Vulnerabilities</title>
+    <synopsis>Multiple vulnerabilities have been discovered in Python and PyPy3,
+        the worst of which can lead to remote code execution.</synopsis>
+    <product type="ebuild">python,pypy3</product>
+    <announced>2024-01-12</announced>
+    <revised count="2">2024-01-14</revised>
+    <bug>884653</bug>
+    <bug>901031</bug>
+    <access>remote</access>
+    <affected>
+        <package name="dev-lang/python" auto="yes" arch="*">
+            <unaffected range="ge" slot="3.11">3.11.4</unaffected>
+            <unaffected range="ge" slot="3.10">3.10.12</unaffected>
+            <vulnerable range="lt" slot="3.11">3.11.4</vulnerable>
+            <vulnerable range="lt" slot="3.10">3.10.12</vulnerable>
+        </package>
+        <package name="dev-python/pypy3" auto="no" arch="amd64 arm64 x86">
+            <unaffected range="ge">7.3.12</unaffected>
+            <vulnerable range="lt">7.3.12</vulnerable>
+        </package>
+    </affected>
+    <background>
+        <p>Python is an interpreted, interactive, object-oriented language.</p>
+    </background>
+    <description>
+        <p>Several vulnerabilities have been found. Please review the CVE identifiers
+            referenced below for details.</p>
+    </description>
+    <impact type="high">
+        <p>Please review the referenced CVE identifiers for details.</p>
+    </impact>
+    <workaround>
+        <p>There is no known workaround at this time.</p>
+    </workaround>
+    <resolution>
+        <p>All Python 3.11 users should upgrade to the latest version:</p>
+        <code>
+          # emerge --sync
+          # emerge --ask --oneshot --verbose "&gt;=dev-lang/python-3.11.4:3.11"
+        </code>
+    </resolution>
+    <references>
+        <uri link="https://nvd.nist.gov/vuln/detail/CVE-2023-24329">CVE-2023-24329</uri>
+        <uri link="https://nvd.nist.gov/vuln/detail/CVE-2023-40217">CVE-2023-40217</uri>
+    </references>
+    <metadata tag="requester" timestamp="2024-01-12T10:00:00Z">graaff</metadata>
+</glsa>
+"#;
+
+    const FILE: &str = "metadata/glsa/glsa-202401-07.xml";
+
+    fn parse(xml: &str) -> Result<Advisory, ParseError> {
+        Advisory::parse(FILE, xml)
+    }
+
+    /// `FULL` with each `from` replaced by `to` (there must be one).
+    fn edited(from: &str, to: &str) -> String {
+        assert!(FULL.contains(from), "{from}");
+        FULL.replace(from, to)
+    }
+
+    #[test]
+    fn reads_every_field_of_a_full_advisory() {
+        let a = parse(FULL).unwrap();
+        assert_eq!(a.id, "202401-07");
+        assert_eq!(a.title, "Python, PyPy3: Multiple Vulnerabilities");
+        assert_eq!(
+            a.synopsis,
+            "Multiple vulnerabilities have been discovered in Python and PyPy3, \
+             the worst of which can lead to remote code execution."
+        );
+        assert_eq!((a.product.as_str(), a.product_type.as_str()), ("python,pypy3", "ebuild"));
+        assert_eq!((a.announced.as_str(), a.revised.as_str()), ("2024-01-12", "2024-01-14"));
+        assert_eq!(a.revision_count, 2);
+        assert_eq!(a.bugs, ["884653", "901031"]);
+        assert_eq!(a.access, "remote");
+        assert_eq!(a.severity, Severity::High);
+        assert!(a.background.starts_with("Python is an interpreted"));
+        assert!(a.description.contains("CVE identifiers referenced below"));
+        assert_eq!(a.workaround, "There is no known workaround at this time.");
+        assert!(a.resolution.starts_with("All Python 3.11 users should upgrade"));
+        assert!(a.resolution.contains("\"&gt;=dev-lang/python-3.11.4:3.11\"".replace("&gt;", ">").as_str()));
+        assert_eq!(a.references.len(), 2);
+        assert_eq!(a.references[1].text, "CVE-2023-40217");
+        assert_eq!(a.references[1].link, "https://nvd.nist.gov/vuln/detail/CVE-2023-40217");
+
+        let [python, pypy] = &a.packages[..] else {
+            panic!("two packages: {:?}", a.packages);
+        };
+        assert_eq!((python.category(), python.package()), ("dev-lang", "python"));
+        assert_eq!((python.arch.as_str(), python.auto), ("*", true));
+        let spell = |ranges: &[VersionRange]| ranges.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+        assert_eq!(spell(&python.vulnerable), ["<3.11.4:3.11", "<3.10.12:3.10"]);
+        assert_eq!(spell(&python.unaffected), [">=3.11.4:3.11", ">=3.10.12:3.10"]);
+        assert_eq!(python.vulnerable[1].slot(), Some("3.10"));
+        assert_eq!(python.vulnerable[1].range(), RangeOp::Lt);
+        assert_eq!(python.vulnerable[1].version(), "3.10.12");
+        assert_eq!(pypy.name, "dev-python/pypy3");
+        assert_eq!((pypy.arch.as_str(), pypy.auto), ("amd64 arm64 x86", false));
+        assert_eq!(spell(&pypy.vulnerable), ["<7.3.12"]);
+        assert_eq!(pypy.vulnerable[0].slot(), None);
+    }
+
+    #[test]
+    fn serializes_to_json_for_the_cli() {
+        let json = serde_json::to_value(parse(FULL).unwrap()).unwrap();
+        assert_eq!(json["severity"], "high");
+        assert_eq!(
+            json["packages"][0]["vulnerable"][0],
+            serde_json::json!({"range": "lt", "version": "3.11.4", "slot": "3.11"})
+        );
+        assert_eq!(
+            json["packages"][1]["unaffected"][0],
+            serde_json::json!({"range": "ge", "version": "7.3.12"})
+        );
+        assert_eq!(json["packages"][1]["arch"], "amd64 arm64 x86");
+    }
+
+    /// Each edit of `FULL` makes a document glsa.py rejects (or fails on); the error names the
+    /// file and what is wrong.
+    #[test]
+    fn malformed_documents_are_clear_errors() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                r#"<vulnerable range="lt" slot="3.10">"#,
+                r#"<vulnerable slot="3.10">"#,
+                "<vulnerable> of dev-lang/python has no range attribute",
+            ),
+            (
+                r#"<unaffected range="ge">7.3.12"#,
+                r#"<unaffected range="GE">7.3.12"#,
+                r#"<unaffected> of dev-python/pypy3: range="GE" is not one of lt le eq gt ge rlt rle rgt rge"#,
+            ),
+            (
+                r#"name="dev-python/pypy3""#,
+                r#"name="dev-python/pypy3-7""#,
+                r#"<package name="dev-python/pypy3-7"> is not a category/package name"#,
+            ),
+            (
+                r#"arch="amd64 arm64 x86""#,
+                r#"arch="amd64,arm64""#,
+                "arch is neither \"*\" nor a space-separated list of keywords",
+            ),
+            (r#"arch="*""#, r#"arch="* amd64""#, "arch is neither"),
+            (r#" arch="*""#, "", "arch is neither"),
+            ("<title>Python, PyPy3: Multiple Vulnerabilities</title>", "", "no <title> element"),
+            ("references>", "refs>", "no <references> element"),
+            (
+                "<!DOCTYPE glsa SYSTEM \"http://www.gentoo.org/dtd/glsa.dtd\">",
+                "",
+                "no DOCTYPE",
+            ),
+            (
+                "http://www.gentoo.org/dtd/glsa.dtd",
+                "https://www.gentoo.org/dtd/glsa.dtd",
+                "system id is \"https://www.gentoo.org/dtd/glsa.dtd\", not glsa.dtd",
+            ),
+            (
+                r#"<glsa id="202401-07">"#,
+                r#"<glsa id="202401-08">"#,
+                r#"<glsa id="202401-08"> does not match the file name's 202401-07"#,
+            ),
+            (r#"count="2""#, r#"count="two""#, r#"<revised count="two"> is not an integer"#),
+            (r#" count="2""#, "", "<revised> has no count attribute"),
+            (
+                ">7.3.12</vulnerable>",
+                ">7.3.12.</vulnerable>",
+                "<vulnerable> of dev-python/pypy3: `7.3.12.` is not a version",
+            ),
+            (
+                r#"<vulnerable range="lt">7.3.12"#,
+                r#"<vulnerable range="lt">7.3*"#,
+                "`7.3*` is not a version",
+            ),
+            (
+                r#"<vulnerable range="lt" slot="3.10">"#,
+                r#"<vulnerable range="lt" slot="3 10">"#,
+                r#"<vulnerable> of dev-lang/python: slot="3 10" is not a slot"#,
+            ),
+            ("<p>There is no known", "<b>!</b><p>There is no known", "<workaround> contains <b>"),
+            (
+                ">CVE-2023-24329</uri>",
+                "></uri>",
+                "a <uri> has no text",
+            ),
+            ("</glsa>", "", "not well-formed XML"),
+        ];
+        for (from, to, message) in cases {
+            let err = parse(&edited(from, to)).unwrap_err();
+            assert_eq!(err.file, FILE);
+            assert!(err.message.contains(message), "{to}: {err}");
+            assert!(err.to_string().starts_with(&format!("{FILE}: ")));
+        }
+        let full = parse(&edited(r#"<vulnerable range="lt" slot="3.10">"#, r#"<vulnerable slot="3.10">"#));
+        assert_eq!(
+            full.unwrap_err().to_string(),
+            "metadata/glsa/glsa-202401-07.xml: <vulnerable> of dev-lang/python has no range attribute"
+        );
+    }
+
+    /// Documents glsa.py accepts although they look unusual.
+    #[test]
+    fn accepts_what_glsa_py_accepts() {
+        let ok = |from: &str, to: &str| {
+            parse(&edited(from, to)).unwrap_or_else(|e| panic!("{to}: {e}"))
+        };
+        ok("glsa.dtd", "glsa-2.dtd");
+        ok("SYSTEM \"http", "PUBLIC \"-//Gentoo//GLSA//EN\" \"http");
+        ok("<!DOCTYPE", "<!-- <!DOCTYPE x SYSTEM \"y\"> -->\n<!DOCTYPE");
+        let a = ok("<access>remote</access>", "");
+        assert_eq!(a.access, "");
+        let a = ok(r#"<impact type="high">"#, r#"<impact type="critical">"#);
+        assert_eq!(a.severity, Severity::Other("critical".into()));
+        assert_eq!(a.severity.to_string(), "critical");
+        let a = ok(r#"range="lt" slot="3.10""#, r#"range="lt" slot=" * ""#);
+        assert_eq!(a.packages[0].vulnerable[1].slot(), None);
+        let a = ok(r#"range="lt" slot="3.10""#, r#"range="lt" slot=" 3.10 ""#);
+        assert_eq!(a.packages[0].vulnerable[1].slot(), Some("3.10"));
+        let a = ok(">7.3.12</vulnerable>", ">\n   7.3.12\n  </vulnerable>");
+        assert_eq!(a.packages[1].vulnerable[0].version(), "7.3.12");
+        let a = ok(r#"<vulnerable range="lt">7.3.12"#, r#"<vulnerable range="eq">7.3*"#);
+        assert_eq!(a.packages[1].vulnerable[0].to_string(), "=7.3*");
+        let a = ok(r#"<vulnerable range="lt">7.3.12"#, r#"<vulnerable range="rlt">7.3.12-r2"#);
+        assert_eq!(a.packages[1].vulnerable[0].to_string(), "<~7.3.12-r2");
+        // Not a glsa-YYYYMM-NN.xml name: glsa-check reads it as a path and checks no id.
+        assert_eq!(Advisory::parse("/tmp/test.xml", FULL).unwrap().id, "202401-07");
+    }
+
+    #[test]
+    fn arch_lists_as_arch_regex_reads_them() {
+        for ok in ["*", "amd64", "amd64 x86 ", "arm64\n", "*\n", "x86-fbsd a_b"] {
+            assert!(is_arch_list(ok), "{ok:?}");
+        }
+        for bad in ["", "AMD64", "amd64,x86", "* amd64", "amd64\t", "amd64\n\n", "**"] {
+            assert!(!is_arch_list(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn slot_parts_as_atoms_read_them() {
+        let dep = |s: &str| SlotDep::parse(s).map(|d| (d.slot, d.sub_slot));
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(dep("0"), Some((some("0"), None)));
+        assert_eq!(dep("1/2"), Some((some("1"), some("2"))));
+        assert_eq!(dep("1.2="), Some((some("1.2"), None)));
+        assert_eq!(dep("="), Some((None, None)));
+        assert_eq!(dep("1*"), None);
+        assert_eq!(dep("+1"), None);
+        assert_eq!(dep("1/2/3"), None);
+        assert_eq!(dep("a b"), None);
+    }
+
+    #[test]
+    fn finds_the_doctype_system_id() {
+        let id = |prolog| doctype_system_id(prolog);
+        assert_eq!(id("<?xml version=\"1.0\"?>\n<!DOCTYPE glsa SYSTEM 'x.dtd'>\n"), Some(Some("x.dtd")));
+        assert_eq!(id("<!DOCTYPE glsa PUBLIC \"p\" \"s\" [ ]>"), Some(Some("s")));
+        assert_eq!(id("<!DOCTYPE glsa [ <!ENTITY a \"b\"> ]>"), Some(None));
+        assert_eq!(id("<?xml version=\"1.0\"?>\n"), None);
+        assert_eq!(id("<!-- <!DOCTYPE glsa SYSTEM \"x\"> -->"), None);
+    }
+}
