@@ -6,9 +6,7 @@ use std::fmt;
 use roxmltree::{Document, Node, ParsingOptions};
 use serde::Serialize;
 
-use super::text::{
-    elements_named, first_named, formatted_text, has_cdata, link_text, strip_text,
-};
+use super::text::{elements_named, first_named, formatted_text, has_cdata, link_text, strip_text};
 use super::version::{Version, is_category_name, is_package_name, is_slot_name};
 
 /// The DTDs glsa.py accepts in the `DOCTYPE`'s system id.
@@ -220,7 +218,10 @@ impl RangeOp {
 
     /// Whether it compares only revisions within one version (`r*`).
     pub fn is_revision(self) -> bool {
-        matches!(self, RangeOp::Rlt | RangeOp::Rle | RangeOp::Rgt | RangeOp::Rge)
+        matches!(
+            self,
+            RangeOp::Rlt | RangeOp::Rle | RangeOp::Rgt | RangeOp::Rge
+        )
     }
 
     fn from_attr(value: &str) -> Option<RangeOp> {
@@ -489,7 +490,9 @@ fn read_references(references: Node) -> Result<Vec<Reference>, String> {
 }
 
 fn read_packages(affected: Node) -> Result<Vec<AffectedPackage>, String> {
-    elements_named(affected, "package").map(read_package).collect()
+    elements_named(affected, "package")
+        .map(read_package)
+        .collect()
 }
 
 fn read_package(package: Node) -> Result<AffectedPackage, String> {
@@ -541,20 +544,30 @@ fn read_range(name: &str, element: &str, node: Node) -> Result<VersionRange, Str
         .ok_or_else(|| format!("<{element}> of {name} has no range attribute"))?;
     let op = RangeOp::from_attr(range).ok_or_else(|| {
         let known: Vec<_> = RangeOp::ALL.iter().map(|op| op.as_str()).collect();
-        at(format!("range=\"{range}\" is not one of {}", known.join(" ")))
+        at(format!(
+            "range=\"{range}\" is not one of {}",
+            known.join(" ")
+        ))
     })?;
     if has_cdata(node, true) {
-        return Err(at("a CDATA section, which glsa.py reads as no text".to_owned()));
+        return Err(at(
+            "a CDATA section, which glsa.py reads as no text".to_owned()
+        ));
     }
     let version = strip_text(node).map_err(at)?;
     let glob = op == RangeOp::Eq && version.ends_with('*');
-    let exact = if glob { &version[..version.len() - 1] } else { &version };
+    let exact = if glob {
+        &version[..version.len() - 1]
+    } else {
+        &version
+    };
     let pattern = Version::parse(exact).map_err(at)?;
     let slot = node.attribute("slot").unwrap_or("").trim();
     let slot = (!slot.is_empty() && slot != "*").then(|| slot.to_owned());
     let slot_dep = match &slot {
-        Some(slot) => SlotDep::parse(slot)
-            .ok_or_else(|| at(format!("slot=\"{slot}\" is not a slot")))?,
+        Some(slot) => {
+            SlotDep::parse(slot).ok_or_else(|| at(format!("slot=\"{slot}\" is not a slot")))?
+        }
         None => SlotDep::default(),
     };
     Ok(VersionRange {
@@ -648,8 +661,14 @@ pub(crate) mod tests {
             "Multiple vulnerabilities have been discovered in Python and PyPy3, \
              the worst of which can lead to remote code execution."
         );
-        assert_eq!((a.product.as_str(), a.product_type.as_str()), ("python,pypy3", "ebuild"));
-        assert_eq!((a.announced.as_str(), a.revised.as_str()), ("2024-01-12", "2024-01-14"));
+        assert_eq!(
+            (a.product.as_str(), a.product_type.as_str()),
+            ("python,pypy3", "ebuild")
+        );
+        assert_eq!(
+            (a.announced.as_str(), a.revised.as_str()),
+            ("2024-01-12", "2024-01-14")
+        );
         assert_eq!(a.revision_count, 2);
         assert_eq!(a.bugs, ["884653", "901031"]);
         assert_eq!(a.access, "remote");
@@ -657,20 +676,39 @@ pub(crate) mod tests {
         assert!(a.background.starts_with("Python is an interpreted"));
         assert!(a.description.contains("CVE identifiers referenced below"));
         assert_eq!(a.workaround, "There is no known workaround at this time.");
-        assert!(a.resolution.starts_with("All Python 3.11 users should upgrade"));
-        assert!(a.resolution.contains("\"&gt;=dev-lang/python-3.11.4:3.11\"".replace("&gt;", ">").as_str()));
+        assert!(
+            a.resolution
+                .starts_with("All Python 3.11 users should upgrade")
+        );
+        assert!(
+            a.resolution.contains(
+                "\"&gt;=dev-lang/python-3.11.4:3.11\""
+                    .replace("&gt;", ">")
+                    .as_str()
+            )
+        );
         assert_eq!(a.references.len(), 2);
         assert_eq!(a.references[1].text, "CVE-2023-40217");
-        assert_eq!(a.references[1].link, "https://nvd.nist.gov/vuln/detail/CVE-2023-40217");
+        assert_eq!(
+            a.references[1].link,
+            "https://nvd.nist.gov/vuln/detail/CVE-2023-40217"
+        );
 
         let [python, pypy] = &a.packages[..] else {
             panic!("two packages: {:?}", a.packages);
         };
-        assert_eq!((python.category(), python.package()), ("dev-lang", "python"));
+        assert_eq!(
+            (python.category(), python.package()),
+            ("dev-lang", "python")
+        );
         assert_eq!((python.arch.as_str(), python.auto), ("*", true));
-        let spell = |ranges: &[VersionRange]| ranges.iter().map(|r| r.to_string()).collect::<Vec<_>>();
+        let spell =
+            |ranges: &[VersionRange]| ranges.iter().map(|r| r.to_string()).collect::<Vec<_>>();
         assert_eq!(spell(&python.vulnerable), ["<3.11.4:3.11", "<3.10.12:3.10"]);
-        assert_eq!(spell(&python.unaffected), [">=3.11.4:3.11", ">=3.10.12:3.10"]);
+        assert_eq!(
+            spell(&python.unaffected),
+            [">=3.11.4:3.11", ">=3.10.12:3.10"]
+        );
         assert_eq!(python.vulnerable[1].slot(), Some("3.10"));
         assert_eq!(python.vulnerable[1].range(), RangeOp::Lt);
         assert_eq!(python.vulnerable[1].version(), "3.10.12");
@@ -722,7 +760,11 @@ pub(crate) mod tests {
             ),
             (r#"arch="*""#, r#"arch="* amd64""#, "arch is neither"),
             (r#" arch="*""#, "", "arch is neither"),
-            ("<title>Python, PyPy3: Multiple Vulnerabilities</title>", "", "no <title> element"),
+            (
+                "<title>Python, PyPy3: Multiple Vulnerabilities</title>",
+                "",
+                "no <title> element",
+            ),
             ("references>", "refs>", "no <references> element"),
             (
                 "<!DOCTYPE glsa SYSTEM \"http://www.gentoo.org/dtd/glsa.dtd\">",
@@ -739,7 +781,11 @@ pub(crate) mod tests {
                 r#"<glsa id="202401-08">"#,
                 r#"<glsa id="202401-08"> does not match the file name's 202401-07"#,
             ),
-            (r#"count="2""#, r#"count="two""#, r#"<revised count="two"> is not an integer"#),
+            (
+                r#"count="2""#,
+                r#"count="two""#,
+                r#"<revised count="two"> is not an integer"#,
+            ),
             (r#" count="2""#, "", "<revised> has no count attribute"),
             (
                 ">7.3.12</vulnerable>",
@@ -756,13 +802,23 @@ pub(crate) mod tests {
                 r#"<vulnerable range="lt" slot="3 10">"#,
                 r#"<vulnerable> of dev-lang/python: slot="3 10" is not a slot"#,
             ),
-            ("<p>There is no known", "<b>!</b><p>There is no known", "<workaround> contains <b>"),
             (
-                ">CVE-2023-24329</uri>",
-                "></uri>",
-                "a <uri> has no text",
+                "<p>There is no known",
+                "<b>!</b><p>There is no known",
+                "<workaround> contains <b>",
             ),
+            (">CVE-2023-24329</uri>", "></uri>", "a <uri> has no text"),
             ("</glsa>", "", "not well-formed XML"),
+            (
+                "<p>There is no known",
+                "<![CDATA[x]]><p>There is no known",
+                "<workaround> contains a CDATA section",
+            ),
+            (
+                ">7.3.12</vulnerable>",
+                "><![CDATA[7.3.12]]></vulnerable>",
+                "<vulnerable> of dev-python/pypy3: a CDATA section",
+            ),
         ];
         for (from, to, message) in cases {
             let err = parse(&edited(from, to)).unwrap_err();
@@ -770,7 +826,10 @@ pub(crate) mod tests {
             assert!(err.message.contains(message), "{to}: {err}");
             assert!(err.to_string().starts_with(&format!("{FILE}: ")));
         }
-        let full = parse(&edited(r#"<vulnerable range="lt" slot="3.10">"#, r#"<vulnerable slot="3.10">"#));
+        let full = parse(&edited(
+            r#"<vulnerable range="lt" slot="3.10">"#,
+            r#"<vulnerable slot="3.10">"#,
+        ));
         assert_eq!(
             full.unwrap_err().to_string(),
             "metadata/glsa/glsa-202401-07.xml: <vulnerable> of dev-lang/python has no range attribute"
@@ -780,9 +839,8 @@ pub(crate) mod tests {
     /// Documents glsa.py accepts although they look unusual.
     #[test]
     fn accepts_what_glsa_py_accepts() {
-        let ok = |from: &str, to: &str| {
-            parse(&edited(from, to)).unwrap_or_else(|e| panic!("{to}: {e}"))
-        };
+        let ok =
+            |from: &str, to: &str| parse(&edited(from, to)).unwrap_or_else(|e| panic!("{to}: {e}"));
         ok("glsa.dtd", "glsa-2.dtd");
         ok("SYSTEM \"http", "PUBLIC \"-//Gentoo//GLSA//EN\" \"http");
         ok("<!DOCTYPE", "<!-- <!DOCTYPE x SYSTEM \"y\"> -->\n<!DOCTYPE");
@@ -797,12 +855,27 @@ pub(crate) mod tests {
         assert_eq!(a.packages[0].vulnerable[1].slot(), Some("3.10"));
         let a = ok(">7.3.12</vulnerable>", ">\n   7.3.12\n  </vulnerable>");
         assert_eq!(a.packages[1].vulnerable[0].version(), "7.3.12");
-        let a = ok(r#"<vulnerable range="lt">7.3.12"#, r#"<vulnerable range="eq">7.3*"#);
+        let a = ok(
+            r#"<vulnerable range="lt">7.3.12"#,
+            r#"<vulnerable range="eq">7.3*"#,
+        );
         assert_eq!(a.packages[1].vulnerable[0].to_string(), "=7.3*");
-        let a = ok(r#"<vulnerable range="lt">7.3.12"#, r#"<vulnerable range="rlt">7.3.12-r2"#);
+        let a = ok(
+            r#"<vulnerable range="lt">7.3.12"#,
+            r#"<vulnerable range="rlt">7.3.12-r2"#,
+        );
         assert_eq!(a.packages[1].vulnerable[0].to_string(), "<~7.3.12-r2");
+        ok("# emerge --sync", "<![CDATA[# emerge --sync]]>");
+        let a = ok(
+            ">7.3.12</vulnerable>",
+            ">7.3.12<!-- <![CDATA[ --></vulnerable>",
+        );
+        assert_eq!(a.packages[1].vulnerable[0].version(), "7.3.12");
         // Not a glsa-YYYYMM-NN.xml name: glsa-check reads it as a path and checks no id.
-        assert_eq!(Advisory::parse("/tmp/test.xml", FULL).unwrap().id, "202401-07");
+        assert_eq!(
+            Advisory::parse("/tmp/test.xml", FULL).unwrap().id,
+            "202401-07"
+        );
     }
 
     #[test]
@@ -810,7 +883,15 @@ pub(crate) mod tests {
         for ok in ["*", "amd64", "amd64 x86 ", "arm64\n", "*\n", "x86-fbsd a_b"] {
             assert!(is_arch_list(ok), "{ok:?}");
         }
-        for bad in ["", "AMD64", "amd64,x86", "* amd64", "amd64\t", "amd64\n\n", "**"] {
+        for bad in [
+            "",
+            "AMD64",
+            "amd64,x86",
+            "* amd64",
+            "amd64\t",
+            "amd64\n\n",
+            "**",
+        ] {
             assert!(!is_arch_list(bad), "{bad:?}");
         }
     }
@@ -832,8 +913,14 @@ pub(crate) mod tests {
     #[test]
     fn finds_the_doctype_system_id() {
         let id = |prolog| doctype_system_id(prolog);
-        assert_eq!(id("<?xml version=\"1.0\"?>\n<!DOCTYPE glsa SYSTEM 'x.dtd'>\n"), Some(Some("x.dtd")));
-        assert_eq!(id("<!DOCTYPE glsa PUBLIC \"p\" \"s\" [ ]>"), Some(Some("s")));
+        assert_eq!(
+            id("<?xml version=\"1.0\"?>\n<!DOCTYPE glsa SYSTEM 'x.dtd'>\n"),
+            Some(Some("x.dtd"))
+        );
+        assert_eq!(
+            id("<!DOCTYPE glsa PUBLIC \"p\" \"s\" [ ]>"),
+            Some(Some("s"))
+        );
         assert_eq!(id("<!DOCTYPE glsa [ <!ENTITY a \"b\"> ]>"), Some(None));
         assert_eq!(id("<?xml version=\"1.0\"?>\n"), None);
         assert_eq!(id("<!-- <!DOCTYPE glsa SYSTEM \"x\"> -->"), None);

@@ -201,7 +201,10 @@ impl<'a> Inventory<'a> {
             let entries = by_name
                 .entry(format!("{}/{}", package.category, package.name))
                 .or_default();
-            if entries.iter().any(|e| e.installed.version == package.version) {
+            if entries
+                .iter()
+                .any(|e| e.installed.version == package.version)
+            {
                 continue;
             }
             entries.push(Entry {
@@ -215,9 +218,7 @@ impl<'a> Inventory<'a> {
     }
 
     fn of(&self, package: &AffectedPackage) -> &[Entry<'a>] {
-        self.by_name
-            .get(&package.name)
-            .map_or(&[], Vec::as_slice)
+        self.by_name.get(&package.name).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -255,7 +256,8 @@ fn findings(advisory: &Advisory, arch: &str, inventory: &Inventory) -> Vec<Findi
 /// The vulnerable ranges of `package` that `entry` is in, when it is in at least one and in
 /// no unaffected range of the same `<package>` (getMinUpgrade's set difference).
 fn vulnerable_ranges(package: &AffectedPackage, entry: &Entry) -> Option<Vec<VersionRange>> {
-    let is_in = |range: &&VersionRange| range.matches_read(&entry.version, entry.slot, entry.sub_slot);
+    let is_in =
+        |range: &&VersionRange| range.matches_read(&entry.version, entry.slot, entry.sub_slot);
     let vulnerable: Vec<VersionRange> = package.vulnerable.iter().filter(is_in).cloned().collect();
     let unaffected = package.unaffected.iter().any(|r| is_in(&r));
     (!vulnerable.is_empty() && !unaffected).then_some(vulnerable)
@@ -326,7 +328,9 @@ mod tests {
 
     /// Whether `dev-libs/foo-{version}` is in the range `<vulnerable range={range}>{pattern}`.
     fn in_range(range: &str, pattern: &str, version: &str) -> bool {
-        let a = foo(&format!(r#"<vulnerable range="{range}">{pattern}</vulnerable>"#));
+        let a = foo(&format!(
+            r#"<vulnerable range="{range}">{pattern}</vulnerable>"#
+        ));
         !hits(&a, &[&format!("dev-libs/foo-{version}")]).is_empty()
     }
 
@@ -358,7 +362,11 @@ mod tests {
             ("ge", "1.02", "1.1", true),
         ];
         for (range, pattern, version, want) in table {
-            assert_eq!(in_range(range, pattern, version), want, "{version} {range} {pattern}");
+            assert_eq!(
+                in_range(range, pattern, version),
+                want,
+                "{version} {range} {pattern}"
+            );
         }
     }
 
@@ -387,7 +395,11 @@ mod tests {
             ("0*", "1.0", false),
             ("00.5*", "0.5.1", true),
         ] {
-            assert_eq!(in_range("eq", pattern, version), want, "{version} = {pattern}");
+            assert_eq!(
+                in_range("eq", pattern, version),
+                want,
+                "{version} = {pattern}"
+            );
         }
     }
 
@@ -412,7 +424,11 @@ mod tests {
             ("rlt", "1.0-r1", true),
             ("rlt", "1.0-r01", true),
         ] {
-            assert_eq!(in_range(range, "1.0-r2", version), want, "{version} {range} 1.0-r2");
+            assert_eq!(
+                in_range(range, "1.0-r2", version),
+                want,
+                "{version} {range} 1.0-r2"
+            );
         }
         assert!(in_range("rge", "1.0", "1.0-r7"), "no revision is r0");
         assert!(!in_range("rlt", "1.0", "1.0"));
@@ -424,12 +440,25 @@ mod tests {
         let a = foo(r#"<unaffected range="rge">1.1-r2</unaffected>
                        <unaffected range="ge">1.2</unaffected>
                        <vulnerable range="lt">1.2</vulnerable>"#);
-        let system = ["dev-libs/foo-1.1-r1", "dev-libs/foo-1.1-r2:1", "dev-libs/foo-1.1.5:2"];
-        assert_eq!(hits(&a, &system), ["dev-libs/foo-1.1-r1", "dev-libs/foo-1.1.5"]);
-        assert!(hits(&a, &["dev-libs/foo-1.2"]).is_empty(), "in no vulnerable range");
+        let system = [
+            "dev-libs/foo-1.1-r1",
+            "dev-libs/foo-1.1-r2:1",
+            "dev-libs/foo-1.1.5:2",
+        ];
+        assert_eq!(
+            hits(&a, &system),
+            ["dev-libs/foo-1.1-r1", "dev-libs/foo-1.1.5"]
+        );
+        assert!(
+            hits(&a, &["dev-libs/foo-1.2"]).is_empty(),
+            "in no vulnerable range"
+        );
         assert!(hits(&a, &["dev-libs/foo-1.1-r3"]).is_empty());
         let no_unaffected = foo(r#"<vulnerable range="ge">0</vulnerable>"#);
-        assert_eq!(hits(&no_unaffected, &["dev-libs/foo-3"]), ["dev-libs/foo-3"]);
+        assert_eq!(
+            hits(&no_unaffected, &["dev-libs/foo-3"]),
+            ["dev-libs/foo-3"]
+        );
     }
 
     /// Several installed slots of one package: each decided on its own ranges' slots.
@@ -450,7 +479,15 @@ mod tests {
             "3.9 and 3.12 are in no vulnerable slot; 3.11.4 is fixed"
         );
         assert!(a.affects("amd64", &system.map(installed)));
-        assert!(!a.affects("amd64", &system[1..4].iter().map(|p| installed(p)).collect::<Vec<_>>()));
+        assert!(
+            !a.affects(
+                "amd64",
+                &system[1..4]
+                    .iter()
+                    .map(|p| installed(p))
+                    .collect::<Vec<_>>()
+            )
+        );
     }
 
     #[test]
@@ -473,16 +510,32 @@ mod tests {
             "dev-libs/foo-1.4:2/1",
         ];
         let with_slot = |slot: &str| {
-            let a = foo(&format!(r#"<vulnerable range="lt" slot="{slot}">9</vulnerable>"#));
+            let a = foo(&format!(
+                r#"<vulnerable range="lt" slot="{slot}">9</vulnerable>"#
+            ));
             hits(&a, &system)
         };
-        let versions = |v: &[&str]| v.iter().map(|v| format!("dev-libs/foo-{v}")).collect::<Vec<_>>();
+        let versions = |v: &[&str]| {
+            v.iter()
+                .map(|v| format!("dev-libs/foo-{v}"))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(with_slot("1/2"), versions(&["1.0"]));
         assert_eq!(with_slot("1"), versions(&["1.0", "1.1", "1.2"]));
-        assert_eq!(with_slot("1/1"), versions(&["1.2"]), "no sub-slot is the slot");
+        assert_eq!(
+            with_slot("1/1"),
+            versions(&["1.2"]),
+            "no sub-slot is the slot"
+        );
         assert_eq!(with_slot("1="), versions(&["1.0", "1.1", "1.2"]));
-        assert_eq!(with_slot("="), versions(&["1.0", "1.1", "1.2", "1.3", "1.4"]));
-        assert_eq!(with_slot("*"), versions(&["1.0", "1.1", "1.2", "1.3", "1.4"]));
+        assert_eq!(
+            with_slot("="),
+            versions(&["1.0", "1.1", "1.2", "1.3", "1.4"])
+        );
+        assert_eq!(
+            with_slot("*"),
+            versions(&["1.0", "1.1", "1.2", "1.3", "1.4"])
+        );
         assert_eq!(with_slot("2/1"), versions(&["1.4"]));
     }
 
@@ -490,7 +543,14 @@ mod tests {
     fn an_invalid_installed_slot_reads_as_0() {
         let a = foo(r#"<vulnerable range="lt" slot="0">9</vulnerable>"#);
         assert_eq!(
-            hits(&a, &["dev-libs/foo-1:bad slot", "dev-libs/foo-2:", "dev-libs/foo-3:1"]),
+            hits(
+                &a,
+                &[
+                    "dev-libs/foo-1:bad slot",
+                    "dev-libs/foo-2:",
+                    "dev-libs/foo-3:1"
+                ]
+            ),
             ["dev-libs/foo-1", "dev-libs/foo-2"]
         );
     }
@@ -505,15 +565,24 @@ mod tests {
         );
         let system = ["dev-libs/foo-2.5"];
         assert_eq!(hits_on(&a, "amd64", &system), system);
-        assert!(hits_on(&a, "x86", &system).is_empty(), "x86's entry stops at 2");
+        assert!(
+            hits_on(&a, "x86", &system).is_empty(),
+            "x86's entry stops at 2"
+        );
         assert_eq!(hits_on(&a, "x86", &["dev-libs/foo-1"]), ["dev-libs/foo-1"]);
         assert!(hits_on(&a, "riscv", &["dev-libs/foo-1"]).is_empty());
         let star_newline = advisory(
             r#"<package name="dev-libs/foo" auto="yes" arch="*&#10;">
                  <vulnerable range="lt">3</vulnerable></package>"#,
         );
-        assert!(hits(&star_newline, &["dev-libs/foo-1"]).is_empty(), "only exactly * is all");
-        assert_eq!(hits_on(&star_newline, "*", &["dev-libs/foo-1"]), ["dev-libs/foo-1"]);
+        assert!(
+            hits(&star_newline, &["dev-libs/foo-1"]).is_empty(),
+            "only exactly * is all"
+        );
+        assert_eq!(
+            hits_on(&star_newline, "*", &["dev-libs/foo-1"]),
+            ["dev-libs/foo-1"]
+        );
     }
 
     /// Entries of one package name are separate: one's unaffected range does not clear another.
@@ -560,19 +629,42 @@ mod tests {
         let found = affected_by_any([&python, &foo], "amd64", &system);
         let summary: Vec<_> = found
             .iter()
-            .map(|f| (f.glsa.as_str(), f.package.as_str(), f.slot.as_str(), f.severity.as_str(), f.fix()))
+            .map(|f| {
+                (
+                    f.glsa.as_str(),
+                    f.package.as_str(),
+                    f.slot.as_str(),
+                    f.severity.as_str(),
+                    f.fix(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
             [
-                ("202401-07", "dev-lang/python-3.11.1", "3.11", "high", ">=3.11.4:3.11, >=3.10.12:3.10".to_owned()),
-                ("202402-01", "dev-libs/foo-2.0", "2", "normal", ">=1.5:1, >=2.1:2".to_owned()),
+                (
+                    "202401-07",
+                    "dev-lang/python-3.11.1",
+                    "3.11",
+                    "high",
+                    ">=3.11.4:3.11, >=3.10.12:3.10".to_owned()
+                ),
+                (
+                    "202402-01",
+                    "dev-libs/foo-2.0",
+                    "2",
+                    "normal",
+                    ">=1.5:1, >=2.1:2".to_owned()
+                ),
             ]
         );
         assert_eq!(found[0].title, "Python, PyPy3: Multiple Vulnerabilities");
         assert_eq!(found[0].vulnerable[0].to_string(), "<3.11.4:3.11");
         let json = serde_json::to_value(&found[1]).unwrap();
-        assert_eq!(json["unaffected"][1], serde_json::json!({"range": "ge", "version": "2.1", "slot": "2"}));
+        assert_eq!(
+            json["unaffected"][1],
+            serde_json::json!({"range": "ge", "version": "2.1", "slot": "2"})
+        );
         assert!(affected_by_any([&python, &foo], "amd64", &system[2..]).is_empty());
     }
 

@@ -110,13 +110,16 @@ pub(crate) fn has_cdata(node: Node, descendants: bool) -> bool {
         }
     });
     for child in skipped {
+        // Nodes from entity expansions lie in the DTD, outside `range`: not skipped.
         let child = child.range();
-        if child.start >= last {
-            outside.push_str(&source[last..child.start]);
+        if let Some(before) = source.get(last..child.start)
+            && child.end <= range.end
+        {
+            outside.push_str(before);
             last = child.end;
         }
     }
-    outside.push_str(&source[last..range.end]);
+    outside.push_str(source.get(last..range.end).unwrap_or(""));
     outside.contains("<![CDATA[")
 }
 
@@ -126,7 +129,9 @@ pub(crate) fn has_cdata(node: Node, descendants: bool) -> bool {
 pub(crate) fn formatted_text(node: Node) -> Result<String, String> {
     let name = node.tag_name().name();
     if has_cdata(node, false) {
-        return Err(format!("<{name}> contains a CDATA section, which glsa.py rejects"));
+        return Err(format!(
+            "<{name}> contains a CDATA section, which glsa.py rejects"
+        ));
     }
     let mut blocks = Vec::new();
     for child in node.children() {
@@ -141,9 +146,17 @@ pub(crate) fn formatted_text(node: Node) -> Result<String, String> {
                     collect_text(child, &mut code)?;
                     blocks.push(code.trim().to_owned());
                 }
-                other => return Err(format!("<{name}> contains <{other}>, which glsa.py rejects")),
+                other => {
+                    return Err(format!(
+                        "<{name}> contains <{other}>, which glsa.py rejects"
+                    ));
+                }
             },
-            _ => return Err(format!("<{name}> contains a comment or processing instruction, which glsa.py rejects")),
+            _ => {
+                return Err(format!(
+                    "<{name}> contains a comment or processing instruction, which glsa.py rejects"
+                ));
+            }
         }
     }
     Ok(blocks.join("\n"))
@@ -190,7 +203,10 @@ mod tests {
 
     #[test]
     fn strip_keeps_single_whitespace_and_collapses_runs() {
-        let got = with_doc("<t>\n\t a  b\nc\t\td <uri link=\"L\">x</uri> </t>", strip_text);
+        let got = with_doc(
+            "<t>\n\t a  b\nc\t\td <uri link=\"L\">x</uri> </t>",
+            strip_text,
+        );
         assert_eq!(got.unwrap(), "a b\nc d x:L");
     }
 
@@ -206,7 +222,10 @@ mod tests {
                    <ul><li>one</li><li>two</li></ul><ol><li>first</li></ol>\
                    <code>\n  # emerge foo\n</code></d>";
         let got = with_doc(xml, formatted_text).unwrap();
-        assert_eq!(got, "Upgrade here (https://x).\n- one\n- two\n1. first\n# emerge foo");
+        assert_eq!(
+            got,
+            "Upgrade here (https://x).\n- one\n- two\n1. first\n# emerge foo"
+        );
         let bad = with_doc("<d><p>x</p><b>y</b></d>", formatted_text);
         assert_eq!(bad.unwrap_err(), "<d> contains <b>, which glsa.py rejects");
         let comment = with_doc("<d><!-- c --><p>x</p></d>", formatted_text);

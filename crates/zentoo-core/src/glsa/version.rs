@@ -285,8 +285,7 @@ pub fn is_package_name(name: &str) -> bool {
 /// Whether `category` is a category name Portage accepts (PMS §3.1.1).
 pub fn is_category_name(category: &str) -> bool {
     let mut chars = category.chars();
-    chars.next().is_some_and(is_word)
-        && chars.all(|c| is_word(c) || matches!(c, '+' | '.' | '-'))
+    chars.next().is_some_and(is_word) && chars.all(|c| is_word(c) || matches!(c, '+' | '.' | '-'))
 }
 
 /// Whether `slot` is a slot name (PMS §3.1.3): `[\w][\w+.-]*`.
@@ -306,7 +305,14 @@ mod tests {
     const ASCENDING: &[&[&str]] = &[
         // PMS §3.3 examples and the algorithm's branches.
         &["1.0", "1.0.1", "1.1", "2"],
-        &["1.0_alpha", "1.0_beta", "1.0_pre", "1.0_rc1", "1.0", "1.0_p1"],
+        &[
+            "1.0_alpha",
+            "1.0_beta",
+            "1.0_pre",
+            "1.0_rc1",
+            "1.0",
+            "1.0_p1",
+        ],
         &["1.0_alpha1", "1.0_alpha2", "1.0_alpha10"],
         &["1.0_rc", "1.0_rc1", "1.0"],
         &["1", "1_p", "1_p1"],
@@ -383,8 +389,26 @@ mod tests {
     #[test]
     fn rejects_non_versions() {
         for bad in [
-            "", "a", "1.", ".1", "1..2", "1.0ab", "1.0A", "1_", "1_foo", "1_pre_", "1-r",
-            "1-rc", "1.0-r1-r2", "1 .0", "1.0 ", "v1", "1.0*", "1.0-1", "1_p1a", "1.0_rc-r1a",
+            "",
+            "a",
+            "1.",
+            ".1",
+            "1..2",
+            "1.0ab",
+            "1.0A",
+            "1_",
+            "1_foo",
+            "1_pre_",
+            "1-r",
+            "1-rc",
+            "1.0-r1-r2",
+            "1 .0",
+            "1.0 ",
+            "v1",
+            "1.0*",
+            "1.0-1",
+            "1_p1a",
+            "1.0_rc-r1a",
             "١",
         ] {
             assert!(Version::parse(bad).is_err(), "`{bad}` should be rejected");
@@ -399,7 +423,10 @@ mod tests {
     #[test]
     fn splits_pf_like_pkgsplit() {
         let split = |pf| split_pf(pf).map(|(n, v)| (n, v.as_str().to_owned()));
-        assert_eq!(split("nginx-1.24.0-r3"), Some(("nginx", "1.24.0-r3".into())));
+        assert_eq!(
+            split("nginx-1.24.0-r3"),
+            Some(("nginx", "1.24.0-r3".into()))
+        );
         assert_eq!(split("foo-bar-2"), Some(("foo-bar", "2".into())));
         assert_eq!(split("gtk+-3.24.41"), Some(("gtk+", "3.24.41".into())));
         assert_eq!(split("foo-1-2"), None, "the name would end in a version");
