@@ -21,7 +21,8 @@
 //! - texts are read as `getText(…, "strip")` reads them: trimmed of spaces, tabs and newlines,
 //!   runs of two or more whitespace characters made one space (a single newline stays), a
 //!   `<uri>`/`<mail>` as `text:link`; an empty `<uri>` or `<mail>` is an error; the formatted
-//!   elements (`description`, …) may hold only text, `<p>`, `<ul>`, `<ol>` and `<code>`;
+//!   elements (`description`, …) may hold only text, `<p>`, `<ul>`, `<ol>` and `<code>` (no
+//!   comment, no CDATA section), and a CDATA section in a version reads as no text;
 //! - `<package name>` must be a plain `category/package` (Portage's `Atom(name) == name.cp`);
 //! - `range` must be one of `lt le eq gt ge rlt rle rgt rge` (glsa.py's `opMapping`), exactly;
 //! - `arch` must match glsa.py's `ARCH_REGEX` (`*`, or lowercase keywords, digits, `-`, `_` and
@@ -52,7 +53,11 @@
 //!   an installed `SLOT` that is no slot name reads as `0`;
 //! - installed versions that are not versions are ignored, as the vdb listing ignores them.
 //!
-//! Where glsa-check crashes instead of answering, this module answers as the code means:
+//! Where glsa-check crashes instead of answering, this module errs or answers as the code
+//! means:
+//! - a version or slot that makes no valid atom is a parse error for the whole advisory;
+//!   glsa-check raises `InvalidAtom` only when it gets to evaluate that range (its arch
+//!   matches and no earlier range of the advisory already matched);
 //! - a revision range with a `slot` makes `revisionMatch` call `pkgsplit("cat/pkg-1.0-r2:0")`,
 //!   which returns `None`, and glsa-check dies with a `TypeError` as soon as an installed
 //!   package of that version and slot exists; here the slot restricts and revisions compare;
