@@ -48,7 +48,7 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
     #[command(flatten)]
-    registry: super::publish::RegistryArgs,
+    registry: super::publish::PushArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -1,5 +1,6 @@
 //! The `zentoo` command line.
 
+mod audit;
 mod binhost;
 mod build;
 mod controller;
@@ -56,6 +57,8 @@ enum Command {
     Binhost(binhost::BinhostCommand),
     /// Write the SBOM (SPDX or CycloneDX) of a root from its Portage records.
     Sbom(sbom::SbomArgs),
+    /// Which GLSAs affect an image (its root, its SBOM, or the SBOM attached to it).
+    Audit(Box<audit::AuditArgs>),
 }
 
 /// Where the site repository is and how to read it: shared by every command that reads one.
@@ -134,6 +137,7 @@ pub fn run() -> ExitCode {
         Command::Binhost(cmd) => binhost::run(cmd),
         Command::Gc(args) => gc::run(args),
         Command::Sbom(args) => sbom::run(args),
+        Command::Audit(args) => audit::run(*args),
     };
     match result {
         Ok(code) => code,

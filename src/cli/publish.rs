@@ -80,7 +80,7 @@ struct ImageArgs {
     #[arg(long)]
     check_libraries: bool,
     #[command(flatten)]
-    registry: RegistryArgs,
+    registry: PushArgs,
     /// Manifest annotation `KEY=VALUE` (repeatable).
     #[arg(long = "annotation", value_name = "KEY=VALUE")]
     annotations: Vec<String>,
@@ -139,12 +139,35 @@ pub(crate) struct RegistryArgs {
     /// Reach this registry over plain HTTP (repeatable).
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     insecure: Vec<String>,
+}
+
+/// Signing what is pushed.
+#[derive(Debug, Args)]
+pub(crate) struct SignArgs {
     /// Sign pushed images, their SBOM and provenance with this ECDSA P-256 key (PKCS#8 PEM:
     /// `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out zentoo.key`) as
     /// `cosign verify --key` and `cosign verify-attestation --key` check them (public key:
     /// `openssl pkey -in zentoo.key -pubout`).
     #[arg(long, env = "ZENTOO_SIGN_KEY", value_name = "PATH")]
     sign_key: Option<PathBuf>,
+}
+
+/// How to reach registries and sign what is pushed there.
+#[derive(Debug, Args)]
+pub(crate) struct PushArgs {
+    #[command(flatten)]
+    registry: RegistryArgs,
+    #[command(flatten)]
+    sign: SignArgs,
+}
+
+impl PushArgs {
+    /// The registry configuration, signing key included.
+    pub(crate) fn config(&self) -> anyhow::Result<publish::registry::RegistryConfig> {
+        let mut config = self.registry.config()?;
+        config.sign_key = self.sign.sign_key.clone();
+        Ok(config)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -155,7 +178,7 @@ struct IndexArgs {
     #[arg(long = "from", value_name = "REF", required = true)]
     from: Vec<String>,
     #[command(flatten)]
-    registry: RegistryArgs,
+    registry: PushArgs,
     /// Output format of the result.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -369,10 +392,11 @@ fn run_layout(args: &ImageArgs, dir: &Path) -> anyhow::Result<ExitCode> {
 }
 
 fn run_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
-    let client = args.registry.client()?;
+    let client = args.registry.registry.client()?;
     let rt = runtime()?;
     let key = args
         .registry
+        .sign
         .sign_key
         .as_deref()
         .map(publish::sign::SigningKey::from_pem_file)
@@ -410,7 +434,6 @@ impl RegistryArgs {
         config.authfile = self.authfile.clone();
         config.ca_file = self.ca_file.clone();
         config.insecure = self.insecure.clone();
-        config.sign_key = self.sign_key.clone();
         Ok(config)
     }
 }

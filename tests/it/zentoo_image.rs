@@ -556,6 +556,7 @@ async fn one_build_plan_gives_the_same_image_on_the_engine_and_under_kube_play()
         git_secret: None,
         registry_secret: None,
         signing_secret: None,
+        image_signing_secret: None,
         image_pull_policy: "IfNotPresent".into(),
         result_file: "/dev/termination-log".into(),
         host_network: true,

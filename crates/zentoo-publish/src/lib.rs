@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod attach;
+pub mod audit;
 pub mod auth;
 pub mod compress;
 pub mod contents;

@@ -8,6 +8,7 @@ use crate::attach::{self, Attached, SBOM_REF, descriptor};
 use crate::error::{Error, Result};
 use crate::layout::Layout;
 use crate::registry::{Registry, parse_ref, registry_error};
+use crate::sbom::Format;
 use crate::sign::{self, SigningKey};
 use crate::spec::{self, Descriptor, Index, Manifest};
 use base64::Engine as _;
@@ -246,6 +247,78 @@ impl Registry {
             Some(suffix),
         )?;
         self.push_layout(&layout, Some(suffix), &tag.whole()).await
+    }
+
+    /// The SBOM attached to the image at `reference` (for an index, its `arch` manifest): the
+    /// image digest and the document, found through the referrers API or its tag fallback.
+    pub async fn attached_sbom(&self, reference: &str, arch: &str) -> Result<(String, Vec<u8>)> {
+        let target = parse_ref(reference)?;
+        let auth = self.auth_for(&target)?;
+        let (bytes, mut digest) = self
+            .retry(&target, "read the image", || {
+                self.mono
+                    .pull_manifest_raw(&target, &auth, &[spec::MANIFEST, spec::INDEX])
+            })
+            .await?;
+        if let Ok(index) = serde_json::from_slice::<Index>(&bytes)
+            && index.media_type.as_deref() == Some(spec::INDEX)
+        {
+            digest = index
+                .manifests
+                .iter()
+                .find(|m| m.platform.as_ref().is_some_and(|p| p.architecture == arch))
+                .map(|m| m.digest.clone())
+                .ok_or_else(|| {
+                    registry_error(
+                        &target,
+                        "read the image",
+                        format!("the index has no {arch} image"),
+                    )
+                })?;
+        }
+        let subject = by_digest(&target, &digest)?;
+        let listed = self
+            .retry(&target, "list referrers", || {
+                self.mono.pull_referrers(&subject, None)
+            })
+            .await?;
+        let listed: Index = serde_json::to_value(&listed)
+            .and_then(serde_json::from_value)
+            .map_err(|e| registry_error(&target, "list referrers", e.to_string()))?;
+        let sboms = [Format::Spdx.media_type(), Format::CycloneDx.media_type()];
+        let found = listed
+            .manifests
+            .iter()
+            .find(|m| {
+                m.artifact_type
+                    .as_deref()
+                    .is_some_and(|t| sboms.contains(&t))
+            })
+            .ok_or_else(|| {
+                registry_error(
+                    &target,
+                    "find the SBOM",
+                    format!("{digest} has no SBOM attached"),
+                )
+            })?;
+        let artifact = by_digest(&target, &found.digest)?;
+        let (bytes, _) = self
+            .retry(&target, "read the SBOM manifest", || {
+                self.mono
+                    .pull_manifest_raw(&artifact, &auth, &[spec::MANIFEST])
+            })
+            .await?;
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| registry_error(&target, "read the SBOM manifest", e.to_string()))?;
+        let layer = manifest.layers.first().ok_or_else(|| {
+            registry_error(&target, "read the SBOM manifest", "no layer".to_string())
+        })?;
+        let mut document = Vec::new();
+        self.mono
+            .pull_blob(&artifact, layer.digest.as_str(), &mut document)
+            .await
+            .map_err(|e| registry_error(&target, "read the SBOM", e.to_string()))?;
+        Ok((digest, document))
     }
 
     /// The image manifest at `tag`, `None` when the registry has none there.
