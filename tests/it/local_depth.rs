@@ -201,6 +201,7 @@ fn a_kernel_is_published_beside_the_stage_with_digests_and_a_snapshot_pin_moves_
         "a new pin is a new inputs digest"
     );
     assert_eq!(moved["build"]["kernel"]["version"], "6.6.52-gentoo-dist");
+    glsa_audits_agree_with_glsa_check(stage3, &moved);
     let (code, again) = site.build(&with("20261001"));
     assert_eq!((code, again["result"].as_str()), (0, Some("upToDate")));
     let (code, back) = site.build(&with("20261101"));
@@ -211,6 +212,68 @@ fn a_kernel_is_published_beside_the_stage_with_digests_and_a_snapshot_pin_moves_
         "20261101 is synced once per volume: {log}"
     );
     assert!(log.contains("repository: gentoo at /var/db/zentoo/repos/20261101"));
+}
+
+/// The older snapshot's stage is what the newest snapshot's GLSAs are about: `zentoo audit`
+/// of its SBOM and of its `/var/db/pkg` name the advisories Portage's own `glsa-check -t all`
+/// names for the unpacked stage, in the stage3 whose repository holds them.
+fn glsa_audits_agree_with_glsa_check(stage3: &str, built: &Value) {
+    let tarball = built["build"]["tarball"].as_str().expect("tarball");
+    let check = Command::new("podman")
+        .args(["run", "--rm", "--network", "none", "-v"])
+        .arg(format!("{tarball}:/stage.tar.xz:ro"))
+        .args([
+            stage3,
+            "sh",
+            "-c",
+            "mkdir /target && tar -xpf /stage.tar.xz -C /target && ROOT=/target glsa-check -t all",
+        ])
+        .output()
+        .expect("podman run glsa-check");
+    let mut portage: Vec<String> = String::from_utf8_lossy(&check.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    portage.sort();
+    assert!(
+        portage.contains(&"202610-01".to_string()),
+        "hello-2.10 is affected: {portage:?} {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let root = tempfile::tempdir().expect("tempdir");
+    let untar = Command::new("tar")
+        .arg("-xJf")
+        .arg(tarball)
+        .arg("-C")
+        .arg(root.path())
+        .arg("./var/db/pkg")
+        .status()
+        .expect("tar");
+    assert!(untar.success());
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stage3/repo");
+    let sbom = format!("{tarball}.spdx.json");
+    for what in [
+        ["--sbom", sbom.as_str()],
+        ["--rootfs", &root.path().display().to_string()],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_zentoo"))
+            .args(["audit", "--output", "json", "--repo"])
+            .arg(&repo)
+            .args(what)
+            .output()
+            .expect("zentoo audit");
+        assert_eq!(out.status.code(), Some(1), "{what:?}: affected is exit 1");
+        let report: Value = serde_json::from_slice(&out.stdout).expect("audit JSON");
+        let mut ids: Vec<String> = report["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter_map(|f| f["glsa"].as_str().map(str::to_string))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids, portage, "{what:?}: {report}");
+    }
 }
 
 #[test]
