@@ -227,6 +227,11 @@ fn summary(report: &Report) -> String {
                 k.version, k.digest
             ));
         }
+        if let Some(g) = record.and_then(|r| r.glsa.as_ref())
+            && !g.affected.is_empty()
+        {
+            kernels.push_str(&format!("{name}: GLSA {}\n", g.summary()));
+        }
     }
     let mut out = format!("site {short}\n");
     out.push_str(&super::columns(&rows));

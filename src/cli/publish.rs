@@ -115,6 +115,11 @@ struct ImageArgs {
         hide_env_values = true
     )]
     provenance: Option<String>,
+    /// Audit the image against the GLSAs in this directory (a repository's `metadata/glsa`)
+    /// and report the affected packages in the result; from `--oci-layout` alone, the packed
+    /// SBOM's packages.
+    #[arg(long, value_name = "DIR")]
+    glsa_dir: Option<PathBuf>,
     /// Output format of the result.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -325,6 +330,7 @@ fn request(args: &ImageArgs, rootfs: PathBuf) -> anyhow::Result<PublishRequest> 
             .map(serde_json::from_str)
             .transpose()
             .context("--provenance (ZENTOO_PROVENANCE) is not JSON")?,
+        glsa_dir: args.glsa_dir.clone(),
     })
 }
 
@@ -385,6 +391,7 @@ fn run_layout(args: &ImageArgs, dir: &Path) -> anyhow::Result<ExitCode> {
         args.image.as_deref(),
         args.push,
         &registry,
+        args.glsa_dir.as_deref(),
         observer(),
     ))?;
     emit(&result, args.output, args.termination_log.as_deref())?;

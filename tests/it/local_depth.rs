@@ -103,12 +103,13 @@ fn a_kernel_is_published_beside_the_stage_with_digests_and_a_snapshot_pin_moves_
         return;
     };
     let site = Site::new(stage3);
+    // The site holds hello back at 2.10, which the newest snapshot's 202610-01 affects.
     site.commit(
         "portage/base",
-        &[Change::file(
-            "kernel/config",
-            "CONFIG_ZENTOO_SITE=y\nCONFIG_MODULES=y\n",
-        )],
+        &[
+            Change::file("kernel/config", "CONFIG_ZENTOO_SITE=y\nCONFIG_MODULES=y\n"),
+            Change::file("package.mask/hello", ">=app-misc/hello-2.12\n"),
+        ],
     );
     let kernel = [
         "base-none-base",
@@ -127,6 +128,14 @@ fn a_kernel_is_published_beside_the_stage_with_digests_and_a_snapshot_pin_moves_
     let (code, first) = site.build(&with("20261101"));
     assert_eq!(code, 0, "{first}");
     assert_eq!(first["result"], "built", "{first}");
+    // The build audits the image against its snapshot's GLSAs.
+    let glsa = &first["build"]["glsa"];
+    assert_eq!(glsa["advisories"], 4, "{first}");
+    assert_eq!(
+        glsa["affected"],
+        serde_json::json!([{"id": "202610-01", "severity": "high", "package": "app-misc/hello-2.10"}]),
+        "{first}"
+    );
     let k = &first["build"]["kernel"];
     assert_eq!(k["version"], "6.6.58-gentoo-dist", "{first}");
     let artifact = PathBuf::from(k["artifact"].as_str().expect("artifact path"));
@@ -187,6 +196,10 @@ fn a_kernel_is_published_beside_the_stage_with_digests_and_a_snapshot_pin_moves_
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("up to date"), "{text}");
     assert!(
+        text.contains("base-none-base: GLSA 202610-01 (high: app-misc/hello-2.10)"),
+        "{text}"
+    );
+    assert!(
         text.contains("base-none-base: kernel 6.6.58-gentoo-dist ")
             && text.contains("kernel-base-none-base-6.6.58-gentoo-dist.tar.xz (sha256:"),
         "{text}"
@@ -201,6 +214,8 @@ fn a_kernel_is_published_beside_the_stage_with_digests_and_a_snapshot_pin_moves_
         "a new pin is a new inputs digest"
     );
     assert_eq!(moved["build"]["kernel"]["version"], "6.6.52-gentoo-dist");
+    // The older snapshot has no GLSAs yet (they came later): nothing to audit against.
+    assert_eq!(moved["build"]["glsa"]["advisories"], 0, "{moved}");
     glsa_audits_agree_with_glsa_check(stage3, &moved);
     let (code, again) = site.build(&with("20261001"));
     assert_eq!((code, again["result"].as_str()), (0, Some("upToDate")));

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use std::path::Path;
 use zentoo_core::glsa::{Advisory, Finding, Installed, affected_by_any};
+use zentoo_core::plan::result::{GlsaHit, GlsaResult};
 
 /// What an audit found.
 #[derive(Clone, Debug, Serialize)]
@@ -188,6 +189,44 @@ pub fn gentoo_arch(oci: &str) -> &str {
         "loong64" => "loong",
         other => other,
     }
+}
+
+/// Where the packages of an image come from, for [`audit_image`].
+pub enum Packages<'a> {
+    /// A root's `/var/db/pkg`.
+    Root(&'a Path),
+    /// An SBOM document zentoo wrote.
+    Sbom(&'a [u8]),
+}
+
+/// Audits an image of OCI architecture `oci_arch` against the advisories in `glsa_dir`, as a
+/// build reports it. A snapshot without `metadata/glsa` has no advisories: nothing affects the image.
+pub fn audit_image(glsa_dir: &Path, oci_arch: &str, packages: Packages<'_>) -> Result<GlsaResult> {
+    match std::fs::metadata(glsa_dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(GlsaResult::default()),
+        _ => {}
+    }
+    let (advisories, unreadable) = read_advisories(glsa_dir)?;
+    let installed = match packages {
+        Packages::Root(root) => installed_in_root(root)?,
+        Packages::Sbom(document) => {
+            installed_in_sbom(document).map_err(|why| Error::invalid("the attached SBOM", why))?
+        }
+    };
+    let report = audit(&advisories, unreadable, gentoo_arch(oci_arch), &installed);
+    Ok(GlsaResult {
+        advisories: u32::try_from(report.advisories).unwrap_or(u32::MAX),
+        affected: report
+            .findings
+            .iter()
+            .map(|f| GlsaHit {
+                id: f.glsa.clone(),
+                severity: f.severity.as_str().to_string(),
+                package: f.package.clone(),
+            })
+            .collect(),
+        omitted: 0,
+    })
 }
 
 #[cfg(test)]

@@ -225,30 +225,6 @@ pub fn packed_kernel(layout: &Layout) -> Result<Option<(String, String)>> {
     Ok(Some((version, digest)))
 }
 
-/// The name of the image (the one manifest that is not the kernel) in `layout`.
-pub fn image_ref_name(layout: &Layout) -> Result<Option<String>> {
-    let index = layout.index()?;
-    let images: Vec<&Descriptor> = index
-        .manifests
-        .iter()
-        .filter(|m| !ref_of(m).is_some_and(|r| crate::attach::ARTIFACT_REFS.contains(&r)))
-        .collect();
-    match images.as_slice() {
-        [one] => Ok(ref_of(one).map(str::to_string)),
-        other => Err(Error::invalid(
-            layout.dir().display().to_string(),
-            format!("{} images besides the kernel: expected one", other.len()),
-        )),
-    }
-}
-
-fn ref_of(desc: &Descriptor) -> Option<&str> {
-    desc.annotations
-        .as_ref()?
-        .get(spec::REF_NAME)
-        .map(String::as_str)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

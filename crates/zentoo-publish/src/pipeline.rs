@@ -6,6 +6,7 @@
 //! the image tag where it was.
 
 use super::attach;
+use super::audit;
 use super::kernel::{self, KernelTarball};
 use super::libcheck::check_libraries;
 use super::registry::{PushStats, Registry, RegistryConfig};
@@ -16,7 +17,7 @@ use super::{Compression, Error, ImageOptions, Layout, StageOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zentoo_core::plan::build::PublishPlan;
-use zentoo_core::plan::result::{BuildResult, KernelResult};
+use zentoo_core::plan::result::{BuildResult, GlsaResult, KernelResult};
 
 /// One publish of a target root.
 #[derive(Clone, Debug)]
@@ -52,6 +53,8 @@ pub struct PublishRequest {
     /// The provenance predicate of the build (from the plan); `None`: one made from the
     /// image annotations.
     pub provenance: Option<serde_json::Value>,
+    /// Audit the root against the GLSAs in this directory.
+    pub glsa_dir: Option<PathBuf>,
 }
 
 /// What the pipeline reports as it goes, for progress display.
@@ -136,6 +139,7 @@ impl PublishRequest {
                 .provenance
                 .as_deref()
                 .and_then(|p| serde_json::from_str(p).ok()),
+            glsa_dir: plan.glsa_dir.as_ref().map(PathBuf::from),
         }
     }
 }
@@ -272,6 +276,15 @@ fn pack(
         &mut result,
         observe,
     )?;
+    if let Some(dir) = &request.glsa_dir {
+        let packages = audit::Packages::Root(root);
+        result.glsa = Some(audit_glsa(
+            dir,
+            &request.image.architecture,
+            packages,
+            observe,
+        )?);
+    }
     let kernel = if request.kernel {
         Some(pack_kernel(
             request,
@@ -371,6 +384,46 @@ fn attach_records(
         write(beside(stage, "provenance.json"), &statement)?;
     }
     Ok(())
+}
+
+/// The GLSA audit of the image, reported.
+fn audit_glsa(
+    dir: &Path,
+    oci_arch: &str,
+    packages: audit::Packages<'_>,
+    observe: &(dyn Fn(Event<'_>) + Send + Sync),
+) -> Result<GlsaResult, PublishError> {
+    let glsa = audit::audit_image(dir, oci_arch, packages).map_err(step(format!(
+        "auditing against the GLSAs in {}",
+        dir.display()
+    )))?;
+    let found = if glsa.affected.is_empty() {
+        "none affects it".to_string()
+    } else {
+        format!("affected by {}", glsa.summary())
+    };
+    observe(Event::Done(
+        "glsa",
+        format!("glsa: {} advisories, {found}", glsa.advisories),
+    ));
+    Ok(glsa)
+}
+
+/// The architecture in the config of the image `manifest` of `layout`.
+fn layout_arch(layout: &Layout, manifest: &crate::spec::Descriptor) -> Result<String, Error> {
+    let parse = |what: &str, bytes: Vec<u8>| {
+        serde_json::from_slice::<serde_json::Value>(&bytes)
+            .map_err(|e| Error::invalid(what.to_string(), e.to_string()))
+    };
+    let image = parse("the image manifest", layout.read_blob(&manifest.digest)?)?;
+    let config = image["config"]["digest"]
+        .as_str()
+        .ok_or_else(|| Error::invalid("the image manifest", "no config digest"))?;
+    let config = parse("the image config", layout.read_blob(config)?)?;
+    config["architecture"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| Error::invalid("the image config", "no architecture"))
 }
 
 /// The provenance predicate of a publish that was given none: what its annotations say.
@@ -586,11 +639,12 @@ pub async fn publish_layout(
     reference: Option<&str>,
     push: bool,
     registry: &RegistryConfig,
+    glsa_dir: Option<&Path>,
     observe: Observer,
 ) -> Result<BuildResult, PublishError> {
     let what = || format!("the image packed into {}", dir.display());
     let layout = Layout::open(dir).map_err(step(what()))?;
-    let name = kernel::image_ref_name(&layout).map_err(step(what()))?;
+    let name = attach::image_ref_name(&layout).map_err(step(what()))?;
     let manifest = layout.resolve(name.as_deref()).map_err(step(what()))?;
     let mut result = BuildResult {
         image_digest: Some(manifest.digest.clone()),
@@ -603,12 +657,24 @@ pub async fn publish_layout(
             digest,
         });
     }
-    for a in attach::attached(&layout).map_err(step(what()))? {
+    let attached = attach::attached(&layout).map_err(step(what()))?;
+    for a in &attached {
         let slot = match a.ref_name {
             attach::SBOM_REF => &mut result.sbom,
             _ => &mut result.provenance,
         };
-        *slot = Some(a.manifest.digest);
+        *slot = Some(a.manifest.digest.clone());
+    }
+    if let Some(glsa_dir) = glsa_dir {
+        // The packed image's SBOM says what is in it (the root is not here).
+        let Some(sbom) = attached.iter().find(|a| a.ref_name == attach::SBOM_REF) else {
+            return Err(PublishError::Usage(
+                "--glsa-dir with --oci-layout needs the SBOM packed with the image (not --sbom none)",
+            ));
+        };
+        let arch = layout_arch(&layout, &manifest).map_err(step(what()))?;
+        let packages = audit::Packages::Sbom(&sbom.content);
+        result.glsa = Some(audit_glsa(glsa_dir, &arch, packages, &*observe)?);
     }
     let Some(reference) = reference else {
         return Ok(result);

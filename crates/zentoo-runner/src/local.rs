@@ -124,9 +124,15 @@ impl Backend for LocalBackend<'_> {
             .map_err(LocalError::Step)?;
         self.reporter
             .step(&plan.image, zentoo_core::plan::build::StepName::Publish);
-        let published = publish_target(self.engine, plan, &job.target_dir, &self.registry)
-            .await
-            .map_err(LocalError::Publish)?;
+        let published = publish_target(
+            self.engine,
+            plan,
+            &job.target_dir,
+            &self.registry,
+            &job.volumes,
+        )
+        .await
+        .map_err(LocalError::Publish)?;
         // The target root is in the image and tarball now.
         let _ = std::fs::remove_dir_all(&job.target_dir);
         Ok(published.with_counts(counts))

@@ -298,6 +298,10 @@ pub struct PublishPlan {
     /// gets it as [`PROVENANCE_ENV`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<String>,
+    /// The pinned repo snapshot's GLSA directory (below [`REPOS_DIR`], mounted read-only into
+    /// the publish step): the image is audited against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glsa_dir: Option<String>,
 }
 
 impl PublishPlan {
@@ -311,7 +315,16 @@ impl PublishPlan {
                 cmd.extend(self.insecure_args());
             }
         }
+        cmd.extend(self.glsa_args());
         cmd
+    }
+
+    /// `--glsa-dir <dir>` when the image is audited.
+    fn glsa_args(&self) -> Vec<String> {
+        self.glsa_dir
+            .iter()
+            .flat_map(|dir| ["--glsa-dir".to_string(), dir.clone()])
+            .collect()
     }
 
     /// `--insecure-registry <host>` when the image is pushed to a plain-HTTP registry.
@@ -341,6 +354,7 @@ impl PublishPlan {
             push.extend(["--image".into(), reference.clone(), "--push".into()]);
             push.extend(self.insecure_args());
         }
+        push.extend(self.glsa_args());
         (pack, push)
     }
 
@@ -530,6 +544,8 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
         source_date_epoch: settings.source_date_epoch,
         insecure_registry: insecure_registry(settings),
         provenance: Some(super::provenance::predicate(image, revision, settings).to_string()),
+        glsa_dir: (!spec.repo_snapshot.is_empty())
+            .then(|| format!("{REPOS_DIR}/{}/metadata/glsa", spec.repo_snapshot)),
     };
     let publish_cmd = publish.command();
     let publish_env = BTreeMap::from([
@@ -574,7 +590,14 @@ pub fn build_plan(image: &ImagePlan, revision: &str, settings: &BuildSettings) -
             image: StepImage::Zentoo,
             command: publish_cmd,
             env: publish_env,
-            mounts: vec![mount(Volume::Target, TARGET_DIR, true)],
+            mounts: if publish.glsa_dir.is_some() {
+                vec![
+                    mount(Volume::Target, TARGET_DIR, true),
+                    mount(Volume::Repo, REPOS_DIR, true),
+                ]
+            } else {
+                vec![mount(Volume::Target, TARGET_DIR, true)]
+            },
             privileged: false,
         },
     ];
@@ -619,7 +642,10 @@ pub(crate) mod tests {
         )));
         let cmd = load.steps[3].command.join(" ");
         assert!(
-            cmd.ends_with("--image localhost/zentoo/web:latest --load"),
+            cmd.ends_with(
+                "--image localhost/zentoo/web:latest --load \
+                 --glsa-dir /var/db/zentoo/repos/latest/metadata/glsa"
+            ),
             "{cmd}"
         );
         assert!(cmd.contains("--source-date-epoch 1700000000"), "{cmd}");
@@ -735,13 +761,30 @@ pub(crate) mod tests {
         let publish = plan.steps[3].command.join(" ");
         assert!(publish.contains(" --kernel"), "{publish}");
         assert!(publish.contains(" --check-libraries"), "{publish}");
-        let plain = build_plan(
-            &crate::plan::testing::image_plan("zen-server-nodocs-web\n"),
-            "c0ffee",
-            &settings(),
-        );
+        let mut unpinned = crate::plan::testing::image_plan("zen-server-nodocs-web\n");
+        unpinned.inputs.spec.repo_snapshot = String::new();
+        let plain = build_plan(&unpinned, "c0ffee", &settings());
         assert!(!plain.steps[1].env.contains_key("ZENTOO_FEATURES"));
         assert!(!plain.steps[3].command.contains(&"--kernel".to_string()));
+        // A pinned snapshot's GLSAs audit the image: its repo is read-only in publish.
+        assert!(
+            publish.contains(" --glsa-dir /var/db/zentoo/repos/20261101/metadata/glsa"),
+            "{publish}"
+        );
+        let repo = plan.steps[3]
+            .mounts
+            .iter()
+            .find(|m| m.volume == Volume::Repo);
+        assert!(repo.is_some_and(|m| m.read_only && m.path == REPOS_DIR));
+        let (_, push) = plan.publish.split_command("/oci");
+        assert!(push.contains(&"--glsa-dir".to_string()), "{push:?}");
+        assert!(!plain.steps[3].command.contains(&"--glsa-dir".to_string()));
+        assert!(
+            !plain.steps[3]
+                .mounts
+                .iter()
+                .any(|m| m.volume == Volume::Repo)
+        );
     }
 
     #[test]
@@ -802,7 +845,8 @@ pub(crate) mod tests {
         assert_eq!(
             push,
             "zentoo publish --oci-layout /scratch/oci --output json \
-             --image registry.example/zentoo/web:latest --push"
+             --image registry.example/zentoo/web:latest --push \
+             --glsa-dir /var/db/zentoo/repos/latest/metadata/glsa"
         );
     }
 

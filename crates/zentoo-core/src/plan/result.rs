@@ -52,6 +52,67 @@ pub struct BuildResult {
     /// The key that signed the image and its attestations (`sha256:` of its public key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signed_by: Option<String>,
+    /// The GLSA audit of the image against its repo snapshot's advisories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glsa: Option<GlsaResult>,
+}
+
+/// A GLSA audit, as a build reports it: which advisories of the repo snapshot affect which
+/// installed packages.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GlsaResult {
+    /// Advisories read.
+    pub advisories: u32,
+    /// Affected packages, one per advisory and package.
+    #[serde(default)]
+    pub affected: Vec<GlsaHit>,
+    /// Affected packages left out of `affected` to keep the result short.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub omitted: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// One installed package an advisory affects.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct GlsaHit {
+    /// The advisory (`202610-01`).
+    pub id: String,
+    /// Its severity (`high`, `normal`, `low`, `minimal`).
+    pub severity: String,
+    /// The package: `category/name-version`.
+    pub package: String,
+}
+
+impl GlsaResult {
+    /// The affecting advisories' ids, each once, in order.
+    pub fn ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = Vec::new();
+        for hit in &self.affected {
+            if !ids.contains(&hit.id.as_str()) {
+                ids.push(&hit.id);
+            }
+        }
+        ids
+    }
+
+    /// `202610-01 (high: app-misc/hello-2.10), ...`, with how many more were left out.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        for id in self.ids() {
+            let hits: Vec<&GlsaHit> = self.affected.iter().filter(|h| h.id == id).collect();
+            let packages: Vec<&str> = hits.iter().map(|h| h.package.as_str()).collect();
+            let severity = hits.first().map_or("", |h| h.severity.as_str());
+            parts.push(format!("{id} ({severity}: {})", packages.join(", ")));
+        }
+        if self.omitted > 0 {
+            parts.push(format!("{} more", self.omitted));
+        }
+        parts.join(", ")
+    }
 }
 
 /// The kernel artifact of a build.
@@ -165,6 +226,15 @@ impl BuildResult {
                 k.artifact = None;
             }
         }
+        // GLSA hits go from the end (the first one stays, with the count of those left out).
+        while json(&r).len() > TERMINATION_MESSAGE_MAX
+            && r.glsa.as_ref().is_some_and(|g| g.affected.len() > 1)
+        {
+            if let Some(g) = r.glsa.as_mut() {
+                g.affected.pop();
+                g.omitted += 1;
+            }
+        }
         if json(&r).len() > TERMINATION_MESSAGE_MAX {
             r.image = None;
         }
@@ -195,6 +265,15 @@ mod tests {
             sbom: Some("r/x@sha256:01".into()),
             provenance: Some("r/x@sha256:02".into()),
             signed_by: Some("sha256:03".into()),
+            glsa: Some(GlsaResult {
+                advisories: 4,
+                affected: vec![GlsaHit {
+                    id: "202610-01".into(),
+                    severity: "high".into(),
+                    package: "app-misc/hello-2.10".into(),
+                }],
+                omitted: 0,
+            }),
         }
     }
 
@@ -241,6 +320,54 @@ mod tests {
         assert_eq!(
             back.kernel.and_then(|k| k.artifact).as_deref(),
             Some("kernel-x-6.6.tar.xz")
+        );
+    }
+
+    #[test]
+    fn many_glsa_hits_are_cut_to_fit_and_counted() {
+        let hit = |i: usize| GlsaHit {
+            id: format!("2026{:02}-{:02}", 1 + i / 99, 1 + i % 99),
+            severity: "normal".into(),
+            package: format!("dev-libs/lib{i}-1.0"),
+        };
+        let r = BuildResult {
+            glsa: Some(GlsaResult {
+                advisories: 500,
+                affected: (0..200).map(hit).collect(),
+                omitted: 0,
+            }),
+            ..full()
+        };
+        let m = r.termination_message();
+        assert!(m.len() <= TERMINATION_MESSAGE_MAX, "{}", m.len());
+        let glsa = BuildResult::parse(&m).unwrap().glsa.unwrap();
+        assert!(glsa.affected.len() > 10, "{}", glsa.affected.len());
+        assert_eq!(glsa.affected.len() as u32 + glsa.omitted, 200);
+        assert_eq!(glsa.affected[0], hit(0));
+        assert!(glsa.summary().ends_with(&format!("{} more", glsa.omitted)));
+        assert_eq!(r.glsa.unwrap().ids().len(), 200);
+    }
+
+    #[test]
+    fn a_glsa_summary_lists_each_advisory_once_with_its_packages() {
+        let hit = |id: &str, severity: &str, package: &str| GlsaHit {
+            id: id.into(),
+            severity: severity.into(),
+            package: package.into(),
+        };
+        let g = GlsaResult {
+            advisories: 4,
+            affected: vec![
+                hit("202610-01", "high", "app-misc/hello-2.10"),
+                hit("202610-02", "normal", "dev-libs/libdemo-0.9"),
+                hit("202610-02", "normal", "dev-libs/libdemo-0.8"),
+            ],
+            omitted: 0,
+        };
+        assert_eq!(g.ids(), ["202610-01", "202610-02"]);
+        assert_eq!(
+            g.summary(),
+            "202610-01 (high: app-misc/hello-2.10), 202610-02 (normal: dev-libs/libdemo-0.9, dev-libs/libdemo-0.8)"
         );
     }
 
