@@ -6,6 +6,10 @@
 //!   building); absent or `False` otherwise.
 //! - `Stalled` — abnormal-true: `True` when zentoo cannot progress without a person (bad
 //!   input, a failed build at these inputs); the reason and message say what to do.
+//! - `Vulnerable` (GentooImage) — abnormal-true: `True` when a GLSA of the image's repo snapshot
+//!   affects a package of its last successful build (reason `GLSAAffected`, the message lists
+//!   the advisories and packages), `False` (`NotAffected`) when none does; absent when the build
+//!   was not audited (no repo snapshot in its plan).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
@@ -17,12 +21,18 @@ pub mod types {
     pub const RECONCILING: &str = "Reconciling";
     /// Abnormal-true: no progress without a person.
     pub const STALLED: &str = "Stalled";
+    /// Abnormal-true: a GLSA affects the image's last successful build.
+    pub const VULNERABLE: &str = "Vulnerable";
 }
 
 /// Condition reasons: CamelCase, each naming what happened in words a person can act on.
 pub mod reasons {
     /// The image was built and published at its current inputs.
     pub const BUILD_SUCCEEDED: &str = "BuildSucceeded";
+    /// A GLSA of the image's repo snapshot affects a package of its last successful build.
+    pub const GLSA_AFFECTED: &str = "GLSAAffected";
+    /// No GLSA of the image's repo snapshot affects its last successful build.
+    pub const NOT_AFFECTED: &str = "NotAffected";
     /// A build is running.
     pub const BUILDING: &str = "Building";
     /// The build failed; the message names the step and shows the log's last lines.

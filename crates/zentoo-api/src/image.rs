@@ -26,6 +26,7 @@ use zentoo_core::plan::build::StepName;
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Digest","type":"string","jsonPath":".status.shortDigest"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Vulnerable","type":"string","priority":1,"jsonPath":".status.conditions[?(@.type==\"Vulnerable\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -244,6 +245,18 @@ pub struct SuccessfulBuild {
     /// Bytes the push uploaded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_uploaded: Option<u64>,
+    /// The SBOM attached to the image (`<repository>@<digest>`, or the digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<String>,
+    /// The SLSA provenance attached to the image, as `sbom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<String>,
+    /// The key that signed the image and its attestations (`sha256:` of its public key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
+    /// The GLSA audit of the image against its repo snapshot's advisories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub glsa: Option<zentoo_core::plan::result::GlsaResult>,
     /// When it finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,

@@ -77,7 +77,13 @@ pub struct Metrics {
     source_checks: Family<CheckResult, Counter>,
     api_requests: Family<VerbResource, Counter>,
     webhook_requests: Family<CheckResult, Counter>,
+    glsa_affected: Family<Severity, Counter>,
     ready: AtomicBool,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Severity {
+    severity: &'static str,
 }
 
 impl Default for Metrics {
@@ -154,8 +160,16 @@ impl Metrics {
              Unauthorized, Malformed, TooLarge, RateLimited, Replayed, Timeout, Busy, Internal)",
             webhook_requests.clone(),
         );
+        let glsa_affected = Family::<Severity, Counter>::default();
+        registry.register(
+            "images_glsa_affected",
+            "Images whose new build GLSAs of its repo snapshot affect, by the worst severity \
+             (high, normal, low, minimal, other)",
+            glsa_affected.clone(),
+        );
         Metrics {
             registry,
+            glsa_affected,
             reconciles,
             errors,
             duration,
@@ -221,6 +235,19 @@ impl Metrics {
         if let Some(n) = compiled {
             self.compiled.inc_by(u64::from(n));
         }
+    }
+
+    /// Records an image newly found affected by GLSAs (its `Vulnerable` condition turned
+    /// `True`), by the worst severity among them.
+    pub fn glsa_affected(&self, build: Option<&zentoo_api::image::SuccessfulBuild>) {
+        let hits = build.and_then(|b| b.glsa.as_ref()).map(|g| &g.affected);
+        let worst = ["high", "normal", "low", "minimal"]
+            .into_iter()
+            .find(|s| hits.is_some_and(|h| h.iter().any(|hit| hit.severity == *s)))
+            .unwrap_or("other");
+        self.glsa_affected
+            .get_or_create(&Severity { severity: worst })
+            .inc();
     }
 
     /// Records a check of a site repository: `moved`, `unchanged` or `error`.
@@ -309,6 +336,20 @@ mod tests {
         m.build_finished(Ending::Failed, None, None);
         m.source_checked("unchanged");
         m.source_checked("unchanged");
+        let hit = |severity: &str| zentoo_core::plan::result::GlsaHit {
+            id: "202610-01".into(),
+            severity: severity.into(),
+            package: "app-misc/hello-2.10".into(),
+        };
+        let affected = zentoo_api::image::SuccessfulBuild {
+            glsa: Some(zentoo_core::plan::result::GlsaResult {
+                advisories: 2,
+                affected: vec![hit("low"), hit("high")],
+                omitted: 0,
+            }),
+            ..Default::default()
+        };
+        m.glsa_affected(Some(&affected));
         let text = m.encode().unwrap();
         for want in [
             r#"zentoo_reconciles_total{kind="GentooSite",result="success"} 1"#,
@@ -320,6 +361,7 @@ mod tests {
             "zentoo_binpkg_hits_total 2",
             "zentoo_packages_compiled_total 3",
             r#"zentoo_source_checks_total{result="unchanged"} 2"#,
+            r#"zentoo_images_glsa_affected_total{severity="high"} 1"#,
         ] {
             assert!(text.contains(want), "{want} missing from\n{text}");
         }

@@ -268,6 +268,10 @@ fn finished_record(
                     layers: result.layers,
                     layers_uploaded: result.layers_uploaded,
                     bytes_uploaded: result.bytes_uploaded,
+                    sbom: result.sbom,
+                    provenance: result.provenance,
+                    signed_by: result.signed_by,
+                    glsa: result.glsa,
                     finished_at,
                 };
                 (record, Some(success))

@@ -92,6 +92,12 @@ pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Act
     if let Ok(outcome) = &result {
         status.phase = report::phase(outcome);
     }
+    let generation = image.metadata.generation;
+    if let Some(warning) = report::vulnerability(&mut status, generation, &run.now) {
+        ctx.metrics
+            .glsa_affected(status.last_successful_build.as_deref());
+        notices.push(warning);
+    }
     status.short_digest = status
         .last_successful_build
         .as_ref()

@@ -5,9 +5,10 @@ use super::{Outcome, POD_GRACE};
 use crate::error::{Class, Error, Result};
 use crate::outcome::short_digest;
 use crate::status::Notice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::time::Duration;
 use zentoo_api::annotations;
-use zentoo_api::conditions::{Note, Standing, reasons};
+use zentoo_api::conditions::{self, Note, Standing, reasons, types};
 use zentoo_api::image::{BuildRecord, Ending, GentooImageStatus, Phase};
 
 /// Where the image stands after `outcome`; `status` is the status the sub-steps left.
@@ -153,6 +154,55 @@ fn finished(h: &BuildRecord) -> Notice {
     }
 }
 
+/// Sets the `Vulnerable` condition from the GLSA audit of the last successful build; a Warning
+/// when GLSAs newly affect it (or other ones than before).
+pub(super) fn vulnerability(
+    status: &mut GentooImageStatus,
+    generation: Option<i64>,
+    now: &Time,
+) -> Option<Notice> {
+    let audited = status.last_successful_build.as_ref().and_then(|b| {
+        Some((
+            b.image_digest.as_deref().unwrap_or("the image"),
+            b.glsa.as_ref()?,
+        ))
+    });
+    let Some((digest, glsa)) = audited else {
+        conditions::remove(&mut status.conditions, types::VULNERABLE);
+        return None;
+    };
+    let before = conditions::get(&status.conditions, types::VULNERABLE).cloned();
+    let affected = !glsa.affected.is_empty();
+    let (reason, message) = if affected {
+        (
+            reasons::GLSA_AFFECTED,
+            format!(
+                "{digest} is affected by {}: rebuild it on a repo snapshot that fixes them",
+                glsa.summary()
+            ),
+        )
+    } else {
+        (
+            reasons::NOT_AFFECTED,
+            format!(
+                "none of the {} GLSAs of its repo snapshot affects {digest}",
+                glsa.advisories
+            ),
+        )
+    };
+    let condition = conditions::condition(
+        types::VULNERABLE,
+        affected,
+        reason,
+        message.clone(),
+        generation,
+        now,
+    );
+    conditions::set(&mut status.conditions, condition);
+    let news = before.is_none_or(|c| c.status != "True" || c.message != message);
+    (affected && news).then(|| Notice::warning(reasons::GLSA_AFFECTED, message))
+}
+
 /// When to look at the image again after `outcome`.
 pub(super) fn requeue(outcome: &Outcome) -> Duration {
     match outcome {
@@ -267,6 +317,62 @@ mod tests {
         let notices = finished_builds(&before, &status);
         let got: Vec<&str> = notices.iter().map(|n| n.note.reason).collect();
         assert_eq!(got, [reasons::SUPERSEDED, reasons::BUILD_DELETED]);
+    }
+
+    #[test]
+    fn vulnerable_says_which_glsas_affect_the_last_build_and_warns_once() {
+        use zentoo_api::image::SuccessfulBuild;
+        use zentoo_core::plan::result::{GlsaHit, GlsaResult};
+        let now = Time(Timestamp::UNIX_EPOCH);
+        let mut status = GentooImageStatus::default();
+        assert_eq!(vulnerability(&mut status, Some(1), &now), None);
+        assert!(conditions::get(&status.conditions, types::VULNERABLE).is_none());
+        let audited = |affected: Vec<GlsaHit>| {
+            Some(Box::new(SuccessfulBuild {
+                image_digest: Some("sha256:ab".into()),
+                glsa: Some(GlsaResult {
+                    advisories: 4,
+                    affected,
+                    omitted: 0,
+                }),
+                ..SuccessfulBuild::default()
+            }))
+        };
+        status.last_successful_build = audited(Vec::new());
+        assert_eq!(vulnerability(&mut status, Some(1), &now), None);
+        let c = conditions_of(&status, types::VULNERABLE);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "NotAffected")
+        );
+        assert_eq!(
+            c.message,
+            "none of the 4 GLSAs of its repo snapshot affects sha256:ab"
+        );
+        let hello = GlsaHit {
+            id: "202610-01".into(),
+            severity: "high".into(),
+            package: "app-misc/hello-2.10".into(),
+        };
+        status.last_successful_build = audited(vec![hello.clone()]);
+        let warning = vulnerability(&mut status, Some(2), &now).expect("a warning");
+        assert_eq!(warning.note.reason, "GLSAAffected");
+        let c = conditions_of(&status, types::VULNERABLE);
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("True", "GLSAAffected")
+        );
+        assert_eq!(
+            c.message,
+            "sha256:ab is affected by 202610-01 (high: app-misc/hello-2.10): \
+             rebuild it on a repo snapshot that fixes them"
+        );
+        assert_eq!(c.observed_generation, Some(2));
+        // The same finding again is no news; a build without an audit drops the condition.
+        assert_eq!(vulnerability(&mut status, Some(2), &now), None);
+        status.last_successful_build = Some(Box::default());
+        assert_eq!(vulnerability(&mut status, Some(3), &now), None);
+        assert!(conditions::get(&status.conditions, types::VULNERABLE).is_none());
     }
 
     fn conditions_of<'a>(

@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use std::collections::BTreeMap;
 use zentoo_api::{annotations, labels};
 use zentoo_core::plan::build::{
-    BINPKGS_DIR, BuildPlan, Step, StepImage, StepName, Volume, WORK_DIR,
+    BINPKGS_DIR, BuildPlan, REPOS_DIR, Step, StepImage, StepName, Volume, WORK_DIR,
 };
 
 /// Where the git credentials Secret is mounted in the materialize step.
@@ -478,6 +478,10 @@ fn publish_containers(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> (Con
     };
     let mut env = vec![plain_env("TMPDIR", SCRATCH_DIR)];
     let mut mounts = vec![scratch_mount(scratch_volume(ctx))];
+    if plan.publish.glsa_dir.is_some() {
+        // The GLSAs of the pinned snapshot, read-only: the image's SBOM is audited here.
+        mounts.push(volume_mount(ctx, Volume::Repo, REPOS_DIR, true));
+    }
     if ctx.registry_secret.is_some() {
         mounts.push(secret_mount("registry-credentials", REGISTRY_CONFIG_DIR));
         env.push(plain_env("DOCKER_CONFIG", REGISTRY_CONFIG_DIR));

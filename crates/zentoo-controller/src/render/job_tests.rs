@@ -270,6 +270,17 @@ fn materialize_and_publish_run_as_non_root_on_a_read_only_root() {
             .flatten()
             .all(|m| m.mount_path != "/target")
     );
+    // It audits the packed SBOM against the pinned snapshot's GLSAs, read-only.
+    assert!(
+        cmd.contains(" --glsa-dir /var/db/zentoo/repos/latest/metadata/glsa "),
+        "{cmd}"
+    );
+    let repo = publish
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.mount_path == "/var/db/zentoo/repos");
+    assert_eq!(repo.and_then(|m| m.read_only), Some(true));
 }
 
 #[test]
