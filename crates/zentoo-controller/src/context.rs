@@ -225,6 +225,34 @@ struct Heads {
     digests: HashMap<PathBuf, String>,
     /// Revisions found in each cache repository since its last fetch.
     held: HashMap<PathBuf, HashSet<String>>,
+    /// Cache repositories a fetch is writing: a commit there may be in before the branches
+    /// that name it (git writes objects, then refs).
+    fetching: HashSet<PathBuf>,
+}
+
+impl Heads {
+    /// Whether `cache` holds `revision`, when that is known without looking on disk; else
+    /// the generation to record a look's answer at ([`Heads::found`]).
+    fn known(&self, cache: &Path, revision: &str) -> Result<bool, u64> {
+        if self.held.get(cache).is_some_and(|h| h.contains(revision)) {
+            Ok(true)
+        } else if self.fetching.contains(cache) {
+            Ok(false)
+        } else {
+            Err(self.generation)
+        }
+    }
+
+    /// A look begun at `generation` found `revision` in `cache`: kept unless a fetch began
+    /// or ended since.
+    fn found(&mut self, cache: &Path, revision: &str, generation: u64) {
+        if self.generation == generation {
+            self.held
+                .entry(cache.to_path_buf())
+                .or_default()
+                .insert(revision.to_string());
+        }
+    }
 }
 
 /// A site read at one revision, with that revision's commit time.
@@ -395,26 +423,30 @@ impl Context {
     /// Whether cache repository `cache` has commit `revision`, as `look` finds on disk; once
     /// it has, remembered until the next fetch into it (every image of a site asked after a
     /// restart: 10,000 opens of a repository).
+    /// A revision not held yet is not while a fetch writes into `cache` (its commit can be
+    /// there before its branches are).
     pub fn holds(&self, cache: &Path, revision: &str, look: impl FnOnce() -> bool) -> bool {
         let generation = match self.heads.lock() {
-            Ok(heads) if heads.held.get(cache).is_some_and(|h| h.contains(revision)) => {
-                return true;
-            }
-            Ok(heads) => heads.generation,
+            Ok(heads) => match heads.known(cache, revision) {
+                Ok(known) => return known,
+                Err(generation) => generation,
+            },
             Err(_) => return look(),
         };
         let held = look();
-        if held
-            && let Ok(mut heads) = self.heads.lock()
-            && heads.generation == generation
-        {
-            heads
-                .held
-                .entry(cache.to_path_buf())
-                .or_default()
-                .insert(revision.to_string());
+        if held && let Ok(mut heads) = self.heads.lock() {
+            heads.found(cache, revision, generation);
         }
         held
+    }
+
+    /// A fetch into the cache repository `cache` starts: revisions not held yet are not
+    /// until it ends ([`Context::repository_changed`]).
+    pub fn fetch_started(&self, cache: &Path) {
+        if let Ok(mut heads) = self.heads.lock() {
+            heads.generation = heads.generation.wrapping_add(1);
+            heads.fetching.insert(cache.to_path_buf());
+        }
     }
 
     /// A fetch into the cache repository `cache` ended (or failed part-way): its branch
@@ -424,6 +456,7 @@ impl Context {
             heads.generation = heads.generation.wrapping_add(1);
             heads.digests.remove(cache);
             heads.held.remove(cache);
+            heads.fetching.remove(cache);
         }
     }
 
@@ -459,5 +492,34 @@ impl Context {
                 Action::requeue(backoff(attempt))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Heads;
+    use std::path::Path;
+
+    #[test]
+    fn a_revision_is_not_held_while_a_fetch_writes_it_and_is_remembered_after() {
+        let cache = Path::new("/cache/site.git");
+        let mut heads = Heads::default();
+        let before = heads.known(cache, "r1").expect_err("unknown: look on disk");
+        // A fetch starts while that look runs: its answer is not kept.
+        heads.generation += 1;
+        heads.fetching.insert(cache.to_path_buf());
+        heads.found(cache, "r1", before);
+        assert_eq!(heads.known(cache, "r1"), Ok(false), "being fetched");
+        assert_eq!(heads.known(Path::new("/cache/other.git"), "r1"), Err(1));
+        // The fetch ends: looked at again, then remembered.
+        heads.generation += 1;
+        heads.fetching.remove(cache);
+        let after = heads.known(cache, "r1").expect_err("look again");
+        heads.found(cache, "r1", after);
+        assert_eq!(heads.known(cache, "r1"), Ok(true));
+        // A revision already held stays held through the next fetch's start.
+        heads.fetching.insert(cache.to_path_buf());
+        assert_eq!(heads.known(cache, "r1"), Ok(true));
+        assert_eq!(heads.known(cache, "r2"), Ok(false));
     }
 }

@@ -75,6 +75,7 @@ pub async fn plan_source(
             let options = plan_options(site, ctx.settings.limits);
             ctx.checking(key, Timestamp::now());
             ctx.pushes.handled(namespace, &site.name_any());
+            ctx.fetch_started(&fetched_into);
             let result =
                 tokio::task::spawn_blocking(move || -> Result<(String, SitePlan, Checked)> {
                     let fetched = fetch_used(&cache, &url, want.as_deref(), &used, &creds)
