@@ -155,6 +155,11 @@ pub(crate) struct SignArgs {
     /// `openssl pkey -in zentoo.key -pubout`).
     #[arg(long, env = "ZENTOO_SIGN_KEY", value_name = "PATH")]
     sign_key: Option<PathBuf>,
+    /// Sign each stage (and kernel) tarball's `.DIGESTS` with this OpenPGP secret key
+    /// (armored, no passphrase: `gpg --armor --export-secret-keys KEYID`), as
+    /// `<tarball>.DIGESTS.asc`, which `gpg --verify` checks as it checks Gentoo's release media.
+    #[arg(long, env = "ZENTOO_DIGESTS_KEY", value_name = "PATH")]
+    digests_key: Option<PathBuf>,
 }
 
 /// How to reach registries and sign what is pushed there.
@@ -171,6 +176,7 @@ impl PushArgs {
     pub(crate) fn config(&self) -> anyhow::Result<publish::registry::RegistryConfig> {
         let mut config = self.registry.config()?;
         config.sign_key = self.sign.sign_key.clone();
+        config.digests_key = self.sign.digests_key.clone();
         Ok(config)
     }
 }

@@ -3,7 +3,7 @@
 //! verify-attestation` (SLSA provenance, SPDX SBOM) accept it with the public key and reject a
 //! tampered image and another key, `syft` scanning the pushed image finds the same Portage
 //! packages and versions as the SBOM, and `cosign download sbom` reads the same SBOM as the one
-//! written beside the stage tarball.
+//! written beside the stage tarball; `gpg --verify` accepts the tarball's `.DIGESTS.asc`.
 
 use crate::support;
 use crate::support::go_tools::{cosign, syft};
@@ -49,6 +49,44 @@ fn key_pair(dir: &Path, name: &str) -> (String, String) {
         .arg(&public));
     assert!(out.status.success());
     (key.display().to_string(), public.display().to_string())
+}
+
+/// An OpenPGP key made by gpg in its own home under `dir`, exported armored (secret, for
+/// `--digests-key`); returns the key file and the gpg home that trusts it.
+fn gpg_key(dir: &Path) -> (String, std::path::PathBuf) {
+    let home = dir.join("gnupg");
+    std::fs::create_dir_all(&home).expect("gpg home");
+    let gpg = |args: &[&str]| {
+        run(Command::new("gpg")
+            .arg("--homedir")
+            .arg(&home)
+            .args(["--batch", "--quiet", "--passphrase", ""])
+            .args(args))
+    };
+    let made = gpg(&[
+        "--quick-generate-key",
+        "zentoo releases <releases@zentoo.example>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    assert!(made.status.success());
+    let exported = gpg(&["--armor", "--export-secret-keys", "releases@zentoo.example"]);
+    assert!(exported.status.success() && !exported.stdout.is_empty());
+    let key = dir.join("releases.asc");
+    std::fs::write(&key, &exported.stdout).expect("write the OpenPGP key");
+    (key.display().to_string(), home)
+}
+
+/// `gpg --verify SIGNATURE DATA` in `home`: whether gpg accepts it.
+fn gpg_verifies(home: &Path, signature: &str, data: &Path) -> bool {
+    run(Command::new("gpg")
+        .arg("--homedir")
+        .arg(home)
+        .args(["--batch", "--verify", signature])
+        .arg(data))
+    .status
+    .success()
 }
 
 /// `cosign <verb> --key <public> ... <reference>` against the harness's plain-HTTP registry (no
@@ -103,6 +141,7 @@ fn a_pushed_image_is_signed_with_its_sbom_and_provenance_as_cosign_and_syft_read
     let demo = Demo::new(stage3);
     let (key, public) = key_pair(demo.dir.path(), "zentoo");
     let (_, other_public) = key_pair(demo.dir.path(), "other");
+    let (digests_key, gpg_home) = gpg_key(demo.dir.path());
     let prefix = format!("{registry}/{}", support::unique("zentoo-signed"));
     let (code, built) = demo.build(&[
         "base-none-base",
@@ -112,6 +151,8 @@ fn a_pushed_image_is_signed_with_its_sbom_and_provenance_as_cosign_and_syft_read
         &registry,
         "--sign-key",
         &key,
+        "--digests-key",
+        &digests_key,
     ]);
     assert_eq!(code, 0, "{built:?}");
     let record = &built["base-none-base"]["build"];
@@ -205,6 +246,17 @@ fn a_pushed_image_is_signed_with_its_sbom_and_provenance_as_cosign_and_syft_read
     )
     .expect("SPDX JSON");
     assert_eq!(beside, sbom);
+
+    // The stage tarball's DIGESTS are signed as Gentoo's release media are: gpg accepts the
+    // detached signature, and refuses it for altered DIGESTS.
+    let digests = std::path::PathBuf::from(format!("{tarball}.DIGESTS"));
+    let asc = format!("{}.asc", digests.display());
+    assert!(gpg_verifies(&gpg_home, &asc, &digests));
+    let altered = demo.dir.path().join("altered.DIGESTS");
+    let mut text = std::fs::read(&digests).expect("DIGESTS");
+    text.extend_from_slice(b"# SHA512 HASH\n");
+    std::fs::write(&altered, text).expect("altered DIGESTS");
+    assert!(!gpg_verifies(&gpg_home, &asc, &altered));
 
     // syft, scanning the pushed image itself, finds the packages the SBOM lists.
     let scanned = run(Command::new(&syft)

@@ -31,6 +31,7 @@ pub mod layers;
 pub mod layout;
 pub mod libcheck;
 pub mod oci;
+pub mod openpgp;
 pub mod pipe;
 pub mod pipeline;
 pub mod referrers;

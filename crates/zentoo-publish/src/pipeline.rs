@@ -9,6 +9,7 @@ use super::attach;
 use super::audit;
 use super::kernel::{self, KernelTarball};
 use super::libcheck::check_libraries;
+use super::openpgp::DigestsKey;
 use super::registry::{PushStats, Registry, RegistryConfig};
 use super::sbom::{self, Format};
 use super::sign::SigningKey;
@@ -179,6 +180,11 @@ pub async fn publish(
             "--kernel needs somewhere to put the kernel: --tarball DIR, --oci-layout DIR or --push",
         ));
     }
+    if request.registry.digests_key.is_some() && request.tarball.is_none() {
+        return Err(PublishError::Usage(
+            "--digests-key signs tarballs' .DIGESTS: give --tarball DIR",
+        ));
+    }
     let temp = tempfile::Builder::new()
         .prefix("zentoo-publish-")
         .tempdir()
@@ -222,6 +228,14 @@ fn pack(
             format!("libraries: all resolve ({} ELF files)", report.checked),
         ));
     }
+    // Read before packing: a bad key fails at once, not after the tarballs are written.
+    let digests_key = request
+        .registry
+        .digests_key
+        .as_deref()
+        .map(DigestsKey::from_file)
+        .transpose()
+        .map_err(step("reading the OpenPGP key for .DIGESTS"))?;
     let epoch = request.image.source_date_epoch;
     let mut result = BuildResult::default();
     let wants_image = request.oci_layout.is_some() || request.push || request.load;
@@ -265,6 +279,7 @@ fn pack(
             "tarball",
             format!("tarball {} ({})", stage.tarball.display(), stage.sha256),
         ));
+        sign_digests(digests_key.as_ref(), &stage, observe)?;
         result.tarball = Some(stage.tarball.display().to_string());
         result.tarball_digest = Some(stage.sha256.clone());
         stage_written = Some(stage);
@@ -289,6 +304,7 @@ fn pack(
         Some(pack_kernel(
             request,
             layout.as_ref().map(|l| &l.0),
+            digests_key.as_ref(),
             temp,
             observe,
         )?)
@@ -455,6 +471,7 @@ fn default_predicate(request: &PublishRequest) -> serde_json::Value {
 fn pack_kernel(
     request: &PublishRequest,
     layout: Option<&Layout>,
+    digests_key: Option<&DigestsKey>,
     temp: &Path,
     observe: &(dyn Fn(Event<'_>) + Send + Sync),
 ) -> Result<(KernelResult, Option<Layout>), PublishError> {
@@ -476,6 +493,9 @@ fn pack_kernel(
             kernel.tarball.sha256
         ),
     ));
+    if request.tarball.is_some() {
+        sign_digests(digests_key, &kernel.tarball, observe)?;
+    }
     if let (Some(layout), Some(_)) = (layout, &request.oci_layout) {
         // Beside the image, for `zentoo publish --oci-layout DIR --push` to send both.
         kernel::add_artifact(layout, &kernel).map_err(step(what.clone()))?;
@@ -559,6 +579,27 @@ async fn send(
     }
     result.kernel = kernel_result;
     Ok(result)
+}
+
+/// Signs the `.DIGESTS` of `tarball` with `key`, if any (`<tarball>.DIGESTS.asc`).
+fn sign_digests(
+    key: Option<&DigestsKey>,
+    tarball: &super::StageTarball,
+    observe: &(dyn Fn(Event<'_>) + Send + Sync),
+) -> Result<(), PublishError> {
+    let Some(key) = key else { return Ok(()) };
+    let asc = key
+        .sign_file(&tarball.digests)
+        .map_err(step("signing the tarball's .DIGESTS"))?;
+    observe(Event::Done(
+        "tarball",
+        format!(
+            "signed {} (OpenPGP key {})",
+            asc.display(),
+            key.fingerprint()
+        ),
+    ));
+    Ok(())
 }
 
 /// The signing key at `path`, if any; its content never reaches an error or a log.

@@ -78,6 +78,10 @@ pub struct RegistryConfig {
     /// Sign what is pushed (the image, its SBOM and provenance) with this key: an ECDSA
     /// P-256 PKCS#8 PEM file, read only when pushing.
     pub sign_key: Option<PathBuf>,
+    /// Sign the `.DIGESTS` of stage and kernel tarballs with this OpenPGP secret key (armored,
+    /// no passphrase), as `<tarball>.DIGESTS.asc`; it travels with `sign_key`, the other key
+    /// of a publish.
+    pub digests_key: Option<PathBuf>,
 }
 
 impl Default for RegistryConfig {
@@ -92,6 +96,7 @@ impl Default for RegistryConfig {
             upload: UploadMode::Auto,
             mount_from: None,
             sign_key: None,
+            digests_key: None,
         }
     }
 }
