@@ -277,37 +277,13 @@ fn volumes(plan: &BuildPlan, ctx: &BuildContext) -> Vec<PodVolume> {
             ..PodVolume::default()
         });
     }
-    if let Some(secret) = &ctx.signing_secret {
-        out.push(PodVolume {
-            name: "binpkg-signing".into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(secret.clone()),
-                items: Some(vec![KeyToPath {
-                    key: "key".into(),
-                    path: "key".into(),
-                    ..KeyToPath::default()
-                }]),
-                default_mode: Some(0o400),
-                ..SecretVolumeSource::default()
-            }),
-            ..PodVolume::default()
-        });
-    }
-    if let Some(secret) = &ctx.image_signing_secret {
-        out.push(PodVolume {
-            name: "image-signing".into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(secret.clone()),
-                items: Some(vec![KeyToPath {
-                    key: "key".into(),
-                    path: "key".into(),
-                    ..KeyToPath::default()
-                }]),
-                default_mode: Some(0o400),
-                ..SecretVolumeSource::default()
-            }),
-            ..PodVolume::default()
-        });
+    for (name, secret) in [
+        ("binpkg-signing", &ctx.signing_secret),
+        ("image-signing", &ctx.image_signing_secret),
+    ] {
+        if let Some(secret) = secret {
+            out.push(key_secret_volume(name, secret));
+        }
     }
     if let Some(secret) = &ctx.registry_secret {
         out.push(PodVolume {
@@ -568,6 +544,24 @@ pub(crate) fn restricted(uid: Option<i64>, add: &[&str]) -> SecurityContext {
             add: (!add.is_empty()).then(|| add.iter().map(|c| c.to_string()).collect()),
         }),
         ..SecurityContext::default()
+    }
+}
+
+/// Volume `name` holding only the `key` item of Secret `secret`, readable by its owner alone.
+fn key_secret_volume(name: &str, secret: &str) -> PodVolume {
+    PodVolume {
+        name: name.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.to_string()),
+            items: Some(vec![KeyToPath {
+                key: "key".into(),
+                path: "key".into(),
+                ..KeyToPath::default()
+            }]),
+            default_mode: Some(0o400),
+            ..SecretVolumeSource::default()
+        }),
+        ..PodVolume::default()
     }
 }
 
