@@ -361,6 +361,19 @@ async fn first_build(on: &OnNode) {
         Duration::from_secs(120),
     );
     assert_eq!(last.image_digest.as_deref(), Some(inspected.trim()));
+    // Audited against the snapshot's four GLSAs (the repo volume, read-only in the push
+    // container): none affects the versions the newest snapshot installs.
+    let glsa = last.glsa.as_ref().expect("the build was audited");
+    assert_eq!((glsa.advisories, glsa.affected.len()), (4, 0), "{glsa:?}");
+    let vulnerable = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Vulnerable")
+        .expect("a Vulnerable condition");
+    assert_eq!(
+        (vulnerable.status.as_str(), vulnerable.reason.as_str()),
+        ("False", "NotAffected")
+    );
     assert!(
         last.compiled.unwrap_or_default() > 0,
         "fresh volumes: the build compiled ({:?} compiled, {:?} from binpkgs)",
