@@ -7,6 +7,7 @@ use super::publish_step::local_reference;
 use super::state::{LocalBuild, State};
 use super::tuple::Reporter;
 use super::{Running, engine_volume};
+use anyhow::Context as _;
 use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -135,6 +136,39 @@ pub fn select(options: &BuildOptions) -> anyhow::Result<(SiteRepo, Vec<ImagePlan
     Ok((repo, images, report))
 }
 
+/// Holds `OUT/.lock` while a build runs: two builds into one output directory would share its
+/// work directories, target roots and `state.json`. A second one stops at once, naming the
+/// first's process id.
+fn lock_out(out: &Path) -> anyhow::Result<std::fs::File> {
+    use std::io::Write;
+    let path = out.join(".lock");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            anyhow::bail!(
+                "{}: another zentoo build (pid {}) is using this output directory; wait for it \
+                 or give another --out",
+                out.display(),
+                holder.trim()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    file.set_len(0)?;
+    write!(file, "{}", std::process::id())?;
+    Ok(file)
+}
+
 /// The defaults of every tuple: `spec`'s fields, stage3 and profile for every arch.
 fn defaults(spec: &SpecOverrides) -> SpecDefaults {
     let every_arch = |value: &Option<String>| {
@@ -172,6 +206,7 @@ pub async fn run(
 ) -> anyhow::Result<Report> {
     std::fs::create_dir_all(&options.out)?;
     let out = options.out.canonicalize()?;
+    let _one_build = lock_out(&out)?;
     let mut state = State::load(&out)?;
     let mut todo = Vec::new();
     for image in images {
@@ -290,4 +325,23 @@ fn local_settings(options: &BuildOptions, out: &Path, image: &str, epoch: i64) -
 fn commit_time(repo: &SiteRepo, revision: &str) -> anyhow::Result<i64> {
     let oid = git2::Oid::from_str(revision)?;
     Ok(repo.git().find_commit(oid)?.time().seconds())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lock_out;
+
+    #[test]
+    fn a_second_build_into_one_output_directory_stops_naming_the_first() {
+        let out = tempfile::tempdir().expect("out");
+        let first = lock_out(out.path()).expect("the first build locks");
+        let second = lock_out(out.path()).expect_err("the second is refused");
+        let why = second.to_string();
+        assert!(
+            why.contains(&format!("pid {}", std::process::id())) && why.contains("--out"),
+            "{why}"
+        );
+        drop(first);
+        lock_out(out.path()).expect("free again once the first ends");
+    }
 }
