@@ -1,21 +1,35 @@
-//! `zentoo audit`: which GLSAs affect an image — its root, its SBOM file, or the SBOM attached
-//! to it in a registry — decided as Portage's `glsa-check -t` decides.
+//! `zentoo audit`: which GLSAs affect an image — its root, its SBOM file, the SBOM attached to
+//! it in a registry, or the last local build of a tuple — decided as Portage's `glsa-check -t`
+//! decides.
 
 use super::publish::RegistryArgs;
 use crate::publish::audit::{self, Report};
+use crate::publish::sbom::Format;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
     /// An image reference whose attached SBOM is audited (see `zentoo publish --sbom`).
-    #[arg(value_name = "IMAGE", conflicts_with_all = ["rootfs", "sbom"])]
+    #[arg(value_name = "IMAGE", conflicts_with_all = ["rootfs", "sbom", "tuple"])]
     image: Option<String>,
     /// Audit this root's /var/db/pkg.
-    #[arg(long, value_name = "DIR", conflicts_with = "sbom")]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["sbom", "tuple"])]
     rootfs: Option<PathBuf>,
+    /// Audit the last successful `zentoo build` of this tuple recorded in `--out` (the SBOM
+    /// beside its stage tarball), e.g. against today's advisories.
+    #[arg(long, value_name = "TUPLE", conflicts_with = "sbom")]
+    tuple: Option<String>,
+    /// The output directory of `zentoo build` that `--tuple` reads.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "zentoo-out",
+        requires = "tuple"
+    )]
+    out: PathBuf,
     /// Audit the packages of this SBOM (SPDX or CycloneDX JSON as zentoo writes them).
     #[arg(long, value_name = "FILE")]
     sbom: Option<PathBuf>,
@@ -53,12 +67,16 @@ enum Output {
 pub const EXIT_AFFECTED: u8 = 1;
 
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let sbom = match &args.tuple {
+        Some(tuple) => Some(built_sbom(&args.out, tuple)?),
+        None => args.sbom.clone(),
+    };
     let glsa_dir = args
         .glsa_dir
         .clone()
         .unwrap_or_else(|| args.repo.join("metadata/glsa"));
     let (advisories, unreadable) = audit::read_advisories(&glsa_dir)?;
-    let installed = match (&args.image, &args.rootfs, &args.sbom) {
+    let installed = match (&args.image, &args.rootfs, &sbom) {
         (_, Some(root), _) => audit::installed_in_root(root)?,
         (_, _, Some(file)) => {
             let bytes =
@@ -83,7 +101,9 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
                 .map_err(anyhow::Error::msg)
                 .with_context(|| format!("the SBOM of {image}"))?
         }
-        (None, None, None) => bail!("what to audit: give an IMAGE, --rootfs DIR or --sbom FILE"),
+        (None, None, None) => {
+            bail!("what to audit: give an IMAGE, --rootfs DIR, --sbom FILE or --tuple TUPLE")
+        }
     };
     let report = audit::audit(&advisories, unreadable, &args.arch, &installed);
     for problem in &report.unreadable {
@@ -98,6 +118,33 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_AFFECTED)
     })
+}
+
+/// The SBOM beside the stage tarball of the last successful build of `tuple` in `out`.
+fn built_sbom(out: &Path, tuple: &str) -> anyhow::Result<PathBuf> {
+    let state = crate::runner::State::load(out)?;
+    let Some(build) = state.tuples.get(tuple) else {
+        let known: Vec<&str> = state.tuples.keys().map(String::as_str).collect();
+        bail!(
+            "{}: no successful build of {tuple} (built: {})",
+            out.join(crate::runner::state::STATE_FILE).display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    };
+    let Some(tarball) = &build.result.tarball else {
+        bail!("the last build of {tuple} wrote no stage tarball, so no SBOM beside it");
+    };
+    let beside = [Format::Spdx, Format::CycloneDx]
+        .map(|f| PathBuf::from(format!("{tarball}.{}", f.suffix())));
+    beside
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .with_context(|| format!("no SBOM beside {tarball} (built with --sbom none?)"))
 }
 
 fn table(report: &Report) -> String {

@@ -216,7 +216,7 @@ fn a_kernel_is_published_beside_the_stage_with_digests_and_a_snapshot_pin_moves_
     assert_eq!(moved["build"]["kernel"]["version"], "6.6.52-gentoo-dist");
     // The older snapshot has no GLSAs yet (they came later): nothing to audit against.
     assert_eq!(moved["build"]["glsa"]["advisories"], 0, "{moved}");
-    glsa_audits_agree_with_glsa_check(stage3, &moved);
+    glsa_audits_agree_with_glsa_check(stage3, &moved, &site.out());
     let (code, again) = site.build(&with("20261001"));
     assert_eq!((code, again["result"].as_str()), (0, Some("upToDate")));
     let (code, back) = site.build(&with("20261101"));
@@ -231,8 +231,9 @@ fn a_kernel_is_published_beside_the_stage_with_digests_and_a_snapshot_pin_moves_
 
 /// The older snapshot's stage is what the newest snapshot's GLSAs are about: `zentoo audit`
 /// of its SBOM and of its `/var/db/pkg` name the advisories Portage's own `glsa-check -t all`
-/// names for the unpacked stage, in the stage3 whose repository holds them.
-fn glsa_audits_agree_with_glsa_check(stage3: &str, built: &Value) {
+/// names for the unpacked stage, in the stage3 whose repository holds them; so does the audit
+/// of the tuple's last build recorded in `out`.
+fn glsa_audits_agree_with_glsa_check(stage3: &str, built: &Value, out: &Path) {
     let tarball = built["build"]["tarball"].as_str().expect("tarball");
     let check = Command::new("podman")
         .args(["run", "--rm", "--network", "none", "-v"])
@@ -267,14 +268,16 @@ fn glsa_audits_agree_with_glsa_check(stage3: &str, built: &Value) {
     assert!(untar.success());
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stage3/repo");
     let sbom = format!("{tarball}.spdx.json");
+    let out = out.display().to_string();
     for what in [
-        ["--sbom", sbom.as_str()],
-        ["--rootfs", &root.path().display().to_string()],
+        vec!["--sbom", sbom.as_str()],
+        vec!["--rootfs", &root.path().display().to_string()],
+        vec!["--tuple", "base-none-base", "--out", &out],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_zentoo"))
             .args(["audit", "--output", "json", "--repo"])
             .arg(&repo)
-            .args(what)
+            .args(&what)
             .output()
             .expect("zentoo audit");
         assert_eq!(out.status.code(), Some(1), "{what:?}: affected is exit 1");

@@ -110,6 +110,9 @@ pub struct Registry {
 }
 
 /// Installs ring as the process-wide rustls provider (kube uses ring too); idempotent.
+/// rustls 0.23.48 deprecates it for lacking post-quantum key exchange; ring stays because it
+/// builds the static musl binary without a C toolchain, and registry pushes need no PQ.
+#[allow(deprecated)]
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
