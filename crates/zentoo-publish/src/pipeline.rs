@@ -427,19 +427,12 @@ fn audit_glsa(
 
 /// The architecture in the config of the image `manifest` of `layout`.
 fn layout_arch(layout: &Layout, manifest: &crate::spec::Descriptor) -> Result<String, Error> {
-    let parse = |what: &str, bytes: Vec<u8>| {
-        serde_json::from_slice::<serde_json::Value>(&bytes)
-            .map_err(|e| Error::invalid(what.to_string(), e.to_string()))
-    };
-    let image = parse("the image manifest", layout.read_blob(&manifest.digest)?)?;
-    let config = image["config"]["digest"]
-        .as_str()
-        .ok_or_else(|| Error::invalid("the image manifest", "no config digest"))?;
-    let config = parse("the image config", layout.read_blob(config)?)?;
-    config["architecture"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| Error::invalid("the image config", "no architecture"))
+    let image: crate::spec::Manifest = serde_json::from_slice(&layout.read_blob(&manifest.digest)?)
+        .map_err(|e| Error::invalid(&manifest.digest, e.to_string()))?;
+    let config: crate::spec::ImageConfig =
+        serde_json::from_slice(&layout.read_blob(&image.config.digest)?)
+            .map_err(|e| Error::invalid(&image.config.digest, e.to_string()))?;
+    Ok(config.architecture)
 }
 
 /// The provenance predicate of a publish that was given none: what its annotations say.
