@@ -4,7 +4,6 @@
 
 use super::publish::RegistryArgs;
 use crate::publish::audit::{self, Report};
-use crate::publish::sbom::Format;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -138,12 +137,7 @@ fn built_sbom(out: &Path, tuple: &str) -> anyhow::Result<PathBuf> {
     let Some(tarball) = &build.result.tarball else {
         bail!("the last build of {tuple} wrote no stage tarball, so no SBOM beside it");
     };
-    let beside = [Format::Spdx, Format::CycloneDx]
-        .map(|f| PathBuf::from(format!("{tarball}.{}", f.suffix())));
-    beside
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
+    crate::runner::security::sbom_beside(build)
         .with_context(|| format!("no SBOM beside {tarball} (built with --sbom none?)"))
 }
 

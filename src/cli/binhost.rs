@@ -167,6 +167,7 @@ fn sections_of_site(args: &ConfigArgs) -> anyhow::Result<Vec<BinRepo>> {
         tmpfs: None,
         emerge_jobs: 1,
         registry: Default::default(),
+        follow_snapshot: None,
     };
     let (_repo, images, report) = session::select(&options)?;
     for error in &report.errors {

@@ -41,6 +41,11 @@ pub struct BuildArgs {
     force: bool,
     #[command(flatten)]
     spec: super::spec_args::SpecArgs,
+    /// Follow this newer repo snapshot (a date, e.g. a daily sync's, or a commit) for security
+    /// fixes: a tuple whose last build one of its GLSAs affects is rebuilt at it and stays on
+    /// it while --repo-snapshot does not change; every other tuple keeps --repo-snapshot.
+    #[arg(long, env = "ZENTOO_FOLLOW_SNAPSHOT", value_name = "SNAPSHOT")]
+    follow_snapshot: Option<String>,
     /// emerge jobs inside each build (default: the number of cpus).
     #[arg(long)]
     emerge_jobs: Option<u32>,
@@ -73,6 +78,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         tmpfs: args.spec.tmpfs.clone(),
         emerge_jobs: args.emerge_jobs.unwrap_or(cpus),
         registry: args.registry.config()?,
+        follow_snapshot: args.follow_snapshot,
     };
     let (repo, images, report) = session::select(&options)?;
     for error in &report.errors {
@@ -231,6 +237,11 @@ fn summary(report: &Report) -> String {
             && !g.affected.is_empty()
         {
             kernels.push_str(&format!("{name}: GLSA {}\n", g.summary()));
+        }
+        if let TupleResult::UpToDate(r) | TupleResult::Built(r) = result
+            && let Some(update) = &r.security
+        {
+            kernels.push_str(&format!("{name}: {}\n", update.summary()));
         }
     }
     let mut out = format!("site {short}\n");

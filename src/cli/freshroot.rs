@@ -45,6 +45,7 @@ pub fn run(args: FreshrootArgs) -> anyhow::Result<ExitCode> {
         tmpfs: args.spec.tmpfs.clone(),
         emerge_jobs: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
         registry: Default::default(),
+        follow_snapshot: None,
     };
     let (repo, images, report) = session::select(&options)?;
     let Some(image) = images.into_iter().next() else {

@@ -439,3 +439,126 @@ fn a_pushed_image_gets_its_kernel_pushed_beside_it_as_an_oci_artifact() {
         "kernel-base-none-base-6.6.58-gentoo-dist.tar.xz.DIGESTS"
     );
 }
+
+/// `zentoo build TUPLES ARGS --output json`: exit code and every tuple's report by name.
+fn build_all(site: &Site, args: &[&str]) -> (i32, serde_json::Map<String, Value>) {
+    parse_build(&site.zentoo(&[args, &["--output", "json"]].concat()))
+}
+
+#[test]
+fn a_followed_snapshot_that_fixes_a_glsa_rebuilds_exactly_the_images_it_affects() {
+    let _heavy = support::load::heavy();
+    let Some(stage3) = stage3("a_followed_snapshot_that_fixes") else {
+        return;
+    };
+    let site = Site::new(stage3);
+    site.commit(
+        "main",
+        &[
+            Change::file("sets/editor", "app-editors/nano\n"),
+            Change::file(
+                "tuples",
+                "base-none-base\nbase-none-editor\nbase-none-demo\n",
+            ),
+        ],
+    );
+    let refused = site.zentoo(&["base-none-base", "--follow-snapshot", "latest"]);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && why.contains("`latest` is synced once per repo volume"),
+        "{why}"
+    );
+
+    // Both pinned to the older snapshot, which has no advisories yet.
+    let pinned = ["--repo-snapshot", "20261001"];
+    let (code, first) = build_all(
+        &site,
+        &[&["base-none-base", "base-none-editor"], &pinned[..]].concat(),
+    );
+    assert_eq!(code, 0, "{first:?}");
+    for name in ["base-none-base", "base-none-editor"] {
+        assert_eq!(first[name]["result"], "built", "{first:?}");
+        assert_eq!(first[name]["build"]["glsa"]["advisories"], 0, "{first:?}");
+    }
+
+    // The site follows the newer snapshot, whose GLSAs affect hello-2.10 (202610-01) and
+    // libdemo-0.9 (202610-02), not nano. base moves to it; editor is left as it is; demo,
+    // never built, is built at its pin, found affected, and rebuilt at the newer snapshot.
+    let follow = [
+        &["base-none-base", "base-none-editor", "base-none-demo"][..],
+        &pinned[..],
+        &["--follow-snapshot", "20261101"][..],
+    ]
+    .concat();
+    let (code, second) = build_all(&site, &follow);
+    assert_eq!(code, 0, "{second:?}");
+    let base = &second["base-none-base"];
+    assert_eq!(base["result"], "built", "{base}");
+    assert_eq!(
+        base["build"]["security"],
+        serde_json::json!({
+            "pinned": "20261001",
+            "snapshot": "20261101",
+            "fixes": {"advisories": 4, "affected": [
+                {"id": "202610-01", "severity": "high", "package": "app-misc/hello-2.10"}
+            ]},
+        }),
+        "{base}"
+    );
+    // Rebuilt on the newer snapshot: hello 2.12.1, audited clean against its advisories.
+    assert_eq!(base["build"]["glsa"]["advisories"], 4, "{base}");
+    assert_eq!(
+        base["build"]["glsa"]["affected"],
+        serde_json::json!([]),
+        "{base}"
+    );
+    let log = std::fs::read_to_string(site.out().join("logs/base-none-base/build.log")).unwrap();
+    assert!(
+        log.contains("repository: gentoo at /var/db/zentoo/repos/20261101"),
+        "{log}"
+    );
+    assert!(log.contains("app-misc/hello-2.12.1"), "{log}");
+    let sync = std::fs::read_to_string(site.out().join("logs/sync-20261101.log")).unwrap();
+    assert!(sync.contains("synced repo snapshot 20261101"), "{sync}");
+
+    let editor = &second["base-none-editor"];
+    assert_eq!(editor["result"], "upToDate", "{editor}");
+    assert_eq!(
+        editor["build"], first["base-none-editor"]["build"],
+        "the unaffected image is untouched"
+    );
+    assert!(editor["build"].get("security").is_none(), "{editor}");
+
+    let demo = &second["base-none-demo"];
+    assert_eq!(demo["result"], "built", "{demo}");
+    assert_eq!(demo["build"]["security"]["snapshot"], "20261101", "{demo}");
+    assert_eq!(
+        demo["build"]["security"]["fixes"]["affected"],
+        serde_json::json!([
+            {"id": "202610-02", "severity": "normal", "package": "dev-libs/libdemo-0.9"}
+        ]),
+        "{demo}"
+    );
+    assert_eq!(
+        demo["build"]["glsa"]["affected"],
+        serde_json::json!([]),
+        "{demo}"
+    );
+
+    // The updates hold: nothing is built again, and the table says why they moved.
+    let (code, third) = build_all(&site, &follow);
+    assert_eq!(code, 0, "{third:?}");
+    for (name, t) in &third {
+        assert_eq!(t["result"], "upToDate", "{name}: {t}");
+        assert_eq!(t["build"], second[name]["build"], "{name}");
+    }
+    let table = site.zentoo(&follow);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains(
+            "base-none-base: security update to snapshot 20261101 (pinned 20261001): GLSA \
+             202610-01 (high: app-misc/hello-2.10)"
+        ),
+        "{text}"
+    );
+}

@@ -11,6 +11,7 @@ pub mod freshroot;
 pub mod local;
 pub mod progress;
 pub mod publish_step;
+pub mod security;
 pub mod session;
 pub mod state;
 mod tuple;

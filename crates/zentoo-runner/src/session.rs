@@ -4,6 +4,7 @@
 use super::engine::Engine;
 use super::local::LocalBackend;
 use super::publish_step::local_reference;
+use super::security::{self, Follow, SecurityUpdate};
 use super::state::{LocalBuild, State};
 use super::tuple::Reporter;
 use super::{Running, engine_volume};
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use zentoo_core::plan::backend::Backend;
 use zentoo_core::plan::build::{
-    BuildSettings, ImageTarget, SHARED_VOLUMES, Volume, build_plan, push_reference,
+    BuildPlan, BuildSettings, ImageTarget, SHARED_VOLUMES, Volume, build_plan, push_reference,
 };
 use zentoo_core::plan::{ImagePlan, PlanOptions, SpecDefaults, SpecOverrides, plan_site};
 use zentoo_core::site::cpus::ARCHES;
@@ -51,6 +52,8 @@ pub struct BuildOptions {
     pub emerge_jobs: u32,
     /// How to reach the registry images are pushed to.
     pub registry: RegistryConfig,
+    /// A newer repo snapshot to follow for security fixes (see [`security`]).
+    pub follow_snapshot: Option<String>,
 }
 
 /// How one tuple ended.
@@ -195,7 +198,9 @@ fn defaults(spec: &SpecOverrides) -> SpecDefaults {
     defaults
 }
 
-/// Builds `images` (from [`select`]); what is up to date is skipped unless `force`.
+/// Builds `images` (from [`select`]); what is up to date is skipped unless `force`. With
+/// `follow_snapshot`, a tuple the followed snapshot's advisories affect is built at it
+/// ([`security`](super::security)).
 pub async fn run(
     options: &BuildOptions,
     repo: &SiteRepo,
@@ -204,22 +209,54 @@ pub async fn run(
     running: &Running,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<Report> {
+    if let Some(problem) = options
+        .follow_snapshot
+        .as_deref()
+        .and_then(security::follow_problem)
+    {
+        anyhow::bail!(problem);
+    }
     std::fs::create_dir_all(&options.out)?;
     let out = options.out.canonicalize()?;
     let _one_build = lock_out(&out)?;
     let mut state = State::load(&out)?;
-    let mut todo = Vec::new();
-    for image in images {
-        match state.tuples.get(&image.name) {
-            Some(last) if !options.force && last.inputs_digest == image.inputs_digest => {
+    // Security updates made earlier hold while their pins do.
+    let mut updates = BTreeMap::new();
+    let images: Vec<(ImagePlan, String)> = images
+        .into_iter()
+        .map(|image| {
+            let pin = image.inputs.spec.repo_snapshot.clone();
+            match security::carried(&pin, state.tuples.get(&image.name)) {
+                Some(update) => {
+                    updates.insert(image.name.clone(), update.clone());
+                    (image.at_snapshot(&update.snapshot), pin)
+                }
+                None => (image, pin),
+            }
+        })
+        .collect();
+    let follow = options.follow_snapshot.as_deref();
+    let to_follow = |image: &ImagePlan| {
+        follow.is_some_and(|f| security::is_newer(f, &image.inputs.spec.repo_snapshot))
+    };
+    let current = |state: &State, image: &ImagePlan| {
+        state
+            .tuples
+            .get(&image.name)
+            .filter(|last| !options.force && last.inputs_digest == image.inputs_digest)
+            .cloned()
+    };
+    if images.iter().all(|(image, _)| {
+        current(&state, image).is_some()
+            && !(to_follow(image) && state.tuples.contains_key(&image.name))
+    }) {
+        for (image, _) in &images {
+            if let Some(last) = current(&state, image) {
                 report
                     .results
-                    .push((image.name.clone(), TupleResult::UpToDate(last.clone())));
+                    .push((image.name.clone(), TupleResult::UpToDate(last)));
             }
-            _ => todo.push(image),
         }
-    }
-    if todo.is_empty() {
         return Ok(report);
     }
 
@@ -239,6 +276,61 @@ pub async fn run(
     for name in volumes.values() {
         engine.ensure_volume(name, &labels).await?;
     }
+    let plan_of = |image: &ImagePlan| {
+        let settings = local_settings(options, &out, &image.name, source_date_epoch);
+        build_plan(image, &report.revision, &settings)
+    };
+    let mut follow = match (follow, volumes.get(&Volume::Repo)) {
+        (Some(snapshot), Some(repo_volume)) => Some(Follow::new(
+            snapshot,
+            &engine,
+            running,
+            &options.site,
+            &out,
+            repo_volume,
+        )),
+        _ => None,
+    };
+
+    // A last build the followed snapshot's advisories affect moves to it.
+    let mut todo = Vec::new();
+    let mut pins = BTreeMap::new();
+    for (mut image, pin) in images {
+        if let (Some(follow), Some(last)) = (&mut follow, state.tuples.get(&image.name))
+            && to_follow(&image)
+        {
+            let moved = image.at_snapshot(&follow.snapshot);
+            match follow.affecting(&image, last, &plan_of(&moved)).await {
+                Ok(Some(fixes)) => {
+                    updates.insert(
+                        image.name.clone(),
+                        SecurityUpdate {
+                            pinned: pin.clone(),
+                            snapshot: follow.snapshot.clone(),
+                            fixes,
+                        },
+                    );
+                    image = moved;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    report
+                        .results
+                        .push((image.name.clone(), TupleResult::Failed(format!("{e:#}"))));
+                    continue;
+                }
+            }
+        }
+        match current(&state, &image) {
+            Some(last) => report
+                .results
+                .push((image.name.clone(), TupleResult::UpToDate(last))),
+            None => {
+                pins.insert(image.name.clone(), pin);
+                todo.push(image);
+            }
+        }
+    }
 
     let backend = LocalBackend {
         engine: &engine,
@@ -252,7 +344,7 @@ pub async fn run(
         tmpfs_bytes,
     };
     let mut plans = Vec::new();
-    for image in todo {
+    for image in &todo {
         let oci_arch =
             zentoo_core::site::cpus::arch(&image.arch).map_or(image.arch.as_str(), |a| a.oci);
         if oci_arch != engine.arch {
@@ -265,22 +357,75 @@ pub async fn run(
                 .push((image.name.clone(), TupleResult::Failed(why)));
             continue;
         }
-        let settings = local_settings(options, &out, &image.name, source_date_epoch);
-        plans.push(build_plan(&image, &report.revision, &settings));
+        plans.push(plan_of(image));
     }
+    let mut results = build_all(&backend, plans, &mut state, &updates, &out, options.jobs).await;
 
-    let state_lock = Mutex::new(&mut state);
-    let results: Vec<(String, TupleResult)> = futures::stream::iter(plans)
+    // A tuple built at its pin just now is checked against the followed snapshot too.
+    if let Some(follow) = &mut follow {
+        let mut again = Vec::new();
+        for (name, result) in &mut results {
+            let (TupleResult::Built(record), Some(image)) =
+                (&*result, todo.iter().find(|i| &i.name == name))
+            else {
+                continue;
+            };
+            if !to_follow(image) {
+                continue;
+            }
+            let moved = image.at_snapshot(&follow.snapshot);
+            let plan = plan_of(&moved);
+            match follow.affecting(image, record, &plan).await {
+                Ok(Some(fixes)) => {
+                    let pinned = pins.get(name).cloned().unwrap_or_default();
+                    let snapshot = follow.snapshot.clone();
+                    updates.insert(
+                        name.clone(),
+                        SecurityUpdate {
+                            pinned,
+                            snapshot,
+                            fixes,
+                        },
+                    );
+                    again.push(plan);
+                }
+                Ok(None) => {}
+                Err(e) => *result = TupleResult::Failed(format!("{e:#}")),
+            }
+        }
+        let rebuilt = build_all(&backend, again, &mut state, &updates, &out, options.jobs).await;
+        for (name, result) in rebuilt {
+            if let Some(slot) = results.iter_mut().find(|(n, _)| *n == name) {
+                slot.1 = result;
+            }
+        }
+    }
+    report.results.extend(results);
+    Ok(report)
+}
+
+/// Runs `plans` (`jobs` at once) and records each success in `state`, with its security
+/// update from `updates`.
+async fn build_all(
+    backend: &LocalBackend<'_>,
+    plans: Vec<BuildPlan>,
+    state: &mut State,
+    updates: &BTreeMap<String, SecurityUpdate>,
+    out: &Path,
+    jobs: usize,
+) -> Vec<(String, TupleResult)> {
+    let state_lock = Mutex::new(state);
+    futures::stream::iter(plans)
         .map(|plan| {
-            let (backend, state_lock, out) = (&backend, &state_lock, &out);
-            let revision = report.revision.clone();
+            let state_lock = &state_lock;
             async move {
                 let result = match backend.run(&plan).await {
                     Ok(result) => TupleResult::Built(LocalBuild {
                         inputs_digest: plan.inputs_digest.clone(),
-                        revision,
+                        revision: plan.materialize.revision.clone(),
                         result,
                         finished_at: jiff::Timestamp::now().to_string(),
+                        security: updates.get(&plan.image).cloned(),
                     }),
                     Err(e) => TupleResult::Failed(e.to_string()),
                 };
@@ -295,11 +440,9 @@ pub async fn run(
                 (plan.image, result)
             }
         })
-        .buffer_unordered(options.jobs.max(1))
+        .buffer_unordered(jobs.max(1))
         .collect()
-        .await;
-    report.results.extend(results);
-    Ok(report)
+        .await
 }
 
 /// The settings of a local build of `image`: loaded into the engine, or pushed under

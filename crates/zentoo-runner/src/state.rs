@@ -1,6 +1,7 @@
 //! What the last successful local build of each tuple produced, kept in `<out>/state.json`, so
 //! a tuple whose inputs digest has not changed is "up to date".
 
+use super::security::SecurityUpdate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,9 @@ pub struct LocalBuild {
     pub result: BuildResult,
     /// When it finished (RFC 3339).
     pub finished_at: String,
+    /// Why it was built at a newer repo snapshot than its pin, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecurityUpdate>,
 }
 
 /// The local build state of one `--out` directory.

@@ -59,6 +59,17 @@ pub struct ImagePlan {
     pub reasons: Vec<String>,
 }
 
+impl ImagePlan {
+    /// The same image built at repo snapshot `snapshot` instead: what a security update
+    /// builds. Its inputs digest is the one planning it with that snapshot gives.
+    pub fn at_snapshot(&self, snapshot: &str) -> ImagePlan {
+        let mut image = self.clone();
+        image.inputs.spec.repo_snapshot = snapshot.to_string();
+        image.inputs_digest = image.inputs.digest();
+        image
+    }
+}
+
 /// A site's plan at one revision.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SitePlan {
@@ -513,6 +524,20 @@ mod tests {
             new.inputs.changes_since(&old.inputs),
             ["repo snapshot changed (20261101 -> 20261201)"]
         );
+    }
+
+    #[test]
+    fn an_image_moved_to_another_snapshot_is_the_image_planned_on_it() {
+        let site = snapshot("zen-server-nodocs-web\n");
+        let mut options = PlanOptions::default();
+        options.defaults.repo_snapshot = "20261001".into();
+        let pinned = plan_site(&site, &options).images.remove(0);
+        options.defaults.repo_snapshot = "20261101".into();
+        let newer = plan_site(&site, &options).images.remove(0);
+        let moved = pinned.at_snapshot("20261101");
+        assert_eq!(moved.inputs, newer.inputs);
+        assert_eq!(moved.inputs_digest, newer.inputs_digest);
+        assert_ne!(moved.inputs_digest, pinned.inputs_digest);
     }
 
     #[test]
