@@ -13,67 +13,26 @@ use super::freshroot::freshroot_spec;
 use super::state::LocalBuild;
 use super::tuple::fresh_dir;
 use anyhow::{Context as _, bail};
-use serde::{Deserialize, Serialize};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use zentoo_core::plan::ImagePlan;
 use zentoo_core::plan::build::BuildPlan;
+use zentoo_core::plan::follow;
+pub use zentoo_core::plan::follow::is_newer;
 use zentoo_core::plan::result::GlsaResult;
+pub use zentoo_core::plan::result::SecurityUpdate;
 use zentoo_core::site::materialize::Limits;
-use zentoo_core::site::options::{snapshot_kind, snapshot_problem};
 use zentoo_publish::audit::{Packages, audit_image};
 use zentoo_publish::sbom::Format;
 
-/// Why a tuple is built at a newer repo snapshot than its pin.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SecurityUpdate {
-    /// The snapshot the tuple is pinned to (the update holds while this pin does).
-    pub pinned: String,
-    /// The followed snapshot it is built at.
-    pub snapshot: String,
-    /// The advisories of `snapshot` that affected the build it replaced.
-    pub fixes: GlsaResult,
-}
-
-impl SecurityUpdate {
-    /// One line: which advisories, which snapshot, which pin.
-    pub fn summary(&self) -> String {
-        format!(
-            "security update to snapshot {} (pinned {}): GLSA {}",
-            self.snapshot,
-            self.pinned,
-            self.fixes.summary()
-        )
-    }
-}
-
-/// Why `snapshot` cannot be followed, if it cannot: it must name one state of the repository
-/// that a later one replaces; `latest` is synced once per repo volume and never moves.
+/// Why `snapshot` cannot be followed with `--follow-snapshot`, if it cannot.
 pub fn follow_problem(snapshot: &str) -> Option<String> {
-    if let Some(problem) = snapshot_problem(snapshot) {
-        return Some(format!("--follow-snapshot: {problem}"));
-    }
-    (snapshot_kind(snapshot) == "latest").then(|| {
-        "--follow-snapshot: `latest` is synced once per repo volume and never moves; follow a \
-         dated snapshot (e.g. yesterday's, `date -ud yesterday +%Y%m%d`) or a commit"
-            .to_string()
-    })
+    follow::follow_problem(snapshot).map(|why| format!("--follow-snapshot: {why}"))
 }
 
-/// True when `follow` may hold fixes that `current` lacks: a later date, or any other
-/// snapshot when either is not a date (commits are not ordered by their names).
-pub fn is_newer(follow: &str, current: &str) -> bool {
-    match (snapshot_kind(follow), snapshot_kind(current)) {
-        ("date", "date") => follow > current,
-        _ => follow != current,
-    }
-}
-
-/// The security update of `last` that still holds for an image pinned to `pin`: made against
-/// the same pin (a new pin is the site's own choice, and wins).
+/// The security update of `last` that still holds for an image pinned to `pin`.
 pub fn carried<'a>(pin: &str, last: Option<&'a LocalBuild>) -> Option<&'a SecurityUpdate> {
-    last?.security.as_ref().filter(|u| u.pinned == pin)
+    follow::holding(last?.security.as_ref(), pin)
 }
 
 /// The SBOM written beside `build`'s stage tarball, if there is one.
@@ -265,19 +224,6 @@ mod tests {
     }
 
     #[test]
-    fn a_later_date_is_newer_and_commits_are_newer_when_they_differ() {
-        assert!(is_newer("20261101", "20261001"));
-        assert!(
-            !is_newer("20261001", "20261101"),
-            "never back to an older date"
-        );
-        assert!(!is_newer("20261101", "20261101"));
-        assert!(is_newer("c0ffee1", "20261001"));
-        assert!(is_newer("20261101", "latest"));
-        assert!(!is_newer("c0ffee1", "c0ffee1"));
-    }
-
-    #[test]
     fn an_update_holds_while_its_pin_does() {
         let last = last_with(Some(update("20261001", "20261101")));
         assert_eq!(
@@ -287,15 +233,6 @@ mod tests {
         assert_eq!(carried("20261201", Some(&last)), None, "a new pin wins");
         assert_eq!(carried("20261001", Some(&last_with(None))), None);
         assert_eq!(carried("20261001", None), None);
-    }
-
-    #[test]
-    fn the_summary_names_the_advisories_and_both_snapshots() {
-        assert_eq!(
-            update("20261001", "20261101").summary(),
-            "security update to snapshot 20261101 (pinned 20261001): GLSA 202610-01 (high: \
-             app-misc/hello-2.10)"
-        );
     }
 
     #[test]

@@ -1,11 +1,10 @@
 //! What the last successful local build of each tuple produced, kept in `<out>/state.json`, so
 //! a tuple whose inputs digest has not changed is "up to date".
 
-use super::security::SecurityUpdate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use zentoo_core::plan::result::BuildResult;
+use zentoo_core::plan::result::{BuildResult, SecurityUpdate};
 
 /// File name of the state under `--out`.
 pub const STATE_FILE: &str = "state.json";

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod build;
 mod compare;
 mod defaults;
+pub mod follow;
 pub mod limits;
 pub mod provenance;
 pub mod quantity;

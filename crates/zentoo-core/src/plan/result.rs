@@ -72,6 +72,31 @@ pub struct GlsaResult {
     pub omitted: u32,
 }
 
+/// Why an image is built at a newer repo snapshot than its pin: a followed snapshot's
+/// advisories affected its last build.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityUpdate {
+    /// The snapshot the image is pinned to (the update holds while this pin does).
+    pub pinned: String,
+    /// The followed snapshot it is built at.
+    pub snapshot: String,
+    /// The advisories of `snapshot` that affected the build it replaces.
+    pub fixes: GlsaResult,
+}
+
+impl SecurityUpdate {
+    /// One line: which advisories, which snapshot, which pin.
+    pub fn summary(&self) -> String {
+        format!(
+            "security update to snapshot {} (pinned {}): GLSA {}",
+            self.snapshot,
+            self.pinned,
+            self.fixes.summary()
+        )
+    }
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
