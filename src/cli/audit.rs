@@ -50,6 +50,11 @@ pub struct AuditArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Table)]
     output: Output,
+    /// Also write the result as a build reports it (`{"glsa": {advisories, affected}}`,
+    /// under 4 KiB) to FILE, and exit 0 whether or not something is affected: the controller's
+    /// audit Job reads it as the container's termination message.
+    #[arg(long, value_name = "FILE")]
+    termination_log: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -111,6 +116,15 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Output::Table => print!("{}", table(&report)),
+    }
+    if let Some(file) = &args.termination_log {
+        let result = crate::plan::result::BuildResult {
+            glsa: Some(report.result()),
+            ..Default::default()
+        };
+        std::fs::write(file, result.termination_message())
+            .with_context(|| format!("writing {}", file.display()))?;
+        return Ok(ExitCode::SUCCESS);
     }
     Ok(if report.findings.is_empty() {
         ExitCode::SUCCESS

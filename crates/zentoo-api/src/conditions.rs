@@ -33,6 +33,12 @@ pub mod reasons {
     pub const GLSA_AFFECTED: &str = "GLSAAffected";
     /// No GLSA of the image's repo snapshot affects its last successful build.
     pub const NOT_AFFECTED: &str = "NotAffected";
+    /// A GLSA of the site's followed snapshot affects the image's last build: it is rebuilt
+    /// at that snapshot (event).
+    pub const SECURITY_UPDATE: &str = "SecurityUpdate";
+    /// The audit against the site's followed snapshot failed (event); it runs again when the
+    /// followed snapshot or the image's last build changes.
+    pub const SECURITY_AUDIT_FAILED: &str = "SecurityAuditFailed";
     /// A build is running.
     pub const BUILDING: &str = "Building";
     /// The build failed; the message names the step and shows the log's last lines.

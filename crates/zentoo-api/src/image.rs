@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use zentoo_core::plan::build::StepName;
+pub use zentoo_core::plan::result::SecurityUpdate;
 
 /// One system to keep built: a portage config, buildhooks and a package set for a cpu, from a
 /// site's repository. Sites make one per tuple; users may `kubectl apply` their own.
@@ -203,6 +204,19 @@ pub struct CurrentBuild {
     /// When it started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
+    /// Why it was started, when not for a change of the image's inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<BuildCause>,
+}
+
+/// Why a build was started, when not for a change of the image's inputs: `SecurityUpdate`
+/// (a GLSA of the site's followed snapshot affected the last build).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+pub struct BuildCause {
+    /// CamelCase, as a condition reason.
+    pub reason: String,
+    /// What happened, in words.
+    pub message: String,
 }
 
 /// What a successful build published.
@@ -286,6 +300,9 @@ pub struct BuildRecord {
     /// When it finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
+    /// Why it was started, when not for a change of the image's inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<BuildCause>,
 }
 
 /// What zentoo last saw of an image.
@@ -315,6 +332,14 @@ pub struct GentooImageStatus {
     /// Finished builds, newest first, at most `historyLimit`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<BuildRecord>,
+    /// Why the image is built at a newer repo snapshot than its own: the site follows one
+    /// (`spec.security.followSnapshot`) whose advisories affected the image's last build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_update: Option<SecurityUpdate>,
+    /// The followed snapshot the last successful build was audited against, as
+    /// `<snapshot>@<build>`: it is audited once per followed snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_checked: Option<String>,
     /// The `zentoo.dev/rebuild-requested-at` value last acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_handled_rebuild: Option<String>,

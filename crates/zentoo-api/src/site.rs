@@ -45,6 +45,9 @@ pub struct GentooSiteSpec {
     /// How the images of this site are published beyond the push: signatures.
     #[serde(default, skip_serializing_if = "SitePublish::is_empty")]
     pub publish: SitePublish,
+    /// Security rebuilds: a newer repo snapshot the images follow for GLSA fixes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<SiteSecurity>,
     /// Stop fetching and stop starting builds; running builds finish.
     #[serde(default)]
     pub suspend: bool,
@@ -213,6 +216,19 @@ impl SitePublish {
     pub fn is_empty(&self) -> bool {
         self.signing.is_none()
     }
+}
+
+/// Security rebuilds of a site's images.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteSecurity {
+    /// A newer repo snapshot than the images' own (a date, e.g. yesterday's, moved daily; or a
+    /// commit of the repository's git mirror). An image whose last build one of its GLSAs
+    /// affects is rebuilt at it (status `securityUpdate` says why) and stays on it while its
+    /// own snapshot does not change; every other image keeps its snapshot and is not rebuilt.
+    /// `latest` cannot be followed: it never moves once synced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_snapshot: Option<String>,
 }
 
 /// Image signing: the push container, where no site code runs, signs with the key.

@@ -6,6 +6,7 @@ use super::error::{Error, Result};
 use super::outcome::short_digest;
 use super::spec::{image_request, plan_options, prefixes, tuple_name};
 use crate::render::distcc::{Workers, distcc_hosts, render_workers, workers_name};
+use crate::render::audit::render_audit_job;
 use crate::render::job::{BuildContext, SharedClaims, render_job};
 use crate::render::names::dns_label;
 use crate::render::storage::claim_name;
@@ -87,7 +88,15 @@ pub async fn plan(
     .await?
 }
 
-pub async fn create_build(
+/// A build's plan and the context of its Job, named `job_name`; `distcc` workers when wanted.
+struct Prepared {
+    plan: zentoo_core::plan::BuildPlan,
+    context: BuildContext,
+    distcc: Option<zentoo_api::site::DistccSpec>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn prepare(
     image: &GentooImage,
     site: &GentooSite,
     ctx: &Context,
@@ -95,22 +104,13 @@ pub async fn create_build(
     planned: &ImagePlan,
     revision: &str,
     epoch: i64,
-) -> Result<String> {
+    job_name: &str,
+) -> Result<Prepared> {
     // A source the site controller refuses (credentials in its URL, a Secret over a plain
     // transport) builds nothing either.
     super::validate::source(&site.spec.source, ctx.settings.allow_local_sources)
         .map_err(|e| Error::SiteNotReady(format!("GentooSite {}: {e}", site.name_any())))?;
     let image_name = image.name_any();
-    let digest_hex = planned.inputs_digest.trim_start_matches("sha256:");
-    // Milliseconds: a build deleted by hand and made again within one second must not get
-    // its predecessor's name (history tells builds apart by name). At most 40+1+8+1+8 = 58.
-    let stamp = base36(u64::try_from(Timestamp::now().as_millisecond()).unwrap_or(0));
-    let job_name = format!(
-        "{}-{}-{}",
-        dns_label(&[&image_name], 40),
-        &digest_hex[..8.min(digest_hex.len())],
-        stamp
-    );
     let defaults = &site.spec.image_defaults;
     let distcc = image
         .spec
@@ -128,7 +128,7 @@ pub async fn create_build(
         zentoo_image: ctx.settings.zentoo_image.clone(),
         distcc_hosts: distcc
             .as_ref()
-            .map(|d| distcc_hosts(&job_name, namespace, d.workers_per_arch)),
+            .map(|d| distcc_hosts(job_name, namespace, d.workers_per_arch)),
         image: push_image.map(ImageTarget::Push),
         tmpfs: image
             .spec
@@ -149,7 +149,7 @@ pub async fn create_build(
     let mut node_selector = image.spec.node_selector.clone();
     node_selector.insert(ARCH_LABEL.into(), plan.publish.oci_arch.clone());
     let context = BuildContext {
-        name: job_name.clone(),
+        name: job_name.to_string(),
         namespace: namespace.to_string(),
         site: site_name.clone(),
         image: image_name.clone(),
@@ -185,12 +185,89 @@ pub async fn create_build(
         result_file: RESULT_FILE.into(),
         host_network: ctx.settings.build_host_network,
     };
-    let mut job = render_job(&plan, &context);
+    Ok(Prepared {
+        plan,
+        context,
+        distcc,
+    })
+}
+
+/// `job`'s pod template with the controller's extra build pod labels.
+fn with_pod_labels(mut job: Job, ctx: &Context) -> Job {
     if let Some(meta) = job.spec.as_mut().and_then(|s| s.template.metadata.as_mut()) {
         let labels = meta.labels.get_or_insert_with(Default::default);
         for (k, v) in &ctx.settings.build_pod_labels {
             labels.entry(k.clone()).or_insert_with(|| v.clone());
         }
+    }
+    job
+}
+
+/// Creates the audit Job `job_name` of `image`'s published `reference` (`repo@digest`)
+/// against the GLSAs of the snapshot `planned` is planned at ([`render_audit_job`]). One that
+/// exists already is fine.
+#[allow(clippy::too_many_arguments)]
+pub async fn create_audit(
+    image: &GentooImage,
+    site: &GentooSite,
+    ctx: &Context,
+    namespace: &str,
+    planned: &ImagePlan,
+    revision: &str,
+    reference: &str,
+    job_name: &str,
+) -> Result<()> {
+    let Prepared { plan, context, .. } =
+        prepare(image, site, ctx, namespace, planned, revision, 0, job_name)?;
+    let job = with_pod_labels(render_audit_job(&plan, &context, reference), ctx);
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
+    match jobs.create(&PostParams::default(), &job).await {
+        Ok(_) => {
+            info!(job = %job_name, %reference, "audit created");
+            Ok(())
+        }
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates the build Job of `planned` (and its distcc workers); `cause` says why it was
+/// started when not for an inputs change. Returns the Job's name.
+#[allow(clippy::too_many_arguments)]
+pub async fn create_build(
+    image: &GentooImage,
+    site: &GentooSite,
+    ctx: &Context,
+    namespace: &str,
+    planned: &ImagePlan,
+    revision: &str,
+    epoch: i64,
+    cause: Option<&zentoo_api::image::BuildCause>,
+) -> Result<String> {
+    let image_name = image.name_any();
+    let digest_hex = planned.inputs_digest.trim_start_matches("sha256:");
+    // Milliseconds: a build deleted by hand and made again within one second must not get
+    // its predecessor's name (history tells builds apart by name). At most 40+1+8+1+8 = 58.
+    let stamp = base36(u64::try_from(Timestamp::now().as_millisecond()).unwrap_or(0));
+    let job_name = format!(
+        "{}-{}-{}",
+        dns_label(&[&image_name], 40),
+        &digest_hex[..8.min(digest_hex.len())],
+        stamp
+    );
+    let Prepared {
+        plan,
+        context,
+        distcc,
+    } = prepare(
+        image, site, ctx, namespace, planned, revision, epoch, &job_name,
+    )?;
+    let mut job = with_pod_labels(render_job(&plan, &context), ctx);
+    if let Some(cause) = cause {
+        job.metadata.annotations.get_or_insert_with(Default::default).insert(
+            zentoo_api::annotations::CAUSE.into(),
+            serde_json::to_string(cause).unwrap_or_default(),
+        );
     }
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
     let uid = match jobs.create(&PostParams::default(), &job).await {

@@ -69,6 +69,11 @@ pub fn publish_result(pod: Option<&BuildPodStatus>) -> Option<Result<BuildResult
     termination_message(pod, "publish").map(BuildResult::parse)
 }
 
+/// The result the audit container of a finished audit pod wrote (its `glsa`), if it left one.
+pub fn audit_result(pod: Option<&BuildPodStatus>) -> Option<Result<BuildResult, ResultError>> {
+    termination_message(pod, crate::render::audit::AUDIT_CONTAINER).map(BuildResult::parse)
+}
+
 /// What a finished build pod produced: its publish step's result with its build step's
 /// counts, as the local runner reports it.
 pub fn build_result(pod: Option<&BuildPodStatus>) -> Option<Result<BuildResult, ResultError>> {

@@ -87,6 +87,15 @@ pub fn site(site: &GentooSite, allow_local: bool) -> Result<(), Problem> {
             "spec.imageDefaults.distcc.resources",
         )?;
     }
+    if let Some(follow) = site
+        .spec
+        .security
+        .as_ref()
+        .and_then(|s| s.follow_snapshot.as_deref())
+        && let Some(why) = zentoo_core::plan::follow::follow_problem(follow)
+    {
+        return Err(format!("spec.security.followSnapshot: {why}"));
+    }
     let storage = &site.spec.storage;
     for (kind, volume) in [
         ("binpkgs", &storage.binpkgs),

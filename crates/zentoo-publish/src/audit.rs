@@ -27,6 +27,23 @@ pub struct Report {
 }
 
 impl Report {
+    /// The audit as a build reports it ([`GlsaResult`]).
+    pub fn result(&self) -> GlsaResult {
+        GlsaResult {
+            advisories: u32::try_from(self.advisories).unwrap_or(u32::MAX),
+            affected: self
+                .findings
+                .iter()
+                .map(|f| GlsaHit {
+                    id: f.glsa.clone(),
+                    severity: f.severity.as_str().to_string(),
+                    package: f.package.clone(),
+                })
+                .collect(),
+            omitted: 0,
+        }
+    }
+
     /// The affecting advisories' ids, each once, in order.
     pub fn glsa_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = Vec::new();
@@ -214,19 +231,7 @@ pub fn audit_image(glsa_dir: &Path, oci_arch: &str, packages: Packages<'_>) -> R
         }
     };
     let report = audit(&advisories, unreadable, gentoo_arch(oci_arch), &installed);
-    Ok(GlsaResult {
-        advisories: u32::try_from(report.advisories).unwrap_or(u32::MAX),
-        affected: report
-            .findings
-            .iter()
-            .map(|f| GlsaHit {
-                id: f.glsa.clone(),
-                severity: f.severity.as_str().to_string(),
-                package: f.package.clone(),
-            })
-            .collect(),
-        omitted: 0,
-    })
+    Ok(report.result())
 }
 
 #[cfg(test)]

@@ -38,6 +38,12 @@ pub(super) async fn decide(
             phase: PodPhase::Pending,
             step: None,
             started_at,
+            cause: run
+                .status
+                .current_build
+                .as_ref()
+                .filter(|b| b.name == e.job)
+                .and_then(|b| b.cause.clone()),
         }));
         return Ok(Outcome::Building {
             job: e.job.clone(),
@@ -111,6 +117,7 @@ async fn follow(run: &mut Run<'_>, j: &BuildJob) -> Outcome {
             .map_or(PodPhase::Pending, PodPhase::parse),
         step: pod.as_ref().and_then(|p| current_step(p.status.as_ref())),
         started_at: j.job.metadata.creation_timestamp.clone(),
+        cause: j.cause.clone(),
     }));
     match rejected {
         Some(message) => Outcome::PodsRejected {
@@ -128,6 +135,7 @@ async fn follow(run: &mut Run<'_>, j: &BuildJob) -> Outcome {
 /// Starts a build of the current inputs; `token` is the rebuild request it handles.
 async fn start(run: &mut Run<'_>, inputs: &Inputs, token: Option<String>) -> Result<Outcome> {
     let ctx = run.ctx;
+    let cause = run.cause.take();
     let job = create_build(
         run.image,
         &inputs.site,
@@ -136,6 +144,7 @@ async fn start(run: &mut Run<'_>, inputs: &Inputs, token: Option<String>) -> Res
         &inputs.planned,
         &inputs.revision,
         inputs.epoch,
+        cause.as_ref(),
     )
     .await?;
     ctx.expect_job(&run.key, &job, inputs.desired());
@@ -147,6 +156,7 @@ async fn start(run: &mut Run<'_>, inputs: &Inputs, token: Option<String>) -> Res
         phase: PodPhase::Pending,
         step: None,
         started_at: Some(run.now.clone()),
+        cause,
     }));
     Ok(Outcome::Building {
         job,

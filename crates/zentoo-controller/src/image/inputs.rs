@@ -16,8 +16,11 @@ use zentoo_core::plan::ImagePlan;
 pub(super) struct Inputs {
     /// The image's site.
     pub site: Arc<GentooSite>,
-    /// The image planned at the site's revision.
+    /// The image planned at the site's revision (at a security update's snapshot once
+    /// [`security::carry`](super::security::carry) moved it).
     pub planned: ImagePlan,
+    /// The repo snapshot the image is pinned to (its own, or the site's default).
+    pub pinned: String,
     /// The site's revision.
     pub revision: String,
     /// The revision's commit time.
@@ -59,6 +62,7 @@ pub(super) async fn resolve(run: &mut Run<'_>) -> Result<Inputs> {
         .map_err(Error::PolicyDenied)?;
     Ok(Inputs {
         site,
+        pinned: planned.inputs.spec.repo_snapshot.clone(),
         planned,
         revision,
         epoch,

@@ -15,7 +15,7 @@ use kube::api::{Api, DeleteParams};
 use std::sync::Arc;
 use tracing::{info, warn};
 use zentoo_api::build_options::KernelArtifact;
-use zentoo_api::image::{BuildRecord, Ending, SuccessfulBuild};
+use zentoo_api::image::{BuildCause, BuildRecord, Ending, SuccessfulBuild};
 use zentoo_api::{annotations, labels};
 use zentoo_core::plan::build::StepName;
 
@@ -26,6 +26,8 @@ pub(super) struct BuildJob {
     /// The inputs digest it builds.
     pub digest: String,
     pub state: JobState,
+    /// Why it was started ([`annotations::CAUSE`]), when not for an inputs change.
+    pub cause: Option<BuildCause>,
 }
 
 impl BuildJob {
@@ -68,6 +70,10 @@ pub(super) fn observe(run: &mut Run<'_>) -> Result<Jobs> {
                 .cloned()
                 .unwrap_or_default(),
             state: job_state(job.status.as_ref()),
+            cause: job
+                .annotations()
+                .get(annotations::CAUSE)
+                .and_then(|c| serde_json::from_str(c).ok()),
             job,
         })
         .collect();
@@ -82,13 +88,7 @@ pub(super) fn observe(run: &mut Run<'_>) -> Result<Jobs> {
                 .as_ref()
                 .filter(|c| c.name == j.name)
                 .and_then(|c| c.step);
-            let record = ended(
-                &j.name,
-                &j.digest,
-                Ending::Deleted,
-                j.started_at(),
-                &run.now,
-            );
+            let record = ended(j, Ending::Deleted, &run.now);
             record_deleted(run, BuildRecord { step, ..record });
         }
     }
@@ -100,18 +100,17 @@ pub(super) fn observe(run: &mut Run<'_>) -> Result<Jobs> {
         && run.status.history.iter().all(|h| h.name != current.name)
     {
         warn!(job = %current.name, "the running build's Job was deleted");
-        let record = ended(
-            &current.name,
-            &current.inputs_digest,
-            Ending::Deleted,
-            current.started_at.clone(),
-            &run.now,
-        );
         record_deleted(
             run,
             BuildRecord {
+                name: current.name.clone(),
+                inputs_digest: current.inputs_digest.clone(),
+                result: Ending::Deleted,
                 step: current.step,
-                ..record
+                started_at: current.started_at.clone(),
+                finished_at: Some(run.now.clone()),
+                cause: current.cause.clone(),
+                message: None,
             },
         );
         run.status.current_build = None;
@@ -120,22 +119,17 @@ pub(super) fn observe(run: &mut Run<'_>) -> Result<Jobs> {
     Ok(Jobs { list, expected })
 }
 
-/// The history record of a build that ended with `ending` now.
-fn ended(
-    name: &str,
-    inputs_digest: &str,
-    ending: Ending,
-    started_at: Option<Time>,
-    now: &Time,
-) -> BuildRecord {
+/// The history record of build `j` that ended with `ending` now.
+fn ended(j: &BuildJob, ending: Ending, now: &Time) -> BuildRecord {
     BuildRecord {
-        name: name.to_string(),
-        inputs_digest: inputs_digest.to_string(),
+        name: j.name.clone(),
+        inputs_digest: j.digest.clone(),
         result: ending,
         step: None,
         message: None,
-        started_at,
+        started_at: j.started_at(),
         finished_at: Some(now.clone()),
+        cause: j.cause.clone(),
     }
 }
 
@@ -197,13 +191,7 @@ pub(super) async fn supersede(
         run.ctx
             .metrics
             .build_finished(Ending::Superseded, None, None);
-        let record = ended(
-            &j.name,
-            &j.digest,
-            Ending::Superseded,
-            j.started_at(),
-            &run.now,
-        );
+        let record = ended(j, Ending::Superseded, &run.now);
         run.status.history.insert(0, record);
     }
     Ok(stopping)
@@ -239,7 +227,7 @@ fn finished_record(
         .or_else(|| Some(now.clone()));
     let record = BuildRecord {
         finished_at: finished_at.clone(),
-        ..ended(&j.name, &j.digest, Ending::Succeeded, j.started_at(), now)
+        ..ended(j, Ending::Succeeded, now)
     };
     let failed = |step: StepName, message: String| BuildRecord {
         result: Ending::Failed,

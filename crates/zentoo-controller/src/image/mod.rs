@@ -1,8 +1,9 @@
 //! The image reconciler: keep one image built at its current inputs digest.
 //!
 //! Sub-steps, in order, each returning early on error: [`inputs`] (spec, policy, site, plan:
-//! the inputs digest) → [`jobs`] (the image's Jobs: note deleted ones, fold finished ones into
-//! status, supersede outdated ones) → [`decide`] (building, up to date, failed, suspended, or
+//! the inputs digest; [`security`] moves it to a security update's snapshot) → [`jobs`] (the
+//! image's Jobs: note deleted ones, fold finished ones into status; the audit against the
+//! site's followed snapshot; supersede outdated ones) → [`decide`] (building, up to date, failed, suspended, or
 //! start a build) → prune the history. [`report`] turns the outcome into a standing, events
 //! and a requeue; [`finish`] writes them, whatever happened.
 
@@ -10,6 +11,7 @@ mod decide;
 mod inputs;
 mod jobs;
 mod report;
+mod security;
 
 use super::context::Context;
 use super::error::{Error, Result};
@@ -62,6 +64,10 @@ struct Run<'a> {
     key: String,
     now: Time,
     status: GentooImageStatus,
+    /// Events the sub-steps want published.
+    notices: Vec<super::status::Notice>,
+    /// Why a build started now would be started (a security update), beyond its inputs.
+    cause: Option<zentoo_api::image::BuildCause>,
 }
 
 /// Reconciles one GentooImage.
@@ -80,6 +86,8 @@ pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Act
         name,
         now: Time(Timestamp::now()),
         status: before.clone(),
+        notices: Vec::new(),
+        cause: None,
     };
     let result = sync(&mut run).await;
     let standing = match &result {
@@ -88,6 +96,7 @@ pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Act
     };
     let mut notices = report::finished_builds(&before, &run.status);
     notices.extend(report::notice(&result, &before, &standing));
+    notices.append(&mut run.notices);
     let mut status = run.status;
     if let Ok(outcome) = &result {
         status.phase = report::phase(outcome);
@@ -116,9 +125,12 @@ pub async fn reconcile(image: Arc<GentooImage>, ctx: Arc<Context>) -> Result<Act
 
 /// The sub-steps, in order.
 async fn sync(run: &mut Run<'_>) -> Result<Outcome> {
-    let inputs = inputs::resolve(run).await?;
+    let mut inputs = inputs::resolve(run).await?;
+    security::carry(run, &mut inputs);
     let jobs = jobs::observe(run)?;
     jobs::fold_finished(run, &jobs).await?;
+    let mut notices = security::follow(run, &mut inputs).await?;
+    run.notices.append(&mut notices);
     let stopping = jobs::supersede(run, &jobs, inputs.desired()).await?;
     let outcome = decide::decide(run, &inputs, &jobs, stopping).await?;
     jobs::prune(run, &jobs).await?;

@@ -1,5 +1,6 @@
 //! Pure: a [`BuildPlan`](zentoo_core::plan::BuildPlan) and its context in, Kubernetes objects out.
 
+pub mod audit;
 pub mod distcc;
 pub mod gc;
 pub mod job;
