@@ -23,6 +23,7 @@ mod controller_pins;
 mod controller_policy;
 mod controller_push;
 mod controller_rbac;
+mod controller_security;
 mod crds;
 mod engine_smoke;
 mod faults;

@@ -5,8 +5,8 @@ use super::context::Context;
 use super::error::{Error, Result};
 use super::outcome::short_digest;
 use super::spec::{image_request, plan_options, prefixes, tuple_name};
-use crate::render::distcc::{Workers, distcc_hosts, render_workers, workers_name};
 use crate::render::audit::render_audit_job;
+use crate::render::distcc::{Workers, distcc_hosts, render_workers, workers_name};
 use crate::render::job::{BuildContext, SharedClaims, render_job};
 use crate::render::names::dns_label;
 use crate::render::storage::claim_name;
@@ -264,10 +264,13 @@ pub async fn create_build(
     )?;
     let mut job = with_pod_labels(render_job(&plan, &context), ctx);
     if let Some(cause) = cause {
-        job.metadata.annotations.get_or_insert_with(Default::default).insert(
-            zentoo_api::annotations::CAUSE.into(),
-            serde_json::to_string(cause).unwrap_or_default(),
-        );
+        job.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(
+                zentoo_api::annotations::CAUSE.into(),
+                serde_json::to_string(cause).unwrap_or_default(),
+            );
     }
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
     let uid = match jobs.create(&PostParams::default(), &job).await {

@@ -152,7 +152,12 @@ pub async fn run(
     let events: Api<KubeEvent> = api(&client, ns);
     let config = ControllerConfig::default().concurrency(CONCURRENCY);
     let managed = Config::default().labels(&format!("{}=zentoo", labels::MANAGED_BY));
-    let build_pods = Config::default().labels(&format!("{}=build", labels::COMPONENT));
+    // Build pods, and the pods of audits (`image::security`) whose results are read the same way.
+    let build_pods = Config::default().labels(&format!(
+        "{} in (build,{})",
+        labels::COMPONENT,
+        render::audit::AUDIT_COMPONENT
+    ));
 
     // Aborted when `run` ends or is dropped (a test aborting the controller's task).
     let _server = ctx

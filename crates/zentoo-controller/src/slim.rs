@@ -351,7 +351,11 @@ impl Slimmed for CachedJob {
             labels: only(metadata.labels, &[labels::IMAGE, labels::COMPONENT]),
             annotations: only(
                 metadata.annotations,
-                &[annotations::INPUTS_DIGEST, annotations::REVISION],
+                &[
+                    annotations::INPUTS_DIGEST,
+                    annotations::REVISION,
+                    annotations::CAUSE,
+                ],
             ),
             ..metadata
         };

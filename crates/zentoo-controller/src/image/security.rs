@@ -4,7 +4,8 @@
 //! synced into the repo volume, the SBOM attached to the published image matched against its
 //! GLSAs. When one affects the build, the image is rebuilt at that snapshot, says why
 //! (`status.securityUpdate`, a `SecurityUpdate` event), and stays on it while its own snapshot
-//! does not change; otherwise it is left as it is.
+//! does not change; otherwise it is left as it is. Finished audit Jobs are removed an hour
+//! later by their TTL.
 
 use super::Run;
 use super::inputs::Inputs;
@@ -14,9 +15,7 @@ use crate::outcome::{JobState, audit_result, job_state};
 use crate::render::audit::AUDIT_COMPONENT;
 use crate::render::names::dns_label;
 use crate::status::Notice;
-use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams};
 use sha2::{Digest, Sha256};
 use tracing::info;
 use zentoo_api::conditions::reasons;
@@ -100,22 +99,21 @@ pub(super) async fn follow(run: &mut Run<'_>, inputs: &mut Inputs) -> Result<Vec
         .into_iter()
         .filter(|p| p.labels().get(labels::COMPONENT).map(String::as_str) == Some(AUDIT_COMPONENT))
         .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
-    let result = match (&state, audit_result(pod.as_deref().and_then(|p| p.status.as_ref()))) {
-        (JobState::Succeeded, Some(Ok(result))) => result.glsa.ok_or_else(|| {
-            "the audit left a result without `glsa`".to_string()
-        }),
+    let result = match (
+        &state,
+        audit_result(pod.as_deref().and_then(|p| p.status.as_ref())),
+    ) {
+        (JobState::Succeeded, Some(Ok(result))) => result
+            .glsa
+            .ok_or_else(|| "the audit left a result without `glsa`".to_string()),
         (JobState::Succeeded, Some(Err(why))) => Err(why.to_string()),
         (JobState::Succeeded, None) => Err("the audit left no result".into()),
         (JobState::Failed(why), _) => Err(why.clone()),
         (JobState::Running, _) => return Ok(Vec::new()),
     };
+    // The finished Job stays (its TTL removes it): a reconcile reading a status written
+    // before this one finds its result again instead of auditing again.
     run.status.security_checked = Some(checked);
-    let api: Api<Job> = Api::namespaced(run.ctx.client.clone(), &run.namespace);
-    match api.delete(&job_name, &DeleteParams::background()).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 404 => {}
-        Err(e) => return Err(e.into()),
-    }
     let notice = match result {
         Ok(fixes) if !fixes.affected.is_empty() => {
             let update = SecurityUpdate {
@@ -183,7 +181,10 @@ mod tests {
             digest_reference("reg.example/x@sha256:00", "sha256:01"),
             "reg.example/x@sha256:01"
         );
-        assert_eq!(digest_reference("localhost:5000/x", "sha256:01"), "localhost:5000/x@sha256:01");
+        assert_eq!(
+            digest_reference("localhost:5000/x", "sha256:01"),
+            "localhost:5000/x@sha256:01"
+        );
     }
 
     #[test]

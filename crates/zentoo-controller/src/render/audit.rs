@@ -13,6 +13,8 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, VolumeMount};
 use std::collections::BTreeSet;
 use zentoo_core::plan::build::{BuildPlan, REPOS_DIR, StepName, Volume, WORK_DIR};
 
+/// How long a finished audit Job stays (its result is in the image's status by then).
+pub const AUDIT_TTL_SECONDS: i32 = 3600;
 /// The component label of audit Jobs and their pods.
 pub const AUDIT_COMPONENT: &str = "audit";
 /// The init container that syncs the followed snapshot.
@@ -24,13 +26,17 @@ pub const AUDIT_CONTAINER: &str = "audit";
 /// image's build plan at the followed snapshot. Pure.
 pub fn render_audit_job(plan: &BuildPlan, ctx: &BuildContext, reference: &str) -> Job {
     let mut job = render_job(plan, ctx);
+    if let Some(spec) = job.spec.as_mut() {
+        spec.ttl_seconds_after_finished = Some(AUDIT_TTL_SECONDS);
+    }
     let labels = build_labels(ctx, plan, AUDIT_COMPONENT);
     job.metadata.labels = Some(labels.clone());
-    let Some(pod) = job
-        .spec
-        .as_mut()
-        .and_then(|s| s.template.spec.as_mut().map(|p| (&mut s.template.metadata, p)))
-    else {
+    let Some(pod) = job.spec.as_mut().and_then(|s| {
+        s.template
+            .spec
+            .as_mut()
+            .map(|p| (&mut s.template.metadata, p))
+    }) else {
         return job;
     };
     let (pod_meta, pod) = pod;
@@ -133,7 +139,11 @@ mod tests {
     use zentoo_core::plan::testing::{image_plan, settings};
 
     fn plan() -> BuildPlan {
-        build_plan(&image_plan("zen-server-nodocs-web\n"), "c0ffee", &settings())
+        build_plan(
+            &image_plan("zen-server-nodocs-web\n"),
+            "c0ffee",
+            &settings(),
+        )
     }
 
     #[test]
@@ -144,7 +154,9 @@ mod tests {
         let job = render_audit_job(&p, &ctx, "reg.example/zentoo/x@sha256:01");
         let labels = job.metadata.labels.clone().unwrap_or_default();
         assert_eq!(
-            labels.get(zentoo_api::labels::COMPONENT).map(String::as_str),
+            labels
+                .get(zentoo_api::labels::COMPONENT)
+                .map(String::as_str),
             Some(AUDIT_COMPONENT)
         );
         let pod = job.spec.and_then(|s| s.template.spec).expect("pod");
@@ -158,7 +170,13 @@ mod tests {
         let sync = &pod.init_containers.as_ref().expect("inits")[1];
         assert_eq!(
             sync.command.as_deref(),
-            Some(&["/bin/sh".to_string(), format!("{WORK_DIR}/steps/freshroot.sh"), "true".into()][..])
+            Some(
+                &[
+                    "/bin/sh".to_string(),
+                    format!("{WORK_DIR}/steps/freshroot.sh"),
+                    "true".into()
+                ][..]
+            )
         );
         let audit = &pod.containers[0];
         let cmd = audit.command.clone().unwrap_or_default().join(" ");
@@ -167,7 +185,12 @@ mod tests {
             "{cmd}"
         );
         // Only the registry credentials: the signing keys are not in the pod at all.
-        let volumes: Vec<&str> = pod.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
+        let volumes: Vec<&str> = pod
+            .volumes
+            .iter()
+            .flatten()
+            .map(|v| v.name.as_str())
+            .collect();
         assert!(volumes.contains(&"registry-credentials"), "{volumes:?}");
         assert!(
             !volumes.contains(&"binpkg-signing") && !volumes.contains(&"image-signing"),
