@@ -177,6 +177,53 @@ fn a_pushed_image_is_signed_with_its_sbom_and_provenance_as_cosign_and_syft_read
     );
     assert_eq!(digest, pushed);
 
+    // The controller's audit container, as its audit Job runs it: the SBOM attached to the
+    // pushed digest against a snapshot's GLSAs, the result as the termination message (here an
+    // advisory of a later hello, which 2.12.1 does not have yet).
+    let glsa = demo.dir.path().join("glsa");
+    std::fs::create_dir(&glsa).expect("glsa dir");
+    let advisory = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/stage3/repo/metadata/glsa/glsa-202610-01.xml"),
+    )
+    .expect("GLSA 202610-01");
+    std::fs::write(
+        glsa.join("glsa-202612-01.xml"),
+        advisory
+            .replace("202610-01", "202612-01")
+            .replace(">2.12.1<", ">2.13<"),
+    )
+    .expect("write GLSA");
+    let log = demo.dir.path().join("termination-log");
+    let audited = run(Command::new(env!("CARGO_BIN_EXE_zentoo"))
+        .args([
+            "audit",
+            &format!("{prefix}/base-none-base@{digest}"),
+            "--glsa-dir",
+        ])
+        .arg(&glsa)
+        .args([
+            "--arch",
+            "amd64",
+            "--insecure-registry",
+            &registry,
+            "--termination-log",
+        ])
+        .arg(&log));
+    assert!(
+        audited.status.success(),
+        "affected or not, the audit Job succeeds"
+    );
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(&log).expect("termination log"))
+            .expect("JSON");
+    assert_eq!(
+        result,
+        serde_json::json!({"glsa": {"advisories": 1, "affected": [
+            {"id": "202612-01", "severity": "high", "package": "app-misc/hello-2.12.1"}
+        ]}})
+    );
+
     // cosign verify: the signature is over this digest, by this key.
     let verified = cosign_verify(&cosign, "verify", &public, &[], &reference);
     assert!(verified.status.success());
