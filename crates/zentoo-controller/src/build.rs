@@ -95,17 +95,28 @@ struct Prepared {
     distcc: Option<zentoo_api::site::DistccSpec>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn prepare(
-    image: &GentooImage,
-    site: &GentooSite,
-    ctx: &Context,
-    namespace: &str,
-    planned: &ImagePlan,
-    revision: &str,
-    epoch: i64,
-    job_name: &str,
-) -> Result<Prepared> {
+/// What one build or audit of an image is made from.
+pub struct Target<'a> {
+    /// The image.
+    pub image: &'a GentooImage,
+    /// Its site.
+    pub site: &'a GentooSite,
+    /// Their namespace.
+    pub namespace: &'a str,
+    /// The image planned at `revision`.
+    pub planned: &'a ImagePlan,
+    /// The site revision.
+    pub revision: &'a str,
+}
+
+fn prepare(target: &Target<'_>, ctx: &Context, epoch: i64, job_name: &str) -> Result<Prepared> {
+    let Target {
+        image,
+        site,
+        namespace,
+        planned,
+        revision,
+    } = *target;
     // A source the site controller refuses (credentials in its URL, a Secret over a plain
     // transport) builds nothing either.
     super::validate::source(&site.spec.source, ctx.settings.allow_local_sources)
@@ -206,21 +217,15 @@ fn with_pod_labels(mut job: Job, ctx: &Context) -> Job {
 /// Creates the audit Job `job_name` of `image`'s published `reference` (`repo@digest`)
 /// against the GLSAs of the snapshot `planned` is planned at ([`render_audit_job`]). One that
 /// exists already is fine.
-#[allow(clippy::too_many_arguments)]
 pub async fn create_audit(
-    image: &GentooImage,
-    site: &GentooSite,
+    target: &Target<'_>,
     ctx: &Context,
-    namespace: &str,
-    planned: &ImagePlan,
-    revision: &str,
     reference: &str,
     job_name: &str,
 ) -> Result<()> {
-    let Prepared { plan, context, .. } =
-        prepare(image, site, ctx, namespace, planned, revision, 0, job_name)?;
+    let Prepared { plan, context, .. } = prepare(target, ctx, 0, job_name)?;
     let job = with_pod_labels(render_audit_job(&plan, &context, reference), ctx);
-    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), target.namespace);
     match jobs.create(&PostParams::default(), &job).await {
         Ok(_) => {
             info!(job = %job_name, %reference, "audit created");
@@ -233,17 +238,18 @@ pub async fn create_audit(
 
 /// Creates the build Job of `planned` (and its distcc workers); `cause` says why it was
 /// started when not for an inputs change. Returns the Job's name.
-#[allow(clippy::too_many_arguments)]
 pub async fn create_build(
-    image: &GentooImage,
-    site: &GentooSite,
+    target: &Target<'_>,
     ctx: &Context,
-    namespace: &str,
-    planned: &ImagePlan,
-    revision: &str,
     epoch: i64,
     cause: Option<&zentoo_api::image::BuildCause>,
 ) -> Result<String> {
+    let Target {
+        image,
+        namespace,
+        planned,
+        ..
+    } = *target;
     let image_name = image.name_any();
     let digest_hex = planned.inputs_digest.trim_start_matches("sha256:");
     // Milliseconds: a build deleted by hand and made again within one second must not get
@@ -259,9 +265,7 @@ pub async fn create_build(
         plan,
         context,
         distcc,
-    } = prepare(
-        image, site, ctx, namespace, planned, revision, epoch, &job_name,
-    )?;
+    } = prepare(target, ctx, epoch, &job_name)?;
     let mut job = with_pod_labels(render_job(&plan, &context), ctx);
     if let Some(cause) = cause {
         job.metadata

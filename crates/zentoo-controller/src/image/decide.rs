@@ -5,7 +5,7 @@
 use super::inputs::Inputs;
 use super::jobs::{BuildJob, Jobs, build_pod};
 use super::{Outcome, POD_GRACE, Run};
-use crate::build::create_build;
+use crate::build::{Target, create_build};
 use crate::error::Result;
 use crate::outcome::current_step;
 use kube::ResourceExt;
@@ -136,17 +136,14 @@ async fn follow(run: &mut Run<'_>, j: &BuildJob) -> Outcome {
 async fn start(run: &mut Run<'_>, inputs: &Inputs, token: Option<String>) -> Result<Outcome> {
     let ctx = run.ctx;
     let cause = run.cause.take();
-    let job = create_build(
-        run.image,
-        &inputs.site,
-        ctx,
-        &run.namespace,
-        &inputs.planned,
-        &inputs.revision,
-        inputs.epoch,
-        cause.as_ref(),
-    )
-    .await?;
+    let target = Target {
+        image: run.image,
+        site: &inputs.site,
+        namespace: &run.namespace,
+        planned: &inputs.planned,
+        revision: &inputs.revision,
+    };
+    let job = create_build(&target, ctx, inputs.epoch, cause.as_ref()).await?;
     ctx.expect_job(&run.key, &job, inputs.desired());
     ctx.metrics.build_started();
     run.status.last_handled_rebuild = token;

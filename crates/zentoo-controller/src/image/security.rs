@@ -9,7 +9,7 @@
 
 use super::Run;
 use super::inputs::Inputs;
-use crate::build::create_audit;
+use crate::build::{Target, create_audit};
 use crate::error::Result;
 use crate::outcome::{JobState, audit_result, job_state};
 use crate::render::audit::AUDIT_COMPONENT;
@@ -77,17 +77,14 @@ pub(super) async fn follow(run: &mut Run<'_>, inputs: &mut Inputs) -> Result<Vec
     let Some(job) = job else {
         let reference = digest_reference(image, digest);
         let at = inputs.planned.at_snapshot(&snapshot);
-        create_audit(
-            run.image,
-            &inputs.site,
-            run.ctx,
-            &run.namespace,
-            &at,
-            &inputs.revision,
-            &reference,
-            &job_name,
-        )
-        .await?;
+        let target = Target {
+            image: run.image,
+            site: &inputs.site,
+            namespace: &run.namespace,
+            planned: &at,
+            revision: &inputs.revision,
+        };
+        create_audit(&target, run.ctx, &reference, &job_name).await?;
         return Ok(Vec::new());
     };
     let state = job_state(job.status.as_ref());
