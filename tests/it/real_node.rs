@@ -257,6 +257,8 @@ async fn the_cluster_path_runs_for_real_on_a_real_node() {
     };
     first_build(&on).await;
     lap("first build (cold), leader handover");
+    security_rebuild(&on).await;
+    lap("security rebuild: an old image audited and rebuilt, web audited and left");
     // Too little memory for emerge: the kernel kills the build step.
     on.apply_image(
         "tiny",
@@ -399,6 +401,95 @@ async fn first_build(on: &OnNode) {
     let _ = Command::new("podman")
         .args(["rmi", "-f", &reference])
         .output();
+}
+
+/// The site follows a newer snapshot: real audit Jobs (the snapshot synced by the stage3 into
+/// the repo PVC, the pushed image's SBOM read from the registry) find GLSA 202610-01 in image
+/// `old`, pinned to the older snapshot (hello 2.10), which is rebuilt at the newer one and says
+/// why; `web` (hello 2.12.1) is audited and left as it is.
+async fn security_rebuild(on: &OnNode) {
+    let ns = &on.ns;
+    on.apply_image(
+        "old",
+        "base",
+        serde_json::json!({"repoSnapshot": "20261001"}),
+    );
+    let old = on.built("old").await;
+    let first = old
+        .status
+        .and_then(|s| s.last_successful_build)
+        .expect("old built");
+    let web_builds = jobs(ns, "web").await.len();
+    let sites = ns.api::<zentoo::api::GentooSite>();
+    merge(
+        &sites,
+        "demo",
+        serde_json::json!({"spec": {"security": {"followSnapshot": "20261101"}}}),
+    )
+    .await;
+    let images = ns.api::<GentooImage>();
+    let rebuilt = eventually(
+        ns,
+        BUILD_LIMIT,
+        "old rebuilt for GLSA 202610-01",
+        || async {
+            let status = images.get("old").await.ok()?.status?;
+            let last = status.last_successful_build?;
+            let record = status.history.first()?.clone();
+            (last.name != first.name && record.name == last.name).then_some((
+                status.security_update,
+                record,
+                last,
+            ))
+        },
+    )
+    .await;
+    let (update, record, last) = rebuilt;
+    let update = update.expect("securityUpdate");
+    assert_eq!(
+        (update.pinned.as_str(), update.snapshot.as_str()),
+        ("20261001", "20261101")
+    );
+    assert_eq!(
+        update
+            .fixes
+            .affected
+            .iter()
+            .map(|h| h.package.as_str())
+            .collect::<Vec<_>>(),
+        ["app-misc/hello-2.10"],
+        "{update:?}"
+    );
+    assert_eq!(
+        record.cause.map(|c| c.reason).as_deref(),
+        Some("SecurityUpdate")
+    );
+    // Rebuilt on the newer snapshot: audited clean against its advisories.
+    let glsa = last.glsa.expect("audited");
+    assert_eq!((glsa.advisories, glsa.affected.len()), (4, 0), "{glsa:?}");
+    // web was audited too (its own audit Job, real) and left as it is.
+    let checked = eventually(ns, BUILD_LIMIT, "web audited", || async {
+        images.get("web").await.ok()?.status?.security_checked
+    })
+    .await;
+    assert!(checked.starts_with("20261101@"), "{checked}");
+    let web = images
+        .get("web")
+        .await
+        .expect("web")
+        .status
+        .expect("status");
+    assert!(web.security_update.is_none(), "{:?}", web.security_update);
+    assert_eq!(jobs(ns, "web").await.len(), web_builds, "web rebuilt");
+    // The scenarios after this one build without following.
+    merge(
+        &sites,
+        "demo",
+        serde_json::json!({"spec": {"security": null}}),
+    )
+    .await;
+    on.node
+        .kubectl(ns, &["delete", "gentooimage", "old", "--wait=false"]);
 }
 
 /// A push while a build's step runs: that build is stopped (its pod deleted: the kubelet stops
