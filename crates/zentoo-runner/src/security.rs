@@ -19,7 +19,6 @@ use zentoo_core::plan::ImagePlan;
 use zentoo_core::plan::build::BuildPlan;
 use zentoo_core::plan::follow;
 pub use zentoo_core::plan::follow::is_newer;
-use zentoo_core::plan::result::GlsaResult;
 pub use zentoo_core::plan::result::SecurityUpdate;
 use zentoo_core::site::materialize::Limits;
 use zentoo_publish::audit::{Packages, audit_image};
@@ -79,15 +78,17 @@ impl<'a> Follow<'a> {
         }
     }
 
-    /// The advisories of the followed snapshot that affect `build` of `image` (read from its
-    /// SBOM); `Ok(None)` when none does. `sync_plan` is `image`'s build plan at the followed
-    /// snapshot: its stage3 and settings sync the snapshot when the volume lacks it.
-    pub async fn affecting(
+    /// The security update that moves `image` (pinned to `pinned`) to the followed snapshot,
+    /// when an advisory of it affects `build` of the image (read from its SBOM); `Ok(None)` when
+    /// none does. `sync_plan` gives the image's build plan at the followed snapshot: its stage3
+    /// and settings sync the snapshot, only when the volume lacks it.
+    pub async fn update(
         &mut self,
         image: &ImagePlan,
+        pinned: &str,
         build: &LocalBuild,
-        sync_plan: &BuildPlan,
-    ) -> anyhow::Result<Option<GlsaResult>> {
+        sync_plan: impl FnOnce() -> BuildPlan,
+    ) -> anyhow::Result<Option<SecurityUpdate>> {
         let Some(sbom) = sbom_beside(build) else {
             bail!(
                 "{}: its last build has no SBOM beside {} (built with --sbom none?), so the \
@@ -109,11 +110,15 @@ impl<'a> Follow<'a> {
             zentoo_core::site::cpus::arch(&image.arch).map_or(image.arch.as_str(), |a| a.oci);
         let found = audit_image(&glsa_dir, oci_arch, Packages::Sbom(&document))
             .with_context(|| format!("{}: auditing {}", image.name, sbom.display()))?;
-        Ok((!found.affected.is_empty()).then_some(found))
+        Ok((!found.affected.is_empty()).then(|| SecurityUpdate {
+            pinned: pinned.to_string(),
+            snapshot: self.snapshot.clone(),
+            fixes: found,
+        }))
     }
 
     /// `metadata/glsa` of the followed snapshot in the repo volume, on this host.
-    async fn glsa_dir(&mut self, plan: &BuildPlan) -> anyhow::Result<PathBuf> {
+    async fn glsa_dir(&mut self, plan: impl FnOnce() -> BuildPlan) -> anyhow::Result<PathBuf> {
         if let Some(dir) = &self.glsa_dir {
             return Ok(dir.clone());
         }
@@ -131,7 +136,7 @@ impl<'a> Follow<'a> {
             })?;
         let repo = mountpoint.join(&self.snapshot);
         if !repo.join("profiles/repo_name").is_file() {
-            self.sync(plan).await?;
+            self.sync(&plan()).await?;
         }
         let dir = repo.join("metadata/glsa");
         self.glsa_dir = Some(dir.clone());

@@ -239,22 +239,16 @@ pub async fn run(
     let to_follow = |image: &ImagePlan| {
         follow.is_some_and(|f| security::is_newer(f, &image.inputs.spec.repo_snapshot))
     };
-    let current = |state: &State, image: &ImagePlan| {
-        state
-            .tuples
-            .get(&image.name)
-            .filter(|last| !options.force && last.inputs_digest == image.inputs_digest)
-            .cloned()
-    };
-    if images.iter().all(|(image, _)| {
-        current(&state, image).is_some()
-            && !(to_follow(image) && state.tuples.contains_key(&image.name))
-    }) {
+    // Nothing to build, nothing to audit: no engine needed.
+    if images
+        .iter()
+        .all(|(image, _)| up_to_date(&state, image, options.force).is_some() && !to_follow(image))
+    {
         for (image, _) in &images {
-            if let Some(last) = current(&state, image) {
+            if let Some(last) = up_to_date(&state, image, options.force) {
                 report
                     .results
-                    .push((image.name.clone(), TupleResult::UpToDate(last)));
+                    .push((image.name.clone(), TupleResult::UpToDate(last.clone())));
             }
         }
         return Ok(report);
@@ -293,23 +287,15 @@ pub async fn run(
     };
 
     // A last build the followed snapshot's advisories affect moves to it.
-    let mut todo = Vec::new();
-    let mut pins = BTreeMap::new();
+    let mut todo: Vec<(ImagePlan, String)> = Vec::new();
     for (mut image, pin) in images {
         if let (Some(follow), Some(last)) = (&mut follow, state.tuples.get(&image.name))
             && to_follow(&image)
         {
             let moved = image.at_snapshot(&follow.snapshot);
-            match follow.affecting(&image, last, &plan_of(&moved)).await {
-                Ok(Some(fixes)) => {
-                    updates.insert(
-                        image.name.clone(),
-                        SecurityUpdate {
-                            pinned: pin.clone(),
-                            snapshot: follow.snapshot.clone(),
-                            fixes,
-                        },
-                    );
+            match follow.update(&image, &pin, last, || plan_of(&moved)).await {
+                Ok(Some(update)) => {
+                    updates.insert(image.name.clone(), update);
                     image = moved;
                 }
                 Ok(None) => {}
@@ -321,14 +307,11 @@ pub async fn run(
                 }
             }
         }
-        match current(&state, &image) {
+        match up_to_date(&state, &image, options.force) {
             Some(last) => report
                 .results
-                .push((image.name.clone(), TupleResult::UpToDate(last))),
-            None => {
-                pins.insert(image.name.clone(), pin);
-                todo.push(image);
-            }
+                .push((image.name.clone(), TupleResult::UpToDate(last.clone()))),
+            None => todo.push((image, pin)),
         }
     }
 
@@ -344,7 +327,7 @@ pub async fn run(
         tmpfs_bytes,
     };
     let mut plans = Vec::new();
-    for image in &todo {
+    for (image, _) in &todo {
         let oci_arch =
             zentoo_core::site::cpus::arch(&image.arch).map_or(image.arch.as_str(), |a| a.oci);
         if oci_arch != engine.arch {
@@ -365,8 +348,8 @@ pub async fn run(
     if let Some(follow) = &mut follow {
         let mut again = Vec::new();
         for (name, result) in &mut results {
-            let (TupleResult::Built(record), Some(image)) =
-                (&*result, todo.iter().find(|i| &i.name == name))
+            let (TupleResult::Built(record), Some((image, pin))) =
+                (&*result, todo.iter().find(|(i, _)| &i.name == name))
             else {
                 continue;
             };
@@ -374,20 +357,10 @@ pub async fn run(
                 continue;
             }
             let moved = image.at_snapshot(&follow.snapshot);
-            let plan = plan_of(&moved);
-            match follow.affecting(image, record, &plan).await {
-                Ok(Some(fixes)) => {
-                    let pinned = pins.get(name).cloned().unwrap_or_default();
-                    let snapshot = follow.snapshot.clone();
-                    updates.insert(
-                        name.clone(),
-                        SecurityUpdate {
-                            pinned,
-                            snapshot,
-                            fixes,
-                        },
-                    );
-                    again.push(plan);
+            match follow.update(image, pin, record, || plan_of(&moved)).await {
+                Ok(Some(update)) => {
+                    updates.insert(name.clone(), update);
+                    again.push(plan_of(&moved));
                 }
                 Ok(None) => {}
                 Err(e) => *result = TupleResult::Failed(format!("{e:#}")),
@@ -443,6 +416,14 @@ async fn build_all(
         .buffer_unordered(jobs.max(1))
         .collect()
         .await
+}
+
+/// `image`'s last successful build when it realized the same inputs (and `force` is off).
+fn up_to_date<'a>(state: &'a State, image: &ImagePlan, force: bool) -> Option<&'a LocalBuild> {
+    state
+        .tuples
+        .get(&image.name)
+        .filter(|last| !force && last.inputs_digest == image.inputs_digest)
 }
 
 /// The settings of a local build of `image`: loaded into the engine, or pushed under

@@ -26,24 +26,14 @@ pub(super) async fn decide(
     }
     if let Some(e) = jobs.expected.as_ref().filter(|e| e.digest == desired) {
         // Created moments ago; the cache does not show it yet.
-        let started_at = run
-            .status
-            .current_build
-            .as_ref()
-            .filter(|b| b.name == e.job)
-            .and_then(|b| b.started_at.clone());
+        let recorded = run.status.current_build.take().filter(|b| b.name == e.job);
         run.status.current_build = Some(Box::new(CurrentBuild {
             name: e.job.clone(),
             inputs_digest: e.digest.clone(),
             phase: PodPhase::Pending,
             step: None,
-            started_at,
-            cause: run
-                .status
-                .current_build
-                .as_ref()
-                .filter(|b| b.name == e.job)
-                .and_then(|b| b.cause.clone()),
+            started_at: recorded.as_ref().and_then(|b| b.started_at.clone()),
+            cause: recorded.and_then(|b| b.cause),
         }));
         return Ok(Outcome::Building {
             job: e.job.clone(),

@@ -287,11 +287,21 @@ fn revision_of(job: &CachedJob) -> String {
         .unwrap_or_default()
 }
 
-/// The newest pod of Job `job`, from the pod cache.
+/// The newest pod of build Job `job`, from the pod cache.
 pub(super) fn build_pod(caches: &Caches, namespace: &str, job: &str) -> Option<Arc<CachedPod>> {
+    newest_pod(caches, namespace, job, "build")
+}
+
+/// The newest pod of Job `job` labelled as `component` (`build`, `audit`), from the pod cache.
+pub(super) fn newest_pod(
+    caches: &Caches,
+    namespace: &str,
+    job: &str,
+    component: &str,
+) -> Option<Arc<CachedPod>> {
     caches
         .pods_of(namespace, job)
         .into_iter()
-        .filter(|p| p.labels().get(labels::COMPONENT).map(String::as_str) == Some("build"))
+        .filter(|p| p.labels().get(labels::COMPONENT).map(String::as_str) == Some(component))
         .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0))
 }

@@ -9,6 +9,7 @@
 
 use super::Run;
 use super::inputs::Inputs;
+use super::jobs::newest_pod;
 use crate::build::{Target, create_audit};
 use crate::error::Result;
 use crate::outcome::{JobState, audit_result, job_state};
@@ -20,7 +21,6 @@ use sha2::{Digest, Sha256};
 use tracing::info;
 use zentoo_api::conditions::reasons;
 use zentoo_api::image::{BuildCause, SecurityUpdate};
-use zentoo_api::labels;
 use zentoo_core::plan::follow::{holding, is_newer};
 
 /// Moves the inputs to the snapshot of the security update in force; drops an update made
@@ -91,11 +91,7 @@ pub(super) async fn follow(run: &mut Run<'_>, inputs: &mut Inputs) -> Result<Vec
     if state == JobState::Running {
         return Ok(Vec::new());
     }
-    let pod = caches
-        .pods_of(&run.namespace, &job_name)
-        .into_iter()
-        .filter(|p| p.labels().get(labels::COMPONENT).map(String::as_str) == Some(AUDIT_COMPONENT))
-        .max_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
+    let pod = newest_pod(caches, &run.namespace, &job_name, AUDIT_COMPONENT);
     let result = match (
         &state,
         audit_result(pod.as_deref().and_then(|p| p.status.as_ref())),

@@ -5,11 +5,11 @@
 //! the result as its termination message).
 
 use super::job::{
-    BuildContext, REGISTRY_CONFIG_DIR, build_labels, pod_volume, render_job, restricted,
+    BuildContext, build_labels, render_job, restricted, volume_mount, with_registry_credentials,
 };
 use super::resources::resources;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Container, EnvVar, VolumeMount};
+use k8s_openapi::api::core::v1::Container;
 use std::collections::BTreeSet;
 use zentoo_core::plan::build::{BuildPlan, REPOS_DIR, StepName, Volume, WORK_DIR};
 
@@ -31,18 +31,15 @@ pub fn render_audit_job(plan: &BuildPlan, ctx: &BuildContext, reference: &str) -
     }
     let labels = build_labels(ctx, plan, AUDIT_COMPONENT);
     job.metadata.labels = Some(labels.clone());
-    let Some(pod) = job.spec.as_mut().and_then(|s| {
-        s.template
-            .spec
-            .as_mut()
-            .map(|p| (&mut s.template.metadata, p))
-    }) else {
+    let Some(template) = job.spec.as_mut().map(|s| &mut s.template) else {
         return job;
     };
-    let (pod_meta, pod) = pod;
-    if let Some(meta) = pod_meta.as_mut() {
+    if let Some(meta) = template.metadata.as_mut() {
         meta.labels = Some(labels);
     }
+    let Some(pod) = template.spec.as_mut() else {
+        return job;
+    };
     let mut inits: Vec<Container> = pod
         .init_containers
         .take()
@@ -97,26 +94,9 @@ fn audit_container(plan: &BuildPlan, ctx: &BuildContext, reference: &str) -> Con
     if let Some(host) = &plan.publish.insecure_registry {
         command.extend(["--insecure-registry".to_string(), host.clone()]);
     }
-    let mut mounts = vec![VolumeMount {
-        name: pod_volume(ctx, Volume::Repo),
-        mount_path: REPOS_DIR.into(),
-        read_only: Some(true),
-        ..VolumeMount::default()
-    }];
+    let mut mounts = vec![volume_mount(ctx, Volume::Repo, REPOS_DIR, true)];
     let mut env = Vec::new();
-    if ctx.registry_secret.is_some() {
-        mounts.push(VolumeMount {
-            name: "registry-credentials".into(),
-            mount_path: REGISTRY_CONFIG_DIR.into(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        });
-        env.push(EnvVar {
-            name: "DOCKER_CONFIG".into(),
-            value: Some(REGISTRY_CONFIG_DIR.into()),
-            value_from: None,
-        });
-    }
+    with_registry_credentials(ctx, &mut mounts, &mut env);
     Container {
         name: AUDIT_CONTAINER.into(),
         image: Some(plan.zentoo_image.clone()),

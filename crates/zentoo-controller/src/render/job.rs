@@ -458,10 +458,7 @@ fn publish_containers(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> (Con
         // The GLSAs of the pinned snapshot, read-only: the image's SBOM is audited here.
         mounts.push(volume_mount(ctx, Volume::Repo, REPOS_DIR, true));
     }
-    if ctx.registry_secret.is_some() {
-        mounts.push(secret_mount("registry-credentials", REGISTRY_CONFIG_DIR));
-        env.push(plain_env("DOCKER_CONFIG", REGISTRY_CONFIG_DIR));
-    }
+    with_registry_credentials(ctx, &mut mounts, &mut env);
     if ctx.image_signing_secret.is_some() {
         mounts.push(secret_mount("image-signing", IMAGE_SIGNING_DIR));
         env.push(plain_env(
@@ -484,6 +481,19 @@ fn publish_containers(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> (Con
     (pack, push)
 }
 
+/// The registry credentials Secret of `ctx`, if it has one, mounted as `DOCKER_CONFIG`: for
+/// the containers that talk to the registry (publish, an audit) and no other.
+pub(super) fn with_registry_credentials(
+    ctx: &BuildContext,
+    mounts: &mut Vec<VolumeMount>,
+    env: &mut Vec<EnvVar>,
+) {
+    if ctx.registry_secret.is_some() {
+        mounts.push(secret_mount("registry-credentials", REGISTRY_CONFIG_DIR));
+        env.push(plain_env("DOCKER_CONFIG", REGISTRY_CONFIG_DIR));
+    }
+}
+
 /// The volumes `step` mounts, under this build's volume names.
 fn step_mounts(ctx: &BuildContext, step: &Step) -> Vec<VolumeMount> {
     step.mounts
@@ -493,7 +503,12 @@ fn step_mounts(ctx: &BuildContext, step: &Step) -> Vec<VolumeMount> {
 }
 
 /// `volume` of this build mounted at `path`.
-fn volume_mount(ctx: &BuildContext, volume: Volume, path: &str, read_only: bool) -> VolumeMount {
+pub(super) fn volume_mount(
+    ctx: &BuildContext,
+    volume: Volume,
+    path: &str,
+    read_only: bool,
+) -> VolumeMount {
     VolumeMount {
         name: pod_volume(ctx, volume),
         mount_path: path.into(),
