@@ -480,7 +480,7 @@ impl Context {
         match error.class() {
             Class::Stalled => Action::await_change(),
             Class::Waiting(after) => Action::requeue(after),
-            Class::Transient => {
+            Class::Transient(longest) => {
                 let attempt = match self.failures.lock() {
                     Ok(mut failures) => {
                         let n = failures.entry(key.to_string()).or_insert(0);
@@ -489,7 +489,7 @@ impl Context {
                     }
                     Err(_) => 1,
                 };
-                Action::requeue(backoff(attempt))
+                Action::requeue(backoff(attempt).min(longest))
             }
         }
     }

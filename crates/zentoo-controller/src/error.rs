@@ -10,9 +10,21 @@ pub enum Class {
     Stalled,
     /// Waiting for something that will come: retry after this long.
     Waiting(Duration),
-    /// Anything else: retry with per-object exponential backoff.
-    Transient,
+    /// Anything else: retry with per-object exponential backoff, at most this long apart.
+    Transient(Duration),
 }
+
+/// Longest wait between retries of an object whose reconcile met an API server error.
+///
+/// An API server outage fails every reconcile that runs during it (connection refused, then
+/// `403` while a restarted server's RBAC cache fills), and the failures add up: with the
+/// five-minute cap of other errors, an object could wait minutes after the server came back
+/// (a CI run saw a site miss its next poll for over three). Nothing but the API server is
+/// asked again, so retrying every 30 s is cheap.
+pub const API_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Longest wait between retries of other transient errors (a git server down).
+pub const RETRY_MAX: Duration = Duration::from_secs(300);
 
 /// Why a reconcile did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +110,7 @@ impl Error {
         let note = Note::new(self.reason(), self.to_string());
         match self.class() {
             Class::Stalled => Standing::Stalled { note, advice: None },
-            Class::Waiting(_) | Class::Transient => Standing::Progressing(note),
+            Class::Waiting(_) | Class::Transient(_) => Standing::Progressing(note),
         }
     }
 
@@ -112,7 +124,8 @@ impl Error {
             Error::Kube(e) if rejected(e) => Class::Stalled,
             Error::SiteNotReady(_) => Class::Waiting(Duration::from_secs(15)),
             Error::Secret(_) => Class::Waiting(Duration::from_secs(60)),
-            _ => Class::Transient,
+            Error::Kube(_) => Class::Transient(API_RETRY_MAX),
+            _ => Class::Transient(RETRY_MAX),
         }
     }
 }
@@ -130,7 +143,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// at most 5 minutes.
 pub fn backoff(attempt: u32) -> Duration {
     let secs = 5u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(6));
-    Duration::from_secs(secs.min(300))
+    Duration::from_secs(secs).min(RETRY_MAX)
 }
 
 #[cfg(test)]
@@ -141,6 +154,28 @@ mod tests {
     fn backoff_doubles_up_to_five_minutes() {
         let delays: Vec<u64> = (1..=9).map(|a| backoff(a).as_secs()).collect();
         assert_eq!(delays, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+    }
+
+    fn api_error(code: u16) -> Error {
+        Error::Kube(kube::Error::Api(Box::new(kube::core::Status {
+            code,
+            ..kube::core::Status::default()
+        })))
+    }
+
+    #[test]
+    fn api_server_errors_are_retried_at_least_every_thirty_seconds() {
+        // Refused while a restarted API server's RBAC cache fills, unavailable, throttled.
+        for code in [403, 429, 500, 503] {
+            assert_eq!(
+                api_error(code).class(),
+                Class::Transient(API_RETRY_MAX),
+                "{code}"
+            );
+        }
+        // An object the API server rejects waits for a change instead.
+        assert_eq!(api_error(422).class(), Class::Stalled);
+        assert!(backoff(9) > API_RETRY_MAX, "other errors back off further");
     }
 
     #[test]
@@ -159,7 +194,7 @@ mod tests {
             what: "revision x".into(),
             source: git2::Error::from_str("not found"),
         };
-        assert_eq!(git.class(), Class::Transient);
+        assert_eq!(git.class(), Class::Transient(RETRY_MAX));
         assert_eq!(
             git.to_string(),
             "reading the site repository: revision x: not found"
