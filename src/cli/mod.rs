@@ -7,6 +7,7 @@ mod controller;
 mod crds;
 mod freshroot;
 mod gc;
+mod get;
 mod materialize;
 mod plan;
 mod progress;
@@ -43,6 +44,9 @@ enum Command {
     /// Ask the controller to reconcile a GentooSite or GentooImage now and wait for it.
     #[command(subcommand)]
     Reconcile(reconcile::ReconcileCommand),
+    /// Show GentooSites or GentooImages: ready, revision or digest, last build, and why.
+    #[command(subcommand)]
+    Get(get::GetCommand),
     /// Print the CustomResourceDefinitions (or write them with --dir).
     Crds(crds::CrdsArgs),
     /// Pack a target root into an OCI image and a stage tarball, and publish them.
@@ -133,6 +137,7 @@ pub fn run() -> ExitCode {
         Command::Crds(args) => crds::run(args),
         Command::Controller(args) => controller::run(args),
         Command::Reconcile(cmd) => reconcile::run(cmd),
+        Command::Get(cmd) => get::run(cmd),
         Command::Publish(args) => publish::run(*args),
         Command::Binhost(cmd) => binhost::run(cmd),
         Command::Gc(args) => gc::run(args),
@@ -149,13 +154,21 @@ pub fn run() -> ExitCode {
 }
 
 /// `rows` as left-aligned columns two spaces apart, one line each (trailing blanks trimmed).
-fn columns<const N: usize>(rows: &[[String; N]]) -> String {
-    let widths: Vec<usize> = (0..N)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+fn columns<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let n = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.as_ref().get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for row in rows {
         let cells: Vec<String> = row
+            .as_ref()
             .iter()
             .zip(&widths)
             .map(|(cell, w)| format!("{cell:<w$}"))

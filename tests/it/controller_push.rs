@@ -225,6 +225,38 @@ async fn zentoo_reconcile_asks_waits_and_reports() {
     assert!(out.contains("Building"), "{out}");
     assert!(out.contains(&second.name_any()), "{out}");
 
+    // `zentoo get`: the image building, and why; the site, as JSON.
+    let (code, out, err) = zentoo(&kube, &["get", "images", "-n", &ns]).await;
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].ends_with("WHY"),
+        "{out}"
+    );
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("{image} ")))
+        .unwrap_or_else(|| panic!("no row for {image}: {out}"));
+    assert!(row.contains(" Building "), "{row}");
+    assert!(row.contains(" Succeeded "), "the last build: {row}");
+    assert!(
+        row.ends_with("InputsChanged: portage/desktop tree changed"),
+        "{row}"
+    );
+    let (code, out, err) = zentoo(&kube, &["get", "sites", "-n", &ns, "-o", "json"]).await;
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).expect("JSON rows");
+    assert_eq!(rows[0]["name"], "demo", "{out}");
+    assert_eq!(rows[0]["ready"], "True", "{out}");
+    assert_eq!(rows[0]["tuples"], 1, "{out}");
+    let (code, out, _) = zentoo(&kube, &["get", "sites", "-A"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&format!("{ns} ")) && l.contains(" demo ")),
+        "-A shows the namespace: {out}"
+    );
+
     // What cannot be done says so.
     let (code, _, err) = zentoo(&kube, &["reconcile", "site", "nosuch", "-n", &ns]).await;
     assert_eq!(code, 2, "{err}");

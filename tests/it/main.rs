@@ -24,6 +24,7 @@ mod controller_policy;
 mod controller_push;
 mod controller_rbac;
 mod controller_security;
+mod controller_why;
 mod crds;
 mod engine_smoke;
 mod faults;

@@ -41,6 +41,13 @@ pub mod reasons {
     pub const SECURITY_AUDIT_FAILED: &str = "SecurityAuditFailed";
     /// A build is running.
     pub const BUILDING: &str = "Building";
+    /// Why a build started (its `cause`): the image had never been built.
+    pub const CREATED: &str = "Created";
+    /// Why a build started: inputs the image consumes changed since its last successful build
+    /// (the message names them, as `zentoo plan --against` does).
+    pub const INPUTS_CHANGED: &str = "InputsChanged";
+    /// Why a build started: the `zentoo.dev/rebuild-requested-at` annotation was set.
+    pub const REBUILD_REQUESTED: &str = "RebuildRequested";
     /// The build failed; the message names the step and shows the log's last lines.
     pub const BUILD_FAILED: &str = "BuildFailed";
     /// The image's inputs cannot be resolved (missing branch, set, cpu...).

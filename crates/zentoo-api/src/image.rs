@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use zentoo_core::plan::build::StepName;
 pub use zentoo_core::plan::result::SecurityUpdate;
+use zentoo_core::site::inputs::Inputs;
 
 /// One system to keep built: a portage config, buildhooks and a package set for a cpu, from a
 /// site's repository. Sites make one per tuple; users may `kubectl apply` their own.
@@ -204,12 +205,18 @@ pub struct CurrentBuild {
     /// When it started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
-    /// Why it was started, when not for a change of the image's inputs.
+    /// Why it was started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<BuildCause>,
+    /// What it consumes, kept until it finishes: a successful build records them, so that
+    /// the next build can say which of them changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Inputs>,
 }
 
-/// Why a build was started, when not for a change of the image's inputs: `SecurityUpdate`
+/// Why a build was started: `Created` (the image's first build), `InputsChanged` (the message
+/// names what changed since the last successful build, as `zentoo plan --against` does),
+/// `RebuildRequested` (the `zentoo.dev/rebuild-requested-at` annotation) or `SecurityUpdate`
 /// (a GLSA of the site's followed snapshot affected the last build).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 pub struct BuildCause {
@@ -271,6 +278,10 @@ pub struct SuccessfulBuild {
     /// The GLSA audit of the image against its repo snapshot's advisories.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub glsa: Option<zentoo_core::plan::result::GlsaResult>,
+    /// What it consumed: branch trees, set blobs, cpu profile and spec fields (the next
+    /// build's cause names which of them changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Inputs>,
     /// When it finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
@@ -300,7 +311,7 @@ pub struct BuildRecord {
     /// When it finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
-    /// Why it was started, when not for a change of the image's inputs.
+    /// Why it was started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<BuildCause>,
 }

@@ -52,7 +52,6 @@ pub mod annotations {
     pub const REVISION: &str = "zentoo.dev/revision";
     /// On images a site made: the tuple they build.
     pub const TUPLE: &str = "zentoo.dev/tuple";
-    /// On a build Job: why it was started, when not for a change of the image's inputs
-    /// (JSON of `image::BuildCause`).
+    /// On a build Job: why it was started (JSON of `image::BuildCause`).
     pub const CAUSE: &str = "zentoo.dev/cause";
 }

@@ -237,12 +237,12 @@ pub async fn create_audit(
 }
 
 /// Creates the build Job of `planned` (and its distcc workers); `cause` says why it was
-/// started when not for an inputs change. Returns the Job's name.
+/// started. Returns the Job's name.
 pub async fn create_build(
     target: &Target<'_>,
     ctx: &Context,
     epoch: i64,
-    cause: Option<&zentoo_api::image::BuildCause>,
+    cause: &zentoo_api::image::BuildCause,
 ) -> Result<String> {
     let Target {
         image,
@@ -267,15 +267,13 @@ pub async fn create_build(
         distcc,
     } = prepare(target, ctx, epoch, &job_name)?;
     let mut job = with_pod_labels(render_job(&plan, &context), ctx);
-    if let Some(cause) = cause {
-        job.metadata
-            .annotations
-            .get_or_insert_with(Default::default)
-            .insert(
-                zentoo_api::annotations::CAUSE.into(),
-                serde_json::to_string(cause).unwrap_or_default(),
-            );
-    }
+    job.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(
+            zentoo_api::annotations::CAUSE.into(),
+            serde_json::to_string(cause).unwrap_or_default(),
+        );
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
     let uid = match jobs.create(&PostParams::default(), &job).await {
         Ok(created) => created.metadata.uid,

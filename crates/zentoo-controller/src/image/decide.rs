@@ -1,16 +1,17 @@
 //! The decision: follow the build of the current inputs when one runs, else say the image is
 //! up to date, failed at these inputs, suspended or waiting for superseded builds, else start
-//! a build.
+//! a build, saying why.
 
 use super::inputs::Inputs;
 use super::jobs::{BuildJob, Jobs, build_pod};
+use super::why::{self, Before};
 use super::{Outcome, POD_GRACE, Run};
 use crate::build::{Target, create_build};
 use crate::error::Result;
 use crate::outcome::current_step;
 use kube::ResourceExt;
 use zentoo_api::annotations;
-use zentoo_api::image::{CurrentBuild, Ending, PodPhase};
+use zentoo_api::image::{BuildCause, CurrentBuild, Ending, PodPhase};
 use zentoo_core::plan::build::StepName;
 
 /// Decides what the image does now; records the running build in status.
@@ -33,7 +34,8 @@ pub(super) async fn decide(
             phase: PodPhase::Pending,
             step: None,
             started_at: recorded.as_ref().and_then(|b| b.started_at.clone()),
-            cause: recorded.and_then(|b| b.cause),
+            cause: recorded.as_ref().and_then(|b| b.cause.clone()),
+            inputs: recorded.and_then(|b| b.inputs),
         }));
         return Ok(Outcome::Building {
             job: e.job.clone(),
@@ -79,7 +81,16 @@ pub(super) async fn decide(
                 .unwrap_or_else(|| format!("Job {} failed", failed.name)),
         });
     }
-    start(run, inputs, token).await
+    let known = run.cause.take();
+    let cause = known.unwrap_or_else(|| {
+        let before = Before {
+            last: run.status.last_successful_build.as_deref(),
+            history: &run.status.history,
+            rebuild,
+        };
+        why::cause(&inputs.planned.inputs, desired, &before)
+    });
+    start(run, inputs, token, cause).await
 }
 
 /// The running build of the current inputs: its pod's phase and step; its pods rejected
@@ -97,6 +108,14 @@ async fn follow(run: &mut Run<'_>, j: &BuildJob) -> Outcome {
         None => ctx.rejections.reason(&run.namespace, &j.name),
         Some(_) => None,
     };
+    // The inputs the build consumes were recorded when it started (by this or an earlier
+    // reconcile): kept until it finishes.
+    let recorded = run
+        .status
+        .current_build
+        .take()
+        .filter(|b| b.name == j.name)
+        .and_then(|b| b.inputs);
     run.status.current_build = Some(Box::new(CurrentBuild {
         name: j.name.clone(),
         inputs_digest: j.digest.clone(),
@@ -108,6 +127,7 @@ async fn follow(run: &mut Run<'_>, j: &BuildJob) -> Outcome {
         step: pod.as_ref().and_then(|p| current_step(p.status.as_ref())),
         started_at: j.job.metadata.creation_timestamp.clone(),
         cause: j.cause.clone(),
+        inputs: recorded,
     }));
     match rejected {
         Some(message) => Outcome::PodsRejected {
@@ -122,10 +142,15 @@ async fn follow(run: &mut Run<'_>, j: &BuildJob) -> Outcome {
     }
 }
 
-/// Starts a build of the current inputs; `token` is the rebuild request it handles.
-async fn start(run: &mut Run<'_>, inputs: &Inputs, token: Option<String>) -> Result<Outcome> {
+/// Starts a build of the current inputs for `cause`; `token` is the rebuild request it
+/// handles.
+async fn start(
+    run: &mut Run<'_>,
+    inputs: &Inputs,
+    token: Option<String>,
+    cause: BuildCause,
+) -> Result<Outcome> {
     let ctx = run.ctx;
-    let cause = run.cause.take();
     let target = Target {
         image: run.image,
         site: &inputs.site,
@@ -133,7 +158,7 @@ async fn start(run: &mut Run<'_>, inputs: &Inputs, token: Option<String>) -> Res
         planned: &inputs.planned,
         revision: &inputs.revision,
     };
-    let job = create_build(&target, ctx, inputs.epoch, cause.as_ref()).await?;
+    let job = create_build(&target, ctx, inputs.epoch, &cause).await?;
     ctx.expect_job(&run.key, &job, inputs.desired());
     ctx.metrics.build_started();
     run.status.last_handled_rebuild = token;
@@ -143,7 +168,8 @@ async fn start(run: &mut Run<'_>, inputs: &Inputs, token: Option<String>) -> Res
         phase: PodPhase::Pending,
         step: None,
         started_at: Some(run.now.clone()),
-        cause,
+        cause: Some(cause),
+        inputs: Some(inputs.planned.inputs.clone()),
     }));
     Ok(Outcome::Building {
         job,

@@ -26,7 +26,7 @@ pub(super) struct BuildJob {
     /// The inputs digest it builds.
     pub digest: String,
     pub state: JobState,
-    /// Why it was started ([`annotations::CAUSE`]), when not for an inputs change.
+    /// Why it was started ([`annotations::CAUSE`]).
     pub cause: Option<BuildCause>,
 }
 
@@ -155,7 +155,14 @@ pub(super) async fn fold_finished(run: &mut Run<'_>, jobs: &Jobs) -> Result<()> 
             counts.and_then(|c| c.0),
             counts.and_then(|c| c.1),
         );
-        if let Some(success) = success {
+        if let Some(mut success) = success {
+            // What it consumed, recorded in status when it started.
+            success.inputs = run
+                .status
+                .current_build
+                .as_ref()
+                .filter(|b| b.name == j.name)
+                .and_then(|b| b.inputs.clone());
             run.status.last_successful_build = Some(Box::new(success));
         }
         run.status.history.insert(0, record);
@@ -260,6 +267,7 @@ fn finished_record(
                     provenance: result.provenance,
                     signed_by: result.signed_by,
                     glsa: result.glsa,
+                    inputs: None,
                     finished_at,
                 };
                 (record, Some(success))

@@ -4,7 +4,7 @@
 //! the inputs digest; [`security`] moves it to a security update's snapshot) → [`jobs`] (the
 //! image's Jobs: note deleted ones, fold finished ones into status; the audit against the
 //! site's followed snapshot; supersede outdated ones) → [`decide`] (building, up to date, failed, suspended, or
-//! start a build) → prune the history. [`report`] turns the outcome into a standing, events
+//! start a build, saying [`why`]) → prune the history. [`report`] turns the outcome into a standing, events
 //! and a requeue; [`finish`] writes them, whatever happened.
 
 mod decide;
@@ -12,6 +12,7 @@ mod inputs;
 mod jobs;
 mod report;
 mod security;
+mod why;
 
 use super::context::Context;
 use super::error::{Error, Result};
@@ -66,7 +67,8 @@ struct Run<'a> {
     status: GentooImageStatus,
     /// Events the sub-steps want published.
     notices: Vec<super::status::Notice>,
-    /// Why a build started now would be started (a security update), beyond its inputs.
+    /// Why a build started now would be started, when a sub-step knows better than its
+    /// inputs (a security update).
     cause: Option<zentoo_api::image::BuildCause>,
 }
 

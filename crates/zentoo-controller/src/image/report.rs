@@ -20,14 +20,17 @@ pub(super) fn standing(outcome: &Outcome, status: &GentooImageStatus) -> Standin
         .unwrap_or_default();
     match outcome {
         Outcome::Building { job, .. } => {
-            let step = status
-                .current_build
-                .as_ref()
+            let current = status.current_build.as_deref();
+            let step = current
                 .and_then(|b| b.step)
                 .map_or("pending", |s| s.as_str());
+            let why = current
+                .and_then(|b| b.cause.as_ref())
+                .map(|c| format!(": {}: {}", c.reason, c.message))
+                .unwrap_or_default();
             Standing::Progressing(Note::new(
                 reasons::BUILDING,
-                format!("building inputs {inputs} in Job {job} (step {step})"),
+                format!("building inputs {inputs} in Job {job} (step {step}){why}"),
             ))
         }
         Outcome::PodsRejected { job, message } => Standing::Stalled {
@@ -243,6 +246,36 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use zentoo_api::conditions::types;
     use zentoo_core::plan::build::StepName;
+
+    #[test]
+    fn the_building_condition_says_why_the_build_started() {
+        let status = GentooImageStatus {
+            inputs_digest: Some("sha256:0123456789abcdef".into()),
+            current_build: Some(Box::new(zentoo_api::image::CurrentBuild {
+                name: "web-1".into(),
+                step: Some(StepName::Assemble),
+                cause: Some(zentoo_api::image::BuildCause {
+                    reason: reasons::INPUTS_CHANGED.into(),
+                    message: "portage/desktop tree changed".into(),
+                }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let building = Outcome::Building {
+            job: "web-1".into(),
+            new: true,
+            pod_due: None,
+        };
+        let Standing::Progressing(note) = standing(&building, &status) else {
+            panic!("a build progresses");
+        };
+        assert_eq!(
+            note.message,
+            "building inputs sha256:0123456789ab in Job web-1 (step assemble): \
+             InputsChanged: portage/desktop tree changed"
+        );
+    }
 
     #[test]
     fn a_running_build_stays_building_while_a_new_leader_fetches_the_site() {

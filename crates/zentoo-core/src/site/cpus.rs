@@ -84,7 +84,7 @@ pub fn arch(gentoo: &str) -> Option<&'static Arch> {
 }
 
 /// A cpu profile in canonical form: every field explicit, so equal builds compare equal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CpuProfile {
     /// Gentoo arch.

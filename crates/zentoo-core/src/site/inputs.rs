@@ -7,6 +7,7 @@
 
 use super::cpus::CpuProfile;
 use super::options::{KernelSpec, Repairs, Variant};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -15,7 +16,7 @@ use std::collections::BTreeMap;
 const DIGEST_DOMAIN: &[u8] = b"zentoo.dev/inputs/v1\n";
 
 /// A branch an image consumes, by name and tree id.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BranchInput {
     /// Full branch name, e.g. `portage/desktop`.
     pub branch: String,
@@ -24,7 +25,7 @@ pub struct BranchInput {
 }
 
 /// The cpu an image is built for: its name and canonical profile.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CpuInput {
     /// The cpu's name (`amd64`, `znver3`, ...).
     pub name: String,
@@ -37,7 +38,7 @@ pub struct CpuInput {
 ///
 /// Fields added later must be `Option` and skipped when `None`, so digests of images that do
 /// not use them stay the same.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SpecInputs {
     /// The stage3 image builds start from.
@@ -58,7 +59,7 @@ pub struct SpecInputs {
 }
 
 /// Everything one image consumes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Inputs {
     /// The portage config branch.
