@@ -325,7 +325,7 @@ mod tests {
             "apiVersion": "zentoo.dev/v1alpha1", "kind": "GentooImage",
             "metadata": {"name": "web", "namespace": "ops",
                          "creationTimestamp": "2026-12-06T10:00:00Z"},
-            "spec": {"site": "demo", "tuple": "server-none-web"},
+            "spec": {"siteRef": {"name": "demo"}, "portage": "server", "set": "web"},
             "status": {
                 "phase": "Succeeded", "shortDigest": "sha256:0123456789ab",
                 "history": [{"name": "web-2", "inputsDigest": "sha256:b", "result": "Succeeded",
