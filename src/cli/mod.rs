@@ -5,6 +5,7 @@ mod binhost;
 mod build;
 mod controller;
 mod crds;
+mod diff;
 mod freshroot;
 mod gc;
 mod get;
@@ -63,6 +64,8 @@ enum Command {
     Sbom(sbom::SbomArgs),
     /// Which GLSAs affect an image (its root, its SBOM, or the SBOM attached to it).
     Audit(Box<audit::AuditArgs>),
+    /// The packages two builds differ in (added, removed, up/downgraded, USE), from their SBOMs.
+    Diff(Box<diff::DiffArgs>),
 }
 
 /// Where the site repository is and how to read it: shared by every command that reads one.
@@ -143,6 +146,7 @@ pub fn run() -> ExitCode {
         Command::Gc(args) => gc::run(args),
         Command::Sbom(args) => sbom::run(args),
         Command::Audit(args) => audit::run(*args),
+        Command::Diff(args) => diff::run(*args),
     };
     match result {
         Ok(code) => code,

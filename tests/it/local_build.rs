@@ -140,6 +140,16 @@ fn a_use_change_in_one_portage_branch_rebuilds_only_its_tuples_and_package() {
     }
     let (code, before) = demo.build(&args);
     assert_eq!(code, 0, "{before:?}");
+    // The first build's SBOM, kept aside: the next build writes its own in its place.
+    let sbom_of = |built: &serde_json::Map<String, serde_json::Value>| {
+        let tarball = built["server-nodocs-web"]["build"]["tarball"]
+            .as_str()
+            .expect("tarball")
+            .to_string();
+        std::path::PathBuf::from(format!("{tarball}.spdx.json"))
+    };
+    let earlier_sbom = demo.dir.path().join("earlier.spdx.json");
+    std::fs::copy(sbom_of(&before), &earlier_sbom).expect("keep the first SBOM");
     demo.commit(
         "portage/server",
         &[Change::file(
@@ -149,6 +159,46 @@ fn a_use_change_in_one_portage_branch_rebuilds_only_its_tuples_and_package() {
     );
     let (code, after) = demo.build(&args);
     assert_eq!(code, 0, "{after:?}");
+    // `zentoo diff` of the two builds: exactly the USE change.
+    let nginx = "* www-servers/nginx-1.24.0 USE +debug";
+    let diff = demo.zentoo(&[
+        "diff",
+        earlier_sbom.to_str().expect("path"),
+        sbom_of(&after).to_str().expect("path"),
+    ]);
+    let stdout = String::from_utf8_lossy(&diff.stdout);
+    assert!(diff.status.success(), "{:?}", diff);
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), [nginx], "{stdout}");
+    if let Some(registry) = &registry {
+        // The same, from the SBOMs attached to the two pushed images.
+        let pushed = |built: &serde_json::Map<String, serde_json::Value>| {
+            let build = &built["server-nodocs-web"]["build"];
+            let image = build["image"].as_str().expect("image");
+            let repository = image.rsplit_once(':').map_or(image, |(r, _)| r);
+            format!(
+                "{repository}@{}",
+                build["imageDigest"].as_str().expect("digest")
+            )
+        };
+        let diff = demo.zentoo(&[
+            "diff",
+            &pushed(&before),
+            &pushed(&after),
+            "--insecure-registry",
+            registry,
+            "-o",
+            "json",
+        ]);
+        assert!(diff.status.success(), "{:?}", diff);
+        let changes: serde_json::Value =
+            serde_json::from_slice(&diff.stdout).expect("JSON changes");
+        assert_eq!(
+            changes,
+            serde_json::json!({"added": [], "removed": [], "upgraded": [], "downgraded": [],
+                "use": [{"package": "www-servers/nginx", "version": "1.24.0",
+                         "enabled": ["debug"], "disabled": []}]})
+        );
+    }
     if registry.is_some() {
         for name in ["server-nodocs-web", "znver3-server-nodocs-web"] {
             let (first, second) = (&before[name]["build"], &after[name]["build"]);

@@ -9,6 +9,7 @@
 /// `scripts/build-image.sh` builds by default.
 pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/zentoo/zentoo:", env!("CARGO_PKG_VERSION"));
 
+pub mod diff;
 pub mod glsa;
 pub mod plan;
 pub mod site;

@@ -6,7 +6,9 @@ use crate::error::{Error, Result};
 use crate::vdb;
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::path::Path;
+use zentoo_core::diff::Package;
 use zentoo_core::glsa::{Advisory, Finding, Installed, affected_by_any};
 use zentoo_core::plan::result::{GlsaHit, GlsaResult};
 
@@ -112,14 +114,34 @@ pub fn installed_in_root(root: &Path) -> Result<Vec<Installed>> {
     Ok(installed)
 }
 
-/// The packages an SBOM zentoo wrote lists (SPDX: `name` `category/package`, `versionInfo`,
-/// the `gentoo:slot=` annotation; CycloneDX: `group`, `name`, `version`, the `gentoo:slot`
-/// and `gentoo:subslot` properties). `Err` says why the document is not one.
+/// The packages an SBOM zentoo wrote lists, for the GLSA audit.
 pub fn installed_in_sbom(document: &[u8]) -> std::result::Result<Vec<Installed>, String> {
+    Ok(packages_in_sbom(document)?
+        .into_iter()
+        .map(|p| Installed {
+            category: p.category,
+            name: p.name,
+            version: p.version,
+            slot: p.slot,
+        })
+        .collect())
+}
+
+/// The packages an SBOM zentoo wrote lists, with their USE flags (SPDX: `name`
+/// `category/package`, `versionInfo`, the `gentoo:slot=` and `gentoo:use=` annotations;
+/// CycloneDX: `group`, `name`, `version`, the `gentoo:slot`, `gentoo:subslot` and `gentoo:use`
+/// properties). `Err` says why the document is not one.
+pub fn packages_in_sbom(document: &[u8]) -> std::result::Result<Vec<Package>, String> {
     let doc: Value = serde_json::from_slice(document).map_err(|e| format!("not JSON: {e}"))?;
-    let mut installed = Vec::new();
-    if let Some(packages) = doc.get("packages").and_then(Value::as_array) {
-        for p in packages {
+    let flags = |text: Option<&str>| -> BTreeSet<String> {
+        text.unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    let mut packages = Vec::new();
+    if let Some(list) = doc.get("packages").and_then(Value::as_array) {
+        for p in list {
             let (Some(atom), Some(version)) = (
                 p.get("name").and_then(Value::as_str),
                 p.get("versionInfo").and_then(Value::as_str),
@@ -129,22 +151,23 @@ pub fn installed_in_sbom(document: &[u8]) -> std::result::Result<Vec<Installed>,
             let Some((category, name)) = atom.split_once('/') else {
                 continue;
             };
-            let slot = p
-                .get("annotations")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.get("comment").and_then(Value::as_str))
-                .find_map(|c| c.strip_prefix("gentoo:slot="))
-                .unwrap_or("0");
-            installed.push(Installed {
+            let note = |prefix: &str| {
+                p.get("annotations")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.get("comment").and_then(Value::as_str))
+                    .find_map(|c| c.strip_prefix(prefix))
+            };
+            packages.push(Package {
                 category: category.into(),
                 name: name.into(),
                 version: version.into(),
-                slot: slot.into(),
+                slot: note("gentoo:slot=").unwrap_or("0").into(),
+                use_flags: flags(note("gentoo:use=")),
             });
         }
-        return Ok(installed);
+        return Ok(packages);
     }
     if let Some(components) = doc.get("components").and_then(Value::as_array) {
         for c in components {
@@ -167,14 +190,15 @@ pub fn installed_in_sbom(document: &[u8]) -> std::result::Result<Vec<Installed>,
                 (Some(slot), None) => slot.to_string(),
                 _ => "0".into(),
             };
-            installed.push(Installed {
+            packages.push(Package {
                 category: category.into(),
                 name: name.into(),
                 version: version.into(),
                 slot,
+                use_flags: flags(property("gentoo:use")),
             });
         }
-        return Ok(installed);
+        return Ok(packages);
     }
     Err("neither an SPDX document (packages) nor a CycloneDX BOM (components)".into())
 }
@@ -246,6 +270,7 @@ mod tests {
             version: "3.0.13".into(),
             slot: "0".into(),
             subslot: Some("3".into()),
+            use_flags: vec!["asm".into(), "ktls".into()],
             ..Record::default()
         }]
     }
@@ -269,6 +294,12 @@ mod tests {
                 }],
                 "{format:?}"
             );
+        }
+        for format in [Format::Spdx, Format::CycloneDx] {
+            let doc = sbom::render(format, &subject, &records());
+            let packages = packages_in_sbom(&doc).unwrap();
+            let flags: Vec<&str> = packages[0].use_flags.iter().map(String::as_str).collect();
+            assert_eq!(flags, ["asm", "ktls"], "{format:?}: USE read back");
         }
         assert!(installed_in_sbom(b"{}").unwrap_err().contains("neither"));
         assert!(installed_in_sbom(b"nope").unwrap_err().contains("not JSON"));
