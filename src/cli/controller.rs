@@ -72,6 +72,18 @@ pub struct ControllerArgs {
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     #[arg(long, env = "ZENTOO_METRICS_ADDR", default_value = "127.0.0.1:8080")]
     metrics_addr: std::net::SocketAddr,
+    /// Serve the read-only web dashboard here (e.g. `127.0.0.1:8081`; off unless set).
+    #[arg(long, env = "ZENTOO_DASHBOARD_ADDR", value_name = "ADDR")]
+    dashboard_addr: Option<std::net::SocketAddr>,
+    /// Every dashboard request must carry the token in this file (a bearer token, or once
+    /// `?token=`, then a cookie); without it, whoever reaches the address reads the dashboard.
+    #[arg(
+        long,
+        env = "ZENTOO_DASHBOARD_TOKEN_FILE",
+        value_name = "PATH",
+        requires = "dashboard_addr"
+    )]
+    dashboard_token_file: Option<std::path::PathBuf>,
     /// Run the reconcilers only while holding a Lease (for more than one replica).
     #[arg(long)]
     leader_election: bool,
@@ -175,6 +187,12 @@ pub fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         },
         build_host_network: args.build_host_network,
         insecure_registries: args.insecure_registries,
+        dashboard_addr: args.dashboard_addr,
+        dashboard_token: args
+            .dashboard_token_file
+            .as_deref()
+            .map(read_token)
+            .transpose()?,
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -259,4 +277,19 @@ mod tests {
             );
         }
     }
+}
+
+/// The dashboard token in `path`: its first line, which must not be empty. The error names
+/// the file, never its content.
+fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("dashboard token file {}: {e}", path.display()))?;
+    let token = text.lines().next().unwrap_or_default().trim().to_string();
+    if token.is_empty() || token.contains(';') || token.contains(' ') {
+        anyhow::bail!(
+            "dashboard token file {}: its first line must be a token (no spaces or `;`)",
+            path.display()
+        );
+    }
+    Ok(token)
 }

@@ -314,6 +314,15 @@ pub struct BuildRecord {
     /// Why it was started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<BuildCause>,
+    /// The image digest it published, when it succeeded (for `zentoo diff` between builds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    /// Packages taken from binpkgs, when it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binpkg_hits: Option<u32>,
+    /// Packages compiled, when it succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compiled: Option<u32>,
 }
 
 /// What zentoo last saw of an image.

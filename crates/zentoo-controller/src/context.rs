@@ -66,6 +66,10 @@ pub struct Settings {
     pub build_host_network: bool,
     /// Registries (`host[:port]`) builds push to over plain HTTP.
     pub insecure_registries: Vec<String>,
+    /// Where the read-only dashboard is served (off when `None`).
+    pub dashboard_addr: Option<SocketAddr>,
+    /// The token every dashboard request must carry, when set.
+    pub dashboard_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -90,6 +94,8 @@ impl Default for Settings {
             policy: Policy::default(),
             build_host_network: false,
             insecure_registries: Vec::new(),
+            dashboard_addr: None,
+            dashboard_token: None,
         }
     }
 }

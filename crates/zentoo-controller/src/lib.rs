@@ -5,6 +5,7 @@
 pub mod api_metrics;
 pub mod build;
 pub mod context;
+pub mod dashboard;
 pub mod error;
 pub mod fetch;
 pub mod gc;
@@ -195,6 +196,22 @@ pub async fn run(
         anyhow::bail!("the controller's caches were set up twice");
     }
     let predicates = PredicateConfig::default();
+
+    // The dashboard reads the caches only.
+    let _dashboard = match ctx.settings.dashboard_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("dashboard on {addr}: {e}"))?;
+            let (caches, token) = (caches.clone(), ctx.settings.dashboard_token.clone());
+            Some(AbortOnDrop(tokio::spawn(async move {
+                if let Err(e) = dashboard::serve(listener, caches, token).await {
+                    error!("dashboard on {addr}: {e}");
+                }
+            })))
+        }
+        None => None,
+    };
 
     // The webhook receiver reads sites from the cache and wakes them in memory.
     let _webhook = match ctx.settings.webhook_addr {

@@ -110,7 +110,7 @@ pub(super) fn observe(run: &mut Run<'_>) -> Result<Jobs> {
                 started_at: current.started_at.clone(),
                 finished_at: Some(run.now.clone()),
                 cause: current.cause.clone(),
-                message: None,
+                ..BuildRecord::default()
             },
         );
         run.status.current_build = None;
@@ -130,6 +130,7 @@ fn ended(j: &BuildJob, ending: Ending, now: &Time) -> BuildRecord {
         started_at: j.started_at(),
         finished_at: Some(now.clone()),
         cause: j.cause.clone(),
+        ..BuildRecord::default()
     }
 }
 
@@ -269,6 +270,12 @@ fn finished_record(
                     glsa: result.glsa,
                     inputs: None,
                     finished_at,
+                };
+                let record = BuildRecord {
+                    image_digest: success.image_digest.clone(),
+                    binpkg_hits: success.binpkg_hits,
+                    compiled: success.compiled,
+                    ..record
                 };
                 (record, Some(success))
             }
