@@ -13,6 +13,7 @@ ensure_helm    # charts/zentoo lint and the manifests/ freshness test
 # themselves (two of them once raced for apt's lock installing musl-tools).
 ensure_musl    # tests/it/zentoo_image.rs builds the static zentoo image
 ensure_apt ca-certificates openssl
+ensure_apt chromium-headless-shell    # tests/it/dashboard.rs renders the dashboard in it
 ensure_stage3_tools
 
 background=()

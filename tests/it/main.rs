@@ -26,6 +26,7 @@ mod controller_rbac;
 mod controller_security;
 mod controller_why;
 mod crds;
+mod dashboard;
 mod engine_smoke;
 mod faults;
 mod gc;

@@ -16,8 +16,8 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use jiff::Timestamp;
-use kube::{Resource, ResourceExt};
 use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -35,6 +35,7 @@ connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-a
 const LIVE_JS: &str = r#"// zentoo dashboard: reload when the controller's caches change.
 (() => {
   const root = document.currentScript.src.replace(/live\.js$/, "");
+  document.documentElement.dataset.live = "polling";
   let seen = null;
   const poll = async () => {
     try {
