@@ -6,6 +6,7 @@ use super::context::Context;
 use super::error::{Error, Result};
 use jiff::Timestamp;
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -60,6 +61,10 @@ pub struct Notice {
     pub type_: EventType,
     /// What happened, as a reason and a note.
     pub note: Note,
+    /// The build Job it is about, if any: named as the event's related object, which also
+    /// keeps the events of two builds apart (the event recorder folds events that differ
+    /// only in their note into one series, which would show the first build's note).
+    pub job: Option<String>,
 }
 
 impl Notice {
@@ -68,6 +73,7 @@ impl Notice {
         Notice {
             type_: EventType::Normal,
             note: Note::new(reason, note),
+            job: None,
         }
     }
 
@@ -76,6 +82,15 @@ impl Notice {
         Notice {
             type_: EventType::Warning,
             note: Note::new(reason, note),
+            job: None,
+        }
+    }
+
+    /// The same, about build Job `job`.
+    pub fn about_job(self, job: &str) -> Self {
+        Notice {
+            job: Some(job.to_string()),
+            ..self
         }
     }
 }
@@ -165,13 +180,20 @@ where
 
 /// Publishes an event about `obj`; failures are logged, never fatal.
 pub async fn publish<K: Resource<DynamicType = ()>>(ctx: &Context, obj: &K, notice: Notice) {
-    let Notice { type_, note } = notice;
+    let Notice { type_, note, job } = notice;
+    let secondary = job.map(|name| ObjectReference {
+        api_version: Some("batch/v1".into()),
+        kind: Some("Job".into()),
+        name: Some(name),
+        namespace: obj.meta().namespace.clone(),
+        ..ObjectReference::default()
+    });
     let event = Event {
         type_,
         reason: note.reason.to_string(),
         note: Some(note.message),
         action: "Reconcile".into(),
-        secondary: None,
+        secondary,
     };
     if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
         warn!("publishing event {}: {e}", note.reason);

@@ -98,8 +98,8 @@ pub(super) fn notice(
     let note = standing.note();
     let new_reason = before.conditions.iter().all(|c| c.reason != note.reason);
     match result {
-        Ok(Outcome::Building { new: true, .. }) => {
-            Some(Notice::normal(note.reason, note.message.clone()))
+        Ok(Outcome::Building { new: true, job, .. }) => {
+            Some(Notice::normal(note.reason, note.message.clone()).about_job(job))
         }
         Ok(Outcome::PodsRejected { .. }) if new_reason => {
             Some(Notice::warning(note.reason, note.message.clone()))
@@ -129,7 +129,7 @@ pub(super) fn finished_builds(
 }
 
 fn finished(h: &BuildRecord) -> Notice {
-    match h.result {
+    let notice = match h.result {
         Ending::Succeeded => Notice::normal(
             reasons::BUILD_SUCCEEDED,
             format!(
@@ -154,7 +154,8 @@ fn finished(h: &BuildRecord) -> Notice {
                 h.step.map_or("?", |s| s.as_str())
             ),
         ),
-    }
+    };
+    notice.about_job(&h.name)
 }
 
 /// Sets the `Vulnerable` condition from the GLSA audit of the last successful build; a Warning
