@@ -3,6 +3,7 @@
 mod audit;
 mod binhost;
 mod build;
+mod completions;
 mod controller;
 mod crds;
 mod freshroot;
@@ -63,6 +64,8 @@ enum Command {
     Sbom(sbom::SbomArgs),
     /// Which GLSAs affect an image (its root, its SBOM, or the SBOM attached to it).
     Audit(Box<audit::AuditArgs>),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(completions::CompletionsArgs),
 }
 
 /// Where the site repository is and how to read it: shared by every command that reads one.
@@ -143,6 +146,7 @@ pub fn run() -> ExitCode {
         Command::Gc(args) => gc::run(args),
         Command::Sbom(args) => sbom::run(args),
         Command::Audit(args) => audit::run(*args),
+        Command::Completions(args) => completions::run(args),
     };
     match result {
         Ok(code) => code,

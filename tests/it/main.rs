@@ -12,6 +12,7 @@ mod binhost_config;
 mod chart_binhost;
 mod chart_network;
 mod cluster_smoke;
+mod completions;
 mod controller_build;
 mod controller_drift;
 mod controller_gc;
