@@ -37,6 +37,7 @@ mod local_build;
 mod local_depth;
 mod manifests;
 mod materialize;
+mod monitoring;
 mod parsers_never_panic;
 mod plan_cli;
 mod publish_local;
