@@ -74,15 +74,19 @@ ensure_helm() {
 }
 
 # Makes sure cosign and syft (the verifiers a user of zentoo's images runs; the supply chain
-# tests run them) are built, from the Go module proxy, into the harness cache; sets COSIGN and
-# SYFT to their paths.
+# tests run them) and promtool (Prometheus's rule checker; the chart's alerts are tested with
+# it) are built, from the Go module proxy, into the harness cache; sets COSIGN, SYFT and
+# PROMTOOL to their paths.
 ZENTOO_COSIGN_VERSION=${ZENTOO_COSIGN_VERSION:-v3.1.3}
 ZENTOO_SYFT_VERSION=${ZENTOO_SYFT_VERSION:-v1.57.2}
+# Prometheus 3.x as a Go module: v3.Y.Z is tagged v0.3YY.Z.
+ZENTOO_PROMETHEUS_VERSION=${ZENTOO_PROMETHEUS_VERSION:-v0.316.0}
 ensure_supply_chain_tools() {
     local cache=${ZENTOO_TEST_CACHE:-$HOME/.cache/zentoo-test}
     COSIGN="$cache/bin/cosign-$ZENTOO_COSIGN_VERSION/cosign"
     SYFT="$cache/bin/syft-$ZENTOO_SYFT_VERSION/syft"
-    export COSIGN SYFT
+    PROMTOOL="$cache/bin/promtool-$ZENTOO_PROMETHEUS_VERSION/promtool"
+    export COSIGN SYFT PROMTOOL
     if [ ! -x "$COSIGN" ]; then
         ensure_go
         echo "setup: building cosign $ZENTOO_COSIGN_VERSION from the Go module proxy" >&2
@@ -94,6 +98,12 @@ ensure_supply_chain_tools() {
         echo "setup: building syft $ZENTOO_SYFT_VERSION from the Go module proxy" >&2
         GOBIN="$(dirname "$SYFT")" GOFLAGS=-trimpath \
             go install -ldflags "-s -w" "github.com/anchore/syft/cmd/syft@$ZENTOO_SYFT_VERSION"
+    fi
+    if [ ! -x "$PROMTOOL" ]; then
+        ensure_go
+        echo "setup: building promtool $ZENTOO_PROMETHEUS_VERSION from the Go module proxy" >&2
+        GOBIN="$(dirname "$PROMTOOL")" GOFLAGS=-trimpath \
+            go install -ldflags "-s -w" "github.com/prometheus/prometheus/cmd/promtool@$ZENTOO_PROMETHEUS_VERSION"
     fi
 }
 

@@ -42,7 +42,8 @@ stage3_log=$(mktemp)
 setsid tests/stage3/build-image >"$stage3_log" 2>&1 &
 stage3_pid=$!
 background+=("$stage3_pid")
-# cosign and syft (cached by version; cold, a few minutes of Go builds) build beside them too.
+# cosign, syft and promtool (cached by version; cold, a few minutes of Go builds) build beside
+# them too.
 tools_log=$(mktemp)
 setsid nice -n 10 bash -c 'source scripts/setup.sh && ensure_supply_chain_tools' >"$tools_log" 2>&1 &
 tools_pid=$!
@@ -53,9 +54,9 @@ cargo clippy --all-targets --quiet -- -D warnings
 cargo check --quiet --manifest-path fuzz/Cargo.toml --bins --target-dir target/fuzz-check
 wait "$stage3_pid" || { cat "$stage3_log" >&2; echo "test: building the test stage3 failed" >&2; exit 1; }
 rm -f "$stage3_log"
-wait "$tools_pid" || { cat "$tools_log" >&2; echo "test: building cosign and syft failed" >&2; exit 1; }
+wait "$tools_pid" || { cat "$tools_log" >&2; echo "test: building cosign, syft and promtool failed" >&2; exit 1; }
 rm -f "$tools_log"
-ensure_supply_chain_tools    # sets COSIGN and SYFT for the tests
+ensure_supply_chain_tools    # sets COSIGN, SYFT and PROMTOOL for the tests
 tests/stage3/test    # the step scripts on the test stage3 (real Portage)
 # The zentoo image's static binary (a release build of every dependency for musl: the longest
 # compile here) builds in the background while the tests run, at the lowest CPU and disk

@@ -3,6 +3,7 @@
 mod audit;
 mod binhost;
 mod build;
+mod completions;
 mod controller;
 mod crds;
 mod diff;
@@ -66,6 +67,8 @@ enum Command {
     Audit(Box<audit::AuditArgs>),
     /// The packages two builds differ in (added, removed, up/downgraded, USE), from their SBOMs.
     Diff(Box<diff::DiffArgs>),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell.
+    Completions(completions::CompletionsArgs),
 }
 
 /// Where the site repository is and how to read it: shared by every command that reads one.
@@ -147,6 +150,7 @@ pub fn run() -> ExitCode {
         Command::Sbom(args) => sbom::run(args),
         Command::Audit(args) => audit::run(*args),
         Command::Diff(args) => diff::run(*args),
+        Command::Completions(args) => completions::run(args),
     };
     match result {
         Ok(code) => code,

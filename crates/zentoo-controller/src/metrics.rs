@@ -366,4 +366,84 @@ mod tests {
             assert!(text.contains(want), "{want} missing from\n{text}");
         }
     }
+
+    /// The names of the series `encode` writes, every family given one observation first (a
+    /// family without one writes no sample).
+    fn exported_series() -> std::collections::BTreeSet<String> {
+        let m = Metrics::new();
+        m.reconciled::<()>(SITE, &Ok(()), Duration::from_millis(1));
+        m.reconciled::<()>(
+            SITE,
+            &Err(Error::SiteNotReady("x".into())),
+            Duration::from_millis(1),
+        );
+        m.api_request("list", "pods");
+        m.webhook_request("Accepted");
+        m.build_started();
+        m.build_finished(Ending::Succeeded, Some(1), Some(1));
+        m.glsa_affected(None);
+        m.source_checked("moved");
+        let text = m.encode().unwrap();
+        let series: std::collections::BTreeSet<String> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .map(str::to_string)
+            .collect();
+        for family in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+            let family = family.split(' ').next().unwrap_or_default();
+            assert!(
+                series.iter().any(|s| s.starts_with(family)),
+                "no sample of {family}: record one above\n{text}"
+            );
+        }
+        series
+    }
+
+    /// Every `zentoo_...` name in `text` (not part of a longer identifier).
+    fn metric_names(text: &str) -> std::collections::BTreeSet<&str> {
+        let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        text.match_indices("zentoo_")
+            .filter(|(i, _)| !text[..*i].ends_with(ident))
+            .map(|(i, _)| {
+                let rest = &text[i..];
+                &rest[..rest.find(|c: char| !ident(c)).unwrap_or(rest.len())]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_charts_dashboard_and_alerts_use_only_exported_metrics() {
+        let exported = exported_series();
+        for (file, text) in [
+            (
+                "dashboard.json",
+                include_str!("../../../charts/zentoo/files/dashboard.json"),
+            ),
+            (
+                "alerts.yaml",
+                include_str!("../../../charts/zentoo/files/alerts.yaml"),
+            ),
+        ] {
+            let used = metric_names(text);
+            assert!(used.len() >= 5, "{file} uses only {used:?}");
+            let unknown: Vec<_> = used.iter().filter(|n| !exported.contains(**n)).collect();
+            assert!(
+                unknown.is_empty(),
+                "charts/zentoo/files/{file} uses {unknown:?}, which the controller does not \
+                 export; it exports {exported:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn metric_names_are_found_whole_and_only_at_a_word_start() {
+        let names = metric_names(
+            "rate(zentoo_builds_total[5m]) my_zentoo_x {zentoo_a_bucket} crates/zentoo-controller",
+        );
+        assert_eq!(
+            names.into_iter().collect::<Vec<_>>(),
+            ["zentoo_a_bucket", "zentoo_builds_total"]
+        );
+    }
 }

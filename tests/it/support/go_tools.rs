@@ -1,5 +1,6 @@
 //! Tools built from the Go module proxy into the harness cache by scripts/setup.sh
-//! (`ensure_supply_chain_tools`): cosign and syft, the verifiers a user of zentoo's images runs.
+//! (`ensure_supply_chain_tools`): cosign and syft, the verifiers a user of zentoo's images runs,
+//! and promtool, which checks and tests the chart's alerts.
 
 use std::path::PathBuf;
 
@@ -7,6 +8,8 @@ use std::path::PathBuf;
 pub const COSIGN_VERSION: &str = "v3.1.3";
 /// syft's version (scripts/setup.sh `ZENTOO_SYFT_VERSION`).
 pub const SYFT_VERSION: &str = "v1.57.2";
+/// promtool's version: Prometheus's Go module (scripts/setup.sh `ZENTOO_PROMETHEUS_VERSION`).
+pub const PROMETHEUS_VERSION: &str = "v0.316.0";
 
 /// `$VAR`, else `<harness cache>/bin/<name>-<version>/<name>`, when it is a file; else `None`
 /// after a SKIPPED line (on CI: a failure).
@@ -36,4 +39,9 @@ pub fn cosign() -> Option<PathBuf> {
 /// syft.
 pub fn syft() -> Option<PathBuf> {
     tool("SYFT", "syft", SYFT_VERSION)
+}
+
+/// promtool.
+pub fn promtool() -> Option<PathBuf> {
+    tool("PROMTOOL", "promtool", PROMETHEUS_VERSION)
 }
