@@ -263,7 +263,7 @@ fn dash(text: &str) -> String {
 
 /// How long before `now` an RFC 3339 time was, as kubectl says it (`45s`, `12m`, `3h`,
 /// `9d`); `-` when unknown.
-fn ago(time: Option<&str>, now: Timestamp) -> String {
+pub(super) fn ago(time: Option<&str>, now: Timestamp) -> String {
     let Some(then) = time.and_then(|t| t.parse::<Timestamp>().ok()) else {
         return "-".into();
     };

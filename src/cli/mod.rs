@@ -18,6 +18,7 @@ mod reconcile;
 mod sbom;
 mod site;
 mod spec_args;
+mod tree;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -49,6 +50,9 @@ enum Command {
     /// Show GentooSites or GentooImages: ready, revision or digest, last build, and why.
     #[command(subcommand)]
     Get(get::GetCommand),
+    /// Show a GentooSite, the GentooImages it builds and their builds, as a tree.
+    #[command(subcommand)]
+    Tree(tree::TreeCommand),
     /// Print the CustomResourceDefinitions (or write them with --dir).
     Crds(crds::CrdsArgs),
     /// Pack a target root into an OCI image and a stage tarball, and publish them.
@@ -144,6 +148,7 @@ pub fn run() -> ExitCode {
         Command::Controller(args) => controller::run(args),
         Command::Reconcile(cmd) => reconcile::run(cmd),
         Command::Get(cmd) => get::run(cmd),
+        Command::Tree(cmd) => tree::run(cmd),
         Command::Publish(args) => publish::run(*args),
         Command::Binhost(cmd) => binhost::run(cmd),
         Command::Gc(args) => gc::run(args),

@@ -192,4 +192,52 @@ async fn every_build_says_why_and_a_push_names_what_plan_against_names() {
             (first.name_any().as_str(), "Created"),
         ]
     );
+
+    // `zentoo tree site`: the site, its image, its builds newest first with their causes.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zentoo"))
+        .args(["tree", "site", "demo", "-n", &ns.name])
+        .env("KUBECONFIG", &kube.kubeconfig)
+        .output()
+        .expect("run zentoo tree");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("GentooSite/demo  Ready=True"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("└── GentooImage/{image}  Ready=True")),
+        "{text}"
+    );
+    let builds: Vec<(&str, &str)> = lines[2..]
+        .iter()
+        .map(|l| {
+            assert!(l.starts_with("    "), "builds under their image: {l}");
+            let fields: Vec<&str> = l.trim_start().split("  ").collect();
+            (fields[0], fields[2])
+        })
+        .collect();
+    assert_eq!(
+        builds,
+        [
+            (
+                format!("├── Job/{}", third.name_any()).as_str(),
+                "RebuildRequested"
+            ),
+            (
+                format!("├── Job/{}", second.name_any()).as_str(),
+                "InputsChanged"
+            ),
+            (
+                format!("└── Job/{}", first.name_any()).as_str(),
+                "Created"
+            ),
+        ],
+        "{text}"
+    );
 }

@@ -237,12 +237,13 @@ pub async fn create_audit(
 }
 
 /// Creates the build Job of `planned` (and its distcc workers); `cause` says why it was
-/// started. Returns the Job's name.
+/// started, `rebuild` the rebuild request it handles. Returns the Job's name.
 pub async fn create_build(
     target: &Target<'_>,
     ctx: &Context,
     epoch: i64,
     cause: &zentoo_api::image::BuildCause,
+    rebuild: Option<&str>,
 ) -> Result<String> {
     let Target {
         image,
@@ -267,13 +268,20 @@ pub async fn create_build(
         distcc,
     } = prepare(target, ctx, epoch, &job_name)?;
     let mut job = with_pod_labels(render_job(&plan, &context), ctx);
-    job.metadata
+    let notes = job
+        .metadata
         .annotations
-        .get_or_insert_with(Default::default)
-        .insert(
-            zentoo_api::annotations::CAUSE.into(),
-            serde_json::to_string(cause).unwrap_or_default(),
+        .get_or_insert_with(Default::default);
+    notes.insert(
+        zentoo_api::annotations::CAUSE.into(),
+        serde_json::to_string(cause).unwrap_or_default(),
+    );
+    if let Some(token) = rebuild {
+        notes.insert(
+            zentoo_api::annotations::REBUILD_REQUESTED_AT.into(),
+            token.to_string(),
         );
+    }
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), namespace);
     let uid = match jobs.create(&PostParams::default(), &job).await {
         Ok(created) => created.metadata.uid,

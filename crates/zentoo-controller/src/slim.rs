@@ -355,6 +355,7 @@ impl Slimmed for CachedJob {
                     annotations::INPUTS_DIGEST,
                     annotations::REVISION,
                     annotations::CAUSE,
+                    annotations::REBUILD_REQUESTED_AT,
                 ],
             ),
             ..metadata

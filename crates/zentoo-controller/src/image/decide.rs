@@ -49,7 +49,17 @@ pub(super) async fn decide(
         .annotations()
         .get(annotations::REBUILD_REQUESTED_AT)
         .cloned();
-    let rebuild = token.is_some() && token != run.status.last_handled_rebuild;
+    // Handled when status says so, or when a build Job says it handled it: a reconcile may
+    // read the image from a cache that does not show its own last status write yet.
+    let handled = token == run.status.last_handled_rebuild
+        || jobs
+            .list
+            .iter()
+            .any(|j| j.rebuild.is_some() && j.rebuild == token);
+    let rebuild = token.is_some() && !handled;
+    if handled && token.is_some() {
+        run.status.last_handled_rebuild.clone_from(&token);
+    }
     let last_for_desired = run
         .status
         .history
@@ -158,7 +168,7 @@ async fn start(
         planned: &inputs.planned,
         revision: &inputs.revision,
     };
-    let job = create_build(&target, ctx, inputs.epoch, &cause).await?;
+    let job = create_build(&target, ctx, inputs.epoch, &cause, token.as_deref()).await?;
     ctx.expect_job(&run.key, &job, inputs.desired());
     ctx.metrics.build_started();
     run.status.last_handled_rebuild = token;

@@ -28,6 +28,8 @@ pub(super) struct BuildJob {
     pub state: JobState,
     /// Why it was started ([`annotations::CAUSE`]).
     pub cause: Option<BuildCause>,
+    /// The rebuild request it handled ([`annotations::REBUILD_REQUESTED_AT`]).
+    pub rebuild: Option<String>,
 }
 
 impl BuildJob {
@@ -74,6 +76,10 @@ pub(super) fn observe(run: &mut Run<'_>) -> Result<Jobs> {
                 .annotations()
                 .get(annotations::CAUSE)
                 .and_then(|c| serde_json::from_str(c).ok()),
+            rebuild: job
+                .annotations()
+                .get(annotations::REBUILD_REQUESTED_AT)
+                .cloned(),
             job,
         })
         .collect();
