@@ -240,10 +240,45 @@ fn parse_window(text: &str) -> Result<Duration, String> {
     parse_duration(text).ok_or_else(|| format!("not a duration like 5s or 500ms: {text}"))
 }
 
+/// The dashboard token in `path`: its first line, which must not be empty. The error names
+/// the file, never its content.
+fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("dashboard token file {}: {e}", path.display()))?;
+    let token = text.lines().next().unwrap_or_default().trim().to_string();
+    if token.is_empty() || token.contains(';') || token.contains(' ') {
+        anyhow::bail!(
+            "dashboard token file {}: its first line must be a token (no spaces or `;`)",
+            path.display()
+        );
+    }
+    Ok(token)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn a_dashboard_token_is_a_first_line_and_never_shown() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let good = dir.path().join("token");
+        std::fs::write(&good, "s3cret\n").expect("write");
+        assert_eq!(read_token(&good).expect("a token"), "s3cret");
+        let bad = dir.path().join("bad");
+        std::fs::write(&bad, "two words; here\n").expect("write");
+        let why = read_token(&bad).expect_err("refused").to_string();
+        assert!(
+            why.contains("first line must be a token") && !why.contains("words"),
+            "{why}"
+        );
+        let missing = read_token(&dir.path().join("nope")).expect_err("refused");
+        assert!(
+            missing.to_string().contains("dashboard token file"),
+            "{missing}"
+        );
+    }
 
     #[derive(Parser)]
     struct Cli {
@@ -277,19 +312,4 @@ mod tests {
             );
         }
     }
-}
-
-/// The dashboard token in `path`: its first line, which must not be empty. The error names
-/// the file, never its content.
-fn read_token(path: &std::path::Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("dashboard token file {}: {e}", path.display()))?;
-    let token = text.lines().next().unwrap_or_default().trim().to_string();
-    if token.is_empty() || token.contains(';') || token.contains(' ') {
-        anyhow::bail!(
-            "dashboard token file {}: its first line must be a token (no spaces or `;`)",
-            path.display()
-        );
-    }
-    Ok(token)
 }

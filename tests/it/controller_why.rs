@@ -233,10 +233,7 @@ async fn every_build_says_why_and_a_push_names_what_plan_against_names() {
                 format!("├── Job/{}", second.name_any()).as_str(),
                 "InputsChanged"
             ),
-            (
-                format!("└── Job/{}", first.name_any()).as_str(),
-                "Created"
-            ),
+            (format!("└── Job/{}", first.name_any()).as_str(), "Created"),
         ],
         "{text}"
     );
