@@ -90,16 +90,12 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| file.display().to_string())?
         }
         (Some(image), _, _) => {
-            let registry = crate::publish::registry::Registry::new(args.registry.config()?)?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
             let oci_arch = match args.arch.as_str() {
                 "x86" => "386",
                 "riscv" => "riscv64",
                 other => other,
             };
-            let (digest, document) = runtime.block_on(registry.attached_sbom(image, oci_arch))?;
+            let (digest, document) = attached_sbom(&args.registry, image, oci_arch)?;
             eprintln!("auditing {image}@{digest} from its SBOM");
             audit::installed_in_sbom(&document)
                 .map_err(anyhow::Error::msg)
@@ -131,6 +127,20 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_AFFECTED)
     })
+}
+
+/// The SBOM attached to `image` (for an index, its `oci_arch` image): the image's digest and
+/// the document.
+pub(super) fn attached_sbom(
+    registry: &RegistryArgs,
+    image: &str,
+    oci_arch: &str,
+) -> anyhow::Result<(String, Vec<u8>)> {
+    let registry = crate::publish::registry::Registry::new(registry.config()?)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(registry.attached_sbom(image, oci_arch))?)
 }
 
 /// The SBOM beside the stage tarball of the last successful build of `tuple` in `out`.

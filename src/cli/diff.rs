@@ -64,12 +64,7 @@ fn packages(args: &DiffArgs, what: &str) -> anyhow::Result<Vec<Package>> {
             .map_err(anyhow::Error::msg)
             .with_context(|| what.to_string());
     }
-    let registry = crate::publish::registry::Registry::new(args.registry.config()?)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let (digest, document) = runtime
-        .block_on(registry.attached_sbom(what, &args.arch))
+    let (digest, document) = super::audit::attached_sbom(&args.registry, what, &args.arch)
         .with_context(|| format!("{what} is no SBOM file; reading it as an image"))?;
     eprintln!("{what}: the SBOM of {digest}");
     packages_in_sbom(&document)
