@@ -19,7 +19,7 @@
 use crate::support;
 
 use crate::support::controller::hooks::{
-    SECRET, create_webhook_secret, github, post, push_body, wait_listening,
+    SECRET, create_webhook_secret, github, post, push_body, push_of, wait_listening,
 };
 use crate::support::controller::*;
 use crate::support::site::Site;
@@ -375,6 +375,21 @@ async fn every_right_used_and_no_other(flavour: Flavour, prefix: &str) {
     .await;
     finish_build(&ns, &second_server, "sha256:s2").await;
     wait_ready(&ns, &server, "True", None).await;
+    // A push that changes nothing an image consumes: the site's second `Fetched` event joins
+    // the first one's series (the event recorder patches it).
+    let head = repo.write("main", "README", "the rbac test's site\n");
+    let body = push_of("refs/heads/main", head);
+    assert_eq!(
+        post(
+            addr,
+            &hook,
+            &github("push", "rbac-2", SECRET, &body),
+            body.clone()
+        )
+        .await,
+        202
+    );
+    wait_revision(&ns, &head.to_string()).await;
     // The periodic gc runs (a Job per site) at least once.
     eventually(&ns, Duration::from_secs(60), "a gc Job", || async {
         let lp = ListParams::default().labels("zentoo.dev/component=gc");
