@@ -159,10 +159,17 @@ fn a_use_change_in_one_portage_branch_rebuilds_only_its_tuples_and_package() {
     );
     let (code, after) = demo.build(&args);
     assert_eq!(code, 0, "{after:?}");
-    // `zentoo diff` of the two builds: exactly the USE change.
-    let nginx = "* www-servers/nginx-1.24.0 USE +debug";
-    let diff = demo.zentoo(&[
-        "diff",
+    // `zentoo diff` of the two builds: exactly the USE change (the example's
+    // package.use/nginx said `http2`, the commit replaced it with `debug`).
+    let nginx = "* www-servers/nginx-1.24.0:mainline USE +debug -http2";
+    let zentoo_diff = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_zentoo"))
+            .arg("diff")
+            .args(args)
+            .output()
+            .expect("run zentoo diff")
+    };
+    let diff = zentoo_diff(&[
         earlier_sbom.to_str().expect("path"),
         sbom_of(&after).to_str().expect("path"),
     ]);
@@ -180,8 +187,7 @@ fn a_use_change_in_one_portage_branch_rebuilds_only_its_tuples_and_package() {
                 build["imageDigest"].as_str().expect("digest")
             )
         };
-        let diff = demo.zentoo(&[
-            "diff",
+        let diff = zentoo_diff(&[
             &pushed(&before),
             &pushed(&after),
             "--insecure-registry",
@@ -195,8 +201,8 @@ fn a_use_change_in_one_portage_branch_rebuilds_only_its_tuples_and_package() {
         assert_eq!(
             changes,
             serde_json::json!({"added": [], "removed": [], "upgraded": [], "downgraded": [],
-                "use": [{"package": "www-servers/nginx", "version": "1.24.0",
-                         "enabled": ["debug"], "disabled": []}]})
+                "use": [{"package": "www-servers/nginx:mainline", "version": "1.24.0",
+                         "enabled": ["debug"], "disabled": ["http2"]}]})
         );
     }
     if registry.is_some() {

@@ -87,8 +87,8 @@ impl PackageDiff {
     }
 
     /// One line per change, sorted by package within each kind: `+ cpv` added, `- cpv`
-    /// removed, `U pkg from -> to` upgraded, `D pkg from -> to` downgraded, `* pkg-version USE
-    /// +on -off` USE changed.
+    /// removed, `U pkg[:slot] from -> to` upgraded, `D pkg[:slot] from -> to` downgraded,
+    /// `* pkg-version[:slot] USE +on -off` USE changed.
     pub fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
         out.extend(self.added.iter().map(|p| format!("+ {p}")));
@@ -104,9 +104,13 @@ impl PackageDiff {
                 .map(|f| format!("+{f}"))
                 .chain(c.disabled.iter().map(|f| format!("-{f}")))
                 .collect();
+            // `category/name-version[:slot]`, as Portage writes a slotted package.
+            let (atom, slot) = match c.package.split_once(':') {
+                Some((atom, slot)) => (atom, format!(":{slot}")),
+                None => (c.package.as_str(), String::new()),
+            };
             out.push(format!(
-                "* {}-{} USE {}",
-                c.package,
+                "* {atom}-{}{slot} USE {}",
                 c.version,
                 flags.join(" ")
             ));
@@ -189,6 +193,14 @@ mod tests {
         ];
         let d = diff(&old, &new);
         assert_eq!(d.lines(), ["* app-misc/hello-2.12.2 USE +nls"]);
+        let slotted = diff(
+            &[pkg("www-servers/nginx", "mainline", "1.24.0", &["http2"])],
+            &[pkg("www-servers/nginx", "mainline", "1.24.0", &["debug"])],
+        );
+        assert_eq!(
+            slotted.lines(),
+            ["* www-servers/nginx-1.24.0:mainline USE +debug -http2"]
+        );
         assert!(diff(&new, &new).is_empty());
     }
 
