@@ -3,6 +3,7 @@
 
 use crate::api::conditions::types;
 use crate::api::{GentooImage, GentooSite};
+use crate::controller::outcome::age;
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use jiff::Timestamp;
@@ -263,17 +264,9 @@ fn dash(text: &str) -> String {
 
 /// How long before `now` an RFC 3339 time was, as kubectl says it (`45s`, `12m`, `3h`,
 /// `9d`); `-` when unknown.
-pub(super) fn ago(time: Option<&str>, now: Timestamp) -> String {
-    let Some(then) = time.and_then(|t| t.parse::<Timestamp>().ok()) else {
-        return "-".into();
-    };
-    let secs = now.as_second().saturating_sub(then.as_second()).max(0);
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 2 * 3600 => format!("{}m", s / 60),
-        s if s < 2 * 86400 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
+fn ago(time: Option<&str>, now: Timestamp) -> String {
+    time.and_then(|t| t.parse::<Timestamp>().ok())
+        .map_or_else(|| "-".into(), |then| age(then, now))
 }
 
 /// `text` on one line, cut to `max` characters with `…`.

@@ -1,9 +1,9 @@
 //! `zentoo tree site NAME [-n NS]`: a site, the images it builds and each image's builds, as
 //! `flux tree` shows what a Kustomization made.
 
-use super::get::ago;
 use crate::api::conditions::types;
 use crate::api::{GentooImage, GentooSite};
+use crate::controller::outcome::age;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
@@ -100,14 +100,10 @@ fn tree(site: &GentooSite, images: &[GentooImage], now: Timestamp) -> String {
                 current.name,
                 current.step.map_or("pending", |s| s.as_str()),
                 current.cause.as_ref().map_or("-", |c| c.reason.as_str()),
-                ago(
-                    current
-                        .started_at
-                        .as_ref()
-                        .map(|t| t.0.to_string())
-                        .as_deref(),
-                    now
-                )
+                current
+                    .started_at
+                    .as_ref()
+                    .map_or_else(|| "-".into(), |t| age(t.0, now))
             ));
         }
         for h in &status.history {
@@ -119,10 +115,9 @@ fn tree(site: &GentooSite, images: &[GentooImage], now: Timestamp) -> String {
                 "Job/{}  {result}  {}  finished {} ago",
                 h.name,
                 h.cause.as_ref().map_or("-", |c| c.reason.as_str()),
-                ago(
-                    h.finished_at.as_ref().map(|t| t.0.to_string()).as_deref(),
-                    now
-                )
+                h.finished_at
+                    .as_ref()
+                    .map_or_else(|| "-".into(), |t| age(t.0, now))
             ));
         }
         for (j, build) in builds.iter().enumerate() {

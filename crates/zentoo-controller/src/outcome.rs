@@ -97,6 +97,17 @@ pub fn short_digest(digest: &str) -> String {
     digest.chars().take("sha256:".len() + 12).collect()
 }
 
+/// How long before `now` `then` was, as kubectl says it (`45s`, `12m`, `3h`, `9d`); a
+/// `then` after `now` (clock skew) is `0s`.
+pub fn age(then: jiff::Timestamp, now: jiff::Timestamp) -> String {
+    match now.as_second().saturating_sub(then.as_second()).max(0) {
+        s if s < 120 => format!("{s}s"),
+        s if s < 2 * 3600 => format!("{}m", s / 60),
+        s if s < 2 * 86400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86400),
+    }
+}
+
 /// The step a build container runs: containers are named after their steps.
 pub fn step_of(container: &str) -> Option<StepName> {
     [

@@ -2,7 +2,7 @@
 //! objects and the time, with every value escaped by maud.
 
 use super::chart;
-use crate::outcome::short_digest;
+use crate::outcome::{age, short_digest};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
@@ -223,18 +223,9 @@ pub(super) fn duration(secs: i64) -> String {
     }
 }
 
-/// How long ago, as kubectl says it.
+/// How long ago, as kubectl says it; nothing when unknown.
 fn ago(time: Option<&Time>, now: Timestamp) -> String {
-    let Some(t) = time else {
-        return String::new();
-    };
-    let secs = (now.as_second() - t.0.as_second()).max(0);
-    match secs {
-        s if s < 120 => format!("{s}s"),
-        s if s < 2 * 3600 => format!("{}m", s / 60),
-        s if s < 2 * 86400 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86400),
-    }
+    time.map(|t| age(t.0, now)).unwrap_or_default()
 }
 
 #[cfg(test)]
