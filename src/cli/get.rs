@@ -1,13 +1,13 @@
 //! `zentoo get sites|images [-n NS|-A] [-o table|json]`: where each site and image stands, in
 //! the habit of `flux get`: ready, revision or phase and digest, the last build, and why.
 
-use crate::api::conditions::types;
+use crate::api::conditions::ready_summary;
 use crate::api::{GentooImage, GentooSite};
 use crate::controller::outcome::age;
 use anyhow::Context as _;
 use clap::{Args, Subcommand, ValueEnum};
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 use serde::Serialize;
@@ -131,20 +131,13 @@ where
     Ok(items)
 }
 
-fn ready(conditions: &[Condition]) -> (String, String) {
-    match conditions.iter().find(|c| c.type_ == types::READY) {
-        Some(c) => (c.status.clone(), format!("{}: {}", c.reason, c.message)),
-        None => ("Unknown".into(), String::new()),
-    }
-}
-
 fn rfc3339(time: &Option<Time>) -> Option<String> {
     time.as_ref().map(|t| t.0.to_string())
 }
 
 fn site_row(site: &GentooSite) -> SiteRow {
     let status = site.status.clone().unwrap_or_default();
-    let (ready, why) = ready(&status.conditions);
+    let (ready, why) = ready_summary(&status.conditions);
     SiteRow {
         namespace: site.namespace().unwrap_or_default(),
         name: site.name_any(),
@@ -161,7 +154,7 @@ fn site_row(site: &GentooSite) -> SiteRow {
 /// what its Ready condition says.
 fn image_row(image: &GentooImage) -> ImageRow {
     let status = image.status.clone().unwrap_or_default();
-    let (ready, condition) = ready(&status.conditions);
+    let (ready, condition) = ready_summary(&status.conditions);
     let last = status.history.first();
     let cause = status
         .current_build

@@ -236,6 +236,15 @@ pub fn remove(conditions: &mut Vec<Condition>, type_: &str) -> bool {
     before != conditions.len()
 }
 
+/// The `Ready` condition's status (`Unknown` when there is none) and `Reason: message`, as
+/// `zentoo get` and the dashboard show it.
+pub fn ready_summary(conditions: &[Condition]) -> (String, String) {
+    match get(conditions, types::READY) {
+        Some(c) => (c.status.clone(), format!("{}: {}", c.reason, c.message)),
+        None => ("Unknown".into(), String::new()),
+    }
+}
+
 /// The condition of `type_`, if set.
 pub fn get<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
     conditions.iter().find(|c| c.type_ == type_)

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 use maud::{DOCTYPE, Markup, html};
-use zentoo_api::conditions::types;
+use zentoo_api::conditions::{ready_summary, types};
 use zentoo_api::image::{BuildRecord, GentooImageStatus};
 use zentoo_api::{GentooImage, GentooSite, annotations, labels};
 
@@ -32,7 +32,7 @@ pub fn overview(sites: &[&GentooSite], images: &[&GentooImage], now: Timestamp) 
                  th { "Errors" } th { "Checked" } th { "Message" } }
             @for site in sites {
                 @let status = site.status.clone().unwrap_or_default();
-                @let ready = ready_condition(&status.conditions);
+                @let ready = ready_summary(&status.conditions);
                 tr {
                     td { (site.namespace().unwrap_or_default()) }
                     td { (site.name_any()) }
@@ -51,7 +51,7 @@ pub fn overview(sites: &[&GentooSite], images: &[&GentooImage], now: Timestamp) 
                  th { "Digest" } th { "Last build" } th { "Why" } th { "Message" } }
             @for image in images {
                 @let status = image.status.clone().unwrap_or_default();
-                @let ready = ready_condition(&status.conditions);
+                @let ready = ready_summary(&status.conditions);
                 @let ns = image.namespace().unwrap_or_default();
                 tr {
                     td { (ns) }
@@ -176,14 +176,6 @@ fn condition_status(conditions: Option<&[Condition]>) -> &str {
         .flatten()
         .find(|c| c.type_ == types::READY)
         .map_or("Unknown", |c| c.status.as_str())
-}
-
-/// The Ready condition's status and `Reason: message`.
-fn ready_condition(conditions: &[Condition]) -> (String, String) {
-    match conditions.iter().find(|c| c.type_ == types::READY) {
-        Some(c) => (c.status.clone(), format!("{}: {}", c.reason, c.message)),
-        None => ("Unknown".into(), String::new()),
-    }
 }
 
 fn last_build(status: &GentooImageStatus, now: Timestamp) -> String {
