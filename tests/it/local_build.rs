@@ -280,6 +280,23 @@ fn a_failing_emerge_or_hook_names_the_step_shows_the_log_and_leaves_no_container
         "{broken}"
     );
     assert!(!broken.contains('\u{1b}'), "{broken}");
+    // Portage's own log of the package is kept beside the step's (PORTAGE_LOGDIR).
+    let packages = demo.out().join("logs/base-none-bad/packages");
+    let logs: Vec<String> = std::fs::read_dir(&packages)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("app-misc:broken-1:") && n.ends_with(".log"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(logs.len(), 1, "{packages:?}: {logs:?}");
+    let text = std::fs::read_to_string(packages.join(&logs[0])).unwrap_or_default();
+    assert!(
+        text.contains("broken-1: this line is in the build log")
+            && text.contains("ERROR: app-misc/broken-1::gentoo failed (compile phase):"),
+        "{text}"
+    );
     let hook = result["server-failing-web"]["error"]
         .as_str()
         .unwrap_or_default();

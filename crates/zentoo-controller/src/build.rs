@@ -195,6 +195,7 @@ fn prepare(target: &Target<'_>, ctx: &Context, epoch: i64, job_name: &str) -> Re
         image_pull_policy: ctx.settings.image_pull_policy.clone(),
         result_file: RESULT_FILE.into(),
         host_network: ctx.settings.build_host_network,
+        log_keep: image.spec.history_limit,
     };
     Ok(Prepared {
         plan,

@@ -2,7 +2,7 @@
 //! same steps the cluster's build Job runs, with named volumes in place of the site's PVCs.
 //!
 //! materialize and publish run in-process (they are zentoo itself); build and assemble run in
-//! stage3 containers. Each step's output goes to `<out>/logs/<tuple>/<step>.log`.
+//! stage3 containers. Each step's output goes to `<out>/logs/<tuple>/<step>.log`, Portage's per-package logs to `<out>/logs/<tuple>/packages/`.
 
 #![forbid(unsafe_code)]
 

@@ -39,6 +39,11 @@ pub struct TupleJob {
 /// Where the build step writes its counts inside its container (`ZENTOO_RESULT_FILE`): a
 /// host directory of the tuple's logs is mounted here.
 pub const RESULT_DIR: &str = "/var/tmp/zentoo-result";
+/// The directory of the tuple's logs holding Portage's per-package build logs
+/// (`<category>:<package>-<version>:<time>.log`), mounted at [`PACKAGE_LOGS_DIR`].
+pub const PACKAGE_LOGS: &str = "packages";
+/// Where the build step's `PORTAGE_LOGDIR` is inside its container (`ZENTOO_PACKAGE_LOGS`).
+const PACKAGE_LOGS_DIR: &str = "/var/log/zentoo/packages";
 /// The file of [`RESULT_DIR`] the build step writes.
 const RESULT_NAME: &str = "build.json";
 
@@ -105,11 +110,13 @@ pub async fn build_tuple(
     reporter: &dyn Reporter,
 ) -> Result<BuildCounts, BuildError> {
     let result_dir = job.log_dir.join("result");
-    fresh_dir(&result_dir).map_err(|source| BuildError::Log {
-        step: StepName::Build,
-        path: result_dir.clone(),
-        source,
-    })?;
+    for dir in [&result_dir, &job.log_dir.join(PACKAGE_LOGS)] {
+        fresh_dir(dir).map_err(|source| BuildError::Log {
+            step: StepName::Build,
+            path: dir.clone(),
+            source,
+        })?;
+    }
     for step in &job.plan.steps {
         if step.image != StepImage::Stage3 {
             continue;
@@ -212,6 +219,12 @@ fn run_spec(job: &TupleJob, step: &Step) -> RunSpec {
             false,
         ));
         env.push(format!("ZENTOO_RESULT_FILE={RESULT_DIR}/{RESULT_NAME}"));
+        mounts.push((
+            Source::Host(job.log_dir.join(PACKAGE_LOGS)),
+            PACKAGE_LOGS_DIR.to_string(),
+            false,
+        ));
+        env.push(format!("ZENTOO_PACKAGE_LOGS={PACKAGE_LOGS_DIR}"));
     }
     RunSpec {
         name: container_name(&job.plan.image, step.name, &job.run_id),

@@ -13,7 +13,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use std::collections::BTreeMap;
 use zentoo_api::{annotations, labels};
 use zentoo_core::plan::build::{
-    BINPKGS_DIR, BuildPlan, REPOS_DIR, Step, StepImage, StepName, Volume, WORK_DIR,
+    BINPKGS_DIR, BuildPlan, REPOS_DIR, STEP_LOG_MOUNT, Step, StepImage, StepName, Volume, WORK_DIR,
+    build_log_dir,
 };
 
 /// Where the git credentials Secret is mounted in the materialize step.
@@ -88,6 +89,9 @@ pub struct BuildContext {
     pub result_file: String,
     /// The pod uses the node's network (`hostNetwork`, DNS still the cluster's).
     pub host_network: bool,
+    /// Log directories kept per image on the binary package volume (the image's
+    /// `historyLimit`): the build step removes older ones.
+    pub log_keep: u32,
 }
 
 /// Labels of everything a build creates.
@@ -337,6 +341,7 @@ fn container(plan: &BuildPlan, ctx: &BuildContext, step: &Step) -> Container {
             if step.name == StepName::Build {
                 env.push(plain_env("ZENTOO_RESULT_FILE", BUILD_RESULT_FILE));
             }
+            keep_logs(ctx, step, &mut env, &mut mounts);
             // The assemble step verifies every binpkg against the key the sign step wrote into
             // the work volume, which the build step (site code) mounts read-only.
             if step.name == StepName::Assemble && ctx.signing_secret.is_some() {
@@ -398,6 +403,9 @@ fn sign_container(plan: &BuildPlan, ctx: &BuildContext, build: &Step) -> Contain
         .map(|(name, value)| plain_env(name, value))
         .collect();
     env.push(plain_env("ZENTOO_BUILD_ID", &ctx.name));
+    if let Some(dir) = log_dir(ctx, build) {
+        env.push(plain_env("ZENTOO_LOG_DIR", &format!("{BINPKGS_DIR}/{dir}")));
+    }
     env.push(plain_env(
         "ZENTOO_SIGNING_KEY",
         &format!("{SIGNING_KEY_DIR}/key"),
@@ -495,6 +503,44 @@ pub(super) fn with_registry_credentials(
 }
 
 /// The volumes `step` mounts, under this build's volume names.
+/// The build's log directory on the binary package volume (relative to it), named by the
+/// image's record name (`ZENTOO_IMAGE`) and the Job.
+fn log_dir(ctx: &BuildContext, step: &Step) -> Option<String> {
+    let image = step.env.get("ZENTOO_IMAGE")?;
+    Some(build_log_dir(image, &ctx.name))
+}
+
+/// Durable logs of a stage3 step: the build step writes its log directory through its
+/// read-write binary package mount (and prunes older ones to `log_keep`); assemble, whose
+/// binary packages are read-only, gets that directory alone mounted read-write.
+fn keep_logs(
+    ctx: &BuildContext,
+    step: &Step,
+    env: &mut Vec<EnvVar>,
+    mounts: &mut Vec<VolumeMount>,
+) {
+    let Some(dir) = log_dir(ctx, step) else {
+        return;
+    };
+    match step.name {
+        StepName::Build => {
+            env.push(plain_env("ZENTOO_LOG_DIR", &format!("{BINPKGS_DIR}/{dir}")));
+            env.push(plain_env(
+                "ZENTOO_LOG_KEEP",
+                &ctx.log_keep.max(1).to_string(),
+            ));
+        }
+        StepName::Assemble => {
+            env.push(plain_env("ZENTOO_LOG_DIR", STEP_LOG_MOUNT));
+            mounts.push(VolumeMount {
+                sub_path: Some(dir),
+                ..volume_mount(ctx, Volume::Binpkgs, STEP_LOG_MOUNT, false)
+            });
+        }
+        _ => {}
+    }
+}
+
 fn step_mounts(ctx: &BuildContext, step: &Step) -> Vec<VolumeMount> {
     step.mounts
         .iter()

@@ -36,6 +36,7 @@ pub(crate) fn context() -> BuildContext {
         image_pull_policy: "IfNotPresent".into(),
         result_file: "/dev/termination-log".into(),
         host_network: false,
+        log_keep: 5,
     }
 }
 
@@ -612,4 +613,53 @@ fn tmpfs_is_a_memory_empty_dir_mounted_as_portage_tmpdir_in_build_and_assemble()
 
 fn pod_volumes(job: &Job) -> Vec<PodVolume> {
     pod(job).volumes.clone().unwrap_or_default()
+}
+
+#[test]
+fn build_sign_and_assemble_keep_their_logs_in_the_builds_directory_of_the_binpkg_volume() {
+    let job = job();
+    let pod = pod(&job);
+    let env = |c: &str, name: &str| {
+        container(pod, c)
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    };
+    let dir = "/var/cache/binpkgs/.zentoo/logs/zen-server-nodocs-web/demo-zen-server-nodocs-web-1";
+    assert_eq!(env("build", "ZENTOO_LOG_DIR").as_deref(), Some(dir));
+    assert_eq!(env("build", "ZENTOO_LOG_KEEP").as_deref(), Some("5"));
+    assert_eq!(env("sign", "ZENTOO_LOG_DIR").as_deref(), Some(dir));
+    assert_eq!(
+        env("sign", "ZENTOO_LOG_KEEP"),
+        None,
+        "only the build step prunes"
+    );
+    assert_eq!(
+        env("assemble", "ZENTOO_LOG_DIR").as_deref(),
+        Some("/var/log/zentoo")
+    );
+    // Assemble's binary packages stay read-only: only its log directory is writable.
+    let mounts: Vec<_> = container(pod, "assemble")
+        .volume_mounts
+        .iter()
+        .flatten()
+        .filter(|m| m.name == "binpkgs")
+        .map(|m| (m.mount_path.as_str(), m.read_only, m.sub_path.as_deref()))
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            ("/var/cache/binpkgs", Some(true), None),
+            (
+                "/var/log/zentoo",
+                Some(false),
+                Some(".zentoo/logs/zen-server-nodocs-web/demo-zen-server-nodocs-web-1")
+            ),
+        ]
+    );
+    for step in ["materialize", "pack", "publish"] {
+        assert_eq!(env(step, "ZENTOO_LOG_DIR"), None, "{step}");
+    }
 }

@@ -14,6 +14,21 @@ pub const WORK_DIR: &str = "/zentoo";
 pub const TARGET_DIR: &str = "/target";
 /// Where the shared binary package volume is mounted (`PKGDIR`s live below it).
 pub const BINPKGS_DIR: &str = "/var/cache/binpkgs";
+/// Where builds keep their logs, relative to the binary package volume:
+/// `<LOGS_DIR>/<image>/<build>/` holds `<step>.log` of the steps that run Portage and
+/// `packages/`, Portage's per-package logs (`<category>:<pf>:<time>.log`). The binhost serves
+/// it read-only under `/logs/` (`crates/zentoo-core/src/steps/README.md`, `ZENTOO_LOG_DIR`).
+pub const LOGS_DIR: &str = ".zentoo/logs";
+/// Where a step whose binary package volume is read-only (assemble) mounts its build's log
+/// directory, read-write (a `subPath` of the volume).
+pub const STEP_LOG_MOUNT: &str = "/var/log/zentoo";
+
+/// The log directory of build `build` of image (record name) `image`, relative to the binary
+/// package volume.
+pub fn build_log_dir(image: &str, build: &str) -> String {
+    format!("{LOGS_DIR}/{image}/{build}")
+}
+
 /// Where the shared distfiles volume is mounted (`DISTDIR`).
 pub const DISTFILES_DIR: &str = "/var/cache/distfiles";
 /// Where Portage's own default puts the ebuild repository (`gentoo`); zentoo points

@@ -19,6 +19,7 @@ set -eu
 STEP=assemble
 # shellcheck source=crates/zentoo-core/src/steps/common.sh
 . "$(dirname "$0")/common.sh"
+keep_step_log "$@"
 
 ZENTOO_TARGET=${ZENTOO_TARGET:-/target}
 check_common_env

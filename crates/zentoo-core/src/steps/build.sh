@@ -24,6 +24,7 @@ STEP=build
 . "$(dirname "$0")/common.sh"
 # shellcheck source=crates/zentoo-core/src/steps/records.sh
 . "$(dirname "$0")/records.sh"
+keep_step_log "$@"
 
 check_common_env
 compute_pkgdir

@@ -23,6 +23,59 @@ fail() { # CODE MESSAGE...
 	exit "$_code"
 }
 
+# ---- Durable logs (the cluster) ------------------------------------------------------------------
+# keep_step_log ARGS...: with ZENTOO_LOG_DIR (the build's log directory on the binary package
+# volume, docs/operations.md "Build logs"), runs this step again with everything it prints (stdout
+# and stderr) also appended to $ZENTOO_LOG_DIR/$STEP.log; then makes the directory readable by the
+# binhost (Portage writes its per-package logs 0660) and exits with the step's status. With
+# ZENTOO_LOG_KEEP=N (build), the image's other log directories beyond the newest N-1 go first.
+# A log directory that cannot be written costs the stored log, never the build.
+keep_step_log() {
+	[ -n "${ZENTOO_LOG_DIR:-}" ] && [ -z "${ZENTOO_LOGGING:-}" ] || return 0
+	check_value ZENTOO_LOG_DIR "$ZENTOO_LOG_DIR"
+	case $ZENTOO_LOG_DIR in /?*) ;; *) fail "$EX_USAGE" "ZENTOO_LOG_DIR must be an absolute path (got: $ZENTOO_LOG_DIR)" ;; esac
+	if ! mkdir -p "$ZENTOO_LOG_DIR" 2>/dev/null || ! : >> "$ZENTOO_LOG_DIR/$STEP.log" 2>/dev/null; then
+		log "warning: cannot write $ZENTOO_LOG_DIR/$STEP.log: this step's log is not kept"
+		return 0
+	fi
+	[ -z "${ZENTOO_LOG_KEEP:-}" ] || prune_logs "$ZENTOO_LOG_DIR" "$ZENTOO_LOG_KEEP"
+	_lrc=/tmp/zentoo-$$-step.rc
+	# (set -e holds in the pipeline's subshell: the status is caught, not exited on)
+	{ _c=0; ZENTOO_LOGGING=1 sh "$0" "$@" 2>&1 || _c=$?; echo "$_c" > "$_lrc"; } | tee -a "$ZENTOO_LOG_DIR/$STEP.log"
+	_rc=$(cat "$_lrc" 2>/dev/null || echo 1)
+	rm -f "$_lrc"
+	chmod -R a+rX "$ZENTOO_LOG_DIR" 2>/dev/null || true
+	chmod a+rx "${ZENTOO_LOG_DIR%/*}" "${ZENTOO_LOG_DIR%/*/*}" 2>/dev/null || true
+	exit "$_rc"
+}
+
+# prune_logs DIR KEEP: removes the directories next to DIR (other builds of the image) but the
+# newest KEEP-1 (by modification time).
+prune_logs() {
+	case $2 in '' | *[!0-9]* | 0) fail "$EX_USAGE" "ZENTOO_LOG_KEEP must be a positive number (got: $2)" ;; esac
+	_n=1
+	# Build names are DNS labels: no blanks to split on.
+	# shellcheck disable=SC2045
+	for _d in $(ls -1dt "${1%/*}"/*/ 2>/dev/null); do
+		_d=${_d%/}
+		[ "$_d" != "${1%/}" ] && [ ! -L "$_d" ] || continue
+		if [ "$_n" -lt "$2" ]; then
+			_n=$((_n + 1))
+		elif rm -rf "$_d"; then
+			log "removed the logs of build ${_d##*/} (ZENTOO_LOG_KEEP=$2)"
+		fi
+	done
+}
+
+# The directory of Portage's per-package logs (PORTAGE_LOGDIR) in the build step, if any.
+package_log_dir() {
+	if [ -n "${ZENTOO_PACKAGE_LOGS:-}" ]; then
+		echo "$ZENTOO_PACKAGE_LOGS"
+	elif [ -n "${ZENTOO_LOG_DIR:-}" ]; then
+		echo "${ZENTOO_LOG_DIR%/}/packages"
+	fi
+}
+
 # put_file DEST: stdin into DEST (through DEST.tmp and a rename). On failure prints why, as
 # cat or mv said it ("No space left on device" on a full volume), and returns non-zero.
 put_file() {
@@ -59,7 +112,7 @@ check_common_env() {
 	ZENTOO_LDFLAGS=${ZENTOO_LDFLAGS:-}
 	for _v in ZENTOO_CHOST ZENTOO_CFLAGS ZENTOO_CXXFLAGS ZENTOO_LDFLAGS ZENTOO_PROFILE ZENTOO_DISTCC_HOSTS \
 		ZENTOO_FEATURES ZENTOO_PORTAGE_TMPDIR ZENTOO_KERNEL ZENTOO_KERNEL_CONFIG ZENTOO_REPOS \
-		ZENTOO_REPO_SNAPSHOT ZENTOO_REPO_ARCHIVE_URL; do
+		ZENTOO_REPO_SNAPSHOT ZENTOO_REPO_ARCHIVE_URL ZENTOO_PACKAGE_LOGS; do
 		eval "check_value $_v \"\${$_v:-}\""
 	done
 	for _v in $(cpu_flag_vars); do eval "check_value ZENTOO_$_v \"\${ZENTOO_$_v}\""; done
@@ -140,6 +193,7 @@ write_make_conf() { # FEATURES-TO-ADD
 		# plain logs: no terminal colours in emerge's output or the build logs
 		echo 'NOCOLOR="true"'
 		[ -z "${ZENTOO_PORTAGE_TMPDIR:-}" ] || echo "PORTAGE_TMPDIR=\"$ZENTOO_PORTAGE_TMPDIR\""
+		[ "$STEP" != build ] || [ -z "$(package_log_dir)" ] || echo "PORTAGE_LOGDIR=\"$(package_log_dir)\""
 	} >> "$_mc" || fail "$EX_USAGE" "cannot write $_mc"
 	log "make.conf: CHOST=$ZENTOO_CHOST CFLAGS=\"$ZENTOO_CFLAGS\" PKGDIR=$PKGDIR FEATURES+=\"$1\""
 	if [ -n "${ZENTOO_PORTAGE_TMPDIR:-}" ]; then
@@ -562,7 +616,7 @@ EMERGE_LOG=/tmp/zentoo-$$-emerge.log
 run_emerge() {
 	log "emerge $*"
 	_rcf=/tmp/zentoo-$$-emerge.rc
-	{ emerge "$@" 2>&1; echo $? > "$_rcf"; } | tee "$EMERGE_LOG"
+	{ _c=0; emerge "$@" 2>&1 || _c=$?; echo "$_c" > "$_rcf"; } | tee "$EMERGE_LOG"
 	_rc=$(cat "$_rcf" 2>/dev/null || echo 1)
 	rm -f "$_rcf"
 	[ "$_rc" -ne 0 ] || return 0

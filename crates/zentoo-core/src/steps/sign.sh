@@ -22,6 +22,7 @@ set -eu
 STEP=sign
 # shellcheck source=crates/zentoo-core/src/steps/common.sh
 . "$(dirname "$0")/common.sh"
+keep_step_log "$@"
 
 [ -n "${ZENTOO_CHOST:-}" ] && [ -n "${ZENTOO_CFLAGS:-}" ] || fail "$EX_USAGE" "ZENTOO_CHOST and ZENTOO_CFLAGS must be set (the build step's)"
 ZENTOO_CXXFLAGS=${ZENTOO_CXXFLAGS:-$ZENTOO_CFLAGS}
