@@ -109,3 +109,95 @@ fn a_fresh_container_installs_a_tuples_packages_from_the_binhost() {
         .expect("curl");
     assert_eq!(String::from_utf8_lossy(&put.stdout), "405");
 }
+
+/// `curl` of `url` with `args`: (status, body).
+fn curl(url: &str, args: &[&str]) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or_default();
+    (code.trim().parse().unwrap_or_default(), body.to_string())
+}
+
+/// The logs builds keep on the volume (`.zentoo/logs/<image>/<build>/`), as `zentoo logs`
+/// reads them from the binhost: JSON listings, files as plain text with byte ranges; nothing
+/// hidden, nothing outside, nothing written.
+#[test]
+fn build_logs_are_served_read_only_under_logs() {
+    let volume = tempfile::tempdir().expect("tempdir");
+    let build = volume.path().join(".zentoo/logs/web/web-1");
+    std::fs::create_dir_all(build.join("packages")).expect("mkdir");
+    std::fs::write(build.join("build.log"), "zentoo[build]: done\n").expect("write");
+    let package = "packages/www-servers:nginx-1.24.0:20261206-070909.log";
+    std::fs::write(build.join(package), "compiling nginx\n").expect("write");
+    std::os::unix::fs::symlink("/etc/passwd", build.join("passwd.log")).expect("symlink");
+    std::fs::write(volume.path().join(".zentoo/secret"), "no").expect("write");
+
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_zentoo"));
+    serve
+        .args(["binhost", "serve", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(volume.path())
+        .env_remove("RUST_LOG");
+    let (_server, first) = start_with_first_line(serve);
+    let url = first
+        .split_whitespace()
+        .last()
+        .filter(|u| u.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .trim_end_matches('/')
+        .to_string();
+
+    let (code, builds) = curl(&format!("{url}/logs/web/"), &[]);
+    let builds: serde_json::Value = serde_json::from_str(&builds).expect("json");
+    assert_eq!((code, &builds["builds"][0]["name"]), (200, &"web-1".into()));
+    let (code, listing) = curl(&format!("{url}/logs/web/web-1/"), &[]);
+    let listing: serde_json::Value = serde_json::from_str(&listing).expect("json");
+    let paths: Vec<&str> = listing["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert_eq!((code, paths), (200, vec!["build.log", package]));
+    assert_eq!(
+        curl(&format!("{url}/logs/web/web-1/{package}"), &[]),
+        (200, "compiling nginx\n".to_string())
+    );
+    assert_eq!(
+        curl(&format!("{url}/logs/web/web-1/build.log"), &["-r", "7-11"]),
+        (206, "build".to_string())
+    );
+    let headers = Command::new("curl")
+        .args(["-sS", "-D", "-", "-o", "/dev/null"])
+        .arg(format!("{url}/logs/web/web-1/build.log"))
+        .output()
+        .expect("curl");
+    let headers = String::from_utf8_lossy(&headers.stdout).to_ascii_lowercase();
+    assert!(
+        headers.contains("content-type: text/plain; charset=utf-8")
+            && headers.contains("x-content-type-options: nosniff"),
+        "{headers}"
+    );
+    for refused in [
+        "/logs/web/web-1/passwd.log",
+        "/logs/web/web-1/../../../secret",
+        "/logs/web/%2e%2e/%2e%2e/secret",
+        "/.zentoo/logs/web/web-1/build.log",
+        "/logs/web/web-1",
+        "/logs/web/web-1/build.log/",
+    ] {
+        assert_eq!(curl(&format!("{url}{refused}"), &[]).0, 404, "{refused}");
+    }
+    assert_eq!(
+        curl(
+            &format!("{url}/logs/web/web-1/build.log"),
+            &["-X", "DELETE"]
+        )
+        .0,
+        405
+    );
+}

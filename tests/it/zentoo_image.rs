@@ -249,6 +249,25 @@ fn playable_pod(job: &k8s_openapi::api::batch::v1::Job, registry: &str) -> serde
         &results,
         "/build-result",
     );
+    // Podman (4.3) ignores `subPath` on a claim and would mount the whole binary package
+    // volume read-write where the assemble step keeps its log: an emptyDir there instead.
+    let assemble = container_mut(&mut pod, "initContainers", "assemble");
+    let mounts = assemble["volumeMounts"].as_array_mut().expect("mounts");
+    let before = mounts.len();
+    mounts.retain(|m| m["subPath"].is_null());
+    assert_eq!(
+        before - mounts.len(),
+        1,
+        "assemble's log directory is a subPath"
+    );
+    let logs = format!("{}-assemble-log", job.name_any());
+    with_empty_dir(
+        &mut pod,
+        "initContainers",
+        "assemble",
+        &logs,
+        zentoo::plan::build::STEP_LOG_MOUNT,
+    );
     pod
 }
 
@@ -560,6 +579,7 @@ async fn one_build_plan_gives_the_same_image_on_the_engine_and_under_kube_play()
         image_pull_policy: "IfNotPresent".into(),
         result_file: "/dev/termination-log".into(),
         host_network: true,
+        log_keep: 5,
     };
     let job = render_job(&plan, &context);
     let manifest = playable_pod(&job, &reg);
@@ -585,6 +605,21 @@ async fn one_build_plan_gives_the_same_image_on_the_engine_and_under_kube_play()
     assert!(local.compiled.is_some_and(|n| n > 0), "{local:?}");
     assert_eq!(cluster.compiled, Some(0), "{cluster:?}");
     assert!(cluster.binpkg_hits.is_some_and(|n| n > 0), "{cluster:?}");
+    // The build step kept its log on the binary package volume, where it outlives the pod.
+    let stored = volume_file(
+        &volumes[&zentoo::plan::build::Volume::Binpkgs],
+        &format!(
+            "{}/build.log",
+            zentoo::plan::build::build_log_dir(&image.name, &tag)
+        ),
+    );
+    assert!(
+        stored
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("zentoo[build]: done: 0 compiled")),
+        "{stored}"
+    );
     let inspect = json(&run_ok(
         Command::new("skopeo").args([
             "inspect",

@@ -8,6 +8,7 @@
 
 pub mod discover;
 pub mod index;
+pub mod logs;
 pub mod serve;
 
 use sha2::{Digest, Sha256};

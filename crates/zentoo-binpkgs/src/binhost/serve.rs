@@ -5,7 +5,7 @@
 //! `ServeDir`), no directory listings, nothing whose path has a hidden component (zentoo's
 //! build records under `.zentoo/`, Portage's lock directories), and nothing that resolves
 //! outside the served directory (`..`, symbolic links pointing out). `GET /healthz` answers
-//! `ok` for probes.
+//! `ok` for probes. Build logs are served under `/logs/` ([`super::logs`]).
 
 use axum::Router;
 use axum::body::Body;
@@ -25,6 +25,8 @@ pub fn router(root: &Path) -> std::io::Result<Router> {
     let files = ServeDir::new(root.as_ref()).append_index_html_on_directories(false);
     Ok(Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/logs/{*rest}", get(super::logs::serve))
+        .with_state(root.clone())
         .fallback_service(files)
         .layer(middleware::from_fn_with_state(root, guard)))
 }
