@@ -10,6 +10,7 @@ mod diff;
 mod freshroot;
 mod gc;
 mod get;
+mod logs;
 mod materialize;
 mod plan;
 mod progress;
@@ -53,6 +54,9 @@ enum Command {
     /// Show a GentooSite, the GentooImages it builds and their builds, as a tree.
     #[command(subcommand)]
     Tree(tree::TreeCommand),
+    /// A cluster build's logs: its steps (followed with -f) and Portage's per-package logs,
+    /// also after its pod is gone.
+    Logs(Box<logs::LogsArgs>),
     /// Print the CustomResourceDefinitions (or write them with --dir).
     Crds(crds::CrdsArgs),
     /// Pack a target root into an OCI image and a stage tarball, and publish them.
@@ -149,6 +153,7 @@ pub fn run() -> ExitCode {
         Command::Reconcile(cmd) => reconcile::run(cmd),
         Command::Get(cmd) => get::run(cmd),
         Command::Tree(cmd) => tree::run(cmd),
+        Command::Logs(args) => logs::run(*args),
         Command::Publish(args) => publish::run(*args),
         Command::Binhost(cmd) => binhost::run(cmd),
         Command::Gc(args) => gc::run(args),
