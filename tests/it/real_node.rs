@@ -4,8 +4,9 @@
 //! chart's ServiceAccount, a GentooImage applied with `kubectl`, and its build Job's pod
 //! (materialize, Gentoo's real `emerge` in the test stage3, assemble, publish) run by the kubelet
 //! on real PVCs into the registry. Then what happens to running builds: a step's log read, the
-//! leader's pod deleted, a push that stops a build, a build out of memory; and the chart's binhost
-//! serving the binary packages to a real `emerge --getbinpkg`.
+//! leader's pod deleted, a push that stops a build, a build out of memory, a package that fails;
+//! the chart's binhost serving the binary packages to a real `emerge --getbinpkg`, and the build
+//! logs read with `zentoo logs` once the Jobs and their pods are deleted.
 
 use crate::support;
 use crate::support::controller::*;
@@ -268,8 +269,12 @@ async fn the_cluster_path_runs_for_real_on_a_real_node() {
     a_push_stops_a_running_build(&on, &monitor).await;
     lap("a push stops a running build, the next one");
     out_of_memory(&on).await;
+    let broken = a_package_that_fails(&on).await;
+    lap("a package that fails to compile");
     let log = on.emerge_from_the_binhost(&helm).await;
     lap("binhost: helm upgrade, emerge --getbinpkg");
+    logs_outlive_the_pods(&on, &broken).await;
+    lap("zentoo logs after the Jobs are deleted");
     let (compiled, binary) = support::emerged(&log);
     assert!(
         compiled == 0 && binary > 0 && log.contains("nginx 1.24.0 (zentoo test build;"),
@@ -554,6 +559,137 @@ async fn out_of_memory(on: &OnNode) {
         failed.1
     );
     assert_eq!(jobs(ns, "tiny").await.len(), 1, "no retry");
+}
+
+/// Image `bad` (set `bad`: `app-misc/broken`, whose compile phase dies): a failed build whose
+/// step log, read from its pod with `zentoo logs`, names the package and the phase. Returns the
+/// build's name.
+async fn a_package_that_fails(on: &OnNode) -> String {
+    let ns = &on.ns;
+    on.repo.write("main", "sets/bad", "app-misc/broken\n");
+    on.fetch_now();
+    on.apply_image("bad", "bad", serde_json::json!({}));
+    let failed = eventually(ns, BUILD_LIMIT, "bad Ready=False", || async {
+        let img = ns.api::<GentooImage>().get("bad").await.ok()?;
+        let (status, reason, message) = condition(&img, "Ready")?;
+        let settled = status == "False" && !ON_ITS_WAY.contains(&reason.as_str());
+        settled.then_some((reason, message))
+    })
+    .await;
+    assert_eq!(failed.0, "BuildFailed", "{failed:?}");
+    let job = jobs(ns, "bad").await.remove(0).name_any();
+    // While the pod exists, its step log comes from the kubelet.
+    let (ok, out, err) = zentoo_logs(ns, &["bad", "--step", "build"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(BROKEN_ERROR), "{out}{err}");
+    job
+}
+
+/// The failed emerge of `app-misc/broken`, as the build step's last lines name it.
+const BROKEN_ERROR: &str = "zentoo[build]: error: emerge failed (exit 1): \
+    app-misc/broken-1::gentoo failed (compile phase): broken-1 fails on purpose";
+
+/// `zentoo logs ARGS -n NS`: (success, stdout, stderr).
+fn zentoo_logs(ns: &support::TestNamespace, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_zentoo"))
+        .arg("logs")
+        .args(args)
+        .args(["-n", &ns.name])
+        .env("KUBECONFIG", &ns.kubeconfig)
+        .output()
+        .expect("run zentoo logs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The first build of `web` and the failed build of `bad`: their Jobs deleted (and with them
+/// their pods), their logs are still read with `zentoo logs`, from the binary package volume
+/// through the chart's binhost: the steps that ran Portage, and each package's own log.
+async fn logs_outlive_the_pods(on: &OnNode, broken: &str) {
+    let ns = &on.ns;
+    let web = ns
+        .api::<GentooImage>()
+        .get("web")
+        .await
+        .expect("web")
+        .status
+        .expect("status");
+    let first = web.history.last().expect("web's first build").name.clone();
+    for job in [first.as_str(), broken] {
+        on.node.kubectl(
+            ns,
+            &["delete", "job", job, "--cascade=foreground", "--wait=true"],
+        );
+    }
+    eventually(
+        ns,
+        Duration::from_secs(120),
+        "the build pods gone",
+        || async {
+            let mut left = 0;
+            for job in [first.as_str(), broken] {
+                left += build_pods(ns, job).await;
+            }
+            (left == 0).then_some(())
+        },
+    )
+    .await;
+
+    // The first (cold) build compiled nginx: Portage's log of it, phase by phase.
+    let (ok, nginx, err) = zentoo_logs(
+        ns,
+        &["web", "--build", &first, "--package", "www-servers/nginx"],
+    );
+    assert!(ok, "{err}");
+    for line in [
+        ">>> Compiling source in /var/tmp/portage/www-servers/nginx-1.24.0/",
+        ">>> Source compiled.",
+        ">>> Completed installing www-servers/nginx-1.24.0 into",
+    ] {
+        assert!(nginx.contains(line), "{line}\n{nginx}");
+    }
+    // Its steps: the build step's log, then assemble's.
+    let (ok, steps, err) = zentoo_logs(ns, &["web", "--build", &first]);
+    assert!(ok, "{err}");
+    let build = steps.find("zentoo[build]: done: ").expect(&steps);
+    let assemble = steps.find("zentoo[assemble]: done: ").expect(&steps);
+    assert!(build < assemble, "{steps}");
+    assert!(
+        err.contains(&format!("==> {first}: build.log <==")),
+        "{err}"
+    );
+    // A step whose log lived only in the pod: a clear error.
+    let (ok, _, err) = zentoo_logs(ns, &["web", "--build", &first, "--step", "publish"]);
+    assert!(
+        !ok && err.contains("step publish's log lives only as long as the build's pod"),
+        "{err}"
+    );
+
+    // The failed build: the step's log ends with the package and phase, and the package's own
+    // log has what its compile phase printed.
+    let (ok, out, err) = zentoo_logs(ns, &["bad"]);
+    assert!(ok, "{err}");
+    assert!(out.contains(BROKEN_ERROR), "{out}");
+    let (ok, out, err) = zentoo_logs(ns, &["bad", "--package", "app-misc/broken"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("broken-1: this line is in the build log")
+            && out.contains(" * ERROR: app-misc/broken-1::gentoo failed (compile phase):"),
+        "{out}"
+    );
+}
+
+/// How many pods of build (Job) `job` exist.
+async fn build_pods(ns: &support::TestNamespace, job: &str) -> usize {
+    let lp = ListParams::default().labels(&format!("{}={job}", zentoo::api::labels::BUILD));
+    ns.api::<Pod>()
+        .list(&lp)
+        .await
+        .map(|l| l.items.len())
+        .unwrap_or(usize::MAX)
 }
 
 /// The kubelet's events about pod `pod`: their reasons.
