@@ -204,6 +204,14 @@ fn table(plan: &GcPlan, applied: Option<&Applied>, dry_run: bool) -> String {
     for id in &plan.stale_leases {
         rows.push(["lease".into(), id.clone(), String::new(), "stale".into()]);
     }
+    for image in &plan.logs {
+        rows.push([
+            "logs".into(),
+            format!("{}/{image}/", crate::plan::build::LOGS_DIR),
+            String::new(),
+            "image gone".into(),
+        ]);
+    }
     let mut out = super::columns(&rows);
     for note in &plan.notes {
         out.push_str(&format!("note: {note}\n"));

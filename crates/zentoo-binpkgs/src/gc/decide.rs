@@ -11,6 +11,8 @@
 //!   running build may have made it (it is named in the build's record only when it ends). Only PKGDIRs some record or lease names are managed;
 //!   others are left alone. Every other file of a managed PKGDIR goes, and its `Packages` entry
 //!   with it (as do entries whose file is missing), so the index stays true.
+//! - With an image list, the build logs (`.zentoo/logs/<image>/`) of images not in it go, unless a
+//!   build of the image is running; each image's build step keeps its own to `historyLimit`.
 //! - A distfile is kept when a kept record names it or it is newer than the grace period. While
 //!   any build runs, or before any build was recorded, no distfile is removed (a running build
 //!   may need any of them).
@@ -48,6 +50,8 @@ pub struct Listing {
     pub pkgdirs: Vec<PkgdirListing>,
     /// Files of the distfiles volume (`None`: not given, left alone).
     pub distfiles: Option<Vec<FileInfo>>,
+    /// The images with a build log directory (`.zentoo/logs/<image>/`).
+    pub log_images: Vec<String>,
 }
 
 /// What to keep.
@@ -109,6 +113,8 @@ pub struct GcPlan {
     pub records: Vec<String>,
     /// Stale leases (their ids, as given).
     pub stale_leases: Vec<String>,
+    /// Images whose build logs go (they are gone).
+    pub logs: Vec<String>,
     /// Builds running (active leases).
     pub running: Vec<String>,
     /// Records kept.
@@ -180,6 +186,16 @@ pub fn plan_gc(
         } else {
             plan.stale_leases.push(id.clone());
         }
+    }
+
+    if let Some(images) = &policy.images {
+        let running: BTreeSet<&str> = active.iter().map(|l| l.image.as_str()).collect();
+        plan.logs = listing
+            .log_images
+            .iter()
+            .filter(|i| !images.contains(*i) && !running.contains(i.as_str()))
+            .cloned()
+            .collect();
     }
 
     let usable = |pkgdir: &str| !pkgdir.is_empty() && !pkgdir.starts_with('/');

@@ -64,6 +64,7 @@ fn listing(paths: &[&str]) -> Listing {
             indexed: paths.iter().map(|p| p.to_string()).collect(),
         }],
         distfiles: None,
+        log_images: Vec::new(),
     }
 }
 
@@ -220,6 +221,22 @@ fn records_of_images_that_are_gone_are_dropped() {
     );
     assert_eq!(removed(&plan), ["a/o-1.gpkg.tar"]);
     assert_eq!(plan.records, ["old/o1.json"]);
+}
+
+#[test]
+fn build_logs_of_images_that_are_gone_go_unless_one_is_building() {
+    let mut listing = listing(&[]);
+    listing.log_images = vec!["web".into(), "old".into(), "new".into()];
+    let mut p = policy(3);
+    p.images = Some(BTreeSet::from(["web".to_string()]));
+    let mut building = lease("n1", NOW - HOUR, &[]);
+    building.1.image = "new".into();
+    let leases = [building];
+    let plan = plan_gc(&[], &leases, &listing, &p);
+    assert_eq!(plan.logs, ["old"]);
+    // Without an image list, no image counts as gone.
+    let plan = plan_gc(&[], &[], &listing, &policy(3));
+    assert!(plan.logs.is_empty(), "{plan:?}");
 }
 
 #[test]

@@ -135,7 +135,20 @@ pub fn list(
             Some(files)
         }
     };
-    Ok(Listing { pkgdirs, distfiles })
+    let log_images = match fs::read_dir(binpkgs.join(zentoo_core::plan::build::LOGS_DIR)) {
+        Ok(entries) => entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.'))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    Ok(Listing {
+        pkgdirs,
+        distfiles,
+        log_images,
+    })
 }
 
 fn info(path: String, meta: &fs::Metadata) -> FileInfo {
@@ -554,6 +567,8 @@ pub struct Applied {
     pub distfiles: usize,
     /// `Packages` entries dropped.
     pub index_entries: usize,
+    /// Build log directories of gone images removed.
+    pub log_dirs: usize,
     /// Bytes freed.
     pub bytes: u64,
 }
@@ -600,6 +615,15 @@ pub fn apply(
     for id in plan.records.iter().chain(&plan.stale_leases) {
         remove(&meta.join(id))?;
         let _ = fs::remove_dir(meta.join(id).parent().unwrap_or(&meta));
+    }
+    let logs = binpkgs.join(zentoo_core::plan::build::LOGS_DIR);
+    for image in &plan.logs {
+        let dir = logs.join(image);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => done.log_dirs += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(anyhow::anyhow!("removing {}: {e}", dir.display())),
+        }
     }
     Ok(done)
 }

@@ -264,3 +264,31 @@ fn the_build_steps_use_the_same_heartbeat_and_bound() {
         "LOCK_STALE in common.sh differs from LOCK_STALE"
     );
 }
+
+#[test]
+fn the_build_logs_of_an_image_that_is_gone_are_removed_and_the_others_kept() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    for dir in ["web/web-1/packages", "old/old-1"] {
+        fs::create_dir_all(root.join(".zentoo/logs").join(dir)).expect("mkdir");
+    }
+    fs::write(root.join(".zentoo/logs/old/old-1/build.log"), "x").expect("log");
+    let listing = list(root, None, &BTreeSet::new()).expect("list");
+    let mut found = listing.log_images.clone();
+    found.sort();
+    assert_eq!(found, ["old", "web"]);
+    let policy = Policy {
+        keep: 1,
+        now: epoch(SystemTime::now()),
+        lease_ttl: 3600,
+        grace: 3600,
+        clock_skew: 300,
+        images: Some(BTreeSet::from(["web".to_string()])),
+    };
+    let plan = plan_gc(&[], &[], &listing, &policy);
+    let _lock = lock_gc(root).expect("gc lock");
+    let done = apply(root, None, &plan, policy.now).expect("apply");
+    assert_eq!(done.log_dirs, 1);
+    assert!(!root.join(".zentoo/logs/old").exists());
+    assert!(root.join(".zentoo/logs/web/web-1/packages").is_dir());
+}
