@@ -96,6 +96,7 @@ fn input() -> Input {
         Listing {
             pkgdirs,
             distfiles: Some(distfiles),
+            log_images: Vec::new(),
         },
     )
 }
