@@ -9,7 +9,7 @@ use kube::ResourceExt;
 use maud::{DOCTYPE, Markup, html};
 use zentoo_api::conditions::{ready_summary, types};
 use zentoo_api::image::{BuildRecord, GentooImageStatus};
-use zentoo_api::{GentooImage, GentooSite, annotations, labels};
+use zentoo_api::{GentooImage, GentooSite, annotations};
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}\
@@ -123,7 +123,7 @@ pub fn image(image: &GentooImage, now: Timestamp) -> String {
                     " — " strong { (cause.reason) } ": " (cause.message)
                 }
             }
-            p { "Follow it: " code { "kubectl logs -n " (ns) " -f -l " (labels::BUILD) "=" (current.name) " --all-containers --prefix" } }
+            p { "Follow it: " code id="follow" { "zentoo logs -n " (ns) " " (name) " -f" } }
         }
         h2 { "Build times and binpkg hits" }
         (chart::builds(&status.history))
@@ -143,6 +143,10 @@ pub fn image(image: &GentooImage, now: Timestamp) -> String {
                     td class="msg" { (h.message.clone().unwrap_or_default()) }
                 }
             }
+        }
+        @if let Some(h) = status.history.first() {
+            p { "A build's logs (also once its pod is gone): " code id="logs" {
+                "zentoo logs -n " (ns) " " (name) " --build " (h.name) " [--package cat/pkg]" } }
         }
         @if let (Some(repo), [newer, older, ..]) = (&repository, &succeeded[..]) {
             h2 { "Packages changed by the last build" }
@@ -293,6 +297,10 @@ mod tests {
             html.contains(
                 "zentoo diff 127.0.0.1:5000/zentoo/web@sha256:aaaa 127.0.0.1:5000/zentoo/web@sha256:bbbb"
             ),
+            "{html}"
+        );
+        assert!(
+            html.contains("zentoo logs -n ops web --build b2 [--package cat/pkg]"),
             "{html}"
         );
     }
