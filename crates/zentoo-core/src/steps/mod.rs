@@ -123,4 +123,6 @@ fn write_new(path: &Path, content: &[u8], mode: u32) -> Result<(), MaterializeEr
 }
 
 #[cfg(test)]
+mod logs_tests;
+#[cfg(test)]
 mod names_tests;
