@@ -84,8 +84,22 @@ async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
     let build = which_build(&image, args.build.as_deref())?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     if args.package.is_none() && !args.list {
-        if let Some(pod) = build_pod(&pods, &build).await? {
-            return from_pod(&pods, pod, &build, &args).await;
+        let mut image = image.clone();
+        loop {
+            if let Some(pod) = build_pod(&pods, &build).await? {
+                return from_pod(&pods, pod, &build, &args).await;
+            }
+            // A build that has just started has its Job before its pod: followed, it is waited for.
+            let running = image
+                .status
+                .as_ref()
+                .and_then(|s| s.current_build.as_ref())
+                .is_some_and(|c| c.name == build);
+            if !(args.follow && running) {
+                break;
+            }
+            tokio::time::sleep(POLL).await;
+            image = images.get(&args.image).await?;
         }
         if args.follow {
             eprintln!("zentoo: build {build} has ended (its pod is gone): its stored logs");

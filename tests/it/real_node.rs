@@ -569,6 +569,22 @@ async fn a_package_that_fails(on: &OnNode) -> String {
     on.repo.write("main", "sets/bad", "app-misc/broken\n");
     on.fetch_now();
     on.apply_image("bad", "bad", serde_json::json!({}));
+    // `zentoo logs -f` from while the build runs: it follows the steps to the build's end.
+    eventually(ns, BUILD_LIMIT, "bad building", || async {
+        let img = ns.api::<GentooImage>().get("bad").await.ok()?;
+        img.status?.current_build.map(|_| ())
+    })
+    .await;
+    let follow = {
+        let (ns_name, kubeconfig) = (ns.name.clone(), ns.kubeconfig.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_zentoo"))
+                .args(["logs", "bad", "-f", "-n", &ns_name])
+                .env("KUBECONFIG", &kubeconfig)
+                .output()
+                .expect("run zentoo logs -f")
+        })
+    };
     let failed = eventually(ns, BUILD_LIMIT, "bad Ready=False", || async {
         let img = ns.api::<GentooImage>().get("bad").await.ok()?;
         let (status, reason, message) = condition(&img, "Ready")?;
@@ -577,7 +593,23 @@ async fn a_package_that_fails(on: &OnNode) -> String {
     })
     .await;
     assert_eq!(failed.0, "BuildFailed", "{failed:?}");
+    let followed = tokio::time::timeout(Duration::from_secs(120), follow)
+        .await
+        .expect("zentoo logs -f ends with the build")
+        .expect("join");
+    let (out, err) = (
+        String::from_utf8_lossy(&followed.stdout),
+        String::from_utf8_lossy(&followed.stderr),
+    );
+    assert!(followed.status.success(), "{err}");
+    assert!(out.contains(BROKEN_ERROR), "{out}{err}");
     let job = jobs(ns, "bad").await.remove(0).name_any();
+    assert!(
+        err.contains(&format!("==> {job}: step materialize <=="))
+            && err.contains(&format!("==> {job}: step build <=="))
+            && !err.contains("step assemble"),
+        "followed step after step, to the failed one: {err}"
+    );
     // While the pod exists, its step log comes from the kubelet.
     let (ok, out, err) = zentoo_logs(ns, &["bad", "--step", "build"]);
     assert!(ok, "{err}");
