@@ -16,15 +16,7 @@ fn a_fresh_container_installs_a_tuples_packages_from_the_binhost() {
     let (code, built) = site.build(&["base-none-base"]);
     assert_eq!(code, 0, "{built:?}");
 
-    let mut serve = site.command(&["binhost", "serve", "--listen", "127.0.0.1:0"]);
-    serve.env_remove("RUST_LOG");
-    let (_server, first) = start_with_first_line(serve);
-    let url = first
-        .split_whitespace()
-        .last()
-        .filter(|u| u.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
+    let (_server, url) = serve(site.command(&["binhost", "serve", "--listen", "127.0.0.1:0"]));
 
     let config = site.zentoo(&["binhost", "config", "base-none-base", "--url", &url]);
     let conf = String::from_utf8_lossy(&config.stdout).to_string();
@@ -110,6 +102,19 @@ fn a_fresh_container_installs_a_tuples_packages_from_the_binhost() {
     assert_eq!(String::from_utf8_lossy(&put.stdout), "405");
 }
 
+/// Starts `zentoo binhost serve` (`command`): the server and the URL it says it serves at.
+fn serve(mut command: Command) -> (support::local_site::Background, String) {
+    command.env_remove("RUST_LOG");
+    let (server, first) = start_with_first_line(command);
+    let url = first
+        .split_whitespace()
+        .last()
+        .filter(|u| u.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    (server, url)
+}
+
 /// `curl` of `url` with `args`: (status, body).
 fn curl(url: &str, args: &[&str]) -> (u16, String) {
     let out = Command::new("curl")
@@ -137,19 +142,12 @@ fn build_logs_are_served_read_only_under_logs() {
     std::os::unix::fs::symlink("/etc/passwd", build.join("passwd.log")).expect("symlink");
     std::fs::write(volume.path().join(".zentoo/secret"), "no").expect("write");
 
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_zentoo"));
-    serve
+    let mut command = Command::new(env!("CARGO_BIN_EXE_zentoo"));
+    command
         .args(["binhost", "serve", "--listen", "127.0.0.1:0", "--dir"])
-        .arg(volume.path())
-        .env_remove("RUST_LOG");
-    let (_server, first) = start_with_first_line(serve);
-    let url = first
-        .split_whitespace()
-        .last()
-        .filter(|u| u.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .trim_end_matches('/')
-        .to_string();
+        .arg(volume.path());
+    let (_server, url) = serve(command);
+    let url = url.trim_end_matches('/');
 
     let (code, builds) = curl(&format!("{url}/logs/web/"), &[]);
     let builds: serde_json::Value = serde_json::from_str(&builds).expect("json");
