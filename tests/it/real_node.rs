@@ -700,6 +700,23 @@ async fn logs_outlive_the_pods(on: &OnNode, broken: &str) {
         "{err}"
     );
 
+    // `zentoo diff IMAGE`: web's last two published builds, their SBOMs read from the registry
+    // (the pushes after the first changed a comment in the set: no package changed).
+    let diff = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_zentoo"))
+            .args([
+                "diff",
+                "web",
+                "-n",
+                &ns.name,
+                "--insecure-registry",
+                &on.node.registry,
+            ])
+            .env("KUBECONFIG", &ns.kubeconfig),
+        Duration::from_secs(120),
+    );
+    assert!(diff.starts_with("no package changed ("), "{diff}");
+
     // The failed build: the step's log ends with the package and phase, and the package's own
     // log has what its compile phase printed.
     let (ok, out, err) = zentoo_logs(ns, &["bad"]);

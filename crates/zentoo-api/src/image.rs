@@ -370,3 +370,34 @@ pub struct GentooImageStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }
+
+impl GentooImageStatus {
+    /// The repository the image is pushed to: the last successful build's reference without
+    /// its tag.
+    pub fn repository(&self) -> Option<&str> {
+        let reference = self.last_successful_build.as_ref()?.image.as_deref()?;
+        Some(
+            reference
+                .rsplit_once(':')
+                .filter(|(_, tag)| !tag.contains('/'))
+                .map_or(reference, |(repo, _)| repo),
+        )
+    }
+
+    /// The successful builds of the history that published an image, newest first: each
+    /// build's name and its image as `REPOSITORY@DIGEST`.
+    pub fn published(&self) -> Vec<(&str, String)> {
+        let Some(repo) = self.repository() else {
+            return Vec::new();
+        };
+        self.history
+            .iter()
+            .filter_map(|h| {
+                Some((
+                    h.name.as_str(),
+                    format!("{repo}@{}", h.image_digest.as_deref()?),
+                ))
+            })
+            .collect()
+    }
+}

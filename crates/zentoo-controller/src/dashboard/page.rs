@@ -76,21 +76,7 @@ pub fn image(image: &GentooImage, now: Timestamp) -> String {
     let status = image.status.clone().unwrap_or_default();
     let ns = image.namespace().unwrap_or_default();
     let name = image.name_any();
-    let repository = status
-        .last_successful_build
-        .as_ref()
-        .and_then(|b| b.image.as_deref())
-        .map(|r| {
-            r.rsplit_once(':')
-                .filter(|(_, tag)| !tag.contains('/'))
-                .map_or(r, |(repo, _)| repo)
-        })
-        .map(str::to_string);
-    let succeeded: Vec<&BuildRecord> = status
-        .history
-        .iter()
-        .filter(|h| h.image_digest.is_some())
-        .collect();
+    let published = status.published();
     let body = html! {
         p { a href="../.." { "← all sites and images" } }
         h1 { (name) }
@@ -148,10 +134,10 @@ pub fn image(image: &GentooImage, now: Timestamp) -> String {
             p { "A build's logs (also once its pod is gone): " code id="logs" {
                 "zentoo logs -n " (ns) " " (name) " --build " (h.name) " [--package cat/pkg]" } }
         }
-        @if let (Some(repo), [newer, older, ..]) = (&repository, &succeeded[..]) {
+        @if let [(_, newer), (_, older), ..] = &published[..] {
             h2 { "Packages changed by the last build" }
-            p { code id="diff" { "zentoo diff " (repo) "@" (older.image_digest.clone().unwrap_or_default())
-                " " (repo) "@" (newer.image_digest.clone().unwrap_or_default()) } }
+            p { code id="diff" { "zentoo diff " (older) " " (newer) } }
+            p { "or " code { "zentoo diff -n " (ns) " " (name) } }
         }
     };
     page(&name, "../../", body)
