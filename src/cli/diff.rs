@@ -16,12 +16,25 @@ use zentoo_core::diff::{Package, diff};
 Forms:
   zentoo diff FROM TO           two builds: SBOM files or image references
   zentoo diff IMAGE             a GentooImage's last two published builds (the cluster)
-  zentoo diff IMAGE BUILD BUILD   two of its builds: names, or numbers (1: the newest published)")]
+  zentoo diff IMAGE BUILD BUILD   two of its builds: names, or numbers (1: the newest published)
+  zentoo diff --tuple TUPLE     a tuple's last two local builds (`zentoo build --out DIR`)")]
 pub struct DiffArgs {
     /// FROM TO (an SBOM file, SPDX or CycloneDX JSON as zentoo writes them, or an image
     /// reference whose attached SBOM is read), or a GentooImage and optionally two of its builds.
-    #[arg(value_name = "BUILDS", num_args = 1..=3, required = true)]
+    #[arg(value_name = "BUILDS", num_args = 1..=3, required_unless_present = "tuple")]
     what: Vec<String>,
+    /// Compare the last two local builds of this tuple: the SBOMs beside their stage tarballs
+    /// in `--out`.
+    #[arg(long, value_name = "TUPLE", conflicts_with = "what")]
+    tuple: Option<String>,
+    /// The output directory of `zentoo build` that `--tuple` reads.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "zentoo-out",
+        requires = "tuple"
+    )]
+    out: std::path::PathBuf,
     /// The GentooImage's namespace (default: the kubeconfig's).
     #[arg(short = 'n', long)]
     namespace: Option<String>,
@@ -44,10 +57,11 @@ enum Output {
 }
 
 pub fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
-    let (from, to) = match &args.what[..] {
-        [from, to] => (from.clone(), to.clone()),
-        [image, builds @ ..] => cluster_builds(&args, image, builds)?,
-        [] => anyhow::bail!("nothing to compare"),
+    let (from, to) = match (&args.tuple, &args.what[..]) {
+        (Some(tuple), _) => local_builds(&args.out, tuple)?,
+        (None, [from, to]) => (from.clone(), to.clone()),
+        (None, [image, builds @ ..]) => cluster_builds(&args, image, builds)?,
+        (None, []) => anyhow::bail!("nothing to compare"),
     };
     let old = packages(&args, &from)?;
     let new = packages(&args, &to)?;
@@ -81,6 +95,55 @@ fn packages(args: &DiffArgs, what: &str) -> anyhow::Result<Vec<Package>> {
     packages_in_sbom(&document)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("the SBOM of {what}"))
+}
+
+/// The SBOMs of the last two local builds of `tuple` in `out` (beside their stage tarballs).
+fn local_builds(out: &Path, tuple: &str) -> anyhow::Result<(String, String)> {
+    let stages = out.join("stages");
+    let names: Vec<String> = std::fs::read_dir(&stages)
+        .with_context(|| format!("{}: no local builds", stages.display()))?
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    match &local_sboms(&names, tuple)[..] {
+        [.., older, newer] => Ok((
+            stages.join(older).display().to_string(),
+            stages.join(newer).display().to_string(),
+        )),
+        found => anyhow::bail!(
+            "{}: {} SBOMs of builds of {tuple} (stage3-{tuple}-<time>.tar.xz.spdx.json): two are              needed",
+            stages.display(),
+            found.len()
+        ),
+    }
+}
+
+/// Pure: the SBOMs of `tuple`'s stage tarballs among `names` (`stage3-<tuple>-<YYYYMMDDTHHMMSSZ>
+/// .tar.xz.spdx.json` or `.cdx.json`), oldest first.
+fn local_sboms(names: &[String], tuple: &str) -> Vec<String> {
+    let prefix = format!("stage3-{tuple}-");
+    let mut found: Vec<&String> = names
+        .iter()
+        .filter(|n| {
+            let Some(rest) = n.strip_prefix(&prefix) else {
+                return false;
+            };
+            let Some(stamp) = [".tar.xz.spdx.json", ".tar.xz.cdx.json"]
+                .iter()
+                .find_map(|suffix| rest.strip_suffix(suffix))
+            else {
+                return false;
+            };
+            stamp.len() == 16
+                && stamp.bytes().enumerate().all(|(i, b)| match i {
+                    8 => b == b'T',
+                    15 => b == b'Z',
+                    _ => b.is_ascii_digit(),
+                })
+        })
+        .collect();
+    found.sort();
+    found.into_iter().cloned().collect()
 }
 
 /// The images of two builds of GentooImage `image`: `builds` names them (names or numbers, 1
@@ -152,6 +215,29 @@ fn pick_pair(published: &[(&str, String)], builds: &[String]) -> Result<(String,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tuples_sboms_are_its_own_oldest_first() {
+        let names: Vec<String> = [
+            "stage3-base-none-web-20261206T080000Z.tar.xz.spdx.json",
+            "stage3-base-none-web-20261206T070000Z.tar.xz.spdx.json",
+            "stage3-base-none-web-20261206T070000Z.tar.xz",
+            "stage3-base-none-web-x-20261206T090000Z.tar.xz.spdx.json",
+            "stage3-base-none-web-20261206T090000Z.tar.xz.cdx.json",
+            "stage3-base-none-web-2026120T0900000Z.tar.xz.spdx.json",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            local_sboms(&names, "base-none-web"),
+            [
+                "stage3-base-none-web-20261206T070000Z.tar.xz.spdx.json",
+                "stage3-base-none-web-20261206T080000Z.tar.xz.spdx.json",
+                "stage3-base-none-web-20261206T090000Z.tar.xz.cdx.json",
+            ]
+        );
+        assert!(local_sboms(&names, "base-none").is_empty());
+    }
 
     #[test]
     fn two_builds_are_named_counted_or_the_last_two() {

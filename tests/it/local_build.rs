@@ -176,6 +176,25 @@ fn a_use_change_in_one_portage_branch_rebuilds_only_its_tuples_and_package() {
     let stdout = String::from_utf8_lossy(&diff.stdout);
     assert!(diff.status.success(), "{:?}", diff);
     assert_eq!(stdout.lines().collect::<Vec<_>>(), [nginx], "{stdout}");
+    // `--tuple`: the tuple's last two SBOMs beside its stage tarballs. Both builds ran within a
+    // second, at commits of the same second, so the second one's tarball took the first one's
+    // name: the first SBOM goes back in under an older time.
+    let stages = sbom_of(&after).parent().expect("stages").to_path_buf();
+    std::fs::copy(
+        &earlier_sbom,
+        stages.join("stage3-server-nodocs-web-20000101T000000Z.tar.xz.spdx.json"),
+    )
+    .expect("the first SBOM back");
+    let out = stages
+        .parent()
+        .expect("out")
+        .to_str()
+        .expect("path")
+        .to_string();
+    let diff = zentoo_diff(&["--tuple", "server-nodocs-web", "--out", &out]);
+    let stdout = String::from_utf8_lossy(&diff.stdout);
+    assert!(diff.status.success(), "{:?}", diff);
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), [nginx], "{stdout}");
     if let Some(registry) = &registry {
         // The same, from the SBOMs attached to the two pushed images.
         let pushed = |built: &serde_json::Map<String, serde_json::Value>| {
